@@ -1,0 +1,5 @@
+import sys
+
+from gtdsl.cli.main import main
+
+sys.exit(main())

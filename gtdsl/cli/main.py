@@ -1,0 +1,112 @@
+"""``gtdsl`` subcommands and their exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+from gtdsl._version import __version__
+from gtdsl.diagnostics import CODES, Diagnostic, ParseError, render_json, render_text
+from gtdsl.diagnostics.explain import explanation
+from gtdsl.syntax.parse import parse_file_text, read_source
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised (and rendered as GT0906) instead of printed."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="gtdsl", description="The gtdsl tensor language.")
+    parser.add_argument("--version", action="version", version=f"gtdsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    check = sub.add_parser("check", help="check .gt files without running them")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--format", choices=("text", "json"), default="text",
+                       help="diagnostics as text (default) or a JSON array on stdout")
+    explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
+    explain.add_argument("code", metavar="CODE")
+    return parser
+
+
+def _usage(message: str, out: TextIO) -> int:
+    diag = Diagnostic("GT0906", message, help="run `gtdsl --help` for the commands and options")
+    out.write(render_text(diag))
+    return EXIT_USAGE
+
+
+def run_check(files: Sequence[str], fmt: str, out: TextIO, err: TextIO) -> int:
+    diagnostics: list[Diagnostic] = []
+    unreadable = False
+    for name in files:
+        try:
+            file, warnings = read_source(name)
+            diagnostics += warnings
+            parse_file_text(file)
+        except ParseError as problem:
+            diagnostics += problem.diagnostics
+            unreadable |= any(d.code.startswith("GT09") for d in problem.diagnostics)
+    errors = sum(d.is_error for d in diagnostics)
+    if fmt == "json":
+        out.write(render_json(diagnostics) + "\n")
+    else:
+        for diag in diagnostics:
+            err.write(render_text(diag) + "\n")
+        noun = "file" if len(files) == 1 else "files"
+        if errors:
+            out.write(f"found {errors} error{'s' * (errors != 1)} in {len(files)} {noun}\n")
+        else:
+            out.write(f"ok: {len(files)} {noun} checked, no errors\n")
+    if unreadable:
+        return EXIT_USAGE
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def run_explain(code: str, out: TextIO, err: TextIO) -> int:
+    found = explanation(code)
+    if found is None:
+        close = difflib.get_close_matches(code.upper(), CODES, n=3)
+        diag = Diagnostic(
+            "GT0907", f"`{code}` is not a gtdsl diagnostic code",
+            help=(f"did you mean {', '.join(close)}?" if close
+                  else "codes look like GT0003; every error message shows its code"),
+        )
+        err.write(render_text(diag))
+        return EXIT_USAGE
+    _info, text = found
+    out.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as problem:
+        return _usage(str(problem), err)
+    except SystemExit as exit_:  # --help and --version print and exit 0
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help(out)
+        return EXIT_USAGE
+    try:
+        if args.command == "check":
+            return run_check(args.files, args.format, out, err)
+        return run_explain(args.code, out, err)
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130

@@ -1,0 +1,62 @@
+"""The registry of diagnostic codes.
+
+Codes are grouped by stage and never reused: GT0xxx syntax and input, GT1xxx names,
+GT2xxx types and shapes, GT3xxx casts and runtime checks, GT4xxx lowering, GT5xxx JIT.
+Every code has a page ``docs/errors/<CODE>.md`` that ``gtdsl explain`` prints; a test
+keeps the registry and the pages in step.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    title: str
+
+
+def _table(*rows: tuple[str, str]) -> dict[str, CodeInfo]:
+    return {code: CodeInfo(code, title) for code, title in rows}
+
+
+CODES: dict[str, CodeInfo] = _table(
+    # --- syntax
+    ("GT0001", "invalid syntax"),
+    ("GT0002", "unexpected character"),
+    ("GT0003", "missing colon"),
+    ("GT0004", "expected an indented block"),
+    ("GT0005", "unexpected indent"),
+    ("GT0006", "inconsistent dedent"),
+    ("GT0007", "unsupported Python construct"),
+    ("GT0008", "`?` outside a type"),
+    ("GT0009", "unbalanced brackets"),
+    ("GT0010", "unterminated string"),
+    ("GT0011", "malformed type"),
+    ("GT0012", "unexpected end of input"),
+    ("GT0013", "invalid assignment target"),
+    ("GT0014", "statement not allowed here"),
+    ("GT0015", "nested too deeply"),
+    ("GT0016", "invalid literal"),
+    ("GT0017", "malformed call arguments"),
+    # --- input and usage
+    ("GT0901", "cannot read file"),
+    ("GT0902", "file is not UTF-8"),
+    ("GT0903", "path is a directory"),
+    ("GT0904", "empty file"),
+    ("GT0905", "function source unavailable"),
+    ("GT0906", "bad command-line usage"),
+    ("GT0907", "unknown diagnostic code"),
+)
+
+_CODE_RE = re.compile(r"(?:gt)?(\d{1,4})", re.IGNORECASE)
+
+
+def lookup_code(text: str) -> CodeInfo | None:
+    """The registered code spelled ``text`` (``GT0003``, ``gt0003`` or ``3``), if any."""
+    match = _CODE_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return CODES.get(f"GT{int(match.group(1)):04d}")

@@ -1,0 +1,266 @@
+"""Loading the grammar and laying out tokens.
+
+The grammar file is found in an installed wheel (``gtdsl/_data/grammar``) or, in a
+checkout, at ``grammar/gtdsl.lark`` beside the package (see ``gtdsl._resources``). The ``Layout`` postlexer turns
+newlines into _NEWLINE/_INDENT/_DEDENT tokens (as Python's tokenizer does), matches
+brackets, and rejects Python keywords that gtdsl does not support, each as a diagnostic
+raised through ``SyntaxProblem``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from lark import Lark, Token
+
+from gtdsl._resources import data_path
+from gtdsl.diagnostics import Diagnostic, InternalError, Label, SourceFile, Span
+
+GRAMMAR_FILE = "gtdsl.lark"
+
+OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+TAB_SIZE = 8
+
+# Python keywords with no place in gtdsl: the construct each one starts, and what to do.
+UNSUPPORTED_KEYWORDS: dict[str, tuple[str, str]] = {
+    "while": ("`while` loops", "loop with `for i in range(n)`, or use a vectorised op"),
+    "class": ("classes", "group parameters in a `struct`, and write functions over it"),
+    "try": ("`try` statements", "check inputs with `assert`; types are checked at the boundary"),
+    "except": ("`try` statements", "check inputs with `assert`"),
+    "finally": ("`try` statements", "check inputs with `assert`"),
+    "with": ("`with` statements", "move the `with` block into the Python caller"),
+    "lambda": ("`lambda` expressions", "define a top-level function with `def`"),
+    "yield": ("generators (`yield`)", "return a list or a tuple"),
+    "async": ("async code", "call gtdsl functions from async Python instead"),
+    "await": ("async code", "call gtdsl functions from async Python instead"),
+    "global": ("`global` declarations", "pass the value as a parameter"),
+    "nonlocal": ("`nonlocal` declarations", "pass the value as a parameter"),
+    "del": ("`del` statements", "let the name go out of scope"),
+    "raise": ("`raise` statements", "use `assert condition, \"message\"`"),
+    "break": ("`break`", "compute the result without leaving the loop early"),
+    "continue": ("`continue`", "guard the loop body with `if`"),
+    "def": ("nested functions", "define the function at the top level of the module"),
+    "import": ("imports inside functions", "move the import to the top of the module"),
+    "from": ("imports inside functions", "move the import to the top of the module"),
+}
+# Keywords that gtdsl does use, seen where the grammar cannot take them.
+GRAMMAR_KEYWORDS = frozenset(
+    "if elif else for in not and or is return pass assert as None True False struct".split()
+)
+
+
+def grammar_text() -> str:
+    """The text of the grammar this installation uses."""
+    path = data_path("grammar", GRAMMAR_FILE)
+    if path is None:
+        raise InternalError(f"the grammar file {GRAMMAR_FILE} is missing from the installation")
+    return path.read_text(encoding="utf-8")
+
+
+class SyntaxProblem(Exception):
+    """Raised inside the parse with a ready diagnostic; caught by the parse entry points."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def token_span(file: SourceFile, tok: Token, offset: int = 0) -> Span:
+    start = (tok.start_pos or 0) + offset
+    end = tok.end_pos + offset if tok.end_pos is not None else start + len(tok.value)
+    return Span(file, start, max(start, end))
+
+
+class Layout:
+    """Postlexer: indentation, bracket matching and reserved words, for one parse."""
+
+    always_accept = ("_NEWLINE",)
+
+    def __init__(self, file: SourceFile, offset: int = 0) -> None:
+        self.file = file
+        self.offset = offset
+        self.brackets: list[Token] = []
+        self.newline_in_brackets = False
+        self.history: list[Token] = []
+
+    def _span(self, tok: Token) -> Span:
+        return token_span(self.file, tok, self.offset)
+
+    def _fail(self, code: str, message: str, tok: Token, label: str = "", **kw: object) -> None:
+        raise SyntaxProblem(Diagnostic(code, message, Label(self._span(tok), label), **kw))  # type: ignore[arg-type]
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        indents = [0]
+        last: Token | None = None
+        for tok in stream:
+            last = tok
+            kind = tok.type
+            if kind == "_NEWLINE":
+                if self.brackets:
+                    self.newline_in_brackets = True
+                    continue
+                yield tok
+                yield from self._indentation(tok, indents)
+                continue
+            if kind in OPENERS:
+                self.brackets.append(tok)
+            elif kind in CLOSERS:
+                self._close(tok)
+            elif kind == "NAME":
+                self._check_name(tok)
+            self.history.append(tok)
+            yield tok
+        if self.brackets:
+            opener = self.brackets[-1]
+            self._fail("GT0009", f"`{opener.value}` was never closed", opener, "opened here",
+                       help=f"add the matching `{_closing_text(opener)}`")
+        end = last.end_pos if last is not None and last.end_pos is not None else 0
+        while len(indents) > 1:
+            indents.pop()
+            yield Token("_DEDENT", "", start_pos=end, end_pos=end)
+
+    def _indentation(self, nl: Token, indents: list[int]) -> Iterator[Token]:
+        indent_text = nl.value.rsplit("\n", 1)[-1]
+        width = len(indent_text.expandtabs(TAB_SIZE))
+        pos = nl.end_pos if nl.end_pos is not None else 0
+        levels = list(indents)
+        if width > indents[-1]:
+            indents.append(width)
+            yield Token("_INDENT", indent_text, start_pos=pos, end_pos=pos,
+                        line=nl.end_line, column=nl.end_column)
+            return
+        while width < indents[-1]:
+            indents.pop()
+            yield Token("_DEDENT", indent_text, start_pos=pos, end_pos=pos,
+                        line=nl.end_line, column=nl.end_column)
+        if width != indents[-1]:
+            span = Span(self.file, pos + self.offset, pos + self.offset)
+            raise SyntaxProblem(Diagnostic(
+                "GT0006", "unindent does not match any outer indentation level",
+                Label(span, f"this line is indented by {width}, "
+                            f"but the enclosing blocks are indented by "
+                            f"{', '.join(map(str, levels))}"),
+                help="indent this line exactly as far as the block it belongs to",
+            ))
+
+    def _close(self, tok: Token) -> None:
+        if not self.brackets:
+            self._fail("GT0009", f"unmatched `{tok.value}`", tok, "nothing to close here",
+                       help="remove it, or add the opening bracket before it")
+        opener = self.brackets[-1]
+        if OPENERS[opener.type] != tok.type:
+            raise SyntaxProblem(Diagnostic(
+                "GT0009",
+                f"closing `{tok.value}` does not match `{opener.value}`",
+                Label(self._span(tok), f"expected `{_closing_text(opener)}`"),
+                (Label(self._span(opener), "opened here"),),
+                help=f"close `{opener.value}` with `{_closing_text(opener)}` first",
+            ))
+        self.brackets.pop()
+
+    def _check_name(self, tok: Token) -> None:
+        word = tok.value
+        if word in UNSUPPORTED_KEYWORDS or word in GRAMMAR_KEYWORDS:
+            self._check_unclosed(tok)
+        if word in UNSUPPORTED_KEYWORDS:
+            what, advice = UNSUPPORTED_KEYWORDS[word]
+            self._fail("GT0007", f"{what} are not supported in gtdsl", tok,
+                       f"`{word}` is not part of the language", help=advice)
+        if word in GRAMMAR_KEYWORDS:
+            self._fail("GT0001", f"unexpected keyword `{word}`", tok,
+                       "a keyword cannot stand here",
+                       help=_keyword_help(word))
+
+
+    def unclosed_before(self, tok: Token) -> Token | None:
+        """The innermost open bracket, if ``tok`` starts a line after it opened."""
+        if not self.brackets or not self.newline_in_brackets:
+            return None
+        previous = self.history[-1] if self.history else None
+        if tok.type == "$END" or previous is None or (tok.line or 0) > (previous.end_line or 0):
+            return self.brackets[-1]
+        return None
+
+    def _check_unclosed(self, tok: Token) -> None:
+        opener = self.unclosed_before(tok)
+        if opener is not None:
+            raise SyntaxProblem(unclosed_diagnostic(self.file, self.offset, opener, tok))
+
+
+def unclosed_diagnostic(file: SourceFile, offset: int, opener: Token, tok: Token) -> Diagnostic:
+    at = token_span(file, tok, offset)
+    return Diagnostic(
+        "GT0009", f"`{opener.value}` was never closed",
+        Label(token_span(file, opener, offset), "opened here"),
+        (Label(at, "the code continues here as if it were closed"),),
+        help=f"add `{_closing_text(opener)}` where the bracketed part ends",
+    )
+
+
+def _closing_text(opener: Token) -> str:
+    return {"(": ")", "[": "]"}[opener.value]
+
+
+def _keyword_help(word: str) -> str:
+    if word in ("else", "elif"):
+        return f"`{word}` must follow an `if` block at the same indentation"
+    if word == "struct":
+        return "declare structs at the top level of the module"
+    if word in ("return", "pass", "assert", "for", "if"):
+        return f"`{word}` starts a statement: put it on a line of its own"
+    return f"`{word}` is reserved; rename the variable if it is meant as a name"
+
+
+_CURRENT_LAYOUT: ContextVar[Layout] = ContextVar("gtdsl_layout")
+
+
+class _LayoutDispatch:
+    """The one postlexer Lark holds; it hands each parse to that parse's own Layout."""
+
+    always_accept = ("_NEWLINE",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return _CURRENT_LAYOUT.get().process(stream)
+
+
+@functools.lru_cache(maxsize=1)
+def _parser_template() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        start=["module", "type"],
+        propagate_positions=True,
+        maybe_placeholders=True,
+        postlex=_LayoutDispatch(),
+    )
+
+
+def run_parser(text: str, start: str, layout: Layout):  # noqa: ANN201 (a Lark tree)
+    """Parse ``text`` from rule ``start`` with ``layout`` as the postlexer."""
+    token = _CURRENT_LAYOUT.set(layout)
+    try:
+        return _parser_template().parse(text, start=start)
+    finally:
+        _CURRENT_LAYOUT.reset(token)
+
+
+def terminal_text(name: str) -> str:
+    """How a terminal reads in a message: its literal text where it has one."""
+    special = {
+        "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
+        "_NEWLINE": "a newline", "_INDENT": "an indented block", "_DEDENT": "a dedent",
+        "$END": "the end of the input", "CUDA_INDEX": "`cuda:N`",
+    }
+    if name in special:
+        return special[name]
+    try:
+        term = _parser_template().get_terminal(name)
+    except KeyError:
+        return name
+    if term.pattern.type == "str":
+        return f"`{term.pattern.value}`"
+    return name.lower()

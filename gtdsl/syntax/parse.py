@@ -1,0 +1,122 @@
+"""Parsing entry points: text, files and types to AST, or a ParseError.
+
+Input: text (or a path). Output: ``ast.Module`` / ``ast.TypeExpr``; on failure a
+``ParseError`` holding one located Diagnostic. Reading files turns every OS and encoding
+problem into a diagnostic as well (GT09xx).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gtdsl.diagnostics import Diagnostic, Label, ParseError, Severity, SourceFile, Span
+from gtdsl.syntax import ast
+from gtdsl.syntax.build import AstBuilder
+from gtdsl.syntax.errors import parse_tree, too_deep
+from gtdsl.syntax.grammar import SyntaxProblem
+
+
+def parse_source(text: str, filename: str = "<string>") -> ast.Module:
+    """Parse a whole gtdsl module held in ``text``."""
+    return parse_file_text(SourceFile(filename, text))
+
+
+def parse_file_text(file: SourceFile) -> ast.Module:
+    """Parse a module whose SourceFile is already made (used by the Python front end)."""
+    text = file.text
+    try:
+        _reject_indented_start(file)
+        tree = parse_tree(file, text if text.endswith("\n") else text + "\n", "module")
+        return AstBuilder(file).module(tree)
+    except SyntaxProblem as problem:
+        raise ParseError([problem.diagnostic]) from None
+    except RecursionError:
+        raise ParseError([too_deep(file)]) from None
+
+
+def _reject_indented_start(file: SourceFile) -> None:
+    """Python rejects an indented first statement; Lark would silently skip the indent."""
+    for idx in range(file.line_count):
+        line = file.line_text(idx)
+        stripped = line.lstrip(" \t\f")
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped != line:
+            start = file.line_start(idx) + len(line) - len(stripped)
+            raise SyntaxProblem(Diagnostic(
+                "GT0005", "unexpected indent", Label(Span(file, start, start),
+                                                     "the first statement is indented"),
+                help="start top-level definitions in column 1",
+            ))
+        return
+
+
+def parse_type(text: str) -> ast.TypeExpr:
+    """Parse one type, e.g. ``"f32[b, 768] @ cuda"``; ``str()`` of the result parses back."""
+    file = SourceFile("<type>", text)
+    stripped = text.strip()
+    try:
+        if not stripped:
+            raise SyntaxProblem(Diagnostic("GT0011", "empty type", Label(Span(file, 0, 0)),
+                                           help="write a type such as `f32[n]` or `?`"))
+        start = len(text) - len(text.lstrip())
+        tree = parse_tree(file, stripped, "type", start)
+        return AstBuilder(file, start).type(tree)
+    except SyntaxProblem as problem:
+        raise ParseError([problem.diagnostic]) from None
+    except RecursionError:
+        raise ParseError([too_deep(file)]) from None
+
+
+def read_source(path: str | os.PathLike[str]) -> tuple[SourceFile, list[Diagnostic]]:
+    """Read a source file as UTF-8 text, or explain why it cannot be read.
+
+    Returns the SourceFile and any warnings (an empty file); raises ParseError (GT090x) if
+    there is no text to parse.
+    """
+    name = os.fspath(path)
+    p = Path(name)
+    try:
+        if p.is_dir():
+            raise ParseError([Diagnostic("GT0903", f"`{name}` is a directory, not a source file",
+                                         path=name, help="name the .gt files inside it")])
+        data = p.read_bytes()
+    except ParseError:
+        raise
+    except FileNotFoundError:
+        raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: no such file",
+                                     path=name, help="check the path and the current directory")]
+                         ) from None
+    except PermissionError:
+        raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: permission denied",
+                                     path=name)]) from None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: {reason.lower()}",
+                                     path=name)]) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        good = data[: err.start].decode("utf-8", errors="replace")
+        file = SourceFile(name, data.decode("utf-8", errors="replace"))
+        raise ParseError([Diagnostic(
+            "GT0902", f"`{name}` is not valid UTF-8 text",
+            Label(Span(file, len(good), len(good) + 1),
+                  f"byte 0x{data[err.start]:02x} cannot start or continue a UTF-8 character"),
+            help="save the file as UTF-8",
+        )]) from None
+    file = SourceFile(name, text)
+    warnings = []
+    if not text.strip():
+        warnings.append(Diagnostic("GT0904", f"`{name}` is empty: there is nothing to check",
+                                   path=name, severity=Severity.WARNING))
+    return file, warnings
+
+
+def parse_file(path: str | os.PathLike[str]) -> ast.Module:
+    """Read and parse a ``.gt`` file; every failure is a ParseError."""
+    file, _warnings = read_source(path)
+    return parse_file_text(file)

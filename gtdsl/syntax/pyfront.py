@@ -1,0 +1,60 @@
+"""The Python front end: a Python function object to the same AST a ``.gt`` file gives.
+
+Input: a function (as ``@gtdsl.jit`` receives it). Output: its ``ast.FunctionDef``, parsed
+from its own source with the gtdsl grammar, decorators, docstring, comments and string
+annotations included. Spans point into the user's ``.py`` file: the SourceFile keeps the
+line offset and the indentation removed when a method or nested function was dedented.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
+from gtdsl.syntax import ast
+from gtdsl.syntax.parse import parse_file_text
+
+
+def function_source(fn: Any) -> SourceFile:
+    """The source of ``fn`` as a SourceFile positioned in its file."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+    if not inspect.isfunction(fn):
+        raise ParseError([Diagnostic(
+            "GT0905", f"`{name}` is not a Python function defined with `def`",
+            help="gtdsl compiles functions written with `def` in a source file",
+        )])
+    if fn.__name__ == "<lambda>":
+        raise ParseError([Diagnostic(
+            "GT0905", "a lambda cannot be compiled by gtdsl", path=fn.__code__.co_filename,
+            help="define the function with `def`",
+        )])
+    try:
+        lines, first_line = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as err:
+        raise ParseError([Diagnostic(
+            "GT0905", f"the source of `{name}` is not available",
+            path=fn.__code__.co_filename,
+            notes=(str(err),),
+            help="define the function in a .py file (source typed into a REPL or built with "
+                 "exec cannot be read back), or write it in a .gt file",
+        )]) from None
+    filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    first = lines[0]
+    indent = first[: len(first) - len(first.lstrip(" \t"))]
+    text = "".join(line[len(indent):] if line.startswith(indent) else line.lstrip(" \t")
+                   for line in lines)
+    return SourceFile(filename, text, line_offset=max(first_line - 1, 0), indent=indent)
+
+
+def parse_function(fn: Any) -> ast.FunctionDef:
+    """Parse ``fn``'s own source; raises ParseError with positions in its ``.py`` file."""
+    module = parse_file_text(function_source(fn))
+    functions = module.functions()
+    if len(functions) != 1 or len(module.body) != 1:
+        raise ParseError([Diagnostic(
+            "GT0905", f"could not isolate the source of `{fn.__qualname__}`",
+            path=fn.__code__.co_filename,
+            help="define the function on its own with `def` (not inside an expression)",
+        )])
+    return functions[0]
