@@ -40,7 +40,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0014", "statement not allowed here"),
     ("GT0015", "nested too deeply"),
     ("GT0016", "invalid literal"),
-    ("GT0017", "malformed call arguments"),
+    ("GT0017", "malformed argument list"),
     # --- input and usage
     ("GT0901", "cannot read file"),
     ("GT0902", "file is not UTF-8"),

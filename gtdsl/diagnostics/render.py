@@ -66,7 +66,7 @@ def render_text(diag: Diagnostic) -> str:
         previous = None
         for number, text, markers in rows:
             if previous is not None and number > previous + 1:
-                out.append(f"{'.' * min(3, width + 1)}")
+                out.append("...")
             out.append(f"{number:>{width}} | {text}".rstrip())
             out += [f"{pad} | {m}".rstrip() for m in markers]
             previous = number

@@ -12,6 +12,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from gtdsl.diagnostics import Diagnostic, Label, SourceFile, Span
 from gtdsl.syntax.grammar import (
+    UNSUPPORTED_KEYWORDS,
     Layout,
     SyntaxProblem,
     run_parser,
@@ -122,6 +123,10 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
         at = token_span(file, tok, offset)
     previous = layout.history[-1] if layout.history else None
 
+    if kind == "NAME" and tok.value in UNSUPPORTED_KEYWORDS:
+        what, advice = UNSUPPORTED_KEYWORDS[tok.value]
+        return Diagnostic("GT0007", f"{what} are not supported in gtdsl",
+                          Label(at, f"`{tok.value}` is not part of the language"), help=advice)
     if kind == "QMARK":
         return Diagnostic("GT0008", "`?` is only allowed in types",
                           Label(at, "`?` outside a type"),
@@ -156,6 +161,10 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
             return Diagnostic("GT0003", f"expected `:` at the end of the {_BLOCK_KEYWORDS[first]}",
                               Label(Span(file, end, end), "expected `:` here"),
                               help="add `:` at the end of the line")
+    if kind == "$END" and "DEF" in expected and previous is not None:
+        return Diagnostic("GT0012", "a decorator must be followed by a function definition",
+                          Label(at, "the input ends after the decorator"),
+                          help="add the `def` it decorates, or remove the decorator")
     if kind == "$END":
         return Diagnostic("GT0012", "unexpected end of input", Label(at, "the input ends here"),
                           notes=(f"expected {_expected_text(expected)}",))

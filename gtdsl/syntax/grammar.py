@@ -48,7 +48,7 @@ UNSUPPORTED_KEYWORDS: dict[str, tuple[str, str]] = {
 }
 # Keywords that gtdsl does use, seen where the grammar cannot take them.
 GRAMMAR_KEYWORDS = frozenset(
-    "if elif else for in not and or is return pass assert as None True False struct".split()
+    "if elif else for in not and or is return pass assert as None True False".split()
 )
 
 
@@ -95,6 +95,7 @@ class Layout:
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         indents = [0]
         last: Token | None = None
+        line_start = True
         for tok in stream:
             last = tok
             kind = tok.type
@@ -104,13 +105,21 @@ class Layout:
                     continue
                 yield tok
                 yield from self._indentation(tok, indents)
+                line_start = True
                 continue
             if kind in OPENERS:
                 self.brackets.append(tok)
             elif kind in CLOSERS:
                 self._close(tok)
+            elif kind in ("NAME", "STRUCT") and tok.value == "struct":
+                # The contextual lexer picks keyword or name in the LALR state *before* a
+                # statement's reductions, where a top-level `struct` may follow; the layout
+                # knows: `struct` is the keyword only first on a line at the top level.
+                kind = "STRUCT" if line_start and len(indents) == 1 else "NAME"
+                tok = Token.new_borrow_pos(kind, tok.value, tok)
             elif kind == "NAME":
                 self._check_name(tok)
+            line_start = False
             self.history.append(tok)
             yield tok
         if self.brackets:
@@ -207,8 +216,6 @@ def _closing_text(opener: Token) -> str:
 def _keyword_help(word: str) -> str:
     if word in ("else", "elif"):
         return f"`{word}` must follow an `if` block at the same indentation"
-    if word == "struct":
-        return "declare structs at the top level of the module"
     if word in ("return", "pass", "assert", "for", "if"):
         return f"`{word}` starts a statement: put it on a line of its own"
     return f"`{word}` is reserved; rename the variable if it is meant as a name"

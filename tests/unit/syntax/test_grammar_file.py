@@ -1,0 +1,67 @@
+"""The grammar file: strict LALR, and the copy shipped in the wheel equals the checkout's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from lark import Lark
+
+from gtdsl._resources import data_path
+from gtdsl.syntax.grammar import GRAMMAR_FILE, grammar_text
+from tests.conftest import REPO
+
+REPO_GRAMMAR = REPO / "grammar" / GRAMMAR_FILE
+
+
+def test_grammar_is_strict_lalr() -> None:
+    """No LALR conflicts and no terminal collisions (Lark's strict mode checks both)."""
+    Lark(REPO_GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
+         start=["module", "type"], strict=True)
+
+
+def test_the_loaded_grammar_is_the_repository_file() -> None:
+    assert grammar_text() == REPO_GRAMMAR.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_same_grammar_and_error_pages(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("gtdsl-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        shipped = zf.read(f"gtdsl/_data/grammar/{GRAMMAR_FILE}").decode("utf-8")
+        assert shipped == REPO_GRAMMAR.read_text(encoding="utf-8")
+        pages = sorted((REPO / "docs" / "errors").glob("GT*.md"))
+        assert pages
+        for page in pages:
+            assert zf.read(f"gtdsl/_data/errors/{page.name}").decode() == page.read_text()
+        assert "gtdsl/cli/main.py" in names
+    # An installed copy resolves to the packaged file: unpack and load from there.
+    unpacked = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(unpacked)
+    probe = (
+        "import gtdsl, gtdsl._resources as r, gtdsl.syntax.grammar as g;"
+        "p = r.data_path('grammar', g.GRAMMAR_FILE); print(p);"
+        "print(gtdsl.parse_type('f32[b, 768] @ cuda'))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True,
+                         capture_output=True, text=True, env={"PYTHONPATH": str(unpacked)})
+    path_line, type_line = out.stdout.splitlines()
+    assert path_line.startswith(str(unpacked)) and "_data" in path_line
+    assert type_line == "f32[b, 768] @ cuda"
+
+
+def test_checkout_data_paths() -> None:
+    path = data_path("grammar", GRAMMAR_FILE)
+    assert path is not None and Path(str(path)).resolve() == REPO_GRAMMAR.resolve()
+    assert data_path("errors", "GT0003.md") is not None
+    assert data_path("errors", "GT9999.md") is None
