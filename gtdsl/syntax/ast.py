@@ -4,10 +4,12 @@ Every node is a ``@dataclass(frozen=True, slots=True)`` whose fields are tuples,
 strings, numbers or other nodes, and whose ``span`` is excluded from equality, so that
 ``parse(unparse(tree)) == tree``. No Lark object appears here.
 
-Canonical forms fixed when the tree is built (so that equal meanings compare equal):
-``Tensor`` and ``?[...]`` are one TensorType with ``dtype=None``; ``@ ?`` and an omitted
-device are ``device=None``; a dim ``n`` and ``n=n`` are one Dim; a dtype written without a
-shape keeps ``shape=None``. A docstring is lifted out of the body into ``docstring``.
+Spellings normalised when the tree is built: an unknown dtype is ``dtype=None`` however it
+is written (``Tensor[n]`` and ``?[n]`` are one tree); ``@ ?`` and an omitted device are both
+``device=None``; a dim ``n`` and ``n=n`` are one Dim. Other spellings with the same meaning
+stay distinct trees: ``f32`` (``shape=None``) and ``f32[...]``, ``Tensor`` and ``?[...]``;
+deciding that they denote the same type is the type layer's job. A docstring is lifted out of
+the body into ``docstring``.
 """
 
 from __future__ import annotations

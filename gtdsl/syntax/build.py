@@ -318,8 +318,9 @@ class AstBuilder:
                       "bytes literal", help="use a plain string literal")
         try:
             value = pyast.literal_eval(tok.value)
-        except (SyntaxError, ValueError) as err:
-            self.fail("GT0016", "invalid string literal", tok, str(getattr(err, "msg", err)))
+        except (SyntaxError, ValueError):
+            self.fail("GT0016", "invalid string literal", tok, "it holds a malformed escape",
+                      help="check the backslash escapes, or use a raw string `r\"...\"`")
         assert isinstance(value, str)
         return value
 

@@ -12,6 +12,8 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from gtdsl.diagnostics import Diagnostic, Label, SourceFile, Span
 from gtdsl.syntax.grammar import (
+    CLOSERS,
+    OPENERS,
     UNSUPPORTED_KEYWORDS,
     Layout,
     SyntaxProblem,
@@ -73,6 +75,14 @@ def _unexpected_character(err: UnexpectedCharacters, file: SourceFile, text: str
     pos = err.pos_in_stream
     char = text[pos] if pos < len(text) else ""
     at = Span(file, offset + pos, offset + pos + 1)
+    # `'''abc` lexes as the empty string `''` and then fails at the third quote.
+    start = pos - 2 if pos >= 2 and text[pos - 2 : pos + 1] == char * 3 else pos
+    triple = text[start : start + 3]
+    if char in "\"'" and triple == char * 3:
+        return Diagnostic("GT0010", "unterminated triple-quoted string",
+                          Label(Span(file, offset + start, offset + start + 3),
+                                "this string is never closed"),
+                          help=f"close it with `{triple}`")
     if char in "\"'":
         line_end = text.find("\n", pos)
         line_end = len(text) if line_end < 0 else line_end
@@ -124,9 +134,48 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
     previous = layout.history[-1] if layout.history else None
 
     if kind == "NAME" and tok.value in UNSUPPORTED_KEYWORDS:
-        what, advice = UNSUPPORTED_KEYWORDS[tok.value]
-        return Diagnostic("GT0007", f"{what} are not supported in gtdsl",
+        message, advice = UNSUPPORTED_KEYWORDS[tok.value]
+        return Diagnostic("GT0007", message,
                           Label(at, f"`{tok.value}` is not part of the language"), help=advice)
+    if kind in CLOSERS:
+        if not layout.brackets:
+            return Diagnostic("GT0009", f"unmatched `{tok.value}`",
+                              Label(at, "nothing to close here"),
+                              help="remove it, or add the opening bracket before it")
+        opener = layout.brackets[-1]
+        if OPENERS[opener.type] != kind:
+            closing = ")" if opener.value == "(" else "]"
+            return Diagnostic("GT0009", f"closing `{tok.value}` does not match `{opener.value}`",
+                              Label(at, f"expected `{closing}`"),
+                              (Label(token_span(file, opener, offset), "opened here"),),
+                              help=f"close `{opener.value}` with `{closing}` first")
+    if kind == "STRUCT" and "DEF" in expected:
+        return Diagnostic("GT0014", "only functions take decorators", Label(at, "a struct"),
+                          help="remove the decorator, or put it on a `def`")
+    if kind == "NAME" and previous is not None and previous.value == "struct" \
+            and previous.type == "NAME" and _starts_line(text, previous.start_pos or 0):
+        return Diagnostic("GT0014", "structs must be declared at the top level of a module",
+                          Label(token_span(file, previous, offset).to(at), "a struct declaration"),
+                          help="move the `struct` out of the function, to column 1")
+    if (kind in ("LESSTHAN", "MORETHAN") and previous is not None and previous.type == kind
+            and previous.end_pos == tok.start_pos):
+        return Diagnostic("GT0007", f"the shift operator `{tok.value * 2}` is not supported in gtdsl",
+                          Label(token_span(file, previous, offset).to(at), "bitwise shift"),
+                          help="multiply or floor-divide by a power of two")
+    if kind == "COLON" and text[(tok.end_pos or 0):(tok.end_pos or 0) + 1] == "=":
+        return Diagnostic("GT0007", "assignment expressions (`:=`) are not supported in gtdsl",
+                          Label(Span(file, at.start, at.end + 1), "walrus operator"),
+                          help="assign in a statement of its own first")
+    if kind == "NAME" and previous is not None and previous.type in ("INT", "FLOAT") \
+            and previous.end_pos == tok.start_pos and tok.value[:1] in "jJ":
+        return Diagnostic("GT0007", "complex literals are not supported in gtdsl",
+                          Label(token_span(file, previous, offset).to(at), "complex literal"),
+                          help="build complex tensors with `complex(real, imag)` ops instead")
+    if kind in ("_NEWLINE", "$END") and expected == {"EQUAL"}:
+        return Diagnostic("GT0001", "an annotated name needs a value",
+                          Label(at, "expected `= value`"),
+                          help="write `name: type = value`; gtdsl has no declarations without "
+                               "a value")
     if kind == "QMARK":
         return Diagnostic("GT0008", "`?` is only allowed in types",
                           Label(at, "`?` outside a type"),
@@ -196,6 +245,10 @@ def _parser_expected(err: UnexpectedToken) -> set[str]:
     except AttributeError:
         return set(err.expected)
     return {k for k in keys if k == k.upper()}  # terminals only, not rule names
+
+
+def _starts_line(text: str, pos: int) -> bool:
+    return not text[text.rfind("\n", 0, pos) + 1 : pos].strip()
 
 
 def _line_of(text: str, pos: int) -> str:

@@ -26,25 +26,39 @@ TAB_SIZE = 8
 
 # Python keywords with no place in gtdsl: the construct each one starts, and what to do.
 UNSUPPORTED_KEYWORDS: dict[str, tuple[str, str]] = {
-    "while": ("`while` loops", "loop with `for i in range(n)`, or use a vectorised op"),
-    "class": ("classes", "group parameters in a `struct`, and write functions over it"),
-    "try": ("`try` statements", "check inputs with `assert`; types are checked at the boundary"),
-    "except": ("`try` statements", "check inputs with `assert`"),
-    "finally": ("`try` statements", "check inputs with `assert`"),
-    "with": ("`with` statements", "move the `with` block into the Python caller"),
-    "lambda": ("`lambda` expressions", "define a top-level function with `def`"),
-    "yield": ("generators (`yield`)", "return a list or a tuple"),
-    "async": ("async code", "call gtdsl functions from async Python instead"),
-    "await": ("async code", "call gtdsl functions from async Python instead"),
-    "global": ("`global` declarations", "pass the value as a parameter"),
-    "nonlocal": ("`nonlocal` declarations", "pass the value as a parameter"),
-    "del": ("`del` statements", "let the name go out of scope"),
-    "raise": ("`raise` statements", "use `assert condition, \"message\"`"),
-    "break": ("`break`", "compute the result without leaving the loop early"),
-    "continue": ("`continue`", "guard the loop body with `if`"),
-    "def": ("nested functions", "define the function at the top level of the module"),
-    "import": ("imports inside functions", "move the import to the top of the module"),
-    "from": ("imports inside functions", "move the import to the top of the module"),
+    "while": ("`while` loops are not supported in gtdsl",
+              "loop with `for i in range(n)`, or use a vectorised op"),
+    "class": ("classes are not supported in gtdsl",
+              "group parameters in a `struct`, and write functions over it"),
+    "try": ("`try` statements are not supported in gtdsl",
+            "check inputs with `assert`; types are checked at the boundary"),
+    "except": ("`try` statements are not supported in gtdsl", "check inputs with `assert`"),
+    "finally": ("`try` statements are not supported in gtdsl", "check inputs with `assert`"),
+    "with": ("`with` statements are not supported in gtdsl",
+             "move the `with` block into the Python caller"),
+    "lambda": ("`lambda` expressions are not supported in gtdsl",
+               "define a top-level function with `def`"),
+    "yield": ("generators (`yield`) are not supported in gtdsl", "return a list or a tuple"),
+    "async": ("async code is not supported in gtdsl",
+              "call gtdsl functions from async Python instead"),
+    "await": ("async code is not supported in gtdsl",
+              "call gtdsl functions from async Python instead"),
+    "global": ("`global` declarations are not supported in gtdsl",
+               "pass the value as a parameter"),
+    "nonlocal": ("`nonlocal` declarations are not supported in gtdsl",
+                 "pass the value as a parameter"),
+    "del": ("`del` statements are not supported in gtdsl", "let the name go out of scope"),
+    "raise": ("`raise` statements are not supported in gtdsl",
+              "use `assert condition, \"message\"`"),
+    "break": ("`break` is not supported in gtdsl",
+              "compute the result without leaving the loop early"),
+    "continue": ("`continue` is not supported in gtdsl", "guard the loop body with `if`"),
+    "def": ("nested functions are not supported in gtdsl",
+            "define the function at the top level of the module"),
+    "import": ("imports inside functions are not supported in gtdsl",
+               "move the import to the top of the module"),
+    "from": ("imports inside functions are not supported in gtdsl",
+             "move the import to the top of the module"),
 }
 # Keywords that gtdsl does use, seen where the grammar cannot take them.
 GRAMMAR_KEYWORDS = frozenset(
@@ -175,9 +189,15 @@ class Layout:
         if word in UNSUPPORTED_KEYWORDS or word in GRAMMAR_KEYWORDS:
             self._check_unclosed(tok)
         if word in UNSUPPORTED_KEYWORDS:
-            what, advice = UNSUPPORTED_KEYWORDS[word]
-            self._fail("GT0007", f"{what} are not supported in gtdsl", tok,
-                       f"`{word}` is not part of the language", help=advice)
+            message, advice = UNSUPPORTED_KEYWORDS[word]
+            self._fail("GT0007", message, tok, f"`{word}` is not part of the language",
+                       help=advice)
+        previous = self.history[-1] if self.history else None
+        if word in ("None", "True", "False") and previous is not None and previous.type in (
+                "ARROW", "COLON"):
+            self._fail("GT0011", f"`{word}` is not a type", tok, "a type is expected here",
+                       help="leave the annotation out (an unannotated result is `?`), or "
+                            "write a type such as `f32[n]`")
         if word in GRAMMAR_KEYWORDS:
             self._fail("GT0001", f"unexpected keyword `{word}`", tok,
                        "a keyword cannot stand here",

@@ -79,19 +79,26 @@ def _parenthesised(node: pyast.Tuple) -> bool:
     if not node.elts:
         return True
     depth = 0
-    for tok in tokenize.generate_tokens(io.StringIO(_SOURCE).readline):
-        col = tok.start[1]
-        if col < node.col_offset or tok.type != tokenize.OP:
+    start, end = _char_col(node.col_offset), _char_col(node.end_col_offset or 0)
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(_SOURCE).readline)
+              if t.start[1] >= start]
+    if not tokens or tokens[0].string != "(" or tokens[0].start[1] != start:
+        return False
+    for tok in tokens:
+        if tok.type != tokenize.OP:
             continue
-        if col == node.col_offset and tok.string != "(":
-            return False
         if tok.string in "([":
             depth += 1
         elif tok.string in ")]":
             depth -= 1
             if depth == 0:
-                return tok.end[1] == node.end_col_offset
+                return tok.end[1] == end
     return False
+
+
+def _char_col(byte_col: int) -> int:
+    """CPython's ast columns count UTF-8 bytes; tokenize's count characters."""
+    return len(_SOURCE.encode("utf-8")[:byte_col].decode("utf-8"))
 
 
 def _index(node: pyast.expr) -> ast.Expr | ast.Slice:
