@@ -13,10 +13,10 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from gtdsl.diagnostics import Diagnostic, Label, SourceFile, Span
 from gtdsl.syntax.grammar import (
     CLOSERS,
-    OPENERS,
     UNSUPPORTED_KEYWORDS,
     Layout,
     SyntaxProblem,
+    closing_diagnostic,
     run_parser,
     terminal_text,
     token_span,
@@ -138,17 +138,9 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
         return Diagnostic("GT0007", message,
                           Label(at, f"`{tok.value}` is not part of the language"), help=advice)
     if kind in CLOSERS:
-        if not layout.brackets:
-            return Diagnostic("GT0009", f"unmatched `{tok.value}`",
-                              Label(at, "nothing to close here"),
-                              help="remove it, or add the opening bracket before it")
-        opener = layout.brackets[-1]
-        if OPENERS[opener.type] != kind:
-            closing = ")" if opener.value == "(" else "]"
-            return Diagnostic("GT0009", f"closing `{tok.value}` does not match `{opener.value}`",
-                              Label(at, f"expected `{closing}`"),
-                              (Label(token_span(file, opener, offset), "opened here"),),
-                              help=f"close `{opener.value}` with `{closing}` first")
+        problem = closing_diagnostic(file, offset, layout.brackets, tok)
+        if problem is not None:
+            return problem
     if kind == "STRUCT" and "DEF" in expected:
         return Diagnostic("GT0014", "only functions take decorators", Label(at, "a struct"),
                           help="remove the decorator, or put it on a `def`")

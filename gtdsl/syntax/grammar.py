@@ -170,18 +170,9 @@ class Layout:
             ))
 
     def _close(self, tok: Token) -> None:
-        if not self.brackets:
-            self._fail("GT0009", f"unmatched `{tok.value}`", tok, "nothing to close here",
-                       help="remove it, or add the opening bracket before it")
-        opener = self.brackets[-1]
-        if OPENERS[opener.type] != tok.type:
-            raise SyntaxProblem(Diagnostic(
-                "GT0009",
-                f"closing `{tok.value}` does not match `{opener.value}`",
-                Label(self._span(tok), f"expected `{_closing_text(opener)}`"),
-                (Label(self._span(opener), "opened here"),),
-                help=f"close `{opener.value}` with `{_closing_text(opener)}` first",
-            ))
+        problem = closing_diagnostic(self.file, self.offset, self.brackets, tok)
+        if problem is not None:
+            raise SyntaxProblem(problem)
         self.brackets.pop()
 
     def _check_name(self, tok: Token) -> None:
@@ -217,6 +208,25 @@ class Layout:
         opener = self.unclosed_before(tok)
         if opener is not None:
             raise SyntaxProblem(unclosed_diagnostic(self.file, self.offset, opener, tok))
+
+
+def closing_diagnostic(file: SourceFile, offset: int, brackets: list[Token],
+                       tok: Token) -> Diagnostic | None:
+    """The problem with closing bracket ``tok`` given the open ``brackets``, if any."""
+    at = token_span(file, tok, offset)
+    if not brackets:
+        return Diagnostic("GT0009", f"unmatched `{tok.value}`", Label(at, "nothing to close here"),
+                          help="remove it, or add the opening bracket before it")
+    opener = brackets[-1]
+    if OPENERS[opener.type] == tok.type:
+        return None
+    closing = _closing_text(opener)
+    return Diagnostic(
+        "GT0009", f"closing `{tok.value}` does not match `{opener.value}`",
+        Label(at, f"expected `{closing}`"),
+        (Label(token_span(file, opener, offset), "opened here"),),
+        help=f"close `{opener.value}` with `{closing}` first",
+    )
 
 
 def unclosed_diagnostic(file: SourceFile, offset: int, opener: Token, tok: Token) -> Diagnostic:
