@@ -13,6 +13,7 @@ from pathlib import Path
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, Severity, SourceFile, Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.build import AstBuilder
+from gtdsl.syntax.build_types import TypeBuilder
 from gtdsl.syntax.errors import parse_tree, too_deep
 from gtdsl.syntax.grammar import SyntaxProblem
 
@@ -62,7 +63,7 @@ def parse_type(text: str) -> ast.TypeExpr:
                                            help="write a type such as `f32[n]` or `?`"))
         start = len(text) - len(text.lstrip())
         tree = parse_tree(file, stripped, "type", start)
-        return AstBuilder(file, start).type(tree)
+        return TypeBuilder(file, start).type(tree)
     except SyntaxProblem as problem:
         raise ParseError([problem.diagnostic]) from None
     except RecursionError:
