@@ -10,11 +10,14 @@ raised through ``SyntaxProblem``.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+import lark
 from lark import Lark, Token
 
+from gtdsl._config import load_config
 from gtdsl._resources import data_path
 from gtdsl.diagnostics import Diagnostic, InternalError, Label, SourceFile, Span
 
@@ -263,6 +266,22 @@ class _LayoutDispatch:
         return _CURRENT_LAYOUT.get().process(stream)
 
 
+def _table_cache() -> str | bool:
+    """Where Lark keeps the LALR tables between processes (~0.45 s to build, ~15 ms to load).
+
+    A per-user directory, never the shared temp dir: the cache is a pickle. Lark checks a
+    hash of the grammar and options on load and rebuilds a stale or corrupt file.
+    """
+    directory = load_config().cache_dir / "parser"
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return False
+    if not os.access(directory, os.W_OK):
+        return False
+    return str(directory / f"gtdsl-lark-{lark.__version__}.cache")
+
+
 @functools.lru_cache(maxsize=1)
 def _parser_template() -> Lark:
     return Lark(
@@ -273,6 +292,7 @@ def _parser_template() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         postlex=_LayoutDispatch(),
+        cache=_table_cache(),
     )
 
 

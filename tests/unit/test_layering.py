@@ -11,7 +11,7 @@ PACKAGE = REPO / "gtdsl"
 # Stages in pipeline order; a module may import its own stage and earlier ones only.
 ORDER = ["diagnostics", "syntax", "types", "ops", "check", "ir", "lower", "driver", "runtime",
          "cli"]
-LEAVES = {"_version", "_resources"}  # import nothing from gtdsl; usable everywhere
+LEAVES = {"_version", "_resources", "_config"}  # import nothing from gtdsl; usable everywhere
 TRITON_ALLOWED = ("lower/triton", "runtime")
 
 

@@ -65,3 +65,26 @@ def test_checkout_data_paths() -> None:
     assert path is not None and Path(str(path)).resolve() == REPO_GRAMMAR.resolve()
     assert data_path("errors", "GT0003.md") is not None
     assert data_path("errors", "GT9999.md") is None
+
+
+def _parse_in_subprocess(cache_dir: Path) -> subprocess.CompletedProcess[str]:
+    code = "import gtdsl; print(gtdsl.parse_type('f32[b, 768] @ cuda'))"
+    env = {"GTDSL_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_parser_table_cache_is_written_reused_and_survives_corruption(tmp_path: Path) -> None:
+    first = _parse_in_subprocess(tmp_path)
+    assert first.returncode == 0 and first.stdout == "f32[b, 768] @ cuda\n" and first.stderr == ""
+    (cache,) = (tmp_path / "parser").iterdir()
+    assert cache.stat().st_size > 10_000
+    assert (tmp_path / "parser").stat().st_mode & 0o077 == 0  # private to the user
+    cache.write_bytes(b"not a cache\n\x00\x01")
+    again = _parse_in_subprocess(tmp_path)
+    assert again.returncode == 0 and again.stdout == first.stdout and again.stderr == ""
+    assert cache.stat().st_size > 10_000  # rebuilt and rewritten
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    third = _parse_in_subprocess(blocked)  # the cache directory cannot be made: no cache
+    assert third.returncode == 0 and third.stdout == first.stdout and third.stderr == ""
