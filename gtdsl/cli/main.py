@@ -91,6 +91,9 @@ def run_explain(code: str, out: TextIO, err: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
          err: TextIO | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show `—` gets `?`
+        if out is None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _build_parser()

@@ -27,17 +27,16 @@ def _excerpt(labels: list[tuple[Label, str]], file: SourceFile) -> list[tuple[in
         span = label.span
         first = file.line_index(span.start)
         last = file.line_index(max(span.start, span.end - 1)) if span.end > span.start else first
-        line_text = file.display_line(first)
-        shift = len(line_text) - len(file.line_text(first))
-        start_col = span.start - file.line_start(first) + shift
+        line_text = file.line_text(first)
+        start_col = span.start - file.line_start(first)
         if last == first:
-            end_col = max(span.end - file.line_start(first) + shift, start_col + 1)
+            end_col = max(span.end - file.line_start(first), start_col + 1)
         else:
             end_col = max(len(line_text), start_col + 1)
         by_line.setdefault(first, []).append((start_col, end_col, mark, label.message))
     rows = []
     for idx in sorted(by_line):
-        text = file.display_line(idx)
+        text = file.line_text(idx)
         markers = []
         for start_col, end_col, mark, message in sorted(by_line[idx]):
             lo = _display_col(text, start_col)

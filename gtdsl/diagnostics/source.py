@@ -1,10 +1,9 @@
 """Source files and spans.
 
-A ``SourceFile`` holds the text the parser saw plus what is needed to report positions in
-the user's real file: ``line_offset`` (lines before the text, for a function cut out of a
-``.py`` file) and ``indent`` (the prefix removed from each of its lines when it was
-dedented). A ``Span`` is a half-open range of character offsets into that text.
-Lines and columns are 1-based and counted in the user's file.
+A ``SourceFile`` holds the text the parser saw and ``line_offset``, the number of lines
+before that text in the user's real file (for a function cut out of a ``.py`` file; its
+lines are kept as they are, indentation included). A ``Span`` is a half-open range of
+character offsets into that text. Lines and columns are 1-based, counted in the user's file.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from dataclasses import dataclass
 class SourceFile:
     """One source text; compared by identity (two reads of a file are two sources)."""
 
-    __slots__ = ("name", "text", "line_offset", "indent", "_line_starts")
+    __slots__ = ("name", "text", "line_offset", "_line_starts")
 
-    def __init__(self, name: str, text: str, line_offset: int = 0, indent: str = "") -> None:
+    def __init__(self, name: str, text: str, line_offset: int = 0) -> None:
         self.name = name
         self.text = text
         self.line_offset = line_offset
-        self.indent = indent
         starts = [0]
         for i, ch in enumerate(text):
             if ch == "\n":
@@ -41,8 +39,7 @@ class SourceFile:
         """1-based (line, column) of ``offset`` in the user's file."""
         idx = self.line_index(offset)
         col = max(0, min(offset, len(self.text)) - self._line_starts[idx])
-        indent = len(self.indent) if self.line_text(idx).strip() else 0
-        return idx + 1 + self.line_offset, col + 1 + indent
+        return idx + 1 + self.line_offset, col + 1
 
     @property
     def line_count(self) -> int:
@@ -53,11 +50,6 @@ class SourceFile:
         start = self._line_starts[idx]
         end = self._line_starts[idx + 1] - 1 if idx + 1 < len(self._line_starts) else len(self.text)
         return self.text[start:end].rstrip("\r")
-
-    def display_line(self, idx: int) -> str:
-        """Line ``idx`` as it reads in the user's file (the removed indent put back)."""
-        text = self.line_text(idx)
-        return self.indent + text if text.strip() else text
 
     def line_start(self, idx: int) -> int:
         return self._line_starts[idx]

@@ -104,11 +104,21 @@ class AstBuilder(TypeBuilder):
     def size_params(self, tree: Tree | None) -> tuple[ast.SizeParam, ...]:
         if tree is None:
             return ()
+        self.reject_duplicates(tree.children, "size parameter")
         return tuple(ast.SizeParam(t.value, self.span(t)) for t in tree.children)
+
+    def reject_duplicates(self, names: list[Token], what: str) -> None:
+        seen: set[str] = set()
+        for tok in names:
+            if tok.value in seen:
+                self.fail("GT0017", f"duplicate {what} `{tok.value}`", tok,
+                          "declared a second time here", help="give each one its own name")
+            seen.add(tok.value)
 
     def parameters(self, tree: Tree | None) -> tuple[ast.Param, ...]:
         if tree is None:
             return ()
+        self.reject_duplicates([p.children[0] for p in tree.children], "parameter")
         params = []
         seen_default: ast.Param | None = None
         for p in tree.children:
@@ -265,8 +275,7 @@ class AstBuilder(TypeBuilder):
         return ast.Int(self.int_value(tree.children[0]), self.span(tree))
 
     def expr_float_lit(self, tree: Tree) -> ast.Expr:
-        tok = tree.children[0]
-        return ast.Float(float(tok.value), self.span(tree))
+        return ast.Float(self.float_value(tree.children[0]), self.span(tree))
 
     def expr_str_lit(self, tree: Tree) -> ast.Expr:
         return ast.Str(self.string_value(tree), self.span(tree))
@@ -397,7 +406,8 @@ def _last_span(stmts: tuple[ast.Stmt, ...]) -> Span:
 def _describe_expr(expr: Any) -> str:
     return {
         ast.Subscript: "a subscript", ast.Attribute: "an attribute", ast.Call: "a call",
-        ast.Tuple: "a nested tuple", ast.List: "a list", ast.BinOp: "an expression",
+        ast.Tuple: "a tuple other than a tuple of names", ast.List: "a list",
+        ast.BinOp: "an expression",
     }.get(type(expr), "this expression")
 
 

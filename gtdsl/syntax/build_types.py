@@ -9,6 +9,8 @@ whose spans are placed inside the string in the same file. Which name is a dtype
 from __future__ import annotations
 
 import ast as pyast
+import math
+import warnings
 from typing import NoReturn
 
 from lark import Token, Tree
@@ -23,6 +25,8 @@ _SIZE_OPS = {
     "size_floordiv": ast.SizeOp.FLOORDIV, "size_mod": ast.SizeOp.MOD,
 }
 _STRING_PREFIX_CHARS = "rRbBuUfF"
+# Python refuses to print ints past 4300 digits; a literal this long is a mistake anyway.
+_MAX_LITERAL_DIGITS = 1000
 
 
 class TypeBuilder:
@@ -47,12 +51,23 @@ class TypeBuilder:
         raise SyntaxProblem(Diagnostic(code, message, Label(span, label), notes=notes, help=help))
 
     def int_value(self, tok: Token) -> int:
+        text = tok.value
+        if len(text) > _MAX_LITERAL_DIGITS:
+            self.fail("GT0016", "integer literal too large", tok,
+                      f"more than {_MAX_LITERAL_DIGITS} digits")
         try:
-            return int(tok.value, 0)
+            return int(text, 0)
         except ValueError:
-            self.fail("GT0016", f"invalid integer literal `{tok.value}`", tok,
+            self.fail("GT0016", f"invalid integer literal `{text}`", tok,
                       "leading zeros are not allowed in decimal integers",
-                      help=f"write `{tok.value.lstrip('0') or '0'}`, or `0o...` for octal")
+                      help=f"write `{text.lstrip('0_') or '0'}`, or `0o...` for octal")
+
+    def float_value(self, tok: Token) -> float:
+        value = float(tok.value)
+        if not math.isfinite(value):
+            self.fail("GT0016", "float literal out of range", tok,
+                      "larger than the largest float", help="use `math.inf` for infinity")
+        return value
 
     def string_token_value(self, tok: Token) -> str:
         prefix = _string_prefix(tok.value)
@@ -64,7 +79,9 @@ class TypeBuilder:
             self.fail("GT0007", "bytes literals are not supported in gtdsl", tok,
                       "bytes literal", help="use a plain string literal")
         try:
-            value = pyast.literal_eval(tok.value)
+            with warnings.catch_warnings():  # `"\q"`: accepted as Python accepts it
+                warnings.simplefilter("ignore")
+                value = pyast.literal_eval(tok.value)
         except (SyntaxError, ValueError):
             self.fail("GT0016", "invalid string literal", tok, "it holds a malformed escape",
                       help="check the backslash escapes, or use a raw string `r\"...\"`")
@@ -201,7 +218,11 @@ class TypeBuilder:
         if tok.type == "QMARK":
             return None
         if tok.type == "CUDA_INDEX":
-            return ast.Device(ast.DeviceKind.CUDA, int(tok.value.split(":")[1]), span)
+            digits = tok.value.split(":")[1]
+            if len(digits) > 9:
+                self.fail("GT0011", "CUDA device index too large", tok, "not a device",
+                          help="write `@ cuda:N` with N a GPU number, e.g. `@ cuda:0`")
+            return ast.Device(ast.DeviceKind.CUDA, int(digits), span)
         if tok.value == "cpu":
             return ast.Device(ast.DeviceKind.CPU, None, span)
         if tok.value == "cuda":

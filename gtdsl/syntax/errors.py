@@ -32,9 +32,10 @@ _EXPRESSION_STARTS = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "NONE", 
                       "FALSE", "NOT", "MINUS", "PLUS"}
 
 
-def parse_tree(file: SourceFile, text: str, start: str, offset: int = 0) -> Tree:
+def parse_tree(file: SourceFile, text: str, start: str, offset: int = 0,
+               base_indent: int = 0) -> Tree:
     """Parse ``text`` (which sits at ``offset`` in ``file``); failures raise SyntaxProblem."""
-    layout = Layout(file, offset)
+    layout = Layout(file, offset, base_indent)
     try:
         return run_parser(text, start, layout)
     except SyntaxProblem:
@@ -137,12 +138,16 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
         message, advice = UNSUPPORTED_KEYWORDS[tok.value]
         return Diagnostic("GT0007", message,
                           Label(at, f"`{tok.value}` is not part of the language"), help=advice)
-    if kind in CLOSERS:
+    # A closer the layout already matched (the parser refused it later) is not a bracket
+    # problem; one the contextual lexer refused never reached the layout.
+    matched = bool(layout.history) and layout.history[-1].start_pos == tok.start_pos
+    if kind in CLOSERS and not matched:
         problem = closing_diagnostic(file, offset, layout.brackets, tok)
         if problem is not None:
             return problem
-    if kind == "STRUCT" and "DEF" in expected:
-        return Diagnostic("GT0014", "only functions take decorators", Label(at, "a struct"),
+    if expected and expected <= {"DEF", "AT"} and kind != "$END":
+        return Diagnostic("GT0014", "only functions take decorators",
+                          Label(at, "a decorator must be followed by `def`"),
                           help="remove the decorator, or put it on a `def`")
     if kind == "NAME" and previous is not None and previous.value == "struct" \
             and previous.type == "NAME" and _starts_line(text, previous.start_pos or 0):
@@ -187,7 +192,7 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
         return Diagnostic("GT0007", "comprehensions are not supported in gtdsl",
                           Label(at, "`for` inside brackets makes a comprehension"),
                           help="write a `for` loop that builds a list, or use a vectorised op")
-    if kind in ("STAR", "__ANON_5") and layout.brackets and layout.brackets[-1].type == "LPAR":
+    if kind in ("STAR", "POW") and layout.brackets and layout.brackets[-1].type == "LPAR":
         return Diagnostic("GT0007", "star arguments (`*args`, `**kwargs`) are not supported "
                           "in gtdsl", Label(at, "star argument"),
                           help="name each parameter or argument explicitly")
@@ -271,7 +276,7 @@ def _expected_text(expected: set[str]) -> str:
     parts = []
     if {"NAME", "INT", "LPAR"} <= names:
         parts.append("an expression")
-        names -= _EXPRESSION_STARTS | {"__ANON_6", "STRING"}
+        names -= _EXPRESSION_STARTS | {"ELLIPSIS", "STRING"}
     shown = sorted(terminal_text(n) for n in names)
     parts += shown[: 8 - len(parts)]
     if len(shown) + len(parts) > 8:

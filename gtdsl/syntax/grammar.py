@@ -63,6 +63,14 @@ UNSUPPORTED_KEYWORDS: dict[str, tuple[str, str]] = {
     "from": ("imports inside functions are not supported in gtdsl",
              "move the import to the top of the module"),
 }
+# Keywords that start a statement: after an open bracket they mean the bracket was left open.
+STATEMENT_KEYWORDS = frozenset(
+    "return if elif else for def pass assert from import struct while class try with del "
+    "raise break continue global nonlocal".split()
+)
+STATEMENT_KEYWORD_TOKENS = frozenset(
+    "RETURN IF ELIF ELSE FOR DEF PASS ASSERT FROM IMPORT STRUCT".split()
+)
 # Keywords that gtdsl does use, seen where the grammar cannot take them.
 GRAMMAR_KEYWORDS = frozenset(
     "if elif else for in not and or is return pass assert as None True False".split()
@@ -94,11 +102,10 @@ def token_span(file: SourceFile, tok: Token, offset: int = 0) -> Span:
 class Layout:
     """Postlexer: indentation, bracket matching and reserved words, for one parse."""
 
-    always_accept = ("_NEWLINE",)
-
-    def __init__(self, file: SourceFile, offset: int = 0) -> None:
+    def __init__(self, file: SourceFile, offset: int = 0, base_indent: int = 0) -> None:
         self.file = file
         self.offset = offset
+        self.base_indent = base_indent
         self.brackets: list[Token] = []
         self.newline_in_brackets = False
         self.history: list[Token] = []
@@ -110,7 +117,7 @@ class Layout:
         raise SyntaxProblem(Diagnostic(code, message, Label(self._span(tok), label), **kw))  # type: ignore[arg-type]
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        indents = [0]
+        indents = [self.base_indent]
         last: Token | None = None
         line_start = True
         for tok in stream:
@@ -152,6 +159,8 @@ class Layout:
         indent_text = nl.value.rsplit("\n", 1)[-1]
         width = len(indent_text.expandtabs(TAB_SIZE))
         pos = nl.end_pos if nl.end_pos is not None else 0
+        if not self.file.text[self.offset + pos:].strip():
+            width = self.base_indent  # the end of the text closes blocks down to the base
         levels = list(indents)
         if width > indents[-1]:
             indents.append(width)
@@ -199,13 +208,30 @@ class Layout:
 
 
     def unclosed_before(self, tok: Token) -> Token | None:
-        """The innermost open bracket, if ``tok`` starts a line after it opened."""
+        """The innermost open bracket, if ``tok`` reads as the next statement after it.
+
+        That is: the input ends, or ``tok`` starts a line after the bracket opened and is a
+        statement keyword or is indented no further than the bracket's own line.
+        """
         if not self.brackets or not self.newline_in_brackets:
             return None
+        opener = self.brackets[-1]
+        if tok.type == "$END":
+            return opener
         previous = self.history[-1] if self.history else None
-        if tok.type == "$END" or previous is None or (tok.line or 0) > (previous.end_line or 0):
-            return self.brackets[-1]
+        if previous is None or (tok.line or 0) <= (previous.end_line or 0):
+            return None
+        if tok.type in STATEMENT_KEYWORD_TOKENS or (
+                tok.type == "NAME" and tok.value in STATEMENT_KEYWORDS):
+            return opener
+        if self._indent_at(tok) <= self._indent_at(opener):
+            return opener
         return None
+
+    def _indent_at(self, tok: Token) -> int:
+        pos = self.offset + (tok.start_pos or 0)
+        line = self.file.line_text(self.file.line_index(pos))
+        return len(line.expandtabs(TAB_SIZE)) - len(line.expandtabs(TAB_SIZE).lstrip())
 
     def _check_unclosed(self, tok: Token) -> None:
         opener = self.unclosed_before(tok)
@@ -272,11 +298,14 @@ def _table_cache() -> str | bool:
     A per-user directory, never the shared temp dir: the cache is a pickle. Lark checks a
     hash of the grammar and options on load and rebuilds a stale or corrupt file.
     """
-    directory = load_config().cache_dir / "parser"
     try:
+        directory = load_config().cache_dir / "parser"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
+        info = directory.stat()
+    except (OSError, RuntimeError, KeyError):  # no home directory, read-only disk, ...
         return False
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        return False  # another user could plant the pickle: build the tables instead
     if not os.access(directory, os.W_OK):
         return False
     return str(directory / f"gtdsl-lark-{lark.__version__}.cache")

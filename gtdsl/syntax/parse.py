@@ -18,17 +18,28 @@ from gtdsl.syntax.errors import parse_tree, too_deep
 from gtdsl.syntax.grammar import SyntaxProblem
 
 
+def normalise_newlines(text: str) -> str:
+    """``\\r\\n`` and a lone ``\\r`` end lines as ``\\n`` does (Python's universal newlines)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def parse_source(text: str, filename: str = "<string>") -> ast.Module:
     """Parse a whole gtdsl module held in ``text``."""
-    return parse_file_text(SourceFile(filename, text))
+    return parse_file_text(SourceFile(filename, normalise_newlines(text)))
 
 
-def parse_file_text(file: SourceFile) -> ast.Module:
-    """Parse a module whose SourceFile is already made (used by the Python front end)."""
+def parse_file_text(file: SourceFile, base_indent: int = 0) -> ast.Module:
+    """Parse a module whose SourceFile is already made.
+
+    ``base_indent`` is the column its top-level statements start at: 0 for a file, the
+    indentation of the ``def`` for a method or nested function read from a ``.py`` file.
+    """
     text = file.text
     try:
-        _reject_indented_start(file)
-        tree = parse_tree(file, text if text.endswith("\n") else text + "\n", "module")
+        if base_indent == 0:
+            _reject_indented_start(file)
+        tree = parse_tree(file, text if text.endswith("\n") else text + "\n", "module",
+                          base_indent=base_indent)
         return AstBuilder(file).module(tree)
     except SyntaxProblem as problem:
         raise ParseError([problem.diagnostic]) from None
@@ -109,7 +120,7 @@ def read_source(path: str | os.PathLike[str]) -> tuple[SourceFile, list[Diagnost
                   f"byte 0x{data[err.start]:02x} cannot start or continue a UTF-8 character"),
             help="save the file as UTF-8",
         )]) from None
-    file = SourceFile(name, text)
+    file = SourceFile(name, normalise_newlines(text))
     warnings = []
     if not text.strip():
         warnings.append(Diagnostic("GT0904", f"`{name}` is empty: there is nothing to check",

@@ -2,8 +2,9 @@
 
 Input: a function (as ``@gtdsl.jit`` receives it). Output: its ``ast.FunctionDef``, parsed
 from its own source with the gtdsl grammar, decorators, docstring, comments and string
-annotations included. Spans point into the user's ``.py`` file: the SourceFile keeps the
-line offset and the indentation removed when a method or nested function was dedented.
+annotations included. The source lines are parsed as they stand: a method or nested
+function's block starts at its ``def``'s indentation instead of being dedented, so string
+values and columns are exactly those of the user's ``.py`` file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
 from gtdsl.syntax import ast
+from gtdsl.syntax.grammar import TAB_SIZE
 from gtdsl.syntax.parse import parse_file_text
 
 
@@ -29,6 +31,7 @@ def function_source(fn: Any) -> SourceFile:
             "GT0905", "a lambda cannot be compiled by gtdsl", path=fn.__code__.co_filename,
             help="define the function with `def`",
         )])
+    fn = inspect.unwrap(fn)  # the source read below is the innermost function's
     try:
         lines, first_line = inspect.getsourcelines(fn)
     except (OSError, TypeError) as err:
@@ -40,16 +43,18 @@ def function_source(fn: Any) -> SourceFile:
                  "exec cannot be read back), or write it in a .gt file",
         )]) from None
     filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
-    first = lines[0]
-    indent = first[: len(first) - len(first.lstrip(" \t"))]
-    text = "".join(line[len(indent):] if line.startswith(indent) else line.lstrip(" \t")
-                   for line in lines)
-    return SourceFile(filename, text, line_offset=max(first_line - 1, 0), indent=indent)
+    return SourceFile(filename, "".join(lines), line_offset=max(first_line - 1, 0))
+
+
+def _base_indent(file: SourceFile) -> int:
+    first = file.line_text(0).expandtabs(TAB_SIZE)
+    return len(first) - len(first.lstrip())
 
 
 def parse_function(fn: Any) -> ast.FunctionDef:
     """Parse ``fn``'s own source; raises ParseError with positions in its ``.py`` file."""
-    module = parse_file_text(function_source(fn))
+    source = function_source(fn)
+    module = parse_file_text(source, base_indent=_base_indent(source))
     functions = module.functions()
     if len(functions) != 1 or len(module.body) != 1:
         raise ParseError([Diagnostic(

@@ -22,9 +22,9 @@ def test_line_and_column() -> None:
     assert f.line_col(4) == (2, 2)
     assert f.line_col(7) == (3, 2)
     assert f.line_col(999) == (3, 3)
-    shifted = SourceFile("m.py", "def f():\n    pass\n", line_offset=10, indent="    ")
-    assert shifted.line_col(13) == (12, 9)
-    assert Span(shifted, 13, 17).location == "m.py:12:9"
+    shifted = SourceFile("m.py", "    def f():\n        pass\n", line_offset=10)
+    assert shifted.line_col(21) == (12, 9)
+    assert Span(shifted, 21, 25).location == "m.py:12:9"
 
 
 def test_render_primary_secondary_notes_help() -> None:
