@@ -16,6 +16,7 @@ from contextvars import ContextVar
 
 import lark
 from lark import Lark, Token
+from lark.indenter import Indenter
 
 from gtdsl._config import load_config
 from gtdsl._resources import data_path
@@ -99,10 +100,24 @@ def token_span(file: SourceFile, tok: Token, offset: int = 0) -> Span:
     return Span(file, start, max(start, end))
 
 
-class Layout:
-    """Postlexer: indentation, bracket matching and reserved words, for one parse."""
+class Layout(Indenter):
+    """Postlexer for one parse: indentation, bracket matching and reserved words.
+
+    Lark's Indenter protocol, with ``handle_NL`` overridden so that indentation follows
+    Python (tabs advance to the next multiple of 8), INDENT tokens sit where the indented
+    line starts, a bad dedent is a located diagnostic rather than an unlocated DedentError,
+    and a block may start at a base indentation (a method read from a ``.py`` file).
+    """
+
+    NL_type = "_NEWLINE"
+    OPEN_PAREN_types = list(OPENERS)
+    CLOSE_PAREN_types = list(CLOSERS)
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = TAB_SIZE
 
     def __init__(self, file: SourceFile, offset: int = 0, base_indent: int = 0) -> None:
+        super().__init__()
         self.file = file
         self.offset = offset
         self.base_indent = base_indent
@@ -117,7 +132,7 @@ class Layout:
         raise SyntaxProblem(Diagnostic(code, message, Label(self._span(tok), label), **kw))  # type: ignore[arg-type]
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        indents = [self.base_indent]
+        self.indent_level = indents = [self.base_indent]
         last: Token | None = None
         line_start = True
         for tok in stream:
@@ -127,8 +142,7 @@ class Layout:
                 if self.brackets:
                     self.newline_in_brackets = True
                     continue
-                yield tok
-                yield from self._indentation(tok, indents)
+                yield from self.handle_NL(tok)
                 line_start = True
                 continue
             if kind in OPENERS:
@@ -155,7 +169,9 @@ class Layout:
             indents.pop()
             yield Token("_DEDENT", "", start_pos=end, end_pos=end)
 
-    def _indentation(self, nl: Token, indents: list[int]) -> Iterator[Token]:
+    def handle_NL(self, nl: Token) -> Iterator[Token]:
+        yield nl
+        indents = self.indent_level
         indent_text = nl.value.rsplit("\n", 1)[-1]
         width = len(indent_text.expandtabs(TAB_SIZE))
         pos = nl.end_pos if nl.end_pos is not None else 0
