@@ -1,10 +1,10 @@
 """Loading the grammar and laying out tokens.
 
 The grammar file is found in an installed wheel (``gtdsl/_data/grammar``) or, in a
-checkout, at ``grammar/gtdsl.lark`` beside the package (see ``gtdsl._resources``). The ``Layout`` postlexer turns
-newlines into _NEWLINE/_INDENT/_DEDENT tokens (as Python's tokenizer does), matches
-brackets, and rejects Python keywords that gtdsl does not support, each as a diagnostic
-raised through ``SyntaxProblem``.
+checkout, at ``grammar/gtdsl.lark`` beside the package (see ``gtdsl._resources``). The
+``Layout`` postlexer (a Lark ``Indenter``) turns newlines into _NEWLINE/_INDENT/_DEDENT
+tokens as Python's tokenizer does, matches brackets, and rejects Python keywords that gtdsl
+does not support, each as a diagnostic raised through ``SyntaxProblem``.
 """
 
 from __future__ import annotations
