@@ -9,6 +9,7 @@ character offsets into that text. Lines and columns are 1-based, counted in the 
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 
@@ -21,11 +22,7 @@ class SourceFile:
         self.name = name
         self.text = text
         self.line_offset = line_offset
-        starts = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                starts.append(i + 1)
-        self._line_starts = tuple(starts)
+        self._line_starts = (0, *(m.end() for m in re.finditer("\n", text)))
 
     def __repr__(self) -> str:
         return f"SourceFile({self.name!r})"
@@ -76,10 +73,6 @@ class Span:
         return self.file.line_col(self.start)[1]
 
     @property
-    def end_line_col(self) -> tuple[int, int]:
-        return self.file.line_col(self.end)
-
-    @property
     def location(self) -> str:
         line, col = self.file.line_col(self.start)
         return f"{self.file.name}:{line}:{col}"
@@ -91,6 +84,3 @@ class Span:
     def to(self, other: Span) -> Span:
         """The span from the start of ``self`` to the end of ``other``."""
         return Span(self.file, min(self.start, other.start), max(self.end, other.end))
-
-    def shifted(self, offset: int) -> Span:
-        return Span(self.file, self.start + offset, self.end + offset)
