@@ -11,7 +11,8 @@ from typing import NoReturn, TextIO
 from gtdsl._version import __version__
 from gtdsl.diagnostics import CODES, Diagnostic, ParseError, render_json, render_text
 from gtdsl.diagnostics.explain import explanation
-from gtdsl.syntax.parse import parse_file_text, read_source
+from gtdsl.driver import check_file, emit
+from gtdsl.syntax.dump import dump_ast
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -35,6 +36,13 @@ def _build_parser() -> _Parser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="diagnostics as text (default) or a JSON array on stdout")
+    check.add_argument("--types", action="store_true",
+                       help="print every function's checked signature, one a line")
+    comp = sub.add_parser("compile", help="print a function's AST, typed program or IR")
+    comp.add_argument("file", metavar="FILE")
+    comp.add_argument("--fn", required=True, metavar="NAME", help="the function to show")
+    comp.add_argument("--emit", choices=("ast", "typed", "ir"), default="typed",
+                      help="what to print (default: typed)")
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
     explain.add_argument("code", metavar="CODE")
     return parser
@@ -46,31 +54,58 @@ def _usage(message: str, out: TextIO) -> int:
     return EXIT_USAGE
 
 
-def run_check(files: Sequence[str], fmt: str, out: TextIO, err: TextIO) -> int:
+def run_check(files: Sequence[str], fmt: str, out: TextIO, err: TextIO,
+              types: bool = False) -> int:
     diagnostics: list[Diagnostic] = []
     unreadable = False
+    signatures: list[str] = []
     for name in files:
-        try:
-            file, warnings = read_source(name)
-            diagnostics += warnings
-            parse_file_text(file)
-        except ParseError as problem:
-            diagnostics += problem.diagnostics
-            unreadable |= any(d.code.startswith("GT09") for d in problem.diagnostics)
+        checked = check_file(name, is_path=True)
+        diagnostics += checked.diagnostics
+        unreadable |= checked.unreadable
+        if types and checked.result is not None:
+            signatures += [sig for _, sig in checked.result.signatures]
     errors = sum(d.is_error for d in diagnostics)
     if fmt == "json":
         out.write(render_json(diagnostics) + "\n")
     else:
         for diag in diagnostics:
             err.write(render_text(diag) + "\n")
-        noun = "file" if len(files) == 1 else "files"
-        if errors:
-            out.write(f"found {errors} error{'s' * (errors != 1)} in {len(files)} {noun}\n")
-        else:
-            out.write(f"ok: {len(files)} {noun} checked, no errors\n")
+        for sig in signatures:
+            out.write(sig + "\n")
+        if not types:
+            noun = "file" if len(files) == 1 else "files"
+            if errors:
+                out.write(f"found {errors} error{'s' * (errors != 1)} in {len(files)} {noun}\n")
+            else:
+                out.write(f"ok: {len(files)} {noun} checked, no errors\n")
     if unreadable:
         return EXIT_USAGE
     return EXIT_ERRORS if errors else EXIT_OK
+
+
+def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
+    checked = check_file(path, is_path=True)
+    for diag in checked.diagnostics:
+        err.write(render_text(diag) + "\n")
+    if checked.unreadable:
+        return EXIT_USAGE
+    if checked.result is None:
+        return EXIT_ERRORS
+    names = list(checked.result.module.functions)
+    if fn not in names:
+        close = difflib.get_close_matches(fn, names, n=1)
+        diag = Diagnostic("GT0906", f"`{path}` has no function `{fn}`", help=(
+            f"did you mean `{close[0]}`?" if close else
+            f"its functions are: {', '.join(names) or 'none'}"))
+        err.write(render_text(diag) + "\n")
+        return EXIT_USAGE
+    if what == "ast":
+        decl = checked.result.module.functions[fn].decl
+        out.write(dump_ast(decl) + "\n")
+    else:
+        out.write((emit(checked.result, fn, what) or "") + "\n")
+    return EXIT_ERRORS if checked.errors else EXIT_OK
 
 
 def run_explain(code: str, out: TextIO, err: TextIO) -> int:
@@ -108,7 +143,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         return EXIT_USAGE
     try:
         if args.command == "check":
-            return run_check(args.files, args.format, out, err)
+            return run_check(args.files, args.format, out, err, args.types)
+        if args.command == "compile":
+            return run_compile(args.file, args.fn, args.emit, out, err)
         return run_explain(args.code, out, err)
     except KeyboardInterrupt:
         err.write("interrupted\n")

@@ -93,7 +93,7 @@ def test_explain() -> None:
     assert code == 0 and out.startswith("# GT0003: missing colon\n")
     assert run("explain", "gt3")[1] == out
     code, _, err = run("explain", "GT0030")
-    assert code == 2 and err.startswith("error[GT0907]") and "did you mean GT0" in err
+    assert code == 2 and err.startswith("error[GT0907]") and "did you mean GT" in err and "GT0903" in err
     code, _, err = run("explain", "nonsense")
     assert code == 2 and "codes look like GT0003" in err
 

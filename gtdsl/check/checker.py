@@ -1,0 +1,958 @@
+"""Checking a function body and elaborating it to the typed IR with casts.
+
+Input: a resolved ``FnInfo`` (its signature converted, its module's names collected).
+Output: diagnostics in the session, the function's inferred return type, and its IR
+``Function`` in which every place a less precise value meets a more precise expectation holds
+a ``CHECK_CAST`` with a blame label, and every op whose relation left facts undecided is
+preceded by a ``CHECK_OP``. Errors never abort: the offending value gets an error-marked ``?``
+and checking goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gtdsl.check.env import FnInfo, Session, diag, struct_field_type
+from gtdsl.check.subst import KEEP, Instance, Mismatch, strip_labels, substitute
+from gtdsl.diagnostics import Span
+from gtdsl.ir.core import Blame, BlameKind, Block, Eqn, Function, Lit, Op, Var, op_for
+from gtdsl.ops import OPS, UNKNOWN, Arg, OpError, Rel, bind
+from gtdsl.ops.base import resolve_dim
+from gtdsl.syntax import ast
+from gtdsl.types import (
+    DT, DYN, Dev, DynReason, Row, ScalarKind, Size, SizeEq, TDim, TDyn, TList, TOther, TScalar,
+    TShape, TStruct, TTensor, TTuple, Type, join, leq, meet,
+)
+from gtdsl.types.lattice import ANY_DEVICE
+
+BINOPS = {ast.BinOpKind.ADD: "add", ast.BinOpKind.SUB: "sub", ast.BinOpKind.MUL: "mul",
+          ast.BinOpKind.DIV: "div", ast.BinOpKind.FLOORDIV: "floor_divide",
+          ast.BinOpKind.MOD: "remainder", ast.BinOpKind.POW: "pow",
+          ast.BinOpKind.MATMUL: "matmul"}
+CMPOPS = {ast.CmpOp.EQ: "eq", ast.CmpOp.NE: "ne", ast.CmpOp.LT: "lt", ast.CmpOp.LE: "le",
+          ast.CmpOp.GT: "gt", ast.CmpOp.GE: "ge"}
+LABEL_PARAMS = {"dim", "dim0", "dim1", "dims", "names", "start_dim", "end_dim"}
+DTYPE_NAMES = {d.value: d for d in DT if d.is_concrete and d is not DT.C32}
+DEVICE_NAMES = {"cpu": Dev("cpu"), "cuda": Dev("cuda")}
+
+
+@dataclass
+class V:
+    """A checked expression: its type, its IR atom, and what is known before run time."""
+
+    type: Type
+    atom: Any
+    value: Any = UNKNOWN
+    label: str | None = None
+    span: Span | None = None
+    decl: Span | None = None  # the annotation that gave the value its type
+    origin: Span | None = None  # where a `?` came from
+    extern: bool = False
+    unresolved: bool = False  # a bare name that is not a variable: only a label is possible
+
+
+@dataclass
+class Flow:
+    env: dict[str, V]
+    returned: bool = False
+
+
+class FunctionChecker:
+    def __init__(self, session: Session, fn: FnInfo, ensure) -> None:
+        self.s, self.fn, self.ensure = session, fn, ensure
+        self.file = fn.module.file
+        self.blocks: list[list[Eqn]] = [[]]
+        self.counter = 0
+        self.rigid = frozenset(fn.size_vars) | frozenset(fn.row_vars)
+        self.returns: list[Type] = []
+        self.lets: dict[tuple[int, int], Type] = {}  # (start, end) of a target -> its type
+
+    # ---------------------------------------------------------------- plumbing
+    def var(self, hint: str, t: Type) -> Var:
+        self.counter += 1
+        return Var(self.counter, hint, t)
+
+    def emit(self, op: Op, ins: tuple, outs: tuple, params: tuple = (), blocks: tuple = (),
+             span: Span | None = None) -> None:
+        self.blocks[-1].append(Eqn(op, tuple(ins), tuple(outs), tuple(params), tuple(blocks),
+                                   span))
+
+    def error(self, code: str, message: str, span: Span | None, label: str = "",
+              secondary: tuple = (), help: str | None = None, notes: tuple = ()) -> V:
+        self.s.error(diag(code, message, span, label, secondary, help, notes))
+        return self.dyn_error(span)
+
+    def dyn_error(self, span: Span | None) -> V:
+        t = TDyn(DynReason.ERROR)
+        return V(t, self.var("err", t), span=span)
+
+    def blame(self, kind: BlameKind, what: str, span: Span | None,
+              origin: Span | None = None) -> Blame:
+        return Blame(kind, self.fn.qualname, span, what, kind is not BlameKind.ARG, origin)
+
+    # ---------------------------------------------------------------- function
+    def run(self) -> Function:
+        fn = self.fn
+        raw, env = [], {}
+        for name, t, p in fn.params:
+            v = self.var(name, DYN)
+            raw.append(v)
+            if isinstance(t, TScalar) and t.kind is ScalarKind.INT and t.value is None and \
+                    name not in fn.size_vars:
+                t_body = TScalar(ScalarKind.INT, Size.of(name))
+                self.rigid = self.rigid | {name}
+            else:
+                t_body = t
+            atom = v
+            if not isinstance(t, TDyn):
+                out = self.var(name, t)
+                self.emit(Op.CHECK_CAST, (v,), (out,), (
+                    ("target", t), ("blame", self.blame(BlameKind.ARG, f"argument `{name}`",
+                                                        p.annotation.span if p.annotation
+                                                        else p.span))), span=p.span)
+                atom = out
+            env[name] = V(t_body, atom, span=p.span,
+                          decl=p.annotation.span if p.annotation else None,
+                          origin=p.span if isinstance(t, TDyn) else None,
+                          value=t_body.value if isinstance(t_body, TScalar) else UNKNOWN)
+        flow = self.stmts(fn.decl.body, Flow(env))
+        if not flow.returned:
+            if fn.declared_return is not None and not (
+                    isinstance(fn.declared_return, TOther) and fn.declared_return.what == "none"):
+                self.error("GT2017", f"`{fn.name}` can reach its end without returning a value",
+                           fn.decl.span, "this function",
+                           ((fn.decl.returns.span if fn.decl.returns else None,
+                             "declared to return this"),),
+                           help="add a return statement at the end of the body")
+            none = TOther("none")
+            self.returns.append(none)
+            self.emit(Op.RETURN, (Lit(None, none),), ())
+        if fn.declared_return is None:
+            out = self.returns[0]
+            for t in self.returns[1:]:
+                out = join(out, t)
+            fn.inferred_return = out
+        return Function(fn.qualname, tuple(raw), fn.returns, Block(tuple(self.blocks[0])),
+                        fn.decl.span)
+
+    # ---------------------------------------------------------------- statements
+    def stmts(self, body: tuple, flow: Flow) -> Flow:
+        for st in body:
+            if flow.returned:
+                break
+            flow = self.stmt(st, flow)
+        return flow
+
+    def stmt(self, st: Any, flow: Flow) -> Flow:
+        env = flow.env
+        if isinstance(st, ast.Assign):
+            v = self.expr(st.value, env)
+            self.assign(st.target, v, env)
+        elif isinstance(st, ast.AnnAssign):
+            self.ann_assign(st, env)
+        elif isinstance(st, ast.AugAssign):
+            left = self.expr(st.target, env)
+            right = self.expr(st.value, env)
+            env[st.target.id] = replace(self.binary(BINOPS[st.op], left, right, st.span),
+                                        decl=left.decl)
+        elif isinstance(st, ast.Return):
+            self.ret(st, env)
+            return Flow(env, True)
+        elif isinstance(st, ast.If):
+            return self.if_stmt(st, flow)
+        elif isinstance(st, ast.For):
+            self.for_stmt(st, env)
+        elif isinstance(st, ast.Assert):
+            v = self.expr(st.test, env)
+            msg = st.msg.value if isinstance(st.msg, ast.Str) else None
+            self.emit(Op.ASSERT, (v.atom,), (), (("message", msg),), span=st.span)
+        elif isinstance(st, ast.ExprStmt):
+            self.expr(st.value, env)
+        return flow
+
+    def assign(self, target: Any, v: V, env: dict[str, V]) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = replace(v, label=None, unresolved=False, span=target.span,
+                                     decl=v.decl)
+            if target.span is not None:
+                self.lets[(target.span.start, target.span.end)] = v.type
+            return
+        n = len(target.elts)
+        t = v.type
+        if isinstance(t, TTuple):
+            if len(t.elems) != n:
+                self.error("GT2013", f"cannot unpack {len(t.elems)} values into {n} names",
+                           target.span, "here", help="match the number of names to the "
+                           "number of values")
+                elems: list[Type] = [TDyn(DynReason.ERROR)] * n
+            else:
+                elems = list(t.elems)
+        elif isinstance(t, TList):
+            elems = [t.elem] * n
+        elif isinstance(t, TDyn):
+            elems = [TDyn(t.reason)] * n
+        else:
+            self.error("GT2016", f"cannot unpack {t}", target.span, "here")
+            elems = [TDyn(DynReason.ERROR)] * n
+        for i, (name, et) in enumerate(zip(target.elts, elems)):
+            out = self.var(name.id, et)
+            self.emit(Op.GET_ITEM, (v.atom,), (out,), (("index", i),), span=name.span)
+            value = v.value[i].value if isinstance(v.value, tuple) and len(v.value) == n else \
+                UNKNOWN
+            self.assign(name, V(et, out, value=value, span=name.span, origin=v.origin,
+                                extern=v.extern), env)
+
+    def ann_assign(self, st: ast.AnnAssign, env: dict[str, V]) -> None:
+        t = self.s.resolve_type(self.fn.module, st.annotation, None, "")
+        # New size variables in a let annotation are bound by the value (existentials).
+        v = self.expr(st.value, env, expected=t)
+        names: list[str] = []
+        rows: list[str] = []
+        from gtdsl.check.env import size_vars_of
+
+        size_vars_of(t, names, rows)
+        fresh = frozenset(n for n in names if n not in self.rigid)
+        fresh_rows = frozenset(r for r in rows if r not in self.rigid)
+        if fresh or fresh_rows:
+            inst = Instance(fresh, fresh_rows, rigid=self.rigid)
+            try:
+                inst.unify(strip_labels(v.type), t, "the value")
+            except Mismatch:
+                pass
+            t = substitute(t, lambda n: inst.sizes.get(n, KEEP) if n in fresh else KEEP,
+                           {r: inst.rows.get(r) for r in fresh_rows if r in inst.rows})
+        out = self.coerce(v, t, self.blame(BlameKind.ANNOT, f"`{st.target.id}`",
+                                           st.annotation.span, v.origin),
+                          st.annotation.span, f"`{st.target.id}`", st.value.span)
+        env[st.target.id] = replace(out, span=st.target.span, decl=st.annotation.span)
+        if st.target.span is not None:
+            self.lets[(st.target.span.start, st.target.span.end)] = out.type
+
+    def ret(self, st: ast.Return, env: dict[str, V]) -> None:
+        declared = self.fn.declared_return
+        if st.value is None:
+            v = V(TOther("none"), Lit(None, TOther("none")), value=None, span=st.span)
+        else:
+            v = self.expr(st.value, env, expected=declared)
+        if declared is not None:
+            span = st.value.span if st.value is not None else st.span
+            v = self.coerce(v, declared, self.blame(BlameKind.RET, "the result", span,
+                                                    v.origin),
+                            self.fn.decl.returns.span if self.fn.decl.returns else None,
+                            "the returned value", span)
+        else:
+            self.returns.append(v.type)
+        self.emit(Op.RETURN, (v.atom,), (), span=st.span)
+
+    def if_stmt(self, st: ast.If, flow: Flow) -> Flow:
+        test = self.expr(st.test, flow.env)
+        results = []
+        blocks = []
+        for body in (st.body, st.orelse):
+            self.blocks.append([])
+            sub = self.stmts(body, Flow(dict(flow.env)))
+            results.append(sub)
+            blocks.append(self.blocks.pop())
+        live = [r for r in results if not r.returned]
+        if not live:
+            for b in blocks:
+                b.append(Eqn(Op.RETURN, (Lit(None, TOther("none")),), ())) if not b or \
+                    b[-1].op is not Op.RETURN else None
+            self.emit(Op.IF, (test.atom,), (), (), tuple(Block(tuple(b)) for b in blocks),
+                      st.span)
+            return Flow(flow.env, True)
+        names = [n for n in live[0].env if all(n in r.env for r in live)]
+        changed = [n for n in names if any(r.env[n] is not flow.env.get(n) for r in live)]
+        merged: dict[str, V] = dict(flow.env)
+        for n in list(merged):
+            if n not in names:
+                del merged[n]
+        outs = []
+        for n in changed:
+            t = live[0].env[n].type
+            for r in live[1:]:
+                t = join(t, r.env[n].type)
+            out = self.var(n, t)
+            outs.append(out)
+            merged[n] = V(t, out, span=live[0].env[n].span, decl=live[0].env[n].decl)
+        for r, b in zip(results, blocks):
+            if not r.returned:
+                b.append(Eqn(Op.YIELD, tuple(r.env[n].atom for n in changed), ()))
+            elif not b or b[-1].op is not Op.RETURN:
+                b.append(Eqn(Op.RETURN, (Lit(None, TOther("none")),), ()))
+        self.emit(Op.IF, (test.atom,), tuple(outs), (), tuple(Block(tuple(b)) for b in blocks),
+                  st.span)
+        return Flow(merged)
+
+    def for_stmt(self, st: ast.For, env: dict[str, V]) -> None:
+        it = st.iter
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
+                and "range" not in env:
+            args = [self.expr(a, env) for a in it.args]
+            for a in args:
+                if not isinstance(a.type, (TScalar, TDyn)):
+                    self.error("GT2016", f"range takes ints, got {a.type}", a.span, "here")
+            source = V(TList(TScalar(ScalarKind.INT)), self.var("range", TList(TScalar(
+                ScalarKind.INT))), span=it.span)
+            self.emit(Op.EXTERN, tuple(a.atom for a in args), (source.atom,),
+                      (("path", "builtins.range"),), span=it.span)
+            elem: Type = TScalar(ScalarKind.INT)
+        else:
+            source = self.expr(it, env)
+            t = source.type
+            if isinstance(t, TList):
+                elem = t.elem
+            elif isinstance(t, TTuple) and t.elems:
+                elem = t.elems[0]
+                for e in t.elems[1:]:
+                    elem = join(elem, e)
+            elif isinstance(t, TDyn):
+                elem = TDyn(t.reason)
+            else:
+                self.error("GT2016", f"cannot loop over {t}", it.span, "not a list",
+                           help="loop over a list value or range(...)")
+                elem = TDyn(DynReason.ERROR)
+        assigned = _assigned_names(st.body)
+        targets = [st.target] if isinstance(st.target, ast.Name) else list(st.target.elts)
+        carried = [n for n in assigned if n in env and n not in {t.id for t in targets}]
+        inner = dict(env)
+        binders = []
+        item = self.var(targets[0].id if len(targets) == 1 else "item", elem)
+        binders.append(item)
+        carried_in = {}
+        for n in carried:
+            cv = self.var(n, env[n].type)
+            binders.append(cv)
+            carried_in[n] = cv
+            inner[n] = replace(env[n], atom=cv)
+        self.blocks.append([])
+        self.assign(st.target, V(elem, item, span=st.target.span), inner)
+        sub = self.stmts(st.body, Flow(inner))
+        if sub.returned:
+            self.error("GT2019", "`return` inside a `for` loop is not supported", st.span,
+                       "this loop", help="assign the result to a variable and return after "
+                       "the loop")
+        exits = []
+        for n in carried:
+            before, after = env[n], sub.env[n]
+            v = self.coerce(after, before.type, self.blame(
+                BlameKind.ANNOT, f"`{n}` at the end of a loop iteration", after.span,
+                after.origin), before.decl or before.span, f"`{n}` (the loop invariant)",
+                after.span, code_on_fail="GT2018")
+            exits.append(v.atom)
+        self.blocks[-1].append(Eqn(Op.YIELD, tuple(exits), ()))
+        block = self.blocks.pop()
+        outs = tuple(self.var(n, env[n].type) for n in carried)
+        self.emit(Op.FOR, (source.atom, *(env[n].atom for n in carried)), outs,
+                  (("binders", tuple(binders)),), (Block(tuple(block)),), st.span)
+        for n, o in zip(carried, outs):
+            env[n] = replace(env[n], atom=o)
+
+    # ---------------------------------------------------------------- casts
+    def coerce(self, v: V, target: Type, blame: Blame, decl: Span | None, what: str,
+               span: Span | None, code_on_fail: str | None = None) -> V:
+        """``v`` as a value of ``target``: as is when ⊑, through a cast when consistent."""
+        s, t = strip_labels(v.type), strip_labels(target)
+        if isinstance(v.type, TDyn) and v.type.reason is DynReason.ERROR:
+            return replace(v, type=target)
+        if leq(s, t):
+            return v
+        eqs: list[SizeEq] = []
+        m = meet(t, s, eqs)  # target first: an undecided size keeps the declared one
+        if m is None:
+            code, detail = explain(s, t)
+            self.error(code_on_fail or code, f"{what} does not match its declared type: "
+                       f"{detail}", span, f"this has type {v.type}",
+                       ((decl, f"declared as {target}"),),
+                       help=_help_for(code, target), notes=(f"expected: {target}",
+                                                            f"found:    {v.type}"))
+            return self.dyn_error(span)
+        for eq in eqs:
+            if not eq.left.has_opaque() and not eq.right.has_opaque() and (
+                    eq.left.variables() | eq.right.variables()) <= self.rigid:
+                self.error("GT2006", f"{what}: size {eq.right} is not {eq.left} for every "
+                           "value of the size variables", span, f"this has type {v.type}",
+                           ((decl, f"declared as {target}"),),
+                           help="a function's size variables are rigid inside its body: it "
+                           "must work for every value of them; use one variable where sizes "
+                           "must be equal")
+                return self.dyn_error(span)
+        m = _relabel(m, target)
+        out = self.var("cast", m)
+        self.emit(Op.CHECK_CAST, (v.atom,), (out,), (("target", m), ("blame", blame)),
+                  span=span)
+        return replace(v, type=m, atom=out)
+
+    # ---------------------------------------------------------------- expressions
+    def expr(self, e: Any, env: dict[str, V], expected: Type | None = None) -> V:
+        if isinstance(e, ast.BinOp) and expected is not None and e.op is not ast.BinOpKind.MATMUL:
+            left, right = self.expr(e.left, env), self.expr(e.right, env)
+            # Bidirectional: an unknown operand of an elementwise op takes the expected type.
+            if isinstance(expected, TTensor):
+                for side in ("left", "right"):
+                    v = left if side == "left" else right
+                    if isinstance(v.type, TDyn) and v.type.reason is not DynReason.ERROR:
+                        kind = BlameKind.EXTERN if v.extern else BlameKind.OP_ARG
+                        c = self.coerce(v, expected, self.blame(kind, "this operand", v.span,
+                                                                v.origin), None,
+                                        "this operand", v.span)
+                        left, right = (c, right) if side == "left" else (left, c)
+            return self.binary(BINOPS[e.op], left, right, e.span)
+        v = self._expr(e, env)
+        if v.unresolved:
+            return self.error("GT1001", f"undefined name `{v.label}`", e.span, "not defined",
+                              help=_undefined_help(v.label, env, self.fn))
+        return v
+
+    def _expr(self, e: Any, env: dict[str, V]) -> V:
+        if isinstance(e, ast.Name):
+            return self.name(e, env)
+        if isinstance(e, ast.Int):
+            t = TScalar(ScalarKind.INT, Size.of(e.value))
+            return V(t, Lit(e.value, t), value=e.value, span=e.span)
+        if isinstance(e, ast.Float):
+            t = TScalar(ScalarKind.FLOAT)
+            return V(t, Lit(e.value, t), value=e.value, span=e.span)
+        if isinstance(e, ast.Bool):
+            t = TScalar(ScalarKind.BOOL)
+            return V(t, Lit(e.value, t), value=e.value, span=e.span)
+        if isinstance(e, ast.Str):
+            t = TOther("str")
+            return V(t, Lit(e.value, t), value=e.value, span=e.span)
+        if isinstance(e, ast.NoneLit):
+            t = TOther("none")
+            return V(t, Lit(None, t), value=None, span=e.span)
+        if isinstance(e, ast.EllipsisLit):
+            t = TOther("ellipsis")
+            return V(t, Lit(Ellipsis, t), value=Ellipsis, span=e.span)
+        if isinstance(e, ast.BinOp):
+            return self.binary(BINOPS[e.op], self.expr(e.left, env), self.expr(e.right, env),
+                               e.span)
+        if isinstance(e, ast.UnaryOp):
+            v = self.expr(e.operand, env)
+            if e.op is ast.UnaryOpKind.POS:
+                return v
+            if e.op is ast.UnaryOpKind.NEG:
+                if isinstance(v.atom, Lit) and isinstance(v.value, (int, float)) and \
+                        not isinstance(v.value, bool):
+                    t = TScalar(v.type.kind, Size.of(-v.value)) if isinstance(
+                        v.value, int) else v.type
+                    return V(t, Lit(-v.value, t), value=-v.value, span=e.span)
+                if isinstance(v.type, TScalar):
+                    zero = TScalar(ScalarKind.INT, Size.of(0))
+                    return self.binary("sub", V(zero, Lit(0, zero), value=0), v, e.span)
+                return self.op_call("neg", [v], {}, e.span)
+            if isinstance(v.type, (TTensor,)):
+                return self.op_call("logical_not", [v], {}, e.span)
+            out = self.var("not", TScalar(ScalarKind.BOOL))
+            self.emit(Op.NOT, (v.atom,), (out,), span=e.span)
+            return V(out.type, out, span=e.span)
+        if isinstance(e, ast.BoolOp):
+            vals = [self.expr(x, env) for x in e.values]
+            if any(isinstance(v.type, TTensor) for v in vals):
+                name = "logical_and" if e.op is ast.BoolOpKind.AND else "logical_or"
+                out = vals[0]
+                for v in vals[1:]:
+                    out = self.op_call(name, [out, v], {}, e.span)
+                return out
+            t = TScalar(ScalarKind.BOOL)
+            out_v = self.var(e.op.value, t)
+            self.emit(Op.EXTERN, tuple(v.atom for v in vals), (out_v,),
+                      (("path", f"operator.{e.op.value}_"),), span=e.span)
+            return V(t, out_v, span=e.span)
+        if isinstance(e, ast.Compare):
+            left = self.expr(e.left, env)
+            result = None
+            for op, comp in zip(e.ops, e.comparators):
+                right = self.expr(comp, env)
+                if op not in CMPOPS or not any(isinstance(x.type, (TTensor, TScalar))
+                                               for x in (left, right)) or isinstance(
+                        left.type, TOther) or isinstance(right.type, TOther):
+                    t = TScalar(ScalarKind.BOOL)
+                    out = self.var("cmp", t)
+                    self.emit(Op.EXTERN, (left.atom, right.atom), (out,),
+                              (("path", f"operator.{op.name.lower()}"),), span=e.span)
+                    part = V(t, out, span=e.span)
+                else:
+                    part = self.binary(CMPOPS[op], left, right, e.span)
+                result = part if result is None else self.op_call(
+                    "logical_and", [result, part], {}, e.span) if isinstance(
+                    part.type, TTensor) else part
+                left = right
+            return result  # type: ignore[return-value]
+        if isinstance(e, ast.IfExp):
+            return self.if_exp(e, env)
+        if isinstance(e, (ast.Tuple, ast.List)):
+            vals = [self.expr(x, env) for x in e.elts]
+            if isinstance(e, ast.Tuple):
+                t: Type = TTuple(tuple(v.type for v in vals))
+            else:
+                elem: Type = vals[0].type if vals else DYN
+                for v in vals[1:]:
+                    elem = join(elem, v.type)
+                t = TList(elem)
+            out = self.var("tup", t)
+            self.emit(Op.TUPLE if isinstance(e, ast.Tuple) else Op.LIST,
+                      tuple(v.atom for v in vals), (out,), span=e.span)
+            return V(t, out, value=tuple(self.arg(v) for v in vals), span=e.span)
+        if isinstance(e, ast.Attribute):
+            return self.attribute(e, env)
+        if isinstance(e, ast.Subscript):
+            return self.subscript(e, env)
+        if isinstance(e, ast.Call):
+            return self.call(e, env)
+        raise AssertionError(f"unexpected expression {e!r}")
+
+    def name(self, e: ast.Name, env: dict[str, V]) -> V:
+        n = e.id
+        if n in env:
+            return replace(env[n], span=e.span, label=n if self._is_size_name(n, env) else None)
+        if n in self.fn.size_vars or n in self.rigid and n not in env:
+            t = TScalar(ScalarKind.INT, Size.of(n))  # its value: the size bound at run time
+            return V(t, Lit(Size.of(n), t), value=Size.of(n), label=n, span=e.span)
+        if n in DTYPE_NAMES:
+            t = TOther("dtype")
+            return V(t, Lit(DTYPE_NAMES[n], t), value=DTYPE_NAMES[n], span=e.span)
+        if n in DEVICE_NAMES:
+            t = TOther("device")
+            return V(t, Lit(DEVICE_NAMES[n], t), value=DEVICE_NAMES[n], span=e.span)
+        mod = self.fn.module
+        if mod.function(n) is not None or n in OPS or n in mod.externs:
+            return self.error("GT2016", f"`{n}` is a function; functions are not values here",
+                              e.span, "used as a value", help=f"call it: {n}(...)")
+        if n in mod.py_modules:
+            return self.error("GT2016", f"`{n}` is a module", e.span, "used as a value",
+                              help=f"use one of its names: {n}.NAME")
+        t = TOther("label")
+        return V(t, Lit(n, t), value=UNKNOWN, label=n, span=e.span, unresolved=True)
+
+    def _is_size_name(self, n: str, env: dict[str, V]) -> bool:
+        return False
+
+    def if_exp(self, e: ast.IfExp, env: dict[str, V]) -> V:
+        test = self.expr(e.test, env)
+        vals, blocks = [], []
+        for branch in (e.body, e.orelse):
+            self.blocks.append([])
+            v = self.expr(branch, env)
+            self.blocks[-1].append(Eqn(Op.YIELD, (v.atom,), ()))
+            blocks.append(Block(tuple(self.blocks.pop())))
+            vals.append(v)
+        t = join(vals[0].type, vals[1].type)
+        out = self.var("ifexp", t)
+        self.emit(Op.IF, (test.atom,), (out,), (), tuple(blocks), e.span)
+        value = vals[0].value if vals[0].value == vals[1].value else UNKNOWN
+        return V(t, out, value=value, span=e.span)
+
+    def attribute(self, e: ast.Attribute, env: dict[str, V]) -> V:
+        base = e.value
+        mod = self.fn.module
+        if isinstance(base, ast.Name) and base.id in mod.py_modules and base.id not in env:
+            t = TDyn(DynReason.EXTERN)
+            out = self.var(e.attr, t)
+            self.emit(Op.EXTERN, (), (out,), (("path", f"{mod.py_modules[base.id]}.{e.attr}"),
+                                              ("call", False)), span=e.span)
+            return V(t, out, span=e.span, origin=e.span, extern=True)
+        v = self.expr(base, env)
+        t = v.type
+        if isinstance(t, TStruct):
+            info = self.s.structs.get(t.name) if mod.struct(t.name) is None else mod.struct(
+                t.name)
+            ft = struct_field_type(info, e.attr, t.args) if info is not None else None
+            if ft is None:
+                fields = ", ".join(info.fields) if info is not None else ""
+                return self.error("GT1007", f"`{t.name}` has no field `{e.attr}`", e.span,
+                                  "no such field", ((info.decl.span if info else None,
+                                                     f"`{t.name}` declared here"),),
+                                  help=f"its fields are: {fields}")
+            out = self.var(e.attr, ft)
+            self.emit(Op.GET_FIELD, (v.atom,), (out,), (("field", e.attr),), span=e.span)
+            return V(ft, out, span=e.span, decl=info.fields[e.attr][1].span)  # type: ignore
+        if isinstance(t, (TTensor, TDyn)):
+            if e.attr == "T":
+                return self.op_call("T", [v], {}, e.span)
+            if e.attr in ("shape", "ndim", "dtype", "device"):
+                return self.metadata(v, e.attr, e.span)
+        if isinstance(t, TDyn):
+            out = self.var(e.attr, TDyn(DynReason.INFERRED))
+            self.emit(Op.EXTERN, (v.atom,), (out,), (("path", f"getattr.{e.attr}"),),
+                      span=e.span)
+            return V(out.type, out, span=e.span, origin=e.span)
+        return self.error("GT1011", f"{_kind(t)} has no attribute `{e.attr}`", e.span,
+                          "unknown attribute", help="tensors have .T, .shape, .ndim, .dtype, "
+                          ".device and every op as a method" if isinstance(t, TTensor) else None)
+
+    def metadata(self, v: V, attr: str, span: Span | None) -> V:
+        t = v.type if isinstance(v.type, TTensor) else TTensor()
+        value: Any = UNKNOWN
+        if attr == "shape":
+            if t.shape.row is None:
+                elems = tuple(TScalar(ScalarKind.INT, d.size) for d in t.shape.dims)
+                rt: Type = TTuple(elems)
+                value = tuple(Arg(x, x.value if x.value is not None else UNKNOWN)
+                              for x in elems)
+            else:
+                rt = TList(TScalar(ScalarKind.INT))
+        elif attr == "ndim":
+            r = len(t.shape.dims) if t.shape.row is None else None
+            rt = TScalar(ScalarKind.INT, Size.of(r) if r is not None else None)
+            value = r if r is not None else UNKNOWN
+        elif attr == "dtype":
+            rt = TOther("dtype")
+            value = t.dtype if t.dtype.is_concrete else UNKNOWN
+        else:
+            rt = TOther("device")
+            value = t.device if t.device.kind is not None else UNKNOWN
+        out = self.var(attr, rt)
+        self.emit(Op.ATTR, (v.atom,), (out,), (("attr", attr),), span=span)
+        return V(rt, out, value=value, span=span)
+
+    def subscript(self, e: ast.Subscript, env: dict[str, V]) -> V:
+        v = self.expr(e.value, env)
+        t = v.type
+        if isinstance(t, (TTuple, TList)) and len(e.indices) == 1 and not isinstance(
+                e.indices[0], ast.Slice):
+            i = self.expr(e.indices[0], env)
+            if isinstance(t, TList):
+                et: Type = t.elem
+                idx: Any = i.value if isinstance(i.value, int) else None
+            else:
+                k = i.value if isinstance(i.value, int) else None
+                if k is None or not -len(t.elems) <= k < len(t.elems):
+                    return self.error("GT2010", f"tuple index must be an int literal in "
+                                      f"{-len(t.elems)}..{len(t.elems) - 1}", i.span, "here")
+                et, idx = t.elems[k], k
+            out = self.var("item", et)
+            self.emit(Op.GET_ITEM, (v.atom, i.atom), (out,), (("index", idx),), span=e.span)
+            value = v.value[idx].value if isinstance(v.value, tuple) and isinstance(
+                idx, int) else UNKNOWN
+            return V(et, out, value=value, span=e.span)
+        items = []
+        for ix in e.indices:
+            if isinstance(ix, ast.Slice):
+                parts = []
+                for p in (ix.lower, ix.upper, ix.step):
+                    if p is None:
+                        none = TOther("none")
+                        parts.append(V(none, Lit(None, none), value=None))
+                    else:
+                        parts.append(self.expr(p, env))
+                st = TOther("slice")
+                out = self.var("slice", st)
+                self.emit(Op.EXTERN, tuple(p.atom for p in parts), (out,),
+                          (("path", "builtins.slice"),), span=ix.span)
+                items.append(V(st, out, value=tuple(self.arg(p) for p in parts), span=ix.span))
+            else:
+                items.append(self.expr(ix, env))
+        tup_t = TTuple(tuple(i.type for i in items))
+        tup = self.var("idx", tup_t)
+        self.emit(Op.TUPLE, tuple(i.atom for i in items), (tup,), span=e.span)
+        return self.op_call("getitem", [v, V(tup_t, tup, value=tuple(self.arg(i) for i in
+                                                                      items))], {}, e.span)
+
+    # ---------------------------------------------------------------- calls
+    def call(self, e: ast.Call, env: dict[str, V]) -> V:
+        f = e.func
+        mod = self.fn.module
+        kwargs = {k.name: self._expr(k.value, env) for k in e.keywords}
+        if isinstance(f, ast.Name) and f.id not in env:
+            args = [self._expr(a, env) for a in e.args]
+            if f.id in mod.failed:  # its import was already reported
+                return self.dyn_error(e.span)
+            callee = mod.function(f.id)
+            if callee is not None:
+                return self.user_call(callee, args, kwargs, e)
+            if f.id in mod.externs:
+                return self.extern_call(mod.externs[f.id], args, kwargs, e)
+            if f.id in OPS:
+                return self.op_call(f.id, args, kwargs, e.span)
+            if mod.struct(f.id) is not None:
+                return self.error("GT2016", f"`{f.id}` is a struct; struct values come from "
+                                  "parameters", f.span, "not callable",
+                                  help="take the struct as a parameter and load it from "
+                                  "weights")
+            return self.error("GT1001", f"undefined function `{f.id}`", f.span, "not defined",
+                              help=_undefined_help(f.id, env, self.fn, calls=True))
+        if isinstance(f, ast.Attribute):
+            base = f.value
+            if isinstance(base, ast.Name) and base.id in mod.py_modules and base.id not in env:
+                args = [self._expr(a, env) for a in e.args]
+                return self.extern_call(f"{mod.py_modules[base.id]}.{f.attr}", args, kwargs, e)
+            recv = self.expr(base, env)
+            args = [self._expr(a, env) for a in e.args]
+            op = OPS.get(f.attr)
+            if op is not None and op.method and isinstance(recv.type, (TTensor, TDyn)):
+                return self.op_call(f.attr, [recv, *args], kwargs, e.span)
+            return self.error("GT1011", f"{_kind(recv.type)} has no method `{f.attr}`", f.span,
+                              "unknown method", help="every op of the catalogue is a tensor "
+                              "method: x.sum(dim=n), x.to(f16), x.transpose(0, 1)")
+        return self.error("GT2016", "this expression is not callable", f.span, "called here")
+
+    def arg(self, v: V) -> Arg:
+        value = v.value
+        if value is UNKNOWN and isinstance(v.type, TScalar) and v.type.value is not None:
+            value = v.type.value.constant() if v.type.value.constant() is not None else \
+                v.type.value
+        return Arg(v.type, value, v.label, v.span)
+
+    def op_call(self, name: str, args: list[V], kwargs: dict[str, V], span: Span | None) -> V:
+        op = OPS[name]
+        all_args = list(zip(op.params, args)) + [(next((p for p in op.params if p.name == k),
+                                                       None), v) for k, v in kwargs.items()]
+        for p, v in all_args:
+            if v.unresolved and (p is None or p.name not in LABEL_PARAMS):
+                return self.error("GT1001", f"undefined name `{v.label}`", v.span, "not "
+                                  "defined", help=_undefined_help(v.label, {}, self.fn))
+        try:
+            bound = bind(op, [self.arg(a) for a in args],
+                         {k: self.arg(v) for k, v in kwargs.items()})
+            rel = Rel(rigid=self.rigid)
+            out_t = op.relation(rel, bound)
+        except OpError as err:
+            culprit = None
+            if err.arg is not None:
+                by_name = dict(zip((p.name for p in op.params), args)) | kwargs
+                base, _, rest = err.arg.partition("[")
+                culprit = by_name.get(base)
+                if rest and culprit is not None and isinstance(culprit.value, tuple):
+                    i = int(rest.rstrip("]"))
+                    elem = culprit.value[i] if i < len(culprit.value) else None
+                    if elem is not None:  # an element of a tuple argument: point at it
+                        culprit = V(elem.type, None, span=elem.span)
+            where = culprit.span if culprit is not None and culprit.span else span
+            secondary = ()
+            if culprit is not None and culprit.decl is not None:
+                secondary = ((culprit.decl, f"its type is declared here: {culprit.type}"),)
+            elif culprit is None:
+                secondary = tuple((a.decl, f"declared as {a.type}") for a in
+                                  [*args, *kwargs.values()] if a.decl is not None)[:2]
+            return self.error(err.code, err.message, where, _op_label(name, culprit),
+                              secondary, help=err.help or f"the signature is {op.signature()}",
+                              notes=err.notes)
+        names = tuple(bound)
+        ins = []
+        first = bound[op.params[0].name].type if op.params else None
+        for k in names:
+            a = bound[k]
+            src = next((v for p, v in all_args if p is not None and p.name == k), None)
+            if k in LABEL_PARAMS and a.label is not None and isinstance(first, TTensor):
+                pos = resolve_dim(first.shape, a, k)  # by-name dims are positions in the IR
+                ins.append(Lit(pos.index if first.shape.row is None else pos.negative,
+                               TScalar(ScalarKind.INT)))
+                continue
+            ins.append(src.atom if src is not None and not src.unresolved else
+                       Lit(a.value if a.label is None else a.label, a.type))
+        if rel.residuals:
+            origin = next((a.origin for a in args if a.origin is not None), None)
+            extern = any(a.extern for a in args)
+            self.emit(Op.CHECK_OP, tuple(ins), (), (
+                ("op", name), ("facts", tuple(rel.residuals)),
+                ("blame", self.blame(BlameKind.EXTERN if extern else BlameKind.OP_ARG,
+                                     f"the arguments of `{name}`", span, origin))), span=span)
+        out = self.var(name, out_t)
+        self.emit(op_for(name), tuple(ins), (out,), (("names", names),), span=span)
+        value = UNKNOWN
+        if isinstance(out_t, TScalar) and out_t.value is not None:
+            c = out_t.value.constant()
+            value = c if c is not None else out_t.value
+        origin = next((a.origin for a in args if a.origin is not None and isinstance(
+            out_t, TTensor) and out_t.dtype is DT.ANY), None)
+        return V(out_t, out, value=value, span=span, origin=origin)
+
+    def binary(self, name: str, left: V, right: V, span: Span | None) -> V:
+        return self.op_call(name, [left, right], {}, span)
+
+    def extern_call(self, path: str, args: list[V], kwargs: dict[str, V], e: ast.Call) -> V:
+        for v in [*args, *kwargs.values()]:
+            if v.unresolved:
+                return self.error("GT1001", f"undefined name `{v.label}`", v.span,
+                                  "not defined")
+        t = TDyn(DynReason.EXTERN)
+        out = self.var(path.rsplit(".", 1)[-1], t)
+        self.emit(Op.EXTERN, tuple(a.atom for a in args) + tuple(v.atom for v in
+                                                                  kwargs.values()), (out,),
+                  (("path", path), ("keywords", tuple(kwargs))), span=e.span)
+        return V(t, out, span=e.span, origin=e.span, extern=True)
+
+    def user_call(self, callee: FnInfo, args: list[V], kwargs: dict[str, V],
+                  e: ast.Call) -> V:
+        for v in [*args, *kwargs.values()]:
+            if v.unresolved:
+                return self.error("GT1001", f"undefined name `{v.label}`", v.span,
+                                  "not defined", help=_undefined_help(v.label, {}, self.fn))
+        self.ensure(callee)
+        params = callee.params
+        bound: dict[str, V] = {}
+        if len(args) > len(params):
+            return self.error("GT2013", f"`{callee.name}` takes {len(params)} arguments, got "
+                              f"{len(args)}", e.span, "called here",
+                              ((callee.decl.span, "defined here"),))
+        for (pname, _, _), v in zip(params, args):
+            bound[pname] = v
+        for k, v in kwargs.items():
+            if k not in {p[0] for p in params}:
+                return self.error("GT2013", f"`{callee.name}` has no parameter `{k}`", v.span,
+                                  "unknown keyword", ((callee.decl.span, "defined here"),))
+            if k in bound:
+                return self.error("GT2013", f"`{callee.name}` got `{k}` twice", v.span, "here")
+            bound[k] = v
+        for pname, _, p in params:
+            if pname not in bound and p.default is None:
+                return self.error("GT2013", f"`{callee.name}` is missing its argument "
+                                  f"`{pname}`", e.span, "called here",
+                                  ((p.span, "parameter declared here"),))
+        # Rename the callee's variables apart, then instantiate them afresh for this call.
+        ren = {v: f"{v}'" for v in callee.size_vars}
+        ren_rows = {r: f"{r}'" for r in callee.row_vars}
+        int_params = {pname for pname, t, _ in params if isinstance(t, TScalar)
+                      and t.kind is ScalarKind.INT and t.value is None}
+
+        def rename(t: Type) -> Type:
+            return substitute(t, lambda v: Size.of(ren[v]) if v in ren else (
+                None if v in int_params else KEEP),
+                {r: TShape(Row(n), ()) for r, n in ren_rows.items()})
+
+        inst = Instance(frozenset(ren.values()), frozenset(ren_rows.values()), rigid=self.rigid)
+        ptypes = {pname: rename(t) for pname, t, _ in params}
+        pdecl = {pname: p.annotation.span if p.annotation else p.span for pname, _, p in params}
+        for pname, v in bound.items():
+            try:
+                inst.unify(strip_labels(v.type), ptypes[pname], f"argument `{pname}`")
+            except Mismatch as m:
+                return self.error(m.code, f"in a call to `{callee.name}`: {m.message}", v.span,
+                                  f"this has type {v.type}",
+                                  ((pdecl[pname], f"parameter `{pname}` declared here"),),
+                                  help=m.help or "pass a value of the declared type, or "
+                                  "loosen the parameter's annotation")
+        atoms = []
+        for pname, _, p in params:
+            if pname not in bound:
+                continue
+            v = bound[pname]
+            target = inst.resolve(ptypes[pname])
+            kind = BlameKind.EXTERN if v.extern else BlameKind.OP_ARG
+            c = self.coerce(v, target, self.blame(kind, f"argument `{pname}` of "
+                                                  f"`{callee.name}`", v.span, v.origin),
+                            pdecl[pname], f"argument `{pname}` of `{callee.name}`", v.span)
+            atoms.append(c.atom)
+        rt = inst.resolve(rename(callee.returns))
+        out = self.var(callee.name, rt)
+        self.emit(Op.CALL, tuple(atoms), (out,), (("callee", callee.qualname),
+                                                  ("args", tuple(n for n in bound))),
+                  span=e.span)
+        return V(rt, out, span=e.span)
+
+
+# ============================================================================ helpers
+
+
+def _assigned_names(body: tuple) -> list[str]:
+    out: list[str] = []
+
+    def add(n: str) -> None:
+        if n not in out:
+            out.append(n)
+
+    for st in body:
+        if isinstance(st, (ast.Assign,)):
+            targets = [st.target] if isinstance(st.target, ast.Name) else list(st.target.elts)
+            for t in targets:
+                add(t.id)
+        elif isinstance(st, (ast.AnnAssign, ast.AugAssign)):
+            add(st.target.id)
+        elif isinstance(st, ast.If):
+            for n in _assigned_names(st.body) + _assigned_names(st.orelse):
+                add(n)
+        elif isinstance(st, ast.For):
+            for n in _assigned_names(st.body):
+                add(n)
+    return out
+
+
+def _relabel(m: Type, target: Type) -> Type:
+    """The meet, with the labels the declared type gives (annotations name dims)."""
+    if isinstance(m, TTensor) and isinstance(target, TTensor):
+        tdims = target.shape.dims
+        dims = list(m.shape.dims)
+        for i in range(1, min(len(dims), len(tdims)) + 1):
+            if tdims[-i].label is not None:
+                dims[-i] = TDim(tdims[-i].label, dims[-i].size)
+        return TTensor(m.dtype, TShape(m.shape.row, tuple(dims)), m.device)
+    return m
+
+
+def explain(s: Type, t: Type) -> tuple[str, str]:
+    """Which component of ``s`` conflicts with ``t``: a code and a sentence."""
+    from gtdsl.types.core import shape_meet
+    from gtdsl.types.lattice import dev_meet, dt_meet
+
+    if isinstance(s, TTensor) and isinstance(t, TTensor):
+        if dt_meet(s.dtype, t.dtype) is None:
+            return "GT2002", f"dtype {s.dtype} is not {t.dtype}"
+        if dev_meet(s.device, t.device) is None:
+            return "GT2003", f"device {s.device} is not {t.device}"
+        if shape_meet(s.shape, t.shape, []) is None:
+            rs, rt = s.shape.rank, t.shape.rank
+            if rs is not None and rt is not None and rs != rt or (
+                    rs is not None and t.shape.row is not None and rs < len(t.shape.dims)):
+                return "GT2005", f"rank {rs} is not {rt if rt is not None else 'at least ' + str(len(t.shape.dims))}"
+            k = min(len(s.shape.dims), len(t.shape.dims))
+            for i in range(1, k + 1):
+                a, b = s.shape.dims[-i], t.shape.dims[-i]
+                if a.size is not None and b.size is not None and meet(
+                        TTensor(shape=TShape(None, (a,))), TTensor(shape=TShape(None, (b,)))) \
+                        is None:
+                    n = len(t.shape.dims) - i if t.shape.row is None else -i
+                    return "GT2004", f"dim {n} has size {a.size}, expected {b.size}"
+            return "GT2004", f"shape {s.shape} is not {t.shape}"
+    if isinstance(s, TStruct) and isinstance(t, TStruct) and s.name == t.name:
+        return "GT2004", f"{s} is not {t}"
+    return "GT2001", f"{_kind(s)} is not {_kind(t)}"
+
+
+def _help_for(code: str, target: Type) -> str:
+    return {
+        "GT2002": "convert with .to(...) or change the declared dtype",
+        "GT2003": "move the value with .to(device=...) or change the declared device",
+        "GT2005": f"reshape the value or change the declared type to {target}'s rank",
+        "GT2004": "make the sizes agree, or loosen the declared size to `?`",
+    }.get(code, "change the value or its declared type")
+
+
+def _kind(t: Type) -> str:
+    if isinstance(t, TTensor):
+        return f"a tensor `{t}`"
+    if isinstance(t, TScalar):
+        return f"a Python {t.kind.value}"
+    if isinstance(t, TStruct):
+        return f"a `{t}` struct"
+    if isinstance(t, (TList, TTuple)):
+        return f"a `{t}`"
+    if isinstance(t, TOther):
+        return {"none": "None", "str": "a string"}.get(t.what, f"a {t.what}")
+    return "`?`"
+
+
+def _op_label(name: str, culprit: V | None) -> str:
+    if culprit is not None and culprit.unresolved:
+        return f"the label `{culprit.label}`"
+    if culprit is not None:
+        return f"this has type {culprit.type}"
+    return f"in this call to `{name}`"
+
+
+def _undefined_help(name: str | None, env: dict[str, V], fn: FnInfo, calls: bool = False) -> str:
+    import difflib
+
+    pool = list(env) + list(fn.size_vars) + list(fn.module.functions) + list(
+        fn.module.imported_fns) + list(fn.module.externs)
+    if calls:
+        pool += list(OPS)
+    close = difflib.get_close_matches(name or "", pool, n=1)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return "define it, import it, or (as a dim) use one of the tensor's labels"
+
+
+__all__ = ["FunctionChecker", "V", "ANY_DEVICE", "field"]

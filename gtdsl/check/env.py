@@ -1,0 +1,319 @@
+"""Name resolution for a checking session: modules, imports, structs, function signatures.
+
+A ``Session`` loads a ``.gt`` module and, recursively, the ``.gt`` modules it imports (found
+next to the importing file). Python imports are allowed only from allowlisted modules; their
+names are externs of type ``?``. Struct declarations are registered session-wide so that a
+struct reached through another struct's field resolves even when its name was not imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gtdsl.check.subst import KEEP, substitute
+from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
+from gtdsl.ir.core import Function
+from gtdsl.syntax import ast
+from gtdsl.syntax.parse import parse_file_text, read_source
+from gtdsl.types import DYN, Size, TDyn, TScalar, TStruct, Type, type_of
+from gtdsl.types.core import DynReason, ScalarKind, TDim, TList, TShape, TTensor, TTuple
+
+ALLOWED_PYTHON = ("torch", "torch.nn.functional", "math")
+
+
+@dataclass
+class StructInfo:
+    name: str
+    decl: ast.StructDef
+    module: ModuleEnv
+    params: tuple[str, ...]
+    fields: dict[str, tuple[Type, ast.Field]] = field(default_factory=dict)
+
+
+@dataclass
+class FnInfo:
+    name: str
+    decl: ast.FunctionDef
+    module: ModuleEnv
+    size_vars: tuple[str, ...] = ()
+    row_vars: tuple[str, ...] = ()
+    params: list[tuple[str, Type, ast.Param]] = field(default_factory=list)
+    declared_return: Type | None = None
+    inferred_return: Type | None = None
+    state: str = "pending"  # pending | checking | done
+    ir: Function | None = None
+    lets: dict = field(default_factory=dict)  # target span -> bound type, for the typed view
+
+    @property
+    def returns(self) -> Type:
+        if self.declared_return is not None:
+            return self.declared_return
+        return self.inferred_return if self.inferred_return is not None else TDyn(
+            DynReason.INFERRED)
+
+    @property
+    def qualname(self) -> str:
+        return self.name if self.module.is_main else f"{self.module.name}.{self.name}"
+
+
+@dataclass
+class ModuleEnv:
+    name: str
+    file: SourceFile
+    tree: ast.Module
+    path: Path | None
+    is_main: bool = False
+    functions: dict[str, FnInfo] = field(default_factory=dict)
+    structs: dict[str, StructInfo] = field(default_factory=dict)
+    externs: dict[str, str] = field(default_factory=dict)  # local name -> python path
+    py_modules: dict[str, str] = field(default_factory=dict)  # local name -> module path
+    imported_fns: dict[str, FnInfo] = field(default_factory=dict)
+    imported_structs: dict[str, StructInfo] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # names whose import failed (reported)
+
+    def function(self, name: str) -> FnInfo | None:
+        return self.functions.get(name) or self.imported_fns.get(name)
+
+    def struct(self, name: str) -> StructInfo | None:
+        return self.structs.get(name) or self.imported_structs.get(name)
+
+
+def diag(code: str, message: str, span: Span | None, label: str = "",
+         secondary: tuple[tuple[Span | None, str], ...] = (), help: str | None = None,
+         notes: tuple[str, ...] = ()) -> Diagnostic:
+    return Diagnostic(
+        code, message, Label(span, label) if span is not None else None,
+        tuple(Label(s, m) for s, m in secondary if s is not None), notes, help)
+
+
+def size_vars_of(t: Type, out: list[str], rows: list[str]) -> None:
+    """Size and row variables of ``t`` in order of first appearance."""
+    def add_size(s: Size | None) -> None:
+        if s is not None:
+            for v in sorted(s.variables()):
+                if v not in out:
+                    out.append(v)
+
+    if isinstance(t, TTensor):
+        if t.shape.row is not None and t.shape.row.name and t.shape.row.name not in rows:
+            rows.append(t.shape.row.name)
+        for d in t.shape.dims:
+            add_size(d.size)
+    elif isinstance(t, TScalar):
+        add_size(t.value)
+    elif isinstance(t, TStruct):
+        for a in t.args:
+            add_size(a)
+    elif isinstance(t, TList):
+        size_vars_of(t.elem, out, rows)
+    elif isinstance(t, TTuple):
+        for e in t.elems:
+            size_vars_of(e, out, rows)
+
+
+class Session:
+    """Every module loaded for one check, the struct registry, and the diagnostics."""
+
+    def __init__(self, allowed_python: tuple[str, ...] = ALLOWED_PYTHON) -> None:
+        self.modules: dict[Path | str, ModuleEnv] = {}
+        self.structs: dict[str, StructInfo] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.allowed = allowed_python
+        self._loading: list[Path] = []
+        self.root: Path | None = None  # imports resolve from the main module's directory
+
+    def error(self, d: Diagnostic) -> None:
+        self.diagnostics.append(d)
+
+    # ---------------------------------------------------------------- loading
+    def load_main(self, file: SourceFile, tree: ast.Module, path: Path | None) -> ModuleEnv:
+        env = ModuleEnv(path.stem if path else "<main>", file, tree, path, is_main=True)
+        self.root = path.parent if path is not None else None
+        self.modules[path.resolve() if path else "<main>"] = env
+        if path is not None:
+            self._loading.append(path.resolve())
+        self._collect(env)
+        if path is not None:
+            self._loading.pop()
+        return env
+
+    def _load_gt(self, name: str, importer: ModuleEnv, span: Span | None) -> ModuleEnv | None:
+        base = self.root if self.root is not None else Path.cwd()
+        path = (base / Path(*name.split("."))).with_suffix(".gt")
+        key = path.resolve()
+        if key in self._loading:
+            chain = " -> ".join(p.stem for p in self._loading[self._loading.index(key):])
+            self.error(diag("GT1009", f"import cycle: {chain} -> {name}", span, "imported here",
+                            help="move the shared definitions into a module both import"))
+            return None
+        if key in self.modules:
+            return self.modules[key]
+        if not path.is_file():
+            self.error(diag("GT1005", f"no module `{name}`: {path.name} not found in "
+                            f"{path.parent}", span, "imported here",
+                            help=f"Python modules may be imported only from: "
+                            f"{', '.join(self.allowed)}; .gt modules are looked up from the "
+                            "directory of the file being checked (a.b is a/b.gt)"))
+            return None
+        try:
+            file, _ = read_source(path)
+            tree = parse_file_text(file)
+        except ParseError as err:
+            self.diagnostics.extend(err.diagnostics)
+            return None
+        env = ModuleEnv(name, file, tree, path)
+        self.modules[key] = env
+        self._loading.append(key)
+        self._collect(env)
+        self._loading.pop()
+        return env
+
+    def _collect(self, env: ModuleEnv) -> None:
+        seen: dict[str, Span | None] = {}
+
+        def claim(name: str, span: Span | None) -> bool:
+            if name in seen:
+                self.error(diag("GT1003", f"`{name}` is defined more than once", span,
+                                "defined again here", ((seen[name], "first defined here"),),
+                                help="rename one of the definitions"))
+                return False
+            seen[name] = span
+            return True
+
+        for decl in env.tree.body:
+            if isinstance(decl, ast.ImportFrom):
+                self._import_from(env, decl, claim)
+            elif isinstance(decl, ast.Import):
+                for alias in decl.names:
+                    if alias.name in self.allowed:
+                        local = alias.asname or alias.name.split(".")[0]
+                        if claim(local, alias.span):
+                            env.py_modules[local] = alias.name if alias.asname else \
+                                alias.name.split(".")[0]
+                    else:
+                        self._bad_python(alias.name, alias.span)
+            elif isinstance(decl, ast.StructDef):
+                if claim(decl.name, decl.span):
+                    info = StructInfo(decl.name, decl, env, tuple(p.name for p in
+                                                                   decl.size_params))
+                    env.structs[decl.name] = info
+                    self.structs.setdefault(decl.name, info)
+            elif isinstance(decl, ast.FunctionDef):
+                if claim(decl.name, decl.span):
+                    env.functions[decl.name] = FnInfo(decl.name, decl, env)
+        for info in env.structs.values():
+            self._struct_fields(info)
+        for fn in env.functions.values():
+            self._signature(fn)
+
+    def _bad_python(self, name: str, span: Span | None) -> None:
+        self.error(diag("GT1004", f"importing from `{name}` is not allowed", span,
+                        "not an allowlisted module",
+                        help=f"a .gt file may import Python names only from "
+                        f"{', '.join(self.allowed)}", notes=(
+                            "a .gt file reaches Python only through allowlisted imports",)))
+
+    def _import_from(self, env: ModuleEnv, decl: ast.ImportFrom, claim) -> None:
+        if decl.module in self.allowed:
+            for alias in decl.names:
+                local = alias.asname or alias.name
+                if claim(local, alias.span):
+                    env.externs[local] = f"{decl.module}.{alias.name}"
+            return
+        if decl.module.split(".")[0] in ("torch", "math", "numpy", "os", "sys") or \
+                decl.module.split(".")[0] in {m.split(".")[0] for m in self.allowed}:
+            self._bad_python(decl.module, decl.span)
+            return
+        other = self._load_gt(decl.module, env, decl.span)
+        if other is None:
+            env.failed |= {alias.asname or alias.name for alias in decl.names}
+            return
+        for alias in decl.names:
+            local = alias.asname or alias.name
+            fn, st = other.functions.get(alias.name), other.structs.get(alias.name)
+            if fn is None and st is None:
+                self.error(diag("GT1006", f"module `{decl.module}` has no `{alias.name}`",
+                                alias.span, "not defined there", help="defined there: " + (
+                                    ", ".join(sorted([*other.functions, *other.structs]))
+                                    or "nothing")))
+                continue
+            if claim(local, alias.span):
+                if fn is not None:
+                    env.imported_fns[local] = fn
+                else:
+                    env.imported_structs[local] = st  # type: ignore[assignment]
+
+    # ---------------------------------------------------------------- types
+    def resolve_type(self, env: ModuleEnv, t: ast.TypeExpr | None, bound: set[str] | None,
+                     what: str) -> Type:
+        """An annotation's type, with struct names and their arity checked."""
+        if t is None:
+            return TDyn(DynReason.UNANNOTATED)
+        out = type_of(t)
+        self._check_structs(env, t, out)
+        if bound is not None:
+            names: list[str] = []
+            rows: list[str] = []
+            size_vars_of(out, names, rows)
+            for n in names + rows:
+                if n not in bound:
+                    self.error(diag(
+                        "GT1008", f"size variable `{n}` is not bound in {what}", t.span,
+                        "used here", help=f"declare it as a size parameter ([{n}, ...]) or "
+                        "bind it through a parameter's type"))
+                    return DYN
+        return out
+
+    def _check_structs(self, env: ModuleEnv, t: ast.TypeExpr, out: Type) -> None:
+        if isinstance(t, ast.StructType):
+            info = env.struct(t.name) or (self.structs.get(t.name) if not env.is_main else None)
+            if info is None:
+                self.error(diag("GT1002", f"unknown type `{t.name}`", t.span, "not a dtype, "
+                                "scalar or struct", help="declare `struct " + t.name +
+                                "` or import it: from MODULE import " + t.name))
+            elif len(t.args) != len(info.params):
+                self.error(diag("GT2012", f"`{t.name}` takes {len(info.params)} size "
+                                f"arguments, got {len(t.args)}", t.span, "here",
+                                ((info.decl.span, "declared here"),),
+                                help=f"write {t.name}[{', '.join(info.params)}]"))
+        elif isinstance(t, ast.ListType):
+            self._check_structs(env, t.elem, out)
+        elif isinstance(t, ast.TupleType):
+            for e in t.elems:
+                self._check_structs(env, e, out)
+
+    def _struct_fields(self, info: StructInfo) -> None:
+        bound = set(info.params)
+        for f in info.decl.fields:
+            t = self.resolve_type(info.module, f.annotation, bound, f"struct `{info.name}`")
+            info.fields[f.name] = (t, f)
+
+    def _signature(self, fn: FnInfo) -> None:
+        decl = fn.decl
+        names = [p.name for p in decl.size_params]
+        rows: list[str] = []
+        params = []
+        for p in decl.params:
+            t = self.resolve_type(fn.module, p.annotation, None, "")
+            size_vars_of(t, names, rows)
+            params.append((p.name, t, p))
+        fn.params = params
+        fn.size_vars, fn.row_vars = tuple(names), tuple(rows)
+        if decl.returns is not None:
+            fn.declared_return = self.resolve_type(
+                fn.module, decl.returns, set(names) | set(rows) | {
+                    p.name for p in decl.params if isinstance(p.annotation, ast.ScalarType)
+                    and p.annotation.size is None}, f"the return type of `{fn.name}`")
+
+
+def struct_field_type(info: StructInfo, name: str, args: tuple[Size | None, ...]) -> Type | None:
+    """The type of field ``name`` of ``info[args]``: the struct's parameters substituted."""
+    if name not in info.fields:
+        return None
+    t, _ = info.fields[name]
+    env = dict(zip(info.params, args))
+    return substitute(t, lambda v: env.get(v, KEEP), rows={})
+
+__all__ = ["ALLOWED_PYTHON", "FnInfo", "ModuleEnv", "Session", "StructInfo", "TDim", "TShape",
+           "ScalarKind", "diag", "struct_field_type"]

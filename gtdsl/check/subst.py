@@ -1,0 +1,176 @@
+"""Substituting size and row variables in types, and unifying a call's arguments with the
+callee's parameter types (size variables instantiated afresh at each call)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gtdsl.types import (
+    DOTS, DYN, Size, SizeEq, TDim, TDyn, TList, TScalar, TShape, TStruct, TTensor, TTuple, Type,
+    Verdict, decide, solve_for,
+)
+
+KEEP = object()
+SizeEnv = Callable[[str], object]  # a Size, None (unknown), or KEEP
+
+
+def subst_size(s: Size | None, env: SizeEnv) -> Size | None:
+    if s is None:
+        return None
+    unknown = False
+
+    def look(v: str) -> Size | None:
+        nonlocal unknown
+        r = env(v)
+        if r is KEEP:
+            return None
+        if r is None:
+            unknown = True
+            return None
+        return r  # type: ignore[return-value]
+
+    out = s.substitute(look)
+    return None if unknown else out
+
+
+def substitute(t: Type, env: SizeEnv, rows: dict[str, TShape | None]) -> Type:
+    if isinstance(t, TTensor):
+        dims = tuple(TDim(d.label, subst_size(d.size, env)) for d in t.shape.dims)
+        row = t.shape.row
+        if row is not None and row.name is not None and row.name in rows:
+            prefix = rows[row.name]
+            if prefix is None:
+                return TTensor(t.dtype, TShape(DOTS, dims), t.device)
+            return TTensor(t.dtype, TShape(prefix.row, prefix.dims + dims), t.device)
+        return TTensor(t.dtype, TShape(row, dims), t.device)
+    if isinstance(t, TScalar):
+        return TScalar(t.kind, subst_size(t.value, env))
+    if isinstance(t, TStruct):
+        return TStruct(t.name, tuple(subst_size(a, env) for a in t.args))
+    if isinstance(t, TList):
+        return TList(substitute(t.elem, env, rows))
+    if isinstance(t, TTuple):
+        return TTuple(tuple(substitute(e, env, rows) for e in t.elems))
+    return t
+
+
+def strip_labels(t: Type) -> Type:
+    """Labels are static names, erased at run time: conformance ignores them."""
+    if isinstance(t, TTensor):
+        return TTensor(t.dtype, TShape(t.shape.row, tuple(TDim(None, d.size)
+                                                          for d in t.shape.dims)), t.device)
+    if isinstance(t, TList):
+        return TList(strip_labels(t.elem))
+    if isinstance(t, TTuple):
+        return TTuple(tuple(strip_labels(e) for e in t.elems))
+    return t
+
+
+@dataclass
+class Mismatch(Exception):
+    """Unification failed: which component, what was expected and found."""
+
+    code: str
+    message: str
+    help: str | None = None
+
+
+@dataclass
+class Instance:
+    """One call's instantiation: the callee's variables are flexible and bound here."""
+
+    flexible: frozenset[str]
+    flex_rows: frozenset[str]
+    sizes: dict[str, Size] = field(default_factory=dict)
+    rows: dict[str, TShape] = field(default_factory=dict)
+    residuals: list[SizeEq] = field(default_factory=list)
+    rigid: frozenset[str] = frozenset()  # the caller's own variables
+
+    def env(self, v: str) -> object:
+        if v in self.sizes:
+            return self.sizes[v]
+        if v in self.flexible:
+            return None
+        return KEEP
+
+    def resolve(self, t: Type) -> Type:
+        """The parameter or result type with this call's bindings; unbound variables are ?."""
+        rows: dict[str, TShape | None] = {r: self.rows.get(r) for r in self.flex_rows}
+        return substitute(t, self.env, rows)
+
+    # ---------------------------------------------------------------- unification
+    def unify(self, arg: Type, param: Type, what: str) -> None:
+        if isinstance(arg, TDyn) or isinstance(param, TDyn):
+            return
+        if isinstance(param, TTensor) and isinstance(arg, TTensor):
+            self._shape(arg.shape, param.shape, what)
+        elif isinstance(param, TScalar) and isinstance(arg, TScalar):
+            if param.value is not None and arg.value is not None:
+                self.size(arg.value, param.value, what)
+        elif isinstance(param, TStruct) and isinstance(arg, TStruct):
+            if param.name == arg.name and len(param.args) == len(arg.args):
+                for i, (a, p) in enumerate(zip(arg.args, param.args)):
+                    if a is not None and p is not None:
+                        self.size(a, p, f"{what}, size argument {i}")
+        elif isinstance(param, TList) and isinstance(arg, TList):
+            self.unify(arg.elem, param.elem, what)
+        elif isinstance(param, TTuple) and isinstance(arg, TTuple):
+            for i, (a, p) in enumerate(zip(arg.elems, param.elems)):
+                self.unify(a, p, f"{what}[{i}]")
+
+    def _shape(self, a: TShape, p: TShape, what: str) -> None:
+        k = len(p.dims)
+        if a.row is None and p.row is None and len(a.dims) != k:
+            raise Mismatch("GT2005", f"{what} has rank {len(a.dims)}, expected {k}")
+        if a.row is None and len(a.dims) < k:
+            raise Mismatch("GT2005", f"{what} has rank {len(a.dims)}, expected at least {k}")
+        n = min(k, len(a.dims))
+        for i in range(1, n + 1):
+            ad, pd = a.dims[-i], p.dims[-i]
+            if ad.size is not None and pd.size is not None:
+                self.size(ad.size, pd.size, f"{what}, dim {len(p.dims) - i if p.row is None else -i}")
+        if p.row is not None and p.row.name is not None and p.row.name in self.flex_rows:
+            prefix = TShape(a.row, a.dims[:len(a.dims) - n]) if len(a.dims) >= k else None
+            name = p.row.name
+            if prefix is not None:
+                if name in self.rows:
+                    old = self.rows[name]
+                    if old.row is None and prefix.row is None and len(old.dims) != len(
+                            prefix.dims):
+                        raise Mismatch("GT2005", f"{what}: `*{name}` stands for "
+                                       f"{len(old.dims)} dims here but {len(prefix.dims)} "
+                                       "earlier")
+                    for x, y in zip(old.dims[::-1], prefix.dims[::-1]):
+                        if x.size is not None and y.size is not None:
+                            self.size(y.size, x.size, f"{what}, `*{name}`")
+                else:
+                    self.rows[name] = prefix
+
+    def size(self, a: Size, p: Size, what: str) -> None:
+        """Equate the argument's size ``a`` with the parameter's ``p``."""
+        p = subst_size(p, self.env) if not (p.variables() & self.flexible - set(
+            self.sizes)) else p.substitute(lambda v: self.sizes.get(v))
+        unbound = p.variables() & (self.flexible - set(self.sizes))
+        if unbound:
+            sol = solve_for(p, a, unbound)
+            if sol is not None:
+                self.sizes[sol.var] = sol.value
+                return
+            self.residuals.append(SizeEq(a, p))
+            return
+        verdict = decide(a, p)
+        if verdict is Verdict.VALID:
+            return
+        if verdict is Verdict.UNSAT:
+            raise Mismatch("GT2004", f"{what}: expected size {p}, got {a}")
+        if not a.has_opaque() and not p.has_opaque() and (
+                a.variables() | p.variables()) <= self.rigid:
+            raise Mismatch("GT2006", f"{what}: expected size {p}, got {a}, which differs for "
+                           "some values of the size variables",
+                           "the caller's size variables are rigid: pass a value whose size "
+                           "is the one the parameter needs")
+        self.residuals.append(SizeEq(a, p))
+
+
+__all__ = ["DYN", "Instance", "KEEP", "Mismatch", "strip_labels", "subst_size", "substitute"]

@@ -1,0 +1,12 @@
+"""The op catalogue (LANGUAGE.md §4): one entry per op in ``OPS``, each a type relation.
+
+Importing this package registers every family.
+"""
+
+from gtdsl.ops import create, elementwise, index, linalg, reduce, shape  # noqa: F401
+from gtdsl.ops.base import UNKNOWN, Arg, OpError, Rel
+from gtdsl.ops.elementwise import ARITH, COMPARE, binary
+from gtdsl.ops.table import OPS, OpDef, Param, bind
+
+__all__ = ["ARITH", "COMPARE", "OPS", "UNKNOWN", "Arg", "OpDef", "OpError", "Param", "Rel",
+           "bind", "binary"]

@@ -1,0 +1,234 @@
+"""Dtype and device trees (TYPES.md §2) and dtype promotion.
+
+Both are tree lattices: ``a ⊑ b`` iff ``b`` is an ancestor-or-self of ``a``; consistent iff
+comparable; meet is the lower one; join the lowest common ancestor. Promotion is an op rule,
+not a lattice rule: on concrete dtypes it is torch's ``result_type`` algorithm, and on
+categories it is the join of the promotions of every member (so ``promote(?, x) = ?``).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass
+
+
+class DT(enum.Enum):
+    ANY = "?"
+    FLOAT = "float"
+    F16 = "f16"
+    BF16 = "bf16"
+    F32 = "f32"
+    F64 = "f64"
+    INT = "int"
+    I8 = "i8"
+    I16 = "i16"
+    I32 = "i32"
+    I64 = "i64"
+    UINT = "uint"
+    U8 = "u8"
+    BOOL = "bool"
+    COMPLEX = "complex"
+    C32 = "c32"  # torch's complex32 (ComplexHalf): only ever a promotion result
+    C64 = "c64"
+    C128 = "c128"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def parent(self) -> DT | None:
+        return _DT_PARENT.get(self)
+
+    @property
+    def is_concrete(self) -> bool:
+        return self in _DT_LEAVES
+
+    @property
+    def category(self) -> DT:
+        """The top-level node below ``?`` this dtype belongs to (itself for bool)."""
+        node = self
+        while node.parent not in (None, DT.ANY):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+
+_DT_PARENT: dict[DT, DT] = {
+    DT.FLOAT: DT.ANY, DT.INT: DT.ANY, DT.UINT: DT.ANY, DT.BOOL: DT.ANY, DT.COMPLEX: DT.ANY,
+    DT.F16: DT.FLOAT, DT.BF16: DT.FLOAT, DT.F32: DT.FLOAT, DT.F64: DT.FLOAT,
+    DT.I8: DT.INT, DT.I16: DT.INT, DT.I32: DT.INT, DT.I64: DT.INT,
+    DT.U8: DT.UINT, DT.C32: DT.COMPLEX, DT.C64: DT.COMPLEX, DT.C128: DT.COMPLEX,
+}
+_DT_LEAVES = frozenset(d for d in DT if d not in set(_DT_PARENT.values()))
+CONCRETE_DTYPES: tuple[DT, ...] = tuple(d for d in DT if d in _DT_LEAVES)
+
+
+def _ancestors(node: DT) -> list[DT]:
+    out = [node]
+    while out[-1].parent is not None:
+        out.append(out[-1].parent)  # type: ignore[arg-type]
+    return out
+
+
+def dt_leq(a: DT, b: DT) -> bool:
+    return b in _ancestors(a)
+
+
+def dt_meet(a: DT, b: DT) -> DT | None:
+    if dt_leq(a, b):
+        return a
+    if dt_leq(b, a):
+        return b
+    return None
+
+
+def dt_join(a: DT, b: DT) -> DT:
+    up = _ancestors(b)
+    return next(x for x in _ancestors(a) if x in up)
+
+
+def dt_members(a: DT) -> tuple[DT, ...]:
+    """γ(a): the concrete dtypes below ``a``."""
+    return tuple(d for d in CONCRETE_DTYPES if dt_leq(d, a))
+
+
+# ============================================================================ promotion
+
+_FLOATS = (DT.F16, DT.BF16, DT.F32, DT.F64)
+_INTS = (DT.U8, DT.I8, DT.I16, DT.I32, DT.I64)
+_COMPLEX = (DT.C32, DT.C64, DT.C128)
+_COMPLEX_VALUE = {DT.C32: DT.F16, DT.C64: DT.F32, DT.C128: DT.F64}
+
+
+def _kind(d: DT) -> int:
+    """bool < integral < floating < complex, the order torch promotes categories in."""
+    if d is DT.BOOL:
+        return 0
+    if d in _INTS:
+        return 1
+    if d in _FLOATS:
+        return 2
+    return 3
+
+
+def _promote_pair(a: DT, b: DT) -> DT:
+    """torch.promote_types on concrete dtypes."""
+    if a is b:
+        return a
+    ka, kb = _kind(a), _kind(b)
+    if ka != kb:
+        hi, lo = (a, b) if ka > kb else (b, a)
+        if _kind(hi) == 3 and _kind(lo) == 2:
+            return _to_complex(_promote_pair(_COMPLEX_VALUE[hi], lo))
+        return hi
+    if ka == 1:
+        if DT.U8 in (a, b):
+            other = b if a is DT.U8 else a
+            return {DT.I8: DT.I16, DT.I16: DT.I16, DT.I32: DT.I32, DT.I64: DT.I64}[other]
+        return max(a, b, key=_INTS.index)
+    if ka == 2:
+        if {a, b} == {DT.F16, DT.BF16}:
+            return DT.F32
+        return max(a, b, key=_FLOATS.index)
+    return max(a, b, key=_COMPLEX.index)
+
+
+def _to_complex(d: DT) -> DT:
+    return {DT.F64: DT.C128, DT.F16: DT.C32}.get(d, DT.C64)
+
+
+def _combine(higher: DT | None, lower: DT | None) -> DT | None:
+    """torch's combine_categories: a higher-priority group wins unless its category is lower."""
+    if higher is None:
+        return lower
+    if lower is None:
+        return higher
+    if _kind(higher) == 3:
+        return higher
+    if _kind(lower) == 3:
+        return _to_complex(higher) if _kind(higher) == 2 else lower
+    if _kind(higher) == 2:
+        return higher
+    if higher is DT.BOOL or _kind(lower) == 2:
+        return _promote_pair(higher, lower)
+    return higher
+
+
+class Priority(enum.IntEnum):
+    """Operand groups of torch's result_type, highest first."""
+
+    TENSOR = 0  # a tensor with at least one dim
+    ZERO_DIM = 1  # a 0-dim tensor
+    SCALAR = 2  # a Python number (wrapped)
+
+
+SCALAR_DTYPE = {"int": DT.I64, "float": DT.F32, "bool": DT.BOOL}  # default dtypes of Python numbers
+
+
+def result_type_concrete(operands: list[tuple[DT, Priority]]) -> DT:
+    groups: list[DT | None] = [None, None, None]
+    for dt, prio in operands:
+        cur = groups[prio]
+        groups[prio] = dt if cur is None else _promote_pair(cur, dt)
+    out = _combine(groups[0], _combine(groups[1], groups[2]))
+    assert out is not None
+    return out
+
+
+def result_type(operands: list[tuple[DT, Priority]]) -> DT:
+    """Promotion over possibly abstract dtypes: the join over every concretisation."""
+    choices = [[(d, prio) for d in dt_members(dt)] for dt, prio in operands]
+    if all(len(c) == 1 for c in choices):
+        return result_type_concrete([c[0] for c in choices])
+    out: DT | None = None
+    for combo in itertools.product(*choices):
+        r = result_type_concrete(list(combo))
+        out = r if out is None else dt_join(out, r)
+        if out is DT.ANY:
+            break
+    assert out is not None
+    return out
+
+
+# ============================================================================ devices
+
+
+@dataclass(frozen=True, slots=True)
+class Dev:
+    """A device node: ``?`` (kind None), ``cpu``, ``cuda`` or ``cuda:k``."""
+
+    kind: str | None = None
+    index: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind is None:
+            return "?"
+        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+
+
+ANY_DEVICE = Dev()
+CPU = Dev("cpu")
+
+
+def dev_leq(a: Dev, b: Dev) -> bool:
+    if b.kind is None:
+        return True
+    return a.kind == b.kind and (b.index is None or a.index == b.index)
+
+
+def dev_meet(a: Dev, b: Dev) -> Dev | None:
+    if dev_leq(a, b):
+        return a
+    if dev_leq(b, a):
+        return b
+    return None
+
+
+def dev_join(a: Dev, b: Dev) -> Dev:
+    if dev_leq(a, b):
+        return b
+    if dev_leq(b, a):
+        return a
+    if a.kind == b.kind:
+        return Dev(a.kind)
+    return ANY_DEVICE

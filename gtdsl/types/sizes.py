@@ -1,0 +1,358 @@
+"""Sizes: polynomials over size variables, and the three-way size solver.
+
+A size is ``?`` (``None`` where a size is stored) or a ``Size``: an integer polynomial over
+atoms with ``+ - *``. An atom is a size variable (a name) or an opaque ``//`` / ``%`` term
+whose arguments are sizes. Variables and ``%`` terms denote non-negative integers, and so
+does a ``//`` term whose numerator cannot be negative, which is what lets the solver decide
+signs. ``decide(a, b)`` answers whether ``a = b`` is VALID (for every assignment), UNSAT
+(for none) or UNKNOWN (a runtime check); it never answers VALID or UNSAT wrongly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """``num // den`` or ``num % den``: an atom the polynomial algebra does not look inside."""
+
+    op: str  # "//" or "%"
+    num: Size
+    den: Size
+
+    def __str__(self) -> str:
+        return f"{_operand(self.num, False)} {self.op} {_operand(self.den, True)}"
+
+
+Atom = Union[str, Opaque]
+Mono = tuple[tuple[Atom, int], ...]  # sorted (atom, power) pairs; () is the constant monomial
+
+
+def _atom_key(atom: Atom) -> tuple[int, str]:
+    return (0, atom) if isinstance(atom, str) else (1, str(atom))
+
+
+def _mono_key(mono: Mono) -> tuple:
+    return (-sum(p for _, p in mono), tuple((_atom_key(a), -p) for a, p in mono))
+
+
+def _mono_mul(a: Mono, b: Mono) -> Mono:
+    powers: dict[Atom, int] = dict(a)
+    for atom, p in b:
+        powers[atom] = powers.get(atom, 0) + p
+    return tuple(sorted(powers.items(), key=lambda ap: _atom_key(ap[0])))
+
+
+def _mono_div(a: Mono, b: Mono) -> Mono | None:
+    """``a / b`` when ``b`` divides ``a``, else None."""
+    powers: dict[Atom, int] = dict(a)
+    for atom, p in b:
+        if powers.get(atom, 0) < p:
+            return None
+        powers[atom] -= p
+    return tuple(sorted(((k, v) for k, v in powers.items() if v), key=lambda ap: _atom_key(ap[0])))
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    """An integer polynomial: ``terms`` are (monomial, nonzero coefficient), canonically sorted."""
+
+    terms: tuple[tuple[Mono, int], ...]
+
+    # ---------------------------------------------------------------- construction
+    @staticmethod
+    def of(value: int | str | Size) -> Size:
+        if isinstance(value, Size):
+            return value
+        if isinstance(value, bool):
+            raise TypeError("a size is not a bool")
+        if isinstance(value, int):
+            return Size(((((), value),)) if value else ())
+        return Size((((((value, 1),), 1),)))
+
+    @staticmethod
+    def _make(coeffs: Mapping[Mono, int]) -> Size:
+        items = [(m, c) for m, c in coeffs.items() if c]
+        items.sort(key=lambda mc: _mono_key(mc[0]))
+        return Size(tuple(items))
+
+    @staticmethod
+    def atom(atom: Atom) -> Size:
+        return Size((((((atom, 1),), 1),)))
+
+    # ---------------------------------------------------------------- algebra
+    def __add__(self, other: Size | int) -> Size:
+        other = Size.of(other)
+        coeffs = dict(self.terms)
+        for m, c in other.terms:
+            coeffs[m] = coeffs.get(m, 0) + c
+        return Size._make(coeffs)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Size:
+        return Size(tuple((m, -c) for m, c in self.terms))
+
+    def __sub__(self, other: Size | int) -> Size:
+        return self + (-Size.of(other))
+
+    def __rsub__(self, other: int) -> Size:
+        return Size.of(other) - self
+
+    def __mul__(self, other: Size | int) -> Size:
+        other = Size.of(other)
+        coeffs: dict[Mono, int] = {}
+        for ma, ca in self.terms:
+            for mb, cb in other.terms:
+                m = _mono_mul(ma, mb)
+                coeffs[m] = coeffs.get(m, 0) + ca * cb
+        return Size._make(coeffs)
+
+    __rmul__ = __mul__
+
+    def exact_div(self, other: Size) -> Size | None:
+        """``self / other`` when ``other`` is a monomial that divides every term exactly."""
+        if len(other.terms) != 1:
+            return None
+        (mono, coeff), = other.terms
+        coeffs: dict[Mono, int] = {}
+        for m, c in self.terms:
+            q = _mono_div(m, mono)
+            if q is None or c % coeff:
+                return None
+            coeffs[q] = c // coeff
+        return Size._make(coeffs)
+
+    def floordiv(self, other: Size | int) -> Size:
+        other = Size.of(other)
+        a, b = self.constant(), other.constant()
+        if a is not None and b is not None and b > 0:
+            return Size.of(a // b)
+        if not self.terms:
+            return self
+        exact = self.exact_div(other) if other.terms else None
+        if exact is not None and _nonneg_monomial(other):
+            return exact
+        return Size.atom(Opaque("//", self, other))
+
+    def mod(self, other: Size | int) -> Size:
+        other = Size.of(other)
+        a, b = self.constant(), other.constant()
+        if a is not None and b is not None and b > 0:
+            return Size.of(a % b)
+        if not self.terms or b == 1:
+            return Size.of(0)
+        if other.terms and self.exact_div(other) is not None and _nonneg_monomial(other):
+            return Size.of(0)
+        return Size.atom(Opaque("%", self, other))
+
+    # ---------------------------------------------------------------- inspection
+    def constant(self) -> int | None:
+        """The value when the polynomial is a constant, else None."""
+        if not self.terms:
+            return 0
+        if len(self.terms) == 1 and self.terms[0][0] == ():
+            return self.terms[0][1]
+        return None
+
+    def const_part(self) -> int:
+        return sum(c for m, c in self.terms if m == ())
+
+    def atoms(self) -> frozenset[Atom]:
+        return frozenset(a for m, _ in self.terms for a, _ in m)
+
+    def variables(self) -> frozenset[str]:
+        """Every size variable, including those inside opaque atoms."""
+        found: set[str] = set()
+        for atom in self.atoms():
+            if isinstance(atom, str):
+                found.add(atom)
+            else:
+                found |= atom.num.variables() | atom.den.variables()
+        return frozenset(found)
+
+    def has_opaque(self) -> bool:
+        return any(isinstance(a, Opaque) for a in self.atoms())
+
+    def linear_coefficient(self, var: str) -> tuple[int, Size] | None:
+        """``(a, rest)`` with ``self == a*var + rest`` and ``var`` absent from ``rest``."""
+        coeff, rest = 0, {}
+        for m, c in self.terms:
+            if m == ((var, 1),):
+                coeff = c
+            else:
+                rest[m] = c
+        if coeff == 0:
+            return None
+        rest_size = Size._make(rest)
+        if var in rest_size.variables():
+            return None
+        return coeff, rest_size
+
+    def substitute(self, env: Callable[[str], Size | None]) -> Size:
+        """Replace every variable ``v`` with ``env(v)`` (None keeps it), renormalising."""
+        if not self.terms:
+            return self
+        out = Size.of(0)
+        for m, c in self.terms:
+            term = Size.of(c)
+            for atom, p in m:
+                if isinstance(atom, str):
+                    value = env(atom)
+                    base = value if value is not None else Size.atom(atom)
+                else:
+                    num, den = atom.num.substitute(env), atom.den.substitute(env)
+                    base = num.floordiv(den) if atom.op == "//" else num.mod(den)
+                for _ in range(p):
+                    term = term * base
+            out = out + term
+        return out
+
+    def evaluate(self, env: Mapping[str, int]) -> int | None:
+        """The value under a full assignment; None where a ``//`` or ``%`` divides by zero."""
+        total = 0
+        for m, c in self.terms:
+            term = c
+            for atom, p in m:
+                if isinstance(atom, str):
+                    value = env[atom]
+                else:
+                    num, den = atom.num.evaluate(env), atom.den.evaluate(env)
+                    if num is None or den is None or den <= 0:
+                        return None
+                    value = num // den if atom.op == "//" else num % den
+                term *= value**p
+            total += term
+        return total
+
+    # ---------------------------------------------------------------- printing
+    def __str__(self) -> str:
+        if not self.terms:
+            return "0"
+        out = ""
+        for i, (m, c) in enumerate(self.terms):
+            factors = [_atom_str(a, p, len(m) > 1 or abs(c) != 1) for a, p in m]
+            mag = abs(c)
+            if not factors:
+                body = str(mag)
+            elif mag == 1:
+                body = "*".join(factors)
+            else:
+                body = "*".join([str(mag), *factors])
+            if i == 0:
+                out = ("-" if c < 0 else "") + body
+            else:
+                out += (" - " if c < 0 else " + ") + body
+        return out
+
+    def __repr__(self) -> str:
+        return f"Size({str(self)!r})"
+
+
+def _atom_str(atom: Atom, power: int, in_product: bool) -> str:
+    text = str(atom) if isinstance(atom, str) or not in_product else f"({atom})"
+    return "*".join([text] * power)
+
+
+def _operand(size: Size, right: bool) -> str:
+    """``size`` as an operand of ``//`` or ``%`` (left-associative, same level as ``*``)."""
+    text = str(size)
+    single = len(size.terms) == 1 and size.terms[0][1] > 0
+    if not size.terms or (single and (not right or (len(size.terms[0][0]) <= 1
+                                                     and (size.terms[0][1] == 1
+                                                          or size.terms[0][0] == ())))):
+        return text
+    return f"({text})"
+
+
+def _nonneg_monomial(size: Size) -> bool:
+    return len(size.terms) == 1 and size.terms[0][1] > 0
+
+
+def size_str(size: Size | None) -> str:
+    return "?" if size is None else str(size)
+
+
+# ============================================================================ the solver
+
+
+class Verdict(enum.Enum):
+    VALID = "valid"
+    UNSAT = "unsat"
+    UNKNOWN = "unknown"
+
+
+def _nonneg_atom(atom: Atom) -> bool:
+    """A variable or ``%`` term is never negative; ``n // d`` only when ``n`` cannot be."""
+    if isinstance(atom, str) or atom.op == "%":
+        return True
+    return all(c >= 0 and _nonneg_mono(m) for m, c in atom.num.terms)
+
+
+def _nonneg_mono(mono: Mono) -> bool:
+    return all(p % 2 == 0 or _nonneg_atom(a) for a, p in mono)
+
+
+def sign_forced(d: Size) -> bool:
+    """True when ``d`` is nonzero for every assignment of non-negative variables."""
+    const = d.const_part()
+    if not all(_nonneg_mono(m) for m, _ in d.terms):
+        return False  # a ``//`` of a possibly negative numerator: no sign to go by
+    others = [c for m, c in d.terms if m != ()]
+    if const > 0 and all(c >= 0 for c in others):
+        return True
+    if const < 0 and all(c <= 0 for c in others):
+        return True
+    return False
+
+
+def decide(a: Size, b: Size) -> Verdict:
+    """Decide ``a = b`` over all assignments of non-negative integers to the atoms."""
+    d = a - b
+    if not d.terms:
+        return Verdict.VALID
+    if sign_forced(d):
+        return Verdict.UNSAT
+    # a*x + c = 0 with x the only atom: UNSAT unless -c/a is a non-negative integer.
+    if len(d.atoms()) == 1 and all(len(m) <= 1 for m, _ in d.terms):
+        (atom,) = d.atoms()
+        if isinstance(atom, str):
+            solved = d.linear_coefficient(atom)
+            if solved is not None:
+                coeff, rest = solved
+                c = rest.constant()
+                if c is not None and (c % coeff or -c // coeff < 0):
+                    return Verdict.UNSAT
+    return Verdict.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    """``var := value`` solves ``a = b`` exactly (for every assignment of the other atoms)."""
+
+    var: str
+    value: Size
+
+
+def solve_for(a: Size, b: Size, flexible: Iterable[str]) -> Solution | None:
+    """Solve ``a = b`` for one flexible variable occurring linearly, when exact."""
+    d = a - b
+    for var in sorted(d.variables() & frozenset(flexible)):
+        solved = d.linear_coefficient(var)
+        if solved is None:
+            continue
+        coeff, rest = solved
+        value = (-rest).exact_div(Size.of(coeff)) if rest.terms else Size.of(0)
+        if value is None:
+            continue
+        c = value.constant()
+        if c is not None and c < 0:
+            continue
+        if value.has_opaque() and var in value.variables():
+            continue
+        return Solution(var, value)
+    return None
