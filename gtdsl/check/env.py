@@ -150,8 +150,8 @@ class Session:
         if key in self.modules:
             return self.modules[key]
         if not path.is_file():
-            self.error(diag("GT1005", f"no module `{name}`: {path.name} not found in "
-                            f"{path.parent}", span, "imported here",
+            self.error(diag("GT1005", f"no module `{name}`: there is no "
+                            f"{'/'.join(name.split('.'))}.gt", span, "imported here",
                             help=f"Python modules may be imported only from: "
                             f"{', '.join(self.allowed)}; .gt modules are looked up from the "
                             "directory of the file being checked (a.b is a/b.gt)"))

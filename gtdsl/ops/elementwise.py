@@ -246,8 +246,9 @@ def _clamp(rel: Rel, a: dict[str, Arg]) -> Type:
     shape = broadcast_shapes(rel, [t.shape for _, t in tensors], "`clamp`")
     dtype = promote([x, *(b.type for b in bounds)])
     reject_complex(dtype, "input", "clamp")
-    if dtype is DT.BOOL and all(isinstance(b.type, TScalar) for b in bounds):
-        raise OpError("GT2002", "`clamp` of a bool tensor by numbers is not defined", "input",
+    if dtype is DT.BOOL and (len(bounds) == 2 or isinstance(bounds[0].type, TScalar)):
+        # like torch, which clamps bool tensors only by one tensor bound (maximum/minimum)
+        raise OpError("GT2002", "`clamp` of a bool tensor is not defined", "input",
                       "convert first: x.to(i64)")
     return TTensor(dtype, shape, device)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from gtdsl.ops.base import (
     DOTS, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, TTuple, rank_of, real_dtype,
     reject_complex, require_float, require_inexact, resolve_dim, resolve_dims, same_device,
@@ -156,6 +158,9 @@ def _make_var(op: str):
 def _norm(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
     require_inexact(x.dtype, "input", "norm")
+    p = a["p"].value
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and math.isinf(p):
+        _nonempty(rel, x.shape, _all_dims(a["dim"]), "norm")  # the max norm has no identity
     shape = reduce_shape(x.shape, _all_dims(a["dim"]), a["keepdim"].value)
     return TTensor(real_dtype(x.dtype), shape, x.device)
 

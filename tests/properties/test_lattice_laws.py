@@ -1,7 +1,8 @@
 """TYPES.md §7 law 1: precision, consistency, meet and join against a brute-force γ oracle.
 
 γσ(T) is computed by enumerating runtime metadata ``(device, dtype, sizes)`` over a small
-universe — devices cpu, cuda:0, cuda:1; every concrete dtype; size tuples of rank ≤ 4 with
+universe — devices cpu, cuda:0, cuda:1; every concrete dtype (and a witness for torch's
+wider unsigned dtypes, see GAMMA_DT); size tuples of rank ≤ 4 with
 each size in 0..4 — and keeping what T admits under the assignment σ of its size variables
 (al, be in 0..3). A tensor type is a product (§1), so γ is stored as the product of its
 device, dtype and size-tuple sets; each set is found by testing every element against a
@@ -316,7 +317,6 @@ def pairs(draw: st.DrawFn, sizes: tuple) -> tuple[TTensor, TTensor]:
     return (b, a) if draw(st.booleans()) else (a, b)
 
 
-static_tensors = tensors(STATIC_SIZES)
 any_tensors = tensors(ALL_SIZES)
 
 # ============================================================================ trees (exhaustive)
@@ -411,7 +411,7 @@ def test_static_relations_are_the_gamma_relations(ab: tuple[TTensor, TTensor]) -
             assert labels_at(m.shape, r) == labels_met(a.shape, b.shape, r), (a, b, m, r)
 
 
-# ============================================================================ (b) sound, with variables
+# ======================================================================= (b) sound, with vars
 
 
 @settings(max_examples=500)
