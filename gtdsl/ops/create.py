@@ -128,12 +128,13 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
                       for v in numbers):
         # like torch: ceil((end - start) / step), computed in double precision, or for i64
         # on the numbers truncated to integers
+        o0, o1, ost = numbers
         if dtype is DT.I64:
             numbers = [int(v) for v in numbers]
         v0, v1, st = numbers
         if st == 0:
             raise OpError("GT2016", "arange step must not be 0", "step")
-        if (v1 - v0) / st < 0:
+        if (o1 - o0) / ost < 0:
             raise OpError("GT2016", f"arange from {v0} to {v1} with step {st} goes the wrong "
                           "way", "end", "the step's sign must take start towards end")
         size = Size.of(math.ceil((v1 - v0) / st))

@@ -184,6 +184,8 @@ def _apply(rel: Rel, indices: list[Arg], dims: list[TDim], x: TTensor) -> list[P
         if isinstance(it.type, (TTensor, TDyn)):
             t = tensor_of(it, "index")
             same_device([("input", x), ("index", t)], "indexing")
+            if rank_of(t.shape) == 0 and t.dtype in (DT.I64, DT.I32, DT.I16, DT.I8, DT.INT):
+                continue  # like torch, a 0-dim integer tensor indexes like an int
             if t.dtype is DT.ANY or t.dtype in (DT.I64, DT.I32, DT.INT):
                 if t.shape.row is not None:
                     raise OpError("GT2009", "an index tensor needs a known rank", "indices")

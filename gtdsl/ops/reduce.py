@@ -23,12 +23,12 @@ def _nonempty(rel: Rel, x: TShape, arg: Arg, op: str) -> None:
     """Reductions without an identity (max, argmax...) reject an empty reduced dim."""
     positions = resolve_dims(x, arg, "dim")
     if positions is None:
-        sizes = [d.size for d in x.dims]
-        if x.row is not None or any(s is None or s.constant() is None for s in sizes):
-            rel.check(f"`{op}`: the input is not empty")
-        elif any(s.constant() == 0 for s in sizes):  # type: ignore[union-attr]
+        sizes = [d.size.constant() if d.size is not None else None for d in x.dims]
+        if 0 in sizes:
             raise OpError("GT2004", f"`{op}` of an empty tensor has no value", "input",
                           "pass the dim to reduce, or make sure the tensor is not empty")
+        if x.row is not None or None in sizes:
+            rel.check(f"`{op}`: the input is not empty")
         return
     for p in positions:
         d = x.dims[p.index] if p.index is not None and p.index < len(x.dims) else None

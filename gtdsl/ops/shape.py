@@ -485,6 +485,11 @@ def _narrow(rel: Rel, a: dict[str, Arg]) -> Type:
         if k is not None and first + k > n:
             raise OpError("GT2010", f"narrow: start {s0} + length {k} exceeds the dim's size "
                           f"{n}", "length")
+    elif d.size is not None and length is not None and start is not None:
+        over = start + length - d.size
+        if (c := over.constant()) is not None and c > 0 and (s0 or 0) >= 0:
+            raise OpError("GT2010", f"narrow: start {start} + length {length} exceeds the "
+                          f"dim's size {d.size}", "length")
     if n is None or s0 is None or k is None:
         rel.check("narrow: start + length within the dim")
     return _with_dim(x, p.index, TDim(d.label, length))

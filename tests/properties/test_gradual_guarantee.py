@@ -111,13 +111,17 @@ def weaken(fn: ast.FunctionDef, picks: list[tuple[int, int]]) -> ast.FunctionDef
     return dataclasses.replace(fn, params=tuple(params), returns=returns)
 
 
-CHANGED: list[bool] = []
-
-
 def test_weakenings_happen() -> None:
-    """The generator does weaken: most drawn programs differ from the original."""
-    test_weakening_annotations_keeps_programs_well_typed()
-    assert sum(CHANGED) > len(CHANGED) // 2
+    """The weakening generator does weaken: every program has annotations it changes."""
+    for prog in PROGRAMS:
+        module = parse_file(prog)
+        changed = 0
+        for slot in range(8):
+            for choice in range(25):
+                body = tuple(weaken(d, [(slot, choice)]) if isinstance(d, ast.FunctionDef)
+                             else d for d in module.body)
+                changed += body != module.body
+        assert changed > 0, prog.name
 
 
 def _signatures(text: str, path) -> dict[str, object]:
@@ -137,7 +141,6 @@ def test_weakening_annotations_keeps_programs_well_typed(prog, picks) -> None:
     body = tuple(weaken(d, picks) if isinstance(d, ast.FunctionDef) else d for d in module.body)
     weak_text = unparse(dataclasses.replace(module, body=body))
     weak = _signatures(weak_text, prog.with_name("weak_" + prog.name))
-    CHANGED.append(weak_text != unparse(module))
     for name, t in precise.items():
         assert leq(strip_labels(t), strip_labels(weak[name])), (name, str(t), str(weak[name]),
                                                                 weak_text)
