@@ -507,7 +507,7 @@ class FunctionChecker:
     def name(self, e: ast.Name, env: dict[str, V]) -> V:
         n = e.id
         if n in env:
-            return replace(env[n], span=e.span, label=n if self._is_size_name(n, env) else None)
+            return replace(env[n], span=e.span, label=None)
         if n in self.fn.size_vars or n in self.rigid and n not in env:
             t = TScalar(ScalarKind.INT, Size.of(n))  # its value: the size bound at run time
             return V(t, Lit(Size.of(n), t), value=Size.of(n), label=n, span=e.span)
@@ -526,9 +526,6 @@ class FunctionChecker:
                               help=f"use one of its names: {n}.NAME")
         t = TOther("label")
         return V(t, Lit(n, t), value=UNKNOWN, label=n, span=e.span, unresolved=True)
-
-    def _is_size_name(self, n: str, env: dict[str, V]) -> bool:
-        return False
 
     def if_exp(self, e: ast.IfExp, env: dict[str, V]) -> V:
         test = self.expr(e.test, env)

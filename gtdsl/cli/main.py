@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from gtdsl._version import __version__
-from gtdsl.diagnostics import CODES, Diagnostic, ParseError, render_json, render_text
+from gtdsl.diagnostics import CODES, Diagnostic, render_json, render_text
 from gtdsl.diagnostics.explain import explanation
 from gtdsl.driver import check_file, emit
 from gtdsl.syntax.dump import dump_ast

@@ -11,6 +11,7 @@ the interpreter.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from gtdsl.types import (
     ANY_DEVICE, ANY_SHAPE, DOTS, DT, TENSOR, Dev, Priority, ScalarKind, Size, TDim, TDyn,
     TOther, TScalar, TShape, TTensor, TTuple, TList, Type, Verdict, decide, result_type,
 )
-from gtdsl.types.lattice import SCALAR_DTYPE, dev_meet
+from gtdsl.types.lattice import SCALAR_DTYPE, dev_meet, dt_join
 from gtdsl.types.sizes import size_str
 
 
@@ -342,10 +343,6 @@ def promote(args: Sequence[Type]) -> DT:
         else:
             options.append([(DT.ANY, Priority.TENSOR), (DT.ANY, Priority.ZERO_DIM)])
     out: DT | None = None
-    import itertools
-
-    from gtdsl.types.lattice import dt_join
-
     for combo in itertools.product(*options):
         r = result_type(list(combo))
         out = r if out is None else dt_join(out, r)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from gtdsl.ops.base import (
     DT, Arg, OpError, Rel, TDyn, TOther, TScalar, TTensor, broadcast_shapes, float_dtype,
     is_tensorish, promote, rank_of, real_dtype, reject_complex, require_float,
-    require_inexact, same_device, tensor, tensor_of,
+    require_inexact, same_device, tensor_of,
 )
 from gtdsl.ops.table import define
 from gtdsl.types import DYN, ScalarKind, Size, Type

@@ -7,11 +7,11 @@ torch does not promote dtypes here: operands must have one dtype.
 from __future__ import annotations
 
 from gtdsl.ops.base import (
-    ANY_SHAPE, DOTS, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, broadcast_dim,
+    ANY_SHAPE, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, broadcast_dim,
     broadcast_shapes, rank_of, require_float, same_device, tensor_of,
 )
 from gtdsl.ops.table import define
-from gtdsl.types import Type
+from gtdsl.types import Dev, Type
 from gtdsl.types.lattice import dt_meet
 
 
@@ -36,13 +36,19 @@ def contract(rel: Rel, a: TDim, b: TDim, what: str, arg: str) -> None:
               "the inner dims of a matrix product must be equal")
 
 
+def _product_operands(a: dict[str, Arg], second: str, op: str
+                      ) -> tuple[TTensor, TTensor, DT, Dev]:
+    """The two operands of a matrix product: one dtype (not bool), one device."""
+    x, y = tensor_of(a["input"], "input"), tensor_of(a[second], second)
+    dtype = same_dtype(op, [("input", x), (second, y)])
+    if dtype is DT.BOOL:
+        raise OpError("GT2002", f"`{op}` is not defined on bool tensors", "input")
+    return x, y, dtype, same_device([("input", x), (second, y)], f"`{op}`")
+
+
 @define("matmul", "input, other", "torch.matmul", "linalg")
 def _matmul(rel: Rel, a: dict[str, Arg]) -> Type:
-    x, y = tensor_of(a["input"], "input"), tensor_of(a["other"], "other")
-    dtype = same_dtype("@", [("input", x), ("other", y)])
-    if dtype is DT.BOOL:
-        raise OpError("GT2002", "`@` is not defined on bool tensors", "input")
-    device = same_device([("input", x), ("other", y)], "`@`")
+    x, y, dtype, device = _product_operands(a, "other", "@")
     rx, ry = rank_of(x.shape), rank_of(y.shape)
     for name, r, t in (("input", rx, x), ("other", ry, y)):
         if r == 0:
@@ -76,11 +82,7 @@ def _matmul(rel: Rel, a: dict[str, Arg]) -> Type:
 
 @define("bmm", "input, mat2", "torch.bmm", "linalg")
 def _bmm(rel: Rel, a: dict[str, Arg]) -> Type:
-    x, y = tensor_of(a["input"], "input"), tensor_of(a["mat2"], "mat2")
-    dtype = same_dtype("bmm", [("input", x), ("mat2", y)])
-    if dtype is DT.BOOL:
-        raise OpError("GT2002", "`bmm` is not defined on bool tensors", "input")
-    device = same_device([("input", x), ("mat2", y)], "`bmm`")
+    x, y, dtype, device = _product_operands(a, "mat2", "bmm")
     dims = []
     for name, t in (("input", x), ("mat2", y)):
         r = rank_of(t.shape)

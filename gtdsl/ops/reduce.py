@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from gtdsl.ops.base import (
-    DOTS, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, TTuple, rank_of, real_dtype,
+    DOTS, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, TTuple, real_dtype,
     reject_complex, require_float, require_inexact, resolve_dim, resolve_dims, same_device,
     seq_elems, static_int, tensor_of,
 )

@@ -278,24 +278,21 @@ def _expand(rel: Rel, x: TTensor, target: list[tuple[Size | None, str | None]],
     return TTensor(x.dtype, TShape(None, tuple(dims)), x.device)
 
 
-@define("expand", "input, *size", "Tensor.expand", "shape")
-def _expand_op(rel: Rel, a: dict[str, Arg]) -> Type:
-    x = tensor_of(a["input"], "input")
-    target = _sizes_arg(a["size"], "size")
-    if target is None:
-        rel.check("expand: sizes")
-        return TTensor(x.dtype, ANY_SHAPE, x.device)
-    return _expand(rel, x, target, "expand")
+def _make_expand(op: str):
+    def relation(rel: Rel, a: dict[str, Arg]) -> Type:
+        x = tensor_of(a["input"], "input")
+        target = _sizes_arg(a["size"], "size")
+        if target is None:
+            rel.check(f"{op}: sizes")
+            return TTensor(x.dtype, ANY_SHAPE, x.device)
+        return _expand(rel, x, target, op)
+
+    return relation
 
 
-@define("broadcast_to", "input, size", "torch.broadcast_to", "shape")
-def _broadcast_to(rel: Rel, a: dict[str, Arg]) -> Type:
-    x = tensor_of(a["input"], "input")
-    target = _sizes_arg(a["size"], "size")
-    if target is None:
-        rel.check("broadcast_to: sizes")
-        return TTensor(x.dtype, ANY_SHAPE, x.device)
-    return _expand(rel, x, target, "broadcast_to")
+define("expand", "input, *size", "Tensor.expand", "shape")(_make_expand("expand"))
+define("broadcast_to", "input, size", "torch.broadcast_to", "shape")(
+    _make_expand("broadcast_to"))
 
 
 def _tensor_list(rel: Rel, arg: Arg, op: str) -> tuple[list[tuple[str, TTensor]], bool]:
