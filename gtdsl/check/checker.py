@@ -10,15 +10,16 @@ and checking goes on.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gtdsl.check.env import FnInfo, Session, diag, struct_field_type
+from gtdsl.check.env import FnInfo, Session, diag, size_vars_of, struct_field_type
 from gtdsl.check.subst import KEEP, Instance, Mismatch, strip_labels, substitute
 from gtdsl.diagnostics import Span
 from gtdsl.ir.core import Blame, BlameKind, Block, Eqn, Function, Lit, Op, Var, op_for
 from gtdsl.ops import OPS, UNKNOWN, Arg, OpError, Rel, bind
-from gtdsl.ops.base import resolve_dim
+from gtdsl.ops.base import resolve_dim, seq_elems
 from gtdsl.syntax import ast
 from gtdsl.types import (
     DT, DYN, Dev, DynReason, Row, ScalarKind, Size, SizeEq, TDim, TDyn, TList, TOther, TScalar,
@@ -32,6 +33,7 @@ BINOPS = {ast.BinOpKind.ADD: "add", ast.BinOpKind.SUB: "sub", ast.BinOpKind.MUL:
           ast.BinOpKind.MATMUL: "matmul"}
 CMPOPS = {ast.CmpOp.EQ: "eq", ast.CmpOp.NE: "ne", ast.CmpOp.LT: "lt", ast.CmpOp.LE: "le",
           ast.CmpOp.GT: "gt", ast.CmpOp.GE: "ge"}
+SYMBOLS = {v: k.value for k, v in {**BINOPS, **CMPOPS}.items()}
 LABEL_PARAMS = {"dim", "dim0", "dim1", "dims", "names", "start_dim", "end_dim"}
 DTYPE_NAMES = {d.value: d for d in DT if d.is_concrete and d is not DT.C32}
 DEVICE_NAMES = {"cpu": Dev("cpu"), "cuda": Dev("cuda")}
@@ -115,7 +117,8 @@ class FunctionChecker:
             env[name] = V(t_body, atom, span=p.span,
                           decl=p.annotation.span if p.annotation else None,
                           origin=p.span if isinstance(t, TDyn) else None,
-                          value=t_body.value if isinstance(t_body, TScalar) else UNKNOWN)
+                          value=t_body.value if isinstance(t_body, TScalar) and
+                          t_body.value is not None else UNKNOWN)
         flow = self.stmts(fn.decl.body, Flow(env))
         if not flow.returned:
             if fn.declared_return is not None and not (
@@ -209,8 +212,6 @@ class FunctionChecker:
         v = self.expr(st.value, env, expected=t)
         names: list[str] = []
         rows: list[str] = []
-        from gtdsl.check.env import size_vars_of
-
         size_vars_of(t, names, rows)
         fresh = frozenset(n for n in names if n not in self.rigid)
         fresh_rows = frozenset(r for r in rows if r not in self.rigid)
@@ -225,6 +226,10 @@ class FunctionChecker:
         out = self.coerce(v, t, self.blame(BlameKind.ANNOT, f"`{st.target.id}`",
                                            st.annotation.span, v.origin),
                           st.annotation.span, f"`{st.target.id}`", st.value.span)
+        if not (isinstance(out.type, TDyn) and out.type.reason is DynReason.ERROR):
+            # The variable has the declared type: an annotation names dims, and may forget
+            # what the value knows (`acc: f32[?, d] = x` lets a loop grow `acc`).
+            out = replace(out, type=t)
         env[st.target.id] = replace(out, span=st.target.span, decl=st.annotation.span)
         if st.target.span is not None:
             self.lets[(st.target.span.start, st.target.span.end)] = out.type
@@ -329,10 +334,11 @@ class FunctionChecker:
         self.blocks.append([])
         self.assign(st.target, V(elem, item, span=st.target.span), inner)
         sub = self.stmts(st.body, Flow(inner))
-        if sub.returned:
-            self.error("GT2019", "`return` inside a `for` loop is not supported", st.span,
-                       "this loop", help="assign the result to a variable and return after "
-                       "the loop")
+        for ret in _returns_in(st.body):
+            self.error("GT2019", "`return` inside a `for` loop is not supported", ret.span,
+                       "returns from inside the loop",
+                       ((replace(st.span, end=st.iter.span.end), "in this loop"),),
+                       help="assign the result to a variable and return after the loop")
         exits = []
         for n in carried:
             before, after = env[n], sub.env[n]
@@ -365,7 +371,7 @@ class FunctionChecker:
             self.error(code_on_fail or code, f"{what} does not match its declared type: "
                        f"{detail}", span, f"this has type {v.type}",
                        ((decl, f"declared as {target}"),),
-                       help=_help_for(code, target), notes=(f"expected: {target}",
+                       help=_help_for(code, target, v.type), notes=(f"expected: {target}",
                                                             f"found:    {v.type}"))
             return self.dyn_error(span)
         for eq in eqs:
@@ -693,7 +699,9 @@ class FunctionChecker:
                 v.type.value
         return Arg(v.type, value, v.label, v.span)
 
-    def op_call(self, name: str, args: list[V], kwargs: dict[str, V], span: Span | None) -> V:
+    def op_call(self, name: str, args: list[V], kwargs: dict[str, V], span: Span | None,
+                shown: str | None = None) -> V:
+        """``shown`` is how the source wrote the op when it is an operator (``+``)."""
         op = OPS[name]
         all_args = list(zip(op.params, args)) + [(next((p for p in op.params if p.name == k),
                                                        None), v) for k, v in kwargs.items()]
@@ -724,22 +732,22 @@ class FunctionChecker:
             elif culprit is None:
                 secondary = tuple((a.decl, f"declared as {a.type}") for a in
                                   [*args, *kwargs.values()] if a.decl is not None)[:2]
-            return self.error(err.code, err.message, where, _op_label(name, culprit),
-                              secondary, help=err.help or f"the signature is {op.signature()}",
+            sig = (f"`{shown}` is {op.signature()}" if shown else
+                   f"the signature is {op.signature()}")
+            return self.error(err.code, err.message, where,
+                              _op_label(f"`{shown}`" if shown else f"call to `{name}`",
+                                        culprit), secondary, help=err.help or sig,
                               notes=err.notes)
         names = tuple(bound)
+        sources = self._sources(op, args, kwargs)
+        ref = _reference_shape(bound[op.params[0].name].type) if op.params else None
         ins = []
-        first = bound[op.params[0].name].type if op.params else None
         for k in names:
-            a = bound[k]
-            src = next((v for p, v in all_args if p is not None and p.name == k), None)
-            if k in LABEL_PARAMS and a.label is not None and isinstance(first, TTensor):
-                pos = resolve_dim(first.shape, a, k)  # by-name dims are positions in the IR
-                ins.append(Lit(pos.index if first.shape.row is None else pos.negative,
-                               TScalar(ScalarKind.INT)))
-                continue
-            ins.append(src.atom if src is not None and not src.unresolved else
-                       Lit(a.value if a.label is None else a.label, a.type))
+            try:
+                ins.append(self._in_atom(k, bound[k], sources.get(k), ref, span))
+            except OpError as err:
+                return self.error(err.code, err.message, span,
+                                  _op_label(f"call to `{name}`", None), help=err.help)
         if rel.residuals:
             origin = next((a.origin for a in args if a.origin is not None), None)
             extern = any(a.extern for a in args)
@@ -757,8 +765,51 @@ class FunctionChecker:
             out_t, TTensor) and out_t.dtype is DT.ANY), None)
         return V(out_t, out, value=value, span=span, origin=origin)
 
+    def _sources(self, op, args: list[V], kwargs: dict[str, V]) -> dict[str, Any]:
+        """Each parameter's source: a V, or for a variadic parameter a list of Vs."""
+        out: dict[str, Any] = {}
+        positional = list(args)
+        for p in op.params:
+            if p.variadic:
+                out[p.name] = positional if len(positional) != 1 or not isinstance(
+                    positional[0].type, (TTuple, TList, TDyn)) else positional[0]
+                positional = []
+            elif positional and not p.keyword_only:
+                out[p.name] = positional.pop(0)
+        out.update(kwargs)
+        return out
+
+    def _in_atom(self, k: str, a: Arg, src: Any, ref: TShape | None, span: Span | None):
+        """The IR input for parameter ``k``: dims named by label become positions, a
+        variadic parameter becomes one tuple, labels of ``rename`` become strings."""
+        if k == "names":
+            return Lit(tuple(e.label for e in (seq_elems(a) or (a,))), TOther("label"))
+        elems = seq_elems(a)
+        if k in LABEL_PARAMS and ref is not None and any(
+                e.label is not None and not isinstance(e.value, int)
+                for e in (elems if elems is not None else (a,))):
+            def pos(e: Arg) -> int:
+                p = resolve_dim(ref, e, k)
+                if p.index is None:
+                    raise OpError("GT2013", f"`{k}` mixes labels with positions known only "
+                                  "at run time", k, "pass every dim by label or every dim "
+                                  "by position")
+                return p.index if ref.row is None else p.negative
+            if elems is None:
+                return Lit(pos(a), TScalar(ScalarKind.INT))
+            return Lit(tuple(pos(e) for e in elems), a.type)
+        if isinstance(src, list):  # a variadic parameter given as separate arguments
+            if all(isinstance(v.atom, Lit) for v in src):
+                return Lit(tuple(v.atom.value for v in src), a.type)
+            out = self.var("tup", a.type)
+            self.emit(Op.TUPLE, tuple(v.atom for v in src), (out,), span=span)
+            return out
+        if src is not None and not src.unresolved:
+            return src.atom
+        return Lit(a.value, a.type)
+
     def binary(self, name: str, left: V, right: V, span: Span | None) -> V:
-        return self.op_call(name, [left, right], {}, span)
+        return self.op_call(name, [left, right], {}, span, SYMBOLS.get(name))
 
     def extern_call(self, path: str, args: list[V], kwargs: dict[str, V], e: ast.Call) -> V:
         for v in [*args, *kwargs.values()]:
@@ -908,11 +959,15 @@ def explain(s: Type, t: Type) -> tuple[str, str]:
     return "GT2001", f"{_kind(s)} is not {_kind(t)}"
 
 
-def _help_for(code: str, target: Type) -> str:
+def _help_for(code: str, target: Type, found: Type | None = None) -> str:
+    if code == "GT2005" and isinstance(target, TTensor) and isinstance(found, TTensor) and \
+            found.shape.rank is not None:
+        return (f"reshape the value to rank {len(target.shape.dims)}, or declare the type "
+                f"`{found}`")
     return {
         "GT2002": "convert with .to(...) or change the declared dtype",
         "GT2003": "move the value with .to(device=...) or change the declared device",
-        "GT2005": f"reshape the value or change the declared type to {target}'s rank",
+        "GT2005": f"reshape the value or change the declared type `{target}`",
         "GT2004": "make the sizes agree, or loosen the declared size to `?`",
     }.get(code, "change the value or its declared type")
 
@@ -936,20 +991,42 @@ def _op_label(name: str, culprit: V | None) -> str:
         return f"the label `{culprit.label}`"
     if culprit is not None:
         return f"this has type {culprit.type}"
-    return f"in this call to `{name}`"
+    return f"in this {name}"
 
 
 def _undefined_help(name: str | None, env: dict[str, V], fn: FnInfo, calls: bool = False) -> str:
-    import difflib
-
-    pool = list(env) + list(fn.size_vars) + list(fn.module.functions) + list(
-        fn.module.imported_fns) + list(fn.module.externs)
-    if calls:
-        pool += list(OPS)
+    if calls:  # functions are not values: offer them only where a call is written
+        pool = list(fn.module.functions) + list(fn.module.imported_fns) + list(
+            fn.module.externs) + list(OPS)
+    else:
+        pool = list(env) + list(fn.size_vars)
     close = difflib.get_close_matches(name or "", pool, n=1)
     if close:
         return f"did you mean `{close[0]}`?"
     return "define it, import it, or (as a dim) use one of the tensor's labels"
+
+
+def _reference_shape(t: Type) -> TShape | None:
+    """The shape whose dims an op's dim arguments name: its first tensor (or first element
+    of a tensor list, as in ``cat``)."""
+    if isinstance(t, TTensor):
+        return t.shape
+    if isinstance(t, TTuple) and t.elems:
+        return _reference_shape(t.elems[0])
+    if isinstance(t, TList):
+        return _reference_shape(t.elem)
+    return None
+
+
+def _returns_in(body: tuple) -> list[ast.Return]:
+    """Every ``return`` statement in ``body``, inside ``if`` branches and inner loops too."""
+    out: list[ast.Return] = []
+    for st in body:
+        if isinstance(st, ast.Return):
+            out.append(st)
+        elif isinstance(st, ast.If):
+            out += _returns_in(st.body) + _returns_in(st.orelse)
+    return out  # an inner loop reports its own
 
 
 __all__ = ["FunctionChecker", "V", "ANY_DEVICE", "field"]

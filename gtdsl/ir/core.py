@@ -25,7 +25,7 @@ from typing import Any, Union
 
 from gtdsl.diagnostics import Span
 from gtdsl.ops import OPS
-from gtdsl.types import Type
+from gtdsl.types import Size, Type
 
 STRUCTURAL = (
     "CHECK_CAST",  # out = in, after checking it against params.target
@@ -70,7 +70,21 @@ class Lit:
     type: Type
 
     def __str__(self) -> str:
-        return repr(self.value) if not isinstance(self.value, str) else repr(self.value)
+        return format_value(self.value)
+
+
+def format_value(v: Any) -> str:
+    """A literal as it reads in the IR: sizes as expressions, dtypes and devices by name."""
+    if isinstance(v, tuple):
+        inner = ", ".join(format_value(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, Size):
+        return f"size({v})"
+    if isinstance(v, enum.Enum):
+        return str(v.value)
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return repr(v)
+    return str(v)
 
 
 Atom = Union[Var, Lit]

@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 
 from gtdsl.ops.base import (
-    DT, Arg, OpError, Rel, Size, TDim, TOther, TScalar, TShape, TTensor, as_size,
+    ANY_SHAPE, DT, UNKNOWN, Arg, OpError, Rel, Size, TDim, TOther, TScalar, TShape, TTensor, TTuple, as_size,
     broadcast_shapes, promote_types, rank_of, require_float, require_inexact, same_device,
     seq_elems, static_int, tensor_of,
 )
 from gtdsl.ops.table import define
-from gtdsl.types import CPU, Dev, ScalarKind, Type
+from gtdsl.types import CPU, Dev, ScalarKind, TDyn, TList, Type
 from gtdsl.types.lattice import SCALAR_DTYPE
 
 
@@ -39,8 +39,13 @@ def _device(arg: Arg) -> Dev:
                   "device")
 
 
-def _shape(arg: Arg, name: str) -> TShape:
+def _shape(rel: Rel, arg: Arg, name: str) -> TShape:
     elems = seq_elems(arg)
+    if elems is None and isinstance(arg.type, TTuple):  # a tuple value: its element types
+        elems = tuple(Arg(t, UNKNOWN) for t in arg.type.elems)
+    if elems is None and isinstance(arg.type, (TDyn, TList)):
+        rel.check(f"`{name}`: a sequence of non-negative ints")
+        return ANY_SHAPE  # its length is known only at run time
     if elems is None:
         raise OpError("GT2014", f"`{name}` must be sizes written in place, e.g. (n, 4)", name)
     dims = []
@@ -61,7 +66,8 @@ def _random_dtype(op: str, dt: DT) -> DT:
 
 def _make_new(op: str):
     def relation(rel: Rel, a: dict[str, Arg]) -> Type:
-        return TTensor(_random_dtype(op, _dtype(a["dtype"], DT.F32)), _shape(a["size"], "size"),
+        return TTensor(_random_dtype(op, _dtype(a["dtype"], DT.F32)),
+                       _shape(rel, a["size"], "size"),
                        _device(a["device"]))
 
     return relation
@@ -84,7 +90,8 @@ def _fill_dtype(value: Arg) -> DT:
 @define("full", "size, fill_value, *, dtype=None, device=None", "torch.full", "creation",
         method=False)
 def _full(rel: Rel, a: dict[str, Arg]) -> Type:
-    return TTensor(_dtype(a["dtype"], _fill_dtype(a["fill_value"])), _shape(a["size"], "size"),
+    return TTensor(_dtype(a["dtype"], _fill_dtype(a["fill_value"])),
+                   _shape(rel, a["size"], "size"),
                    _device(a["device"]))
 
 

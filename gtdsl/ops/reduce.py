@@ -95,7 +95,8 @@ def _make_reduce(op: str):
         if op in ("amax", "amin"):
             reject_complex(x.dtype, "input", op)
         if op == "logsumexp" and (a["dim"].value is None and a["dim"].label is None):
-            raise OpError("GT2013", "`logsumexp` needs `dim`", "dim")
+            raise OpError("GT2013", "`logsumexp` needs `dim`", "dim",
+                          "pass the dims to reduce, e.g. logsumexp(x, -1)")
         if op == "prod":
             if seq_elems(a["dim"]) is not None:
                 raise OpError("GT2016", "`prod` takes one dim, not a tuple", "dim",
@@ -166,7 +167,8 @@ def _norm(rel: Rel, a: dict[str, Arg]) -> Type:
 
 
 for _name in ("sum", "prod", "mean", "amax", "amin", "logsumexp", "any", "all"):
-    OPS[_name] = OpDef(_name, parse_params("input, dim=None, keepdim=False"),
+    OPS[_name] = OpDef(_name, parse_params("input, dim, keepdim=False" if _name == "logsumexp"
+                                           else "input, dim=None, keepdim=False"),
                        _make_reduce(_name), f"torch.{_name}", "reduction")
 for _name in ("argmax", "argmin"):
     OPS[_name] = OpDef(_name, parse_params("input, dim=None, keepdim=False"),

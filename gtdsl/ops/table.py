@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gtdsl.ops.base import Arg, OpError, Rel
-from gtdsl.types import TOther, TTuple, Type
+from gtdsl.types import TDyn, TList, TOther, TTuple, Type
 
 REQUIRED = object()
 
@@ -100,7 +100,8 @@ def bind(op: OpDef, args: Sequence[Arg], kwargs: dict[str, Arg]) -> dict[str, Ar
         if p.variadic:
             rest = tuple(positional)
             positional = []
-            if len(rest) == 1 and isinstance(rest[0].value, tuple):
+            if len(rest) == 1 and (isinstance(rest[0].value, tuple) or isinstance(
+                    rest[0].type, (TTuple, TList, TDyn))):  # the sequence itself
                 bound[p.name] = rest[0]
             else:
                 bound[p.name] = Arg(TTuple(tuple(a.type for a in rest)), rest)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gtdsl.check.subst import strip_labels
 from gtdsl.driver import check_file
 from gtdsl.syntax import ast
-from gtdsl.syntax.parse import parse_file
+from gtdsl.syntax.parse import parse_file, parse_source
 from gtdsl.syntax.unparse import unparse
 from gtdsl.types import leq
 from tests.conftest import REPO
@@ -125,10 +125,23 @@ def test_weakenings_happen() -> None:
 
 
 def _signatures(text: str, path) -> dict[str, object]:
+    """Each function's return type and, in checking order, the type of every let."""
     c = check_file(text, str(path))
     assert [d for d in c.diagnostics if d.is_error] == [], [str(d.message) for d in
                                                             c.diagnostics]
-    return {f.name: f.returns for f in c.result.module.functions.values()}
+    out: dict[str, object] = {}
+    for f in c.result.module.functions.values():
+        out[f.name] = f.returns
+        for i, t in enumerate(f.lets.values()):
+            out[f"{f.name}/let{i}"] = t
+    return out
+
+
+def _assert_less_precise(precise: dict, weak: dict, text: str) -> None:
+    assert precise.keys() == weak.keys(), text
+    for name, t in precise.items():
+        assert leq(strip_labels(t), strip_labels(weak[name])), (name, str(t), str(weak[name]),
+                                                                text)
 
 
 @settings(max_examples=60, deadline=None)
@@ -141,6 +154,70 @@ def test_weakening_annotations_keeps_programs_well_typed(prog, picks) -> None:
     body = tuple(weaken(d, picks) if isinstance(d, ast.FunctionDef) else d for d in module.body)
     weak_text = unparse(dataclasses.replace(module, body=body))
     weak = _signatures(weak_text, prog.with_name("weak_" + prog.name))
-    for name, t in precise.items():
-        assert leq(strip_labels(t), strip_labels(weak[name])), (name, str(t), str(weak[name]),
-                                                                weak_text)
+    _assert_less_precise(precise, weak, weak_text)
+
+
+# ---------------------------------------------------------------- generated programs
+# A well-typed function built by construction: the generator tracks each local's shape as
+# a tuple of dim names over the parameters' size variables and only writes ops that fit.
+
+SIZES = ("a", "b", "c")
+DTYPES = ("f32", "f16", "f64")
+
+
+@st.composite
+def programs(draw) -> str:
+    dtype = draw(st.sampled_from(DTYPES))
+    n_params = draw(st.integers(1, 3))
+    params: dict[str, tuple[str, ...]] = {}
+    for i in range(n_params):
+        rank = draw(st.integers(1, 3))
+        params[f"p{i}"] = tuple(draw(st.sampled_from(SIZES)) for _ in range(rank))
+    env = dict(params)
+    lines = []
+    for k in range(draw(st.integers(1, 8))):
+        name = draw(st.sampled_from(sorted(env)))
+        shape = env[name]
+        choice = draw(st.integers(0, 7))
+        if choice == 0:
+            expr, out = f"{draw(st.sampled_from(('exp', 'tanh', 'relu', 'sigmoid')))}({name})", \
+                shape
+        elif choice == 1:
+            same = [v for v, s in sorted(env.items()) if s == shape]
+            other = draw(st.sampled_from(same))
+            expr, out = f"{name} {draw(st.sampled_from('+-*'))} {other}", shape
+        elif choice == 2:
+            expr, out = f"{name} * {draw(st.sampled_from(('2', '0.5', '3')))}", shape
+        elif choice == 3 and len(shape) > 1:
+            i = draw(st.integers(0, len(shape) - 1))
+            expr, out = f"{name}.sum({i})", shape[:i] + shape[i + 1:]
+        elif choice == 4 and len(shape) >= 2:
+            expr, out = f"{name}.transpose(-1, -2)", shape[:-2] + (shape[-1], shape[-2])
+        elif choice == 5:
+            expr, out = f"softmax({name}, -1)", shape
+        elif choice == 6:
+            mats = [v for v, s in sorted(env.items()) if len(s) == 2 and s[0] == shape[-1]]
+            if not mats:
+                continue
+            m = draw(st.sampled_from(mats))
+            expr, out = f"{name} @ {m}", shape[:-1] + (env[m][1],)
+        else:
+            expr, out = f"{name}.unsqueeze(0)", ("1",) + shape
+        var = f"v{k}"
+        lines.append(f"    {var} = {expr}")
+        env[var] = out
+    result = draw(st.sampled_from(sorted(env)))
+    sig = ", ".join(f"{p}: {dtype}[{', '.join(s)}]" for p, s in params.items())
+    ret = f"{dtype}[{', '.join(env[result])}]"
+    return f"def g({sig}) -> {ret}:\n" + "\n".join(lines + [f"    return {result}"]) + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=programs(), picks=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 200)),
+                                       min_size=1, max_size=4))
+def test_generated_programs_stay_well_typed_when_weakened(text, picks) -> None:
+    precise = _signatures(text, "generated.gt")
+    module = parse_source(text, "generated.gt")
+    body = tuple(weaken(d, picks) if isinstance(d, ast.FunctionDef) else d for d in module.body)
+    weak_text = unparse(dataclasses.replace(module, body=body))
+    _assert_less_precise(precise, _signatures(weak_text, "generated.gt"), weak_text)
