@@ -1,7 +1,12 @@
 """Configuration read from the environment, in one place.
 
-A leaf module: imports nothing from gtdsl. ``GTDSL_CACHE_DIR`` names the directory for
-gtdsl's caches (default: ``$XDG_CACHE_HOME/gtdsl``, else ``~/.cache/gtdsl``).
+A leaf module: imports nothing from gtdsl.
+
+- ``GTDSL_CACHE_DIR``: the directory for gtdsl's on-disk caches (default:
+  ``$XDG_CACHE_HOME/gtdsl``, else ``~/.cache/gtdsl``).
+- ``GTDSL_LOG``: comma-separated log topics; ``recompiles`` says why each compile after the
+  first happened (to standard error).
+- ``GTDSL_DISABLE_DISK_CACHE=1``: keep compiled code in memory only.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from pathlib import Path
 @dataclass(frozen=True, slots=True)
 class Config:
     cache_dir: Path
+    log: frozenset[str] = frozenset()
+    disk_cache: bool = True
 
 
 def load_config(environ: dict[str, str] | None = None) -> Config:
@@ -23,4 +30,6 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
     else:
         base = env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
         cache = Path(base) / "gtdsl"
-    return Config(cache_dir=cache)
+    log = frozenset(t.strip() for t in env.get("GTDSL_LOG", "").split(",") if t.strip())
+    disk = env.get("GTDSL_DISABLE_DISK_CACHE", "") not in ("1", "true", "yes")
+    return Config(cache_dir=cache, log=log, disk_cache=disk)

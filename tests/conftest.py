@@ -20,6 +20,18 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Compiled code and parser tables go to a fresh directory, not the user's cache."""
+    old = os.environ.get("GTDSL_CACHE_DIR")
+    os.environ["GTDSL_CACHE_DIR"] = str(tmp_path_factory.mktemp("gtdsl-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GTDSL_CACHE_DIR", None)
+    else:
+        os.environ["GTDSL_CACHE_DIR"] = old
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite the .expected files of golden tests from the current output")

@@ -26,6 +26,8 @@ class CheckResult:
     program: Program
     signatures: tuple[tuple[str, str], ...]  # (function name, checked signature)
     diagnostics: tuple[Diagnostic, ...]
+    functions: dict | None = None  # qualified name -> FnInfo, imported modules' included
+    structs: dict | None = None  # struct name -> StructInfo, every module's
 
     @property
     def ok(self) -> bool:
@@ -56,7 +58,11 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
             ensure(fn)
     program = Program(tuple(f.ir for f in order if f.ir is not None))
     sigs = tuple((f.name, signature(f)) for f in env.functions.values())
-    return CheckResult(env, program, sigs, tuple(session.diagnostics))
+    functions = {f.qualname: f for m in session.modules.values() for f in m.functions.values()}
+    structs = dict(session.structs)
+    for m in session.modules.values():
+        structs.update({k: v for k, v in m.structs.items() if k not in structs})
+    return CheckResult(env, program, sigs, tuple(session.diagnostics), functions, structs)
 
 
 def signature(fn: FnInfo) -> str:

@@ -108,9 +108,9 @@ class FunctionChecker:
                 t_body = t
             atom = v
             if not isinstance(t, TDyn):
-                out = self.var(name, t)
-                self.emit(Op.CHECK_CAST, (v,), (out,), (
-                    ("target", t), ("blame", self.blame(BlameKind.ARG, f"argument `{name}`",
+                out = self.var(name, t_body)
+                self.emit(Op.CHECK_CAST, (v,), (out,), (  # `n: int` binds the size n
+                    ("target", t_body), ("blame", self.blame(BlameKind.ARG, f"argument `{name}`",
                                                         p.annotation.span if p.annotation
                                                         else p.span))), span=p.span)
                 atom = out
@@ -748,11 +748,15 @@ class FunctionChecker:
             except OpError as err:
                 return self.error(err.code, err.message, span,
                                   _op_label(f"call to `{name}`", None), help=err.help)
+        # An operand of unknown type: the relation is re-run on its metadata when it runs.
+        dyn = [a for a in [*args, *kwargs.values()] if _has_dyn(a.type)]
+        if dyn and not rel.residuals:
+            rel.check("operands of unknown type")
         if rel.residuals:
             origin = next((a.origin for a in args if a.origin is not None), None)
             extern = any(a.extern for a in args)
             self.emit(Op.CHECK_OP, tuple(ins), (), (
-                ("op", name), ("facts", tuple(rel.residuals)),
+                ("op", name), ("names", names), ("facts", tuple(rel.residuals)),
                 ("blame", self.blame(BlameKind.EXTERN if extern else BlameKind.OP_ARG,
                                      f"the arguments of `{name}`", span, origin))), span=span)
         out = self.var(name, out_t)
@@ -886,8 +890,15 @@ class FunctionChecker:
             atoms.append(c.atom)
         rt = inst.resolve(rename(callee.returns))
         out = self.var(callee.name, rt)
+        # The callee's size variables as this call instantiated them: the callee binds them
+        # from these (`attention[H, K]` cannot recover H and K from `H*K`-sized weights).
+        pnames = {pname for pname, _, _ in params}
+        sizes = tuple((v, inst.sizes[ren[v]]) for v in callee.size_vars
+                      if v not in pnames and ren[v] in inst.sizes and not (
+                          inst.sizes[ren[v]].variables() - self.rigid))
         self.emit(Op.CALL, tuple(atoms), (out,), (("callee", callee.qualname),
-                                                  ("args", tuple(n for n in bound))),
+                                                  ("args", tuple(n for n in bound)),
+                                                  ("sizes", sizes)),
                   span=e.span)
         return V(rt, out, span=e.span)
 
@@ -1030,3 +1041,13 @@ def _returns_in(body: tuple) -> list[ast.Return]:
 
 
 __all__ = ["FunctionChecker", "V", "ANY_DEVICE", "field"]
+
+
+def _has_dyn(t: Type) -> bool:
+    if isinstance(t, TDyn):
+        return t.reason is not DynReason.ERROR
+    if isinstance(t, TTuple):
+        return any(_has_dyn(e) for e in t.elems)
+    if isinstance(t, TList):
+        return _has_dyn(t.elem)
+    return False

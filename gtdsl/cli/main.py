@@ -41,8 +41,21 @@ def _build_parser() -> _Parser:
     comp = sub.add_parser("compile", help="print a function's AST, typed program or IR")
     comp.add_argument("file", metavar="FILE")
     comp.add_argument("--fn", required=True, metavar="NAME", help="the function to show")
-    comp.add_argument("--emit", choices=("ast", "typed", "ir"), default="typed",
-                      help="what to print (default: typed)")
+    comp.add_argument("--emit", choices=("ast", "typed", "ir", "torch"), default="typed",
+                      help="what to print (default: typed); torch: the generated Python")
+    run = sub.add_parser("run", help="run one function of a .gt file and summarize its result")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--fn", required=True, metavar="NAME", help="the function to run")
+    run.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                     help="a parameter: a type (f32[4,10]: random values), a tensor file "
+                     "(.safetensors[:KEY], .pt, .npy) or a number; others are drawn from "
+                     "their declared types")
+    run.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                     help="the value of a size variable (default 4)")
+    run.add_argument("--backend", choices=("auto", "torch", "interpret"), default="auto")
+    run.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    run.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
+                     help="also let the file import this Python module")
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
     explain.add_argument("code", metavar="CODE")
     return parser
@@ -103,6 +116,12 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
     if what == "ast":
         decl = checked.result.module.functions[fn].decl
         out.write(dump_ast(decl) + "\n")
+    elif what == "torch":
+        if checked.errors:
+            return EXIT_ERRORS
+        from gtdsl.runtime import load
+
+        out.write(load(path).functions[fn].source())
     else:
         out.write((emit(checked.result, fn, what) or "") + "\n")
     return EXIT_ERRORS if checked.errors else EXIT_OK
@@ -111,7 +130,11 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
 def run_explain(code: str, out: TextIO, err: TextIO) -> int:
     found = explanation(code)
     if found is None:
-        close = difflib.get_close_matches(code.upper(), CODES, n=3)
+        wanted = code.upper()
+        # a mistyped code usually keeps its stage digit: suggest from that stage first
+        stage = [c for c in CODES if len(wanted) > 2 and c[:3] == wanted[:3]]
+        close = difflib.get_close_matches(wanted, stage, n=3) or difflib.get_close_matches(
+            wanted, CODES, n=3)
         diag = Diagnostic(
             "GT0907", f"`{code}` is not a gtdsl diagnostic code",
             help=(f"did you mean {', '.join(close)}?" if close
@@ -146,6 +169,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
             return run_check(args.files, args.format, out, err, args.types)
         if args.command == "compile":
             return run_compile(args.file, args.fn, args.emit, out, err)
+        if args.command == "run":
+            from gtdsl.cli.run import run_function
+
+            return run_function(args.file, args.fn, args.arg, args.size, args.backend,
+                                args.seed, args.allow_python, out, err)
         return run_explain(args.code, out, err)
     except KeyboardInterrupt:
         err.write("interrupted\n")

@@ -72,6 +72,14 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT2017", "missing return"),
     ("GT2018", "loop changes a variable's type"),
     ("GT2019", "return inside a loop"),
+    # --- runtime casts and checks
+    ("GT3001", "value does not match its declared type"),
+    ("GT3002", "op arguments fail a check at run time"),
+    ("GT3003", "assertion failed"),
+    ("GT3004", "unchecked code failed"),
+    ("GT3005", "op failed on its values"),
+    # --- JIT
+    ("GT5001", "bad JIT option"),
     # --- input and usage
     ("GT0901", "cannot read file"),
     ("GT0902", "file is not UTF-8"),
@@ -80,6 +88,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0905", "function source unavailable"),
     ("GT0906", "bad command-line usage"),
     ("GT0907", "unknown diagnostic code"),
+    ("GT0908", "bad argument for gtdsl run"),
 )
 
 _CODE_RE = re.compile(r"(?:gt)?(\d{1,4})", re.IGNORECASE)

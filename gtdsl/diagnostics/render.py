@@ -46,6 +46,10 @@ def _excerpt(labels: list[tuple[Label, str]], file: SourceFile) -> list[tuple[in
     return rows
 
 
+# Runtime failures report these facts as their own lines (TYPES.md §6), not as notes.
+BARE_NOTES = ("called from ", "got: ", "mismatch: ", "bindings: ", "op: ")
+
+
 def render_text(diag: Diagnostic) -> str:
     """The diagnostic as a human reads it in a terminal (no colour)."""
     out = [f"{diag.severity.value}[{diag.code}]: {diag.message}"]
@@ -73,7 +77,8 @@ def render_text(diag: Diagnostic) -> str:
         if file is None or lab.span.file is not file:
             out.append(f"{pad} = note: {lab.message} ({lab.span.location})")
     for note in diag.notes:
-        out.append(f"{pad} = note: {note}")
+        bare = note.startswith(BARE_NOTES)
+        out.append(f"{pad} = {note}" if bare else f"{pad} = note: {note}")
     if diag.help:
         out.append(f"{pad} = help: {diag.help}")
     return "\n".join(out) + "\n"

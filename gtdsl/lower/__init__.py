@@ -1,0 +1,1 @@
+"""Lowering: the typed IR to executable code (``torch``: straight-line Python over torch ops)."""

@@ -1,0 +1,302 @@
+"""IR → straight-line Python over torch ops: the torch backend's code generator.
+
+Input: one IR ``Function``. Output: ``Generated``, the source of ``def __gt_body(params...,
+sizes...)`` and the constants it refers to as globals ``__gt_k<i>`` (cast targets and blame labels,
+op callables, callees, default values). The generated body runs no interpretation at call
+time: every op is a direct call. The entry casts are not in it: the generated entry check
+(``gtdsl.runtime.entry``) runs them and passes the bound sizes in, as ``__gt_s_<name>``
+(row variables as tuples, ``__gt_r_<name>``).
+
+User text never reaches the source unescaped: variables are named by number (their hint is
+reduced to identifier characters), literals are written with ``repr`` of ints, bools,
+strings and None only, and everything else is a constant.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtdsl.ir.core import Block, BlameKind, Eqn, Function, Lit, Op, Var
+from gtdsl.lower.torch.calls import DT_TORCH, PLANS, is_default
+from gtdsl.types import DT, Dev, Size, Type
+
+PREFIX = "__gt_"
+
+
+@dataclass
+class Generated:
+    source: str
+    constants: list[Any]
+    sizes: tuple[str, ...]  # the size variables the body takes, in order
+    rows: tuple[str, ...]
+
+
+@dataclass
+class _Ctx:
+    fn: Function
+    sizes: set[str]
+    rows: set[str]
+    emit: bool
+    lines: list[str] = field(default_factory=list)
+    constants: list[Any] = field(default_factory=list)
+    alias: dict[int, str] = field(default_factory=dict)
+
+    def const(self, value: Any) -> str:
+        self.constants.append(value)
+        return f"{PREFIX}k{len(self.constants) - 1}"
+
+
+def var_name(v: Var) -> str:
+    hint = re.sub(r"[^A-Za-z0-9_]", "", v.hint or "")[:24]
+    return f"v{v.id}_{hint}" if hint else f"v{v.id}"
+
+
+def size_py(s: Size) -> str:
+    """A size polynomial as a Python expression over the bound size locals."""
+    c = s.constant()
+    if c is not None:
+        return str(c)
+    terms = []
+    for mono, coeff in s.terms:
+        factors = [] if coeff == 1 and mono else [str(coeff)]
+        for atom, power in mono:
+            if isinstance(atom, str):
+                base = f"{PREFIX}s_{atom}"
+            else:
+                base = f"({size_py(atom.num)} {atom.op} {size_py(atom.den)})"
+            factors += [base] * power
+        terms.append(" * ".join(factors))
+    return "(" + " + ".join(terms) + ")"
+
+
+def lower_function(fn: Function, sizes: tuple[str, ...], rows: tuple[str, ...],
+                   emit: bool = True) -> Generated:
+    """Lower ``fn``; with ``emit`` False only the constants are collected (a cached source
+    is being reused: the constants come out in the same order)."""
+    ctx = _Ctx(fn, set(sizes), set(rows), emit)
+    params = [var_name(p) for p in fn.params]
+    extra = [f"{PREFIX}s_{s}" for s in sizes] + [f"{PREFIX}r_{r}" for r in rows]
+    ctx.lines.append(f"def {PREFIX}body({', '.join(params + extra)}):")
+    _block(ctx, fn.body, 1, entry=True)
+    if len(ctx.lines) == 1:
+        ctx.lines.append("    pass")
+    source = "\n".join(ctx.lines) + "\n" if emit else ""
+    return Generated(source, ctx.constants, sizes, rows)
+
+
+def _atom(ctx: _Ctx, a: Any) -> str:
+    if isinstance(a, Var):
+        return ctx.alias.get(a.id, var_name(a))
+    return _literal(ctx, a.value)
+
+
+def _literal(ctx: _Ctx, value: Any) -> str:
+    if isinstance(value, Size):
+        c = value.constant()
+        if c is not None:
+            return str(c)
+        return size_py(value)
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    if isinstance(value, tuple):
+        inner = ", ".join(_literal(ctx, x) for x in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, DT):
+        return ctx.const(DT_TORCH[value])
+    if isinstance(value, Dev):
+        return repr(str(value))
+    return ctx.const(value)
+
+
+def _block(ctx: _Ctx, block: Block, depth: int, entry: bool = False,
+           yield_to: list[str] | None = None) -> None:
+    pad = "    " * depth
+    start = len(ctx.lines)
+    for e in block.eqns:
+        _eqn(ctx, e, pad, depth, entry, yield_to)
+    if len(ctx.lines) == start and ctx.emit:
+        ctx.lines.append(f"{pad}pass")
+
+
+def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
+         yield_to: list[str] | None) -> None:
+    w = ctx.lines.append if ctx.emit else (lambda _line: None)
+    op = e.op
+    ins = [_atom(ctx, a) for a in e.ins]
+    if op is Op.CHECK_CAST:
+        blame = e.param("blame")
+        if entry and blame.kind is BlameKind.ARG:
+            ctx.alias[e.outs[0].id] = ins[0]  # the entry check did this one
+            return
+        target = e.param("target")
+        k = ctx.const((target, blame))
+        new = _new_names(ctx, target)
+        sizes = _sizes_dict(ctx)
+        if new:
+            w(f"{pad}{PREFIX}b = {PREFIX}cast({k}, {ins[0]}, {sizes})")
+            for n in new:
+                w(f"{pad}{PREFIX}s_{n} = {PREFIX}b.sizes[{n!r}]" if not n.startswith("*")
+                  else f"{pad}{PREFIX}r_{n[1:]} = {PREFIX}b.rows[{n[1:]!r}]")
+        else:
+            w(f"{pad}{PREFIX}cast({k}, {ins[0]}, {sizes})")
+        ctx.alias[e.outs[0].id] = ins[0]
+        return
+    if op is Op.CHECK_OP:
+        k = ctx.const((e.param("op"), e.param("names"), e.param("blame")))
+        w(f"{pad}{PREFIX}check_op({k}, {_sizes_dict(ctx)}, {', '.join(ins)})")
+        return
+    if op is Op.RETURN:
+        w(f"{pad}return {ins[0]}")
+        return
+    if op is Op.YIELD:
+        assert yield_to is not None
+        for name, v in zip(yield_to, ins):
+            if name != v:
+                w(f"{pad}{name} = {v}")
+        return
+    if op is Op.IF:
+        outs = [var_name(o) for o in e.outs]
+        w(f"{pad}if {ins[0]}:")
+        _block(ctx, e.blocks[0], depth + 1, yield_to=outs)
+        w(f"{pad}else:")
+        _block(ctx, e.blocks[1], depth + 1, yield_to=outs)
+        return
+    if op is Op.FOR:
+        binders = [var_name(b) for b in e.param("binders")]
+        for name, init in zip(binders[1:], ins[1:]):
+            w(f"{pad}{name} = {init}")
+        w(f"{pad}for {binders[0]} in {ins[0]}:")
+        _block(ctx, e.blocks[0], depth + 1, yield_to=binders[1:])
+        for o, name in zip(e.outs, binders[1:]):
+            w(f"{pad}{var_name(o)} = {name}")
+        return
+    if op is Op.ASSERT:
+        k = ctx.const((ctx.fn.name, e.span, e.param("message")))
+        w(f"{pad}if not {ins[0]}:")
+        w(f"{pad}    {PREFIX}assert_failed({k})")
+        return
+    out = var_name(e.outs[0]) if e.outs else "_"
+    w(f"{pad}{out} = {_expr(ctx, e, ins)}")
+
+
+def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
+    op = e.op
+    if op is Op.TUPLE:
+        return f"({', '.join(ins)},)" if len(ins) == 1 else f"({', '.join(ins)})"
+    if op is Op.LIST:
+        return f"[{', '.join(ins)}]"
+    if op is Op.NOT:
+        return f"not {ins[0]}"
+    if op is Op.CONST:
+        return _literal(ctx, e.param("value"))
+    if op is Op.GET_FIELD:
+        return f"{PREFIX}field({ins[0]}, {e.param('field')!r})"
+    if op is Op.GET_ITEM:
+        idx = e.param("index")
+        if len(ins) > 1:
+            return f"{ins[0]}[{ins[1]}]"
+        return f"{ins[0]}[{int(idx)}]"
+    if op is Op.ATTR:
+        attr = e.param("attr")
+        return {"shape": f"tuple({ins[0]}.shape)", "ndim": f"{ins[0]}.dim()",
+                "dtype": f"{ins[0]}.dtype", "device": f"{ins[0]}.device"}[attr]
+    if op is Op.CALL:
+        k = ctx.const(("call", e.param("callee")))
+        args = [f"{n}={a}" for n, a in zip(e.param("args"), ins)]
+        args += [f"{v}={_literal(ctx, s)}" for v, s in e.param("sizes", ())]
+        return f"{k}({', '.join(args)})"
+    if op is Op.EXTERN:
+        return _extern(ctx, e, ins)
+    return _op(ctx, e, ins)
+
+
+def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
+    path = e.param("path")
+    if path == "builtins.range":
+        return f"list(range({', '.join(ins)}))"
+    if path == "builtins.slice":
+        return f"slice({', '.join(ins)})"
+    if path.startswith("getattr."):
+        return f"getattr({ins[0]}, {path[len('getattr.'):]!r})"
+    k = ctx.const(("extern", path, e.param("call", True)))
+    if e.param("call", True) is False:
+        return k
+    keywords = e.param("keywords", ()) or ()
+    n = len(ins) - len(keywords)
+    parts = ins[:n] + [f"{kw}={a}" for kw, a in zip(keywords, ins[n:])]
+    return f"{k}({', '.join(parts)})"
+
+
+def _op(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
+    name = e.op.name.lower() if e.op.name.lower() in PLANS else _catalogue_name(e)
+    plan = PLANS[name]
+    by_name = dict(zip(e.param("names"), zip(e.ins, ins)))
+    pos = [by_name[p][1] for p in plan.positional]
+    kws = []
+    for (kw, default), pname in zip(plan.optional, plan.params):
+        atom, text = by_name[pname]
+        if isinstance(atom, Lit) and not isinstance(atom.value, Size) and is_default(
+                atom.value, default):
+            continue
+        kws.append(f"{kw}={text}")
+    if plan.kind == "binary":
+        return f"{_operand(pos[0])} {plan.target} {_operand(pos[1])}"
+    if plan.kind == "negate":
+        return f"-{_operand(pos[0])}"
+    if plan.kind == "identity":
+        return pos[0]
+    if plan.kind == "getitem":
+        return f"{pos[0]}[{pos[1]}]"
+    if plan.kind == "attribute":
+        return f"{pos[0]}.{plan.target}"
+    if plan.kind == "method":
+        return f"{pos[0]}.{plan.target}({', '.join(pos[1:] + kws)})"
+    k = ctx.const(("op", plan.target))
+    return f"{k}({', '.join(pos + kws)})"
+
+
+def _operand(text: str) -> str:
+    return text if text.isidentifier() else f"({text})"
+
+
+def _catalogue_name(e: Eqn) -> str:
+    from gtdsl.ops import OPS
+
+    for name in OPS:
+        if name.upper() == e.op.name or name == e.op.value:
+            return name
+    raise KeyError(e.op)
+
+
+def _sizes_dict(ctx: _Ctx) -> str:
+    parts = [f"{s!r}: {PREFIX}s_{s}" for s in sorted(ctx.sizes)]
+    rows = [f"{r!r}: {PREFIX}r_{r}" for r in sorted(ctx.rows)]
+    return "({" + ", ".join(parts) + "}, {" + ", ".join(rows) + "})"
+
+
+def _type_names(t: Type, sizes: set[str], rows: set[str]) -> None:
+    from gtdsl.check.env import size_vars_of
+
+    names: list[str] = []
+    rs: list[str] = []
+    size_vars_of(t, names, rs)
+    sizes |= set(names)
+    rows |= set(rs)
+
+
+def _new_names(ctx: _Ctx, t: Type) -> list[str]:
+    sizes: set[str] = set()
+    rows: set[str] = set()
+    _type_names(t, sizes, rows)
+    new = sorted(sizes - ctx.sizes) + [f"*{r}" for r in sorted(rows - ctx.rows)]
+    ctx.sizes |= sizes
+    ctx.rows |= rows
+    return new
+
+
+__all__ = ["Generated", "lower_function", "size_py", "var_name"]

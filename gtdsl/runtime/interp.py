@@ -1,0 +1,300 @@
+"""The reference interpreter: the IR run eagerly on torch, every check executed.
+
+It is the fully dynamic semantics of gtdsl and the oracle every backend is tested against.
+Each cast runs the reference cast (``gtdsl.runtime.casts``); each op first re-runs its type
+relation on the concrete metadata of its arguments (a failure is a ``CastError`` blaming the
+op's line, never a raw torch error), then calls torch, then checks that torch's result
+belongs to the type the relation computed (a difference is a bug in gtdsl, reported as an
+``InternalError``). Slow by design; the torch backend is the fast path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+from gtdsl.diagnostics import InternalError
+from gtdsl.ir.core import Block, Blame, BlameKind, Eqn, Function, Lit, Op, Var
+from gtdsl.lower.torch.calls import call_op
+from gtdsl.ops import OPS, OpError, Rel
+from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.runtime.errors import (
+    assert_error, cast_error, op_error, unchecked_error, value_error,
+)
+from gtdsl.runtime.values import arg_of, describe_value, literal, type_of_value
+from gtdsl.syntax.unparse import unparse_expr
+from gtdsl.types import TDyn, TTensor
+
+_CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+        "eq": operator.eq, "ne": operator.ne, "in": lambda a, b: a in b,
+        "not_in": lambda a, b: a not in b, "and_": lambda a, b: a and b,
+        "or_": lambda a, b: a or b}
+
+
+class Program:
+    """What running needs from a checked module: IR functions, parameters, structs, imports."""
+
+    def __init__(self, result: Any, allowed: tuple[str, ...]) -> None:
+        self.result = result
+        self.allowed = allowed
+        self.ir: dict[str, Function] = {f.name: f for f in result.program.functions}
+        self.info = result.functions
+        self.structs = result.structs
+        self.defaults: dict[str, dict[str, Any]] = {
+            q: {name: default_value(p.default) for name, _, p in f.params
+                if p.default is not None} for q, f in self.info.items()}
+
+    def struct(self, name: str) -> Any:
+        return self.structs.get(name)
+
+    def param_names(self, qualname: str) -> list[str]:
+        return [name for name, _, _ in self.info[qualname].params]
+
+
+def default_value(expr: Any) -> Any:
+    """A parameter's default (a literal expression) as a Python value."""
+    import ast as pyast
+
+    return pyast.literal_eval(unparse_expr(expr))
+
+
+def bind_arguments(prog: Program, qualname: str, args: tuple, kwargs: Mapping[str, Any]
+                   ) -> list[Any]:
+    """Python's call rules for a gtdsl function: positions, keywords, defaults."""
+    names = prog.param_names(qualname)
+    if len(args) > len(names):
+        raise TypeError(f"{qualname}() takes {len(names)} arguments but {len(args)} were given")
+    values = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise TypeError(f"{qualname}() got an unexpected keyword argument '{k}'")
+        if k in values:
+            raise TypeError(f"{qualname}() got multiple values for argument '{k}'")
+        values[k] = v
+    defaults = prog.defaults.get(qualname, {})
+    out = []
+    for n in names:
+        if n in values:
+            out.append(values[n])
+        elif n in defaults:
+            out.append(defaults[n])
+        else:
+            raise TypeError(f"{qualname}() missing required argument: '{n}'")
+    return out
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Frame:
+    def __init__(self, fn: Function) -> None:
+        self.fn = fn
+        self.env: dict[int, Any] = {}
+        self.bindings = Bindings()
+
+
+def interpret(prog: Program, qualname: str, args: tuple, kwargs: Mapping[str, Any],
+              sizes: Mapping[str, Any] | None = None) -> Any:
+    """Call function ``qualname`` of ``prog`` with Python arguments, every check executed;
+    ``sizes`` gives size variables by name (those no argument determines)."""
+    values = bind_arguments(prog, qualname, args, kwargs)
+    return run_function(prog, prog.ir[qualname], values, sizes)
+
+
+def run_function(prog: Program, fn: Function, values: list[Any],
+                 sizes: Mapping[str, Any] | None = None) -> Any:
+    fr = Frame(fn)
+    for k, n in (sizes or {}).items():
+        if n is not None:
+            fr.bindings.sizes[k] = n
+            fr.bindings.where[k] = "the caller"
+    for p, v in zip(fn.params, values):
+        fr.env[p.id] = v
+    try:
+        _run_block(prog, fr, fn.body)
+    except _Return as r:
+        return r.value
+    return None
+
+
+def _val(fr: Frame, a: Any) -> Any:
+    if isinstance(a, Var):
+        return fr.env[a.id]
+    assert isinstance(a, Lit)
+    return literal(a.value, fr.bindings.sizes)
+
+
+def _run_block(prog: Program, fr: Frame, block: Block) -> list[Any] | None:
+    for e in block.eqns:
+        if e.op is Op.YIELD:
+            return [_val(fr, a) for a in e.ins]
+        if e.op is Op.RETURN:
+            raise _Return(_val(fr, e.ins[0]))
+        _run_eqn(prog, fr, e)
+    return None
+
+
+def _run_eqn(prog: Program, fr: Frame, e: Eqn) -> None:
+    op = e.op
+    ins = [_val(fr, a) for a in e.ins]
+    if op is Op.CHECK_CAST:
+        target, blame = e.param("target"), e.param("blame")
+        cast(prog, fr.bindings, ins[0], target, blame)
+        fr.env[e.outs[0].id] = ins[0]
+    elif op is Op.CHECK_OP:
+        check_op(e.param("op"), e.param("names"), e.param("blame"), ins, fr.bindings)
+    elif op is Op.IF:
+        out = _run_block(prog, fr, e.blocks[0] if ins[0] else e.blocks[1])
+        for o, v in zip(e.outs, out or ()):
+            fr.env[o.id] = v
+    elif op is Op.FOR:
+        binders = e.param("binders")
+        carried = ins[1:]
+        for item in ins[0]:
+            fr.env[binders[0].id] = item
+            for b, v in zip(binders[1:], carried):
+                fr.env[b.id] = v
+            carried = _run_block(prog, fr, e.blocks[0]) or []
+        for o, v in zip(e.outs, carried):
+            fr.env[o.id] = v
+    elif op is Op.ASSERT:
+        if not ins[0]:
+            raise assert_error(fr.fn.name, e.span, e.param("message"))
+    elif op is Op.CALL:
+        callee = e.param("callee")
+        values = bind_arguments(prog, callee, (), dict(zip(e.param("args"), ins)))
+        given = {k: literal(v, fr.bindings.sizes) for k, v in e.param("sizes", ())}
+        fr.env[e.outs[0].id] = run_function(prog, prog.ir[callee], values, given)
+    else:
+        fr.env[e.outs[0].id] = _value(prog, fr, e, ins)
+
+
+def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
+    op = e.op
+    if op is Op.TUPLE:
+        return tuple(ins)
+    if op is Op.LIST:
+        return list(ins)
+    if op is Op.NOT:
+        return not ins[0]
+    if op is Op.CONST:
+        return literal(e.param("value"), fr.bindings.sizes)
+    if op is Op.GET_FIELD:
+        return get_field(ins[0], e.param("field"))
+    if op is Op.GET_ITEM:
+        return ins[0][ins[1] if len(ins) > 1 else e.param("index")]
+    if op is Op.ATTR:
+        attr = e.param("attr")
+        x = ins[0]
+        return {"shape": lambda: tuple(x.shape), "ndim": x.dim, "dtype": lambda: x.dtype,
+                "device": lambda: x.device}[attr]()
+    if op is Op.EXTERN:
+        return _extern(prog, fr, e, ins)
+    return run_op(fr.fn.name, e, ins, fr.bindings)
+
+
+def get_field(value: Any, name: str) -> Any:
+    if isinstance(value, Mapping):
+        return value[name]
+    return getattr(value, name)
+
+
+def cast(prog: Program, b: Bindings, value: Any, target: Any, blame: Blame) -> None:
+    owner = blame.what.split("`")[1] if blame.kind is BlameKind.ARG and "`" in blame.what \
+        else ""
+    if blame.kind is not BlameKind.ARG:
+        b.where.clear()  # inside a body only the values of sizes are reported (as compiled)
+    try:
+        check_value(value, target, b, "", prog.struct, owner=owner,
+                    entry=blame.kind is BlameKind.ARG)
+    except CastFailed as f:
+        raise cast_error(blame, target, describe_value(value), f.mismatch, b) from None
+
+
+def _bound_args(names: tuple[str, ...], ins: list[Any]) -> dict[str, Any]:
+    return {n: arg_of(v, n) for n, v in zip(names, ins)}
+
+
+def check_op(name: str, names: tuple[str, ...], blame: Blame, ins: list[Any],
+             b: Bindings) -> Any:
+    """Re-run op ``name``'s relation on the arguments' concrete metadata."""
+    try:
+        return OPS[name].relation(Rel(), _bound_args(names, ins))
+    except OpError as err:
+        got = ", ".join(f"{n}: {type_of_value(v)}" for n, v in zip(names, ins)
+                        if not isinstance(type_of_value(v), type(None)))
+        raise op_error(name, blame, err.message, err.help, got, b) from None
+
+
+def run_op(function: str, e: Eqn, ins: list[Any], b: Bindings) -> Any:
+    name = _op_name(e)
+    names = e.param("names")
+    blame = Blame(BlameKind.OP_ARG, function, e.span, f"the arguments of `{name}`")
+    expected = check_op(name, names, blame, ins, b)
+    try:
+        out = call_op(name, dict(zip(names, ins)))
+    except Exception as exc:  # metadata was fine: torch refused the values
+        raise value_error(function, name, e.span, exc) from None
+    if not isinstance(expected, TDyn):
+        try:  # the relation's sizes, evaluated under this call's bindings, are torch's
+            check_value(out, expected, b.copy())
+        except CastFailed as f:
+            raise InternalError(f"`{name}` returned {type_of_value(out)}, outside its "
+                                f"relation's type {expected}: {f.mismatch}") from None
+    return out
+
+
+_OP_NAMES: dict[Op, str] = {}
+
+
+def _op_name(e: Eqn) -> str:
+    name = _OP_NAMES.get(e.op)
+    if name is None:
+        from gtdsl.ir.core import op_for
+
+        name = next(n for n in OPS if op_for(n) is e.op)
+        _OP_NAMES[e.op] = name
+    return name
+
+
+def resolve_extern(path: str, allowed: tuple[str, ...]) -> Any:
+    """An allowlisted Python name by its dotted path (the checker allowed it; checked again)."""
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
+        if module in allowed:
+            obj: Any = importlib.import_module(module)
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+            return obj
+    raise InternalError(f"`{path}` is not in an allowlisted module")
+
+
+def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
+    path = e.param("path")
+    if path == "builtins.range":
+        return list(range(*ins))
+    if path == "builtins.slice":
+        return slice(*ins)
+    if path.startswith("operator."):
+        return _CMP[path[len("operator."):]](*ins)
+    try:
+        if path.startswith("getattr."):
+            return getattr(ins[0], path[len("getattr."):])
+        obj = resolve_extern(path, prog.allowed)
+        if e.param("call", True) is False:
+            return obj
+        keywords = e.param("keywords", ()) or ()
+        n = len(ins) - len(keywords)
+        return obj(*ins[:n], **dict(zip(keywords, ins[n:])))
+    except InternalError:
+        raise
+    except Exception as exc:
+        raise unchecked_error(fr.fn.name, e.span, exc) from None
+
+
+__all__ = ["Program", "bind_arguments", "interpret", "run_function", "TTensor"]

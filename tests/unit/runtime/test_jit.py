@@ -1,0 +1,238 @@
+"""The JIT: one compile per dtype/device/rank class, caches in memory and on disk, concurrent
+first calls, recompile logging, ``@gtdsl.jit`` and ``gtdsl.load``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import gtdsl
+from gtdsl.runtime.jit import load_source
+from tests.conftest import REPO
+
+RMS = REPO / "docs" / "examples" / "language" / "rms_norm.gt"
+
+
+def _rms(x, w, eps=1e-6):
+    return x * torch.rsqrt(torch.mean(x * x, dim=-1, keepdim=True) + eps) * w
+
+
+def test_one_compile_serves_every_size() -> None:
+    f = gtdsl.load(RMS).rms_norm
+    for n in range(1, 12):
+        for d in (1, 3, 8):
+            x, w = torch.randn(n, d), torch.randn(d)
+            torch.testing.assert_close(f(x, w), _rms(x, w))
+    info = f.cache_info()
+    assert (info.compiles, info.misses, info.keys) == (1, 1, 1)
+    assert info.hits == 11 * 3 - 1
+
+
+def test_rank_and_dtype_classes_each_compile_once() -> None:
+    m = load_source("def f(x: float[*b, d]) -> float[*b, d]:\n    return x * 2\n", "f.gt")
+    for shape in [(3,), (4,), (2, 3), (5, 3), (1, 2, 3)]:
+        for dt in (torch.float32, torch.float64):
+            x = torch.randn(shape, dtype=dt)
+            assert torch.equal(m.f(x), x * 2)
+    info = m.f.cache_info()
+    assert info.compiles == 3 * 2  # ranks 1, 2, 3 times two dtypes; sizes never matter
+    assert info.hits + info.misses == 10
+
+
+def test_signature_and_docstring() -> None:
+    m = load_source('def f(x: f32[n], y):\n    """Adds."""\n    return x + 1\n', "f.gt")
+    assert m.f.signature == "def f(x: f32[n], y) -> f32[n]"
+    assert m.f.__doc__ == "Adds."
+
+
+def test_jit_decorator_bare_and_with_options() -> None:
+    @gtdsl.jit
+    def rms_norm(x: "f32[*b, d]", w: "f32[d]", eps: float = 1e-6) -> "f32[*b, d]":
+        return x * rsqrt(mean(x * x, dim=d, keepdim=True) + eps) * w  # noqa: F821
+
+    @gtdsl.jit(backend="torch")
+    def double(x: "f32[n]") -> "f32[n]":
+        return x * 2
+
+    x, w = torch.randn(2, 5), torch.randn(5)
+    torch.testing.assert_close(rms_norm(x, w), _rms(x, w))
+    torch.testing.assert_close(rms_norm(x, w, eps=0.5), _rms(x, w, 0.5))
+    assert torch.equal(double(torch.ones(3)), torch.full((3,), 2.0))
+    assert rms_norm.signature.startswith("def rms_norm(x: f32[*b, d], w: f32[d]")
+    with pytest.raises(gtdsl.CastError) as err:
+        rms_norm(x, torch.randn(4))
+    assert err.value.code == "GT3001" and "test_jit.py" in str(err.value)
+
+
+def test_jit_static_error_is_raised_at_decoration() -> None:
+    with pytest.raises(gtdsl.TypeCheckError) as err:
+        @gtdsl.jit
+        def bad(x: "f32[n, 4]", w: "f32[3, k]") -> "f32[n, k]":
+            return x @ w
+    assert "GT2004" in str(err.value) and "test_jit.py" in str(err.value)
+
+
+def test_bad_backend_is_a_diagnostic() -> None:
+    with pytest.raises(gtdsl.GtdslError) as err:
+        gtdsl.jit(backend="nope")(lambda x: x)
+    assert "GT5001" in str(err.value)
+
+
+def test_python_call_rules() -> None:
+    f = gtdsl.load(RMS).rms_norm
+    x, w = torch.randn(2, 4), torch.randn(4)
+    torch.testing.assert_close(f(x, w=w, eps=0.25), _rms(x, w, 0.25))
+    with pytest.raises(TypeError):
+        f(x)
+    with pytest.raises(TypeError):
+        f(x, w, 0.1, 5)
+
+
+def test_size_variables_by_keyword() -> None:
+    src = ("def heads[H, K](x: f32[n, hidden=H*K]) -> f32[n, H, K]:\n"
+           "    return x.unflatten(-1, (H, K))\n")
+    m = load_source(src, "h.gt")
+    x = torch.randn(3, 12)
+    assert m.heads(x, H=4, K=3).shape == (3, 4, 3)
+    assert m.heads(x, H=2, K=6).shape == (3, 2, 6)
+    with pytest.raises(gtdsl.CastError) as err:
+        m.heads(x)  # nothing determines H and K
+    assert "H=..." in str(err.value)
+    with pytest.raises(gtdsl.CastError):
+        m.heads(x, H=5, K=3)  # 15 is not 12
+
+
+def test_disk_cache_is_used_and_corruption_is_recompiled(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GTDSL_CACHE_DIR", str(tmp_path))
+    src = "def f(x: f32[n]) -> f32[n]:\n    return exp(x) + 1\n"
+    x = torch.randn(5)
+    first = load_source(src, "c.gt")
+    assert torch.equal(first.f(x), torch.exp(x) + 1)
+    assert first.f.cache_info().disk_hits == 0
+    files = list((tmp_path / "jit").rglob("*.py"))
+    assert len(files) == 1
+    second = load_source(src, "c.gt")
+    assert torch.equal(second.f(x), torch.exp(x) + 1)
+    assert second.f.cache_info().disk_hits == 1
+    for garbage in (b"", b"\xff\xfe not utf-8", b"# gtdsl-jit-cache 1 0000\nraise SystemExit\n",
+                    files[0].read_bytes()[:40]):
+        files[0].write_bytes(garbage)
+        third = load_source(src, "c.gt")
+        assert torch.equal(third.f(x), torch.exp(x) + 1)  # recompiled, never trusted
+        assert third.f.cache_info().disk_hits == 0
+    assert "raise SystemExit" not in files[0].read_text()  # rewritten whole
+    assert not [p for p in (tmp_path / "jit").rglob(".tmp-*")]  # nothing half-written
+
+
+def test_unwritable_cache_dir_still_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("GTDSL_CACHE_DIR", str(blocker))
+    m = load_source("def f(x: f32[n]) -> f32[n]:\n    return x + 1\n", "u.gt")
+    assert torch.equal(m.f(torch.zeros(2)), torch.ones(2))
+
+
+def test_concurrent_first_calls_compile_once() -> None:
+    m = load_source("def f(x: f32[n, d]) -> f32[n]:\n    return tanh(x).sum(-1)\n", "t.gt")
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            x = torch.randn(i + 1, 3)
+            torch.testing.assert_close(m.f(x), torch.tanh(x).sum(-1))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert m.f.cache_info().compiles == 1
+
+
+def test_recompile_log_says_why(monkeypatch: pytest.MonkeyPatch,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("GTDSL_LOG", "recompiles")
+    m = load_source("def f(x: float[*b, d]) -> float[*b, d]:\n    return x * 2\n", "r.gt")
+    with caplog.at_level(logging.INFO, logger="gtdsl"):
+        m.f(torch.randn(3))
+        m.f(torch.randn(4))  # same class: no compile, no log
+        m.f(torch.randn(3, dtype=torch.float64))
+        m.f(torch.randn(2, 3, dtype=torch.float64))
+    lines = [r.getMessage() for r in caplog.records if r.name == "gtdsl"]
+    assert len(lines) == 2, lines
+    assert "argument `x` dtype: torch.float32 -> torch.float64" in lines[0]
+    assert "argument `x` rank: 1 -> 2" in lines[1]
+
+
+def test_structs_are_constructed_and_checked() -> None:
+    src = ("struct Linear[I, O]:\n    weight: f32[out=O, in=I]\n    bias: f32[out=O]\n\n"
+           "def linear[I, O](p: Linear[I, O], x: f32[*b, in=I]) -> f32[*b, out=O]:\n"
+           "    return x @ p.weight.T + p.bias\n")
+    m = load_source(src, "s.gt")
+    p = m.Linear(weight=torch.randn(3, 4), bias=torch.randn(3))
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(m.linear(p, x), x @ p.weight.T + p.bias)
+    torch.testing.assert_close(m.linear({"weight": p.weight, "bias": p.bias}, x),
+                               x @ p.weight.T + p.bias)
+    with pytest.raises(gtdsl.CastError) as err:
+        m.linear(m.Linear(weight=torch.randn(3, 4), bias=torch.randn(2)), x)
+    assert "field `bias`" in str(err.value)
+
+
+def test_gradients_flow() -> None:
+    f = gtdsl.load(RMS).rms_norm
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    m64 = load_source(RMS.read_text().replace("f32", "f64"), "rms64.gt")
+    assert torch.autograd.gradcheck(lambda a, b: m64.rms_norm(a, b), (x, w))
+    y = f(x.detach().float().requires_grad_(), w.detach().float())
+    y.sum().backward()
+
+
+def test_loading_executes_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    src = (f"import math\n\ndef f(x: f32[n]) -> f32[n]:\n"
+           f"    return x * math.pi\n\n# open({str(marker)!r}, 'w')\n")
+    path = tmp_path / "m.gt"
+    path.write_text(src)
+    gtdsl.load(path)
+    assert not marker.exists()
+    with pytest.raises(gtdsl.TypeCheckError) as err:
+        load_source("import os\n\ndef f(x):\n    return os.system('true')\n", "bad.gt")
+    assert "GT1004" in str(err.value) or "not allowed" in str(err.value).lower()
+
+
+def test_allow_python_extends_the_allowlist(tmp_path: Path) -> None:
+    src = "from operator import neg\n\ndef f(x: f32[n]) -> f32[n]:\n    return neg(x)\n"
+    with pytest.raises(gtdsl.TypeCheckError):
+        load_source(src, "op.gt")
+    m = load_source(src, "op.gt", allow_python=("operator",))
+    assert torch.equal(m.f(torch.ones(2)), -torch.ones(2))
+
+
+def test_string_literals_stay_data() -> None:
+    src = ('def f(a: f32[i, j], b: f32[j, k]) -> f32[i, k]:\n'
+           '    return einsum("ij,jk->ik", a, b)\n')
+    m = load_source(src, "e.gt")
+    a, b = torch.randn(2, 3), torch.randn(3, 4)
+    torch.testing.assert_close(m.f(a, b), a @ b)
+    assert '"ij,jk->ik"' in m.f.source() or "'ij,jk->ik'" in m.f.source()
+
+
+def test_cache_dir_env_is_respected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GTDSL_CACHE_DIR", str(tmp_path / "c"))
+    m = load_source("def f(x: f32[n]) -> f32[n]:\n    return x - 1\n", "d.gt")
+    m.f(torch.ones(1))
+    assert any((tmp_path / "c" / "jit").rglob("*.py"))
+    assert os.access(tmp_path / "c", os.W_OK)
