@@ -97,6 +97,11 @@ def _arguments(module: Any, fn: Any, args: list[str], sizes: list[str], seed: in
         if not eq or not name.strip().isidentifier() or n < 0:
             raise RunError(f"`--size {sz}` is not NAME=N with N a non-negative integer")
         size_values[name.strip()] = n
+    known = set(fn._sizes) | set(fn.module.program.info[fn.qualname].size_vars)
+    for name in size_values:
+        if name not in known:
+            raise RunError(f"`{fn.name}` has no size variable `{name}`",
+                           f"its size variables are: {', '.join(sorted(known)) or 'none'}")
     gen = torch.Generator().manual_seed(seed)
     b = Bindings(dict(size_values))
     sampler = Sampler(b.sizes, b.rows, gen, module.program.struct, module.structs)

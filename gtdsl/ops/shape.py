@@ -64,9 +64,9 @@ def solve_target(rel: Rel, total: Size | None, target: list[tuple[Size | None, s
             value = total.exact_div(known) if known.terms else None
             ct, ck = total.constant(), known.constant()
             if value is None and ct is not None and ck is not None:
-                raise OpError("GT2015", f"{what}: {ct} elements do not divide into dims whose "
-                              f"other sizes multiply to {ck}", "shape",
-                              "a reshape keeps the number of elements")
+                raise OpError("GT2015", f"{what}: the -1 dim would be {ct}/{ck}: {ct} elements "
+                              f"are not a multiple of {ck} (the other sizes' product)",
+                              "shape", "a reshape keeps the number of elements")
             if value is None:
                 value = total.floordiv(known)
                 rel.check(f"{what}: {total} is divisible by {known}")

@@ -58,7 +58,7 @@ _SUBJECT = {
     BlameKind.RET: "does not match the declared return type",
     BlameKind.OP_ARG: "does not match the type the call needs",
     BlameKind.ANNOT: "does not match its annotation",
-    BlameKind.EXTERN: "(from unchecked code) does not match the type its use needs",
+    BlameKind.EXTERN: "does not match the type its use needs (it came from unchecked code)",
 }
 
 
@@ -132,8 +132,7 @@ def unchecked_error(function: str, span: Any, exc: BaseException) -> CastError:
     """Unchecked code (an unannotated function or an allowlisted Python call) raised."""
     d = Diagnostic("GT3004", f"unchecked code in `{function}` failed: "
                    f"{type(exc).__name__}: {exc}", Label(span, "here") if span else None,
-                   help="the unchecked call raised on these arguments: check the values "
-                   "passed to it (gtdsl checks their types, not what the call accepts)",
+                   help="the unchecked call rejected these values (gtdsl checks types only)",
                    path=None if span else function)
     return CastError(d)
 

@@ -190,14 +190,29 @@ def test_structs_are_constructed_and_checked() -> None:
     assert "field `bias`" in str(err.value)
 
 
-def test_gradients_flow() -> None:
-    f = gtdsl.load(RMS).rms_norm
-    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    m64 = load_source(RMS.read_text().replace("f32", "f64"), "rms64.gt")
-    assert torch.autograd.gradcheck(lambda a, b: m64.rms_norm(a, b), (x, w))
-    y = f(x.detach().float().requires_grad_(), w.detach().float())
-    y.sum().backward()
+@pytest.mark.parametrize("example,name", [
+    ("rms_norm.gt", "rms_norm"), ("softmax.gt", "softmax"), ("mlp.gt", "mlp"),
+    ("layers.gt", "linear"), ("encoder.gt", "self_attention")])
+def test_gradients_flow_through_compiled_code(example: str, name: str, tmp_path: Path) -> None:
+    """torch.autograd.gradcheck on the compiled code, in f64 (the examples with f32 -> f64)."""
+    from gtdsl.runtime.inputs import Sampler
+
+    for f in (REPO / "docs" / "examples" / "language").glob("*.gt"):
+        (tmp_path / f.name).write_text(f.read_text().replace("f32", "f64"))
+    m = gtdsl.load(tmp_path / example)
+    fn = m.functions[name]
+    s = Sampler({}, {}, torch.Generator().manual_seed(0), m.program.struct, m.structs)
+    args = [s.value(t, n) for n, t in fn._params]
+    tensors = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+
+    def call(*ts):
+        full = list(args)
+        for i, t in zip(tensors, ts):
+            full[i] = t
+        return fn(*full)
+
+    inputs = tuple(args[i].detach().requires_grad_() for i in tensors)
+    assert torch.autograd.gradcheck(call, inputs)
 
 
 def test_loading_executes_nothing(tmp_path: Path) -> None:
@@ -236,3 +251,13 @@ def test_cache_dir_env_is_respected(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     m.f(torch.ones(1))
     assert any((tmp_path / "c" / "jit").rglob("*.py"))
     assert os.access(tmp_path / "c", os.W_OK)
+
+
+def test_casts_never_copy_or_convert() -> None:
+    m = load_source("def f(x: f32[n, d], y) -> f32[n, d]:\n    z: f32[n, d] = y\n"
+                    "    return z\n", "id.gt")
+    x = torch.randn(3, 4)
+    y = torch.randn(5, 7).t()  # a non-contiguous view passes through untouched
+    assert m.f(x, y[:3, :4]).data_ptr() == y[:3, :4].data_ptr()
+    out = m.f(x, x)
+    assert out is x
