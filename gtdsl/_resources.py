@@ -1,7 +1,7 @@
 """Files that live outside the package in a checkout and inside it in a wheel.
 
-``grammar/`` and ``docs/errors/`` sit at the top of the repository; the wheel carries them
-as ``gtdsl/_data/grammar`` and ``gtdsl/_data/errors``. A leaf module: imports nothing
+``grammar/``, ``kernels/`` and ``docs/errors/`` sit at the top of the repository; the wheel
+carries them as ``gtdsl/_data/grammar``, ``gtdsl/_data/kernels`` and ``gtdsl/_data/errors``. A leaf module: imports nothing
 from gtdsl, so every stage may use it.
 """
 
@@ -11,7 +11,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-_CHECKOUT_DIRS = {"grammar": ("grammar",), "errors": ("docs", "errors")}
+_CHECKOUT_DIRS = {"grammar": ("grammar",), "errors": ("docs", "errors"), "kernels": ("kernels",)}
 
 
 def checkout_root() -> Path:

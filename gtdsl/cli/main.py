@@ -41,8 +41,9 @@ def _build_parser() -> _Parser:
     comp = sub.add_parser("compile", help="print a function's AST, typed program or IR")
     comp.add_argument("file", metavar="FILE")
     comp.add_argument("--fn", required=True, metavar="NAME", help="the function to show")
-    comp.add_argument("--emit", choices=("ast", "typed", "ir", "torch"), default="typed",
-                      help="what to print (default: typed); torch: the generated Python")
+    comp.add_argument("--emit", choices=("ast", "typed", "ir", "torch", "triton"),
+                      default="typed", help="what to print (default: typed); torch: the "
+                      "generated Python; triton: the launch plan, kernels and host code")
     run = sub.add_parser("run", help="run one function of a .gt file and summarize its result")
     run.add_argument("file", metavar="FILE")
     run.add_argument("--fn", required=True, metavar="NAME", help="the function to run")
@@ -52,7 +53,8 @@ def _build_parser() -> _Parser:
                      "their declared types")
     run.add_argument("--size", action="append", default=[], metavar="NAME=N",
                      help="the value of a size variable (default 4)")
-    run.add_argument("--backend", choices=("auto", "torch", "interpret"), default="auto")
+    run.add_argument("--backend", choices=("auto", "torch", "triton", "interpret"),
+                     default="auto")
     run.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     run.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
                      help="also let the file import this Python module")
@@ -122,6 +124,12 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
         from gtdsl.runtime import load
 
         out.write(load(path).functions[fn].source())
+    elif what == "triton":
+        if checked.errors:
+            return EXIT_ERRORS
+        from gtdsl.runtime import load
+
+        out.write(load(path, backend="triton").functions[fn].triton_source())
     else:
         out.write((emit(checked.result, fn, what) or "") + "\n")
     return EXIT_ERRORS if checked.errors else EXIT_OK

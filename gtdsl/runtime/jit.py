@@ -45,9 +45,10 @@ from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.runtime.entry import describe_key, generate_entry, key_of, key_parts
 from gtdsl.runtime.errors import CastError, TypeCheckError, assert_error, cast_error
 from gtdsl.runtime.values import describe_value
+from gtdsl.types import TTensor
 
 log = logging.getLogger("gtdsl")
-BACKENDS = ("auto", "torch", "interpret")
+BACKENDS = ("auto", "torch", "triton", "interpret")
 _CACHE_FORMAT = "gtdsl-jit-cache 1"
 
 
@@ -85,11 +86,11 @@ class JitFunction:
     def __init__(self, module: CompiledModule, qualname: str, backend: str = "auto") -> None:
         if backend not in BACKENDS:
             raise _usage_error(f"unknown backend {backend!r}", "use one of: " +
-                               ", ".join(BACKENDS) + " (triton arrives with the Triton backend)")
+                               ", ".join(BACKENDS))
         self.module = module
         self.qualname = qualname
         self.name = qualname.rsplit(".", 1)[-1]
-        self.backend = "torch" if backend == "auto" else backend
+        self.backend = backend
         self.__name__ = self.name
         self.__qualname__ = qualname
         prog = module.program
@@ -218,10 +219,30 @@ class JitFunction:
             self._table[key] = fn
             return fn
 
+    def uses_triton(self, key: tuple) -> bool:
+        """``triton``: always (Triton's interpreter for CPU tensors); ``auto``: for CUDA calls
+        when Triton can be imported; ``torch``: never."""
+        if self.backend == "triton":
+            return True
+        if self.backend != "auto":
+            return False
+        cuda = next((v for p, v in zip(self._parts, key) if p.what == "cuda"), None)
+        if cuda is None:
+            cuda = any(isinstance(t, TTensor) and t.device.kind == "cuda" for _, t in self._params)
+        return bool(cuda) and _triton_available()
+
+    def plan(self, key: tuple | None = None) -> Any:
+        from gtdsl.lower.triton.fusion import plan_function
+
+        return plan_function(self._fn)
+
     def _build(self, key: tuple) -> Any:
-        cache = self.module.disk_path(self.qualname, self.backend, key)
+        triton = self.uses_triton(key)
+        plan = self.plan(key) if triton else None
+        backend = "triton" if triton else "torch"
+        cache = self.module.disk_path(self.qualname, backend, key)
         source = _read_cache(cache) if cache is not None else None
-        gen = lower_function(self._fn, self._sizes, self._rows, emit=source is None)
+        gen = lower_function(self._fn, self._sizes, self._rows, emit=source is None, plan=plan)
         if source is not None:
             self._disk_hits += 1
         else:
@@ -236,11 +257,42 @@ class JitFunction:
             if cache is None or source == gen.source:
                 raise InternalError(f"generated code for `{self.qualname}` does not "
                                     f"compile: {e}") from e
-            source = lower_function(self._fn, self._sizes, self._rows).source
+            source = lower_function(self._fn, self._sizes, self._rows, plan=plan).source
             _write_cache(cache, source)
             ns = self.module.namespace(gen.constants)
             exec(compile(source, f"<gtdsl {self.qualname}>", "exec"), ns)  # noqa: S102
         return ns[f"{PREFIX}body"]
+
+    def triton_source(self) -> str:
+        """The launch plan, the kernels (for the ranks the types fix; others are generated
+        per rank when called) and the host code that launches them."""
+        from gtdsl.lower.triton.kernels import launcher_for
+
+        plan = self.plan()
+        parts = [f"# launch plan of `{self.qualname}`", *("# " + line for line in
+                                                          plan.describe().splitlines()), ""]
+        for g in plan.groups:
+            launcher = launcher_for(g)
+            if g.kind == "matmul":
+                parts.append(launcher.source)
+                continue
+            rank = g.shape.rank
+            if rank is None:
+                parts.append(f"# {g.name}: its rank is known per call; shown for rank "
+                             f"{len(g.shape.dims) + 1}")
+                rank = len(g.shape.dims) + 1
+            parts.append(launcher.source(max(rank, 1), 128 if g.kind == "row" else None))
+        gen = lower_function(self._fn, self._sizes, self._rows, plan=plan)
+        return "\n".join(parts) + "\n" + gen.source
+
+
+def _triton_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("triton") is not None and torch.cuda.is_available()
+    except (ImportError, ValueError):
+        return False
 
 
 def _docstring(info: Any) -> str | None:
@@ -356,6 +408,10 @@ class CompiledModule:
         }
 
     def _constant(self, c: Any) -> Any:
+        if isinstance(c, tuple) and c and c[0] == "launch":
+            from gtdsl.lower.triton.kernels import launcher_for
+
+            return launcher_for(c[1])
         if isinstance(c, tuple) and c and c[0] == "call":
             return self.functions[c[1]]
         if isinstance(c, tuple) and c and c[0] == "op":

@@ -43,6 +43,7 @@ class _Ctx:
     lines: list[str] = field(default_factory=list)
     constants: list[Any] = field(default_factory=list)
     alias: dict[int, str] = field(default_factory=dict)
+    plan: Any = None
 
     def const(self, value: Any) -> str:
         self.constants.append(value)
@@ -73,10 +74,13 @@ def size_py(s: Size) -> str:
 
 
 def lower_function(fn: Function, sizes: tuple[str, ...], rows: tuple[str, ...],
-                   emit: bool = True) -> Generated:
+                   emit: bool = True, plan: Any = None) -> Generated:
     """Lower ``fn``; with ``emit`` False only the constants are collected (a cached source
-    is being reused: the constants come out in the same order)."""
+    is being reused: the constants come out in the same order). ``plan`` (from the Triton
+    fusion pass) replaces each fused group of top-level eqns by one kernel launch, with
+    the group's torch code kept as the path for inputs the kernel does not take."""
     ctx = _Ctx(fn, set(sizes), set(rows), emit)
+    ctx.plan = plan
     params = [var_name(p) for p in fn.params]
     extra = [f"{PREFIX}s_{s}" for s in sizes] + [f"{PREFIX}r_{r}" for r in rows]
     ctx.lines.append(f"def {PREFIX}body({', '.join(params + extra)}):")
@@ -118,6 +122,10 @@ def _block(ctx: _Ctx, block: Block, depth: int, entry: bool = False,
     pad = "    " * depth
     start = len(ctx.lines)
     for e in block.eqns:
+        group = ctx.plan.group_of.get(id(e)) if entry and ctx.plan is not None else None
+        if group is not None:
+            _launch(ctx, group, e, pad, depth)
+            continue
         _eqn(ctx, e, pad, depth, entry, yield_to)
     if len(ctx.lines) == start and ctx.emit:
         ctx.lines.append(f"{pad}pass")
@@ -182,6 +190,29 @@ def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
         return
     out = var_name(e.outs[0]) if e.outs else "_"
     w(f"{pad}{out} = {_expr(ctx, e, ins)}")
+
+
+def _launch(ctx: _Ctx, group: Any, e: Eqn, pad: str, depth: int) -> None:
+    """At the group's last eqn: launch its kernel (or, for inputs the kernel does not take,
+    run the group's eqns as torch ops)."""
+    if e is not group.eqns[-1]:
+        return
+    w = ctx.lines.append if ctx.emit else (lambda _line: None)
+    k = ctx.const(("launch", group))
+    ins = ", ".join(_atom(ctx, a) for a in group.inputs)
+    outs = ", ".join(var_name(o) for o in group.outputs) + (
+        "," if len(group.outputs) == 1 else "")
+    ops = ", ".join(x.op.name.lower() for x in group.eqns)
+    if ctx.emit:
+        w(f"{pad}# {group.kind} kernel: {ops}")
+    if group.kind != "row":
+        w(f"{pad}{outs.rstrip(',')} = {k}({ins})")
+        return
+    w(f"{pad}if {k}.ok({ins}):")
+    w(f"{pad}    {outs.rstrip(',')} = {k}({ins})")
+    w(f"{pad}else:")
+    for x in group.eqns:
+        _eqn(ctx, x, pad + "    ", depth + 1, True, None)
 
 
 def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:

@@ -43,6 +43,10 @@ def test_wheel_ships_the_same_grammar_and_error_pages(tmp_path: Path) -> None:
         assert pages
         for page in pages:
             assert zf.read(f"gtdsl/_data/errors/{page.name}").decode() == page.read_text()
+        templates = sorted((REPO / "kernels").glob("*.py"))
+        assert templates
+        for t in templates:
+            assert zf.read(f"gtdsl/_data/kernels/{t.name}").decode() == t.read_text()
         assert "gtdsl/cli/main.py" in names
     # An installed copy resolves to the packaged file: unpack and load from there.
     unpacked = tmp_path / "site"
@@ -65,6 +69,7 @@ def test_checkout_data_paths() -> None:
     assert path is not None and Path(str(path)).resolve() == REPO_GRAMMAR.resolve()
     assert data_path("errors", "GT0003.md") is not None
     assert data_path("errors", "GT9999.md") is None
+    assert data_path("kernels", "matmul.py") is not None
 
 
 def _parse_in_subprocess(cache_dir: Path) -> subprocess.CompletedProcess[str]:

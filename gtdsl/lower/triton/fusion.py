@@ -1,0 +1,343 @@
+"""The fusion pass: which eqns of a function's top-level block run together in one kernel.
+
+Input: an IR ``Function``. Output: a ``Plan``, its top-level eqns in order, each either alone
+(run as a torch op by the torch code generator) or part of a ``Group`` that one kernel runs:
+
+- ``pointwise``: elementwise ops and broadcasts whose results all have the group's shape;
+- ``row``: elementwise ops and reductions along the last dim (sum, mean, amax, amin with
+  ``keepdim``, softmax, log_softmax, layer_norm, rms_norm) over rows of one length; the
+  row statistics stay in registers, so ``x * rsqrt(mean(x * x, -1, keepdim=True) + eps) * w``
+  is one kernel;
+- ``matmul``: a matrix product (``@`` with a 2-D right operand, possibly ``.T`` of a weight,
+  or ``linear``) with an elementwise epilogue on its result: bias, activation, residual.
+
+Rules that keep the plan correct: the kernel launches where the group's last eqn was, so an
+eqn joins a group only if no input it takes from outside depends on the group, and no torch
+op placed among the group's eqns uses a value the group computes; every
+value the group hands out has the group's full shape (or is a row statistic of a row group);
+every tensor involved has a concrete floating-point dtype. Loops, branches, calls and checks
+stay torch code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtdsl.ir.core import Eqn, Function, Lit, Op, Var, op_for, walk
+from gtdsl.lower.triton.exprs import (
+    BINARY, FLOATS, OTHER, ROW_REDUCE, UNARY, elementwise,
+)
+from gtdsl.ops import OPS
+from gtdsl.types import DT, Size, TScalar, TShape, TTensor, TTuple
+
+OP_NAMES = {op_for(n): n for n in OPS}
+
+
+@dataclass
+class Group:
+    kind: str  # "pointwise" | "row" | "matmul"
+    eqns: list[Eqn] = field(default_factory=list)
+    shape: TShape | None = None  # the iteration shape (row: the full rows)
+    start: int = 0  # index of the first eqn in the block
+    defined: set[int] = field(default_factory=set)  # vars the group computes
+    outputs: list[Var] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)  # Vars and scalar Lits, first-use order
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_{self.eqns[0].outs[0].id}"
+
+
+@dataclass
+class Plan:
+    fn: Function
+    groups: list[Group]
+    group_of: dict[int, Group]  # id(eqn) -> its group
+
+    def describe(self) -> str:
+        """One line per step, in run order: a kernel where its group's last eqn was."""
+        lines = []
+        for e in self.fn.body.eqns:
+            g = self.group_of.get(id(e))
+            if g is None:
+                if e.op.name not in ("CHECK_CAST", "RETURN") or e.op is Op.CHECK_CAST and \
+                        e.param("blame").kind.value != "arg":
+                    lines.append(f"torch  {e.op.name.lower()}"
+                                 + (f" -> %{e.outs[0].id}" if e.outs else ""))
+                continue
+            if e is not g.eqns[-1]:
+                continue
+            ops = ", ".join(OP_NAMES.get(x.op, x.op.name.lower()) for x in g.eqns)
+            outs = ", ".join(f"%{o.id}" for o in g.outputs)
+            lines.append(f"kernel {g.name} [{g.kind}]: {ops} -> {outs}")
+        return "\n".join(lines)
+
+
+def op_name(e: Eqn) -> str | None:
+    return OP_NAMES.get(e.op)
+
+
+def _args(e: Eqn) -> dict[str, Any]:
+    return dict(zip(e.param("names", ()), e.ins))
+
+
+def _is_float_tensor(t: Any) -> bool:
+    return isinstance(t, TTensor) and t.dtype in FLOATS
+
+
+def _atom_ok(a: Any) -> bool:
+    """A tensor operand of float dtype, or a number (a Python scalar or literal)."""
+    t = a.type
+    if isinstance(t, TTensor):
+        return t.dtype in FLOATS or t.dtype is DT.BOOL
+    if isinstance(t, TScalar):
+        return True
+    return isinstance(a, Lit) and isinstance(a.value, (int, float)) and not isinstance(
+        a.value, bool)
+
+
+def _last_dim_is(a: Any, t: TTensor) -> bool:
+    dims = t.shape.dims
+    if not dims:
+        return False
+    v = a.value if isinstance(a, Lit) else None
+    return v == -1 or (isinstance(v, int) and t.shape.row is None and v == len(dims) - 1) or \
+        (isinstance(v, tuple) and len(v) == 1 and (v[0] == -1 or t.shape.row is None and
+                                                   v[0] == len(dims) - 1))
+
+
+def classify(e: Eqn) -> str | None:
+    """"ew", "reduce", "rowop", "matmul", "T" or None (not fusible)."""
+    name = op_name(e)
+    if name is None or not e.outs:
+        return None
+    args = _args(e)
+    out_t = e.outs[0].type
+    if name in UNARY or name in BINARY or name in OTHER:
+        if name == "to":
+            return "ew" if _is_float_tensor(out_t) and isinstance(args.get("device"), Lit) and \
+                args["device"].value is None and _is_float_tensor(args["input"].type) else None
+        lits = {k: a.value for k, a in args.items() if isinstance(a, Lit)}
+        if name == "gelu" and lits.get("approximate", "none") not in ("none", "tanh"):
+            return None
+        if name == "pow" and (not isinstance(args["other"], Lit) or elementwise(
+                "pow", {"input": "a"}, {"other": args["other"].value}) is None):
+            return None
+        if name == "clamp" and any(isinstance(args.get(k), Var) and not isinstance(
+                args[k].type, TScalar) for k in ("min", "max")):
+            return None
+        tensors = [a for k, a in args.items() if isinstance(a.type, TTensor)]
+        if not tensors or not all(_atom_ok(a) for a in args.values()
+                                  if not (isinstance(a, Lit) and (a.value is None or
+                                                                  isinstance(a.value, str)))):
+            return None
+        if not (_is_float_tensor(out_t) or isinstance(out_t, TTensor) and out_t.dtype is DT.BOOL):
+            return None
+        return "ew"
+    x = args.get("input")
+    if x is None or not _is_float_tensor(x.type) or not _is_float_tensor(out_t):
+        return None
+    if name in ROW_REDUCE and _last_dim_is(args["dim"], x.type) and not args["keepdim"].value \
+            in (None,):
+        return "reduce"
+    if name in ("softmax", "log_softmax") and _last_dim_is(args["dim"], x.type) and (
+            isinstance(args.get("dtype"), Lit) and args["dtype"].value is None):
+        return "rowop"
+    if name in ("layer_norm", "rms_norm"):
+        shape = args["normalized_shape"]
+        last = x.type.shape.dims[-1].size if x.type.shape.dims else None
+        if isinstance(shape, Lit) and isinstance(shape.value, tuple) and len(shape.value) == 1:
+            one = Size.of(shape.value[0]) if isinstance(shape.value[0], int) else shape.value[0]
+        elif isinstance(shape, Var) and isinstance(shape.type, TTuple) and len(
+                shape.type.elems) == 1 and isinstance(shape.type.elems[0], TScalar):
+            one = shape.type.elems[0].value
+        else:
+            one = None
+        if one is not None and last is not None and one == last:
+            if all(isinstance(args[k], Lit) and args[k].value is None or _is_float_tensor(
+                    args[k].type) and len(args[k].type.shape.dims) == 1 and
+                    args[k].type.shape.row is None for k in ("weight", "bias") if k in args):
+                eps = args["eps"]
+                if isinstance(eps, Lit) or isinstance(eps.type, TScalar):
+                    return "rowop"
+        return None
+    if name == "matmul":
+        y = args["other"]
+        if _is_float_tensor(y.type) and y.type.shape.row is None and len(
+                y.type.shape.dims) == 2 and x.type.dtype == y.type.dtype and len(
+                x.type.shape.dims) >= 1 and (x.type.shape.row is not None or len(
+                x.type.shape.dims) >= 2):
+            return "matmul"
+    if name == "linear":
+        w = args["weight"]
+        if _is_float_tensor(w.type) and len(w.type.shape.dims) == 2 and \
+                w.type.shape.row is None and x.type.dtype == w.type.dtype:
+            return "matmul"
+    if name == "T" and len(x.type.shape.dims) == 2 and x.type.shape.row is None:
+        return "T"
+    return None
+
+
+def _same_shape(a: TShape | None, b: TShape | None) -> bool:
+    if a is None or b is None or a.row != b.row or len(a.dims) != len(b.dims):
+        return False
+    return all(x.size is not None and y.size is not None and x.size == y.size
+               for x, y in zip(a.dims, b.dims))
+
+
+def _stat_shape(full: TShape) -> TShape:
+    from gtdsl.types import TDim
+
+    return TShape(full.row, full.dims[:-1] + (TDim(None, Size.of(1)),))
+
+
+def _reduced_shape(full: TShape) -> TShape:
+    return TShape(full.row, full.dims[:-1])
+
+
+def plan_function(fn: Function) -> Plan:
+    eqns = list(fn.body.eqns)
+    uses: dict[int, int] = {}
+    for e in walk(fn.body):
+        for a in e.ins:
+            if isinstance(a, Var):
+                uses[a.id] = uses.get(a.id, 0) + 1
+    producer_index: dict[int, int] = {o.id: i for i, e in enumerate(eqns) for o in e.outs}
+    ancestors: dict[int, frozenset[int]] = {}
+
+    def ancestry(i: int) -> frozenset[int]:
+        """The top-level eqns that eqn ``i`` depends on, itself included."""
+        if i not in ancestors:
+            out = {i}
+            for a in eqns[i].ins:
+                if isinstance(a, Var) and a.id in producer_index:
+                    out |= ancestry(producer_index[a.id])
+            ancestors[i] = frozenset(out)
+        return ancestors[i]
+
+    def users_between(g: Group, stop: int) -> bool:
+        """Does a torch eqn placed among the group's eqns use one of its values?"""
+        members = {id(x) for x in g.eqns}
+        for j in range(g.start, stop):
+            x = eqns[j]
+            if id(x) not in members and any(isinstance(a, Var) and a.id in g.defined
+                                            for b in [x] for a in _all_ins(b)):
+                return True
+        return False
+
+    producer: dict[int, Group] = {}
+    groups: list[Group] = []
+    group_of: dict[int, Group] = {}
+    transposes: dict[int, Eqn] = {}  # var id -> its T eqn (folded into a matmul)
+    for i, e in enumerate(eqns):
+        kind = classify(e)
+        if kind is None:
+            continue
+        args = _args(e)
+        out = e.outs[0]
+        if kind == "T":
+            transposes[out.id] = e
+            continue
+        candidates = [producer[a.id] for a in e.ins if isinstance(a, Var) and a.id in producer]
+        joined = None
+        for g in reversed(candidates):
+            group_eqns = {i2 for i2, x in enumerate(eqns) if id(x) in {id(y) for y in g.eqns}}
+            # an outside input must not depend on the group (the launch would need itself)
+            independent = all(not (ancestry(producer_index[a.id]) & group_eqns)
+                              for a in e.ins if isinstance(a, Var) and a.id not in g.defined
+                              and a.id in producer_index)
+            if independent and not users_between(g, i) and _can_join(g, e, kind, args):
+                joined = g
+                break
+        if joined is None:
+            joined = _new_group(e, kind, args, i)
+            if joined is None:
+                continue
+            groups.append(joined)
+        else:
+            joined.eqns.append(e)
+            if joined.kind == "pointwise" and kind in ("reduce", "rowop"):
+                joined.kind = "row"
+                joined.shape = args["input"].type.shape
+        joined.defined.add(out.id)
+        producer[out.id] = joined
+        group_of[id(e)] = joined
+        if kind == "matmul":
+            t = transposes.get(args.get("other", args.get("weight")).id) if isinstance(
+                args.get("other", args.get("weight")), Var) else None
+            if t is not None and uses.get(t.outs[0].id, 0) == 1:
+                joined.eqns.insert(0, t)
+                group_of[id(t)] = joined
+                joined.defined.add(t.outs[0].id)
+    for g in groups:
+        _finish(g, uses)
+    # a group whose values nobody uses stays torch code: it still runs (and may fail) as the
+    # reference does, but no kernel is built for it
+    dead = [g for g in groups if not g.outputs]
+    for g in dead:
+        for e in g.eqns:
+            group_of.pop(id(e), None)
+    return Plan(fn, [g for g in groups if g.outputs], group_of)
+
+
+def _new_group(e: Eqn, kind: str, args: dict[str, Any], i: int) -> Group | None:
+    out_t = e.outs[0].type
+    if kind == "ew":
+        return Group("pointwise", [e], out_t.shape, i)
+    if kind in ("reduce", "rowop"):
+        return Group("row", [e], args["input"].type.shape, i)
+    return Group("matmul", [e], out_t.shape, i)
+
+
+def _all_ins(e: Eqn):
+    """Every atom an eqn reads, inside its blocks too."""
+    yield from e.ins
+    for b in e.blocks:
+        for x in walk(b):
+            yield from x.ins
+
+
+def _can_join(g: Group, e: Eqn, kind: str, args: dict[str, Any]) -> bool:
+    out_t = e.outs[0].type
+    if kind == "matmul":
+        return False
+    if g.kind == "matmul":
+        # an epilogue: elementwise on the product's shape, other tensors full or [N] bias
+        if kind != "ew" or not _same_shape(out_t.shape, g.shape):
+            return False
+        for a in e.ins:
+            if isinstance(a, Var) and a.id not in g.defined and isinstance(a.type, TTensor):
+                dims = a.type.shape.dims
+                if not (_same_shape(a.type.shape, g.shape) or (
+                        a.type.shape.row is None and len(dims) == 1 and dims[0].size is not None
+                        and g.shape.dims and dims[0].size == g.shape.dims[-1].size)):
+                    return False
+        return True
+    if kind == "ew":
+        if g.kind == "row":
+            return _same_shape(out_t.shape, g.shape) or _same_shape(out_t.shape,
+                                                                     _stat_shape(g.shape))
+        return _same_shape(out_t.shape, g.shape)
+    # a reduction or row op joins a pointwise group over the same full shape, or a row group
+    return bool(g.shape.dims) and _same_shape(args["input"].type.shape, g.shape)
+
+
+def _finish(g: Group, uses: dict[int, int]) -> None:
+    inside: dict[int, int] = {}
+    for e in g.eqns:
+        for a in e.ins:
+            if isinstance(a, Var):
+                inside[a.id] = inside.get(a.id, 0) + 1
+    seen: set[int] = set()
+    for e in g.eqns:
+        for a in e.ins:
+            if isinstance(a, Var) and a.id not in g.defined and a.id not in seen:
+                seen.add(a.id)
+                g.inputs.append(a)
+        for o in e.outs:
+            if uses.get(o.id, 0) > inside.get(o.id, 0) and o not in g.outputs:
+                g.outputs.append(o)
+
+
+__all__ = ["Group", "Plan", "classify", "op_name", "plan_function"]
