@@ -2,7 +2,8 @@
 #
 # C[M, N] = epilogue(A[M, K] @ B[K, N]), every operand addressed through its strides, so a
 # transposed weight (`x @ w.T`) is read in place. The accumulator is f32; f32 inputs use
-# IEEE products (torch's default for matmul), not TF32. Lines `#@params` and `#@epilogue`
+# IEEE products (torch's default for matmul), not TF32; so does Triton's interpreter,
+# which has no bf16 dot. Lines `#@params` and `#@epilogue`
 # are replaced by the generator: extra tensor pointers and strides, scalars, and the
 # epilogue statements that turn `acc` into `v`. One program computes one BLOCK_M x BLOCK_N
 # tile; tiles are visited in groups of GROUP_M rows for L2 reuse.
@@ -32,7 +33,7 @@ def KERNEL_NAME(a_ptr, b_ptr, c_ptr, M, N, K,
         a = tl.load(a_ptrs, mask=(offs_m[:, None] < M) & (offs_k[None, :] < k_left), other=0.0)
         b = tl.load(b_ptrs, mask=(offs_k[:, None] < k_left) & (offs_n[None, :] < N), other=0.0)
         if IEEE:
-            acc += tl.dot(a, b, input_precision="ieee")
+            acc += tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision="ieee")
         else:
             acc += tl.dot(a, b)
         a_ptrs += BLOCK_K * stride_ak

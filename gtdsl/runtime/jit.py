@@ -273,7 +273,7 @@ class JitFunction:
                                                           plan.describe().splitlines()), ""]
         for g in plan.groups:
             launcher = launcher_for(g)
-            if g.kind == "matmul":
+            if g.kind in ("matmul", "attention"):
                 parts.append(launcher.source)
                 continue
             rank = g.shape.rank

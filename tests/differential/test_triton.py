@@ -47,9 +47,18 @@ CASES = [(f"{op}(x)", "x: f32[m, n]") for op in UNARY] + [
     ("linear(x, w, c)", "x: f32[m, k], w: f32[n, k], c: f32[n]"),
     ("linear(x, w)", "x: f32[m, k], w: f32[n, k]"),
     ("x + y", "x: f16[m, n], y: f16[m, n]"),
+    ("gelu(x @ w.T + c)", "x: bf16[m, k], w: bf16[n, k], c: bf16[n]"),
     ("softmax(x, -1)", "x: bf16[m, n]"),
     ("exp(x) * y", "x: f64[m, n], y: f64[n]"),
     ("x + y", "x: f32[m, n], y: f32[]"),
+    ("scaled_dot_product_attention(q, k, v)", "q: f32[b, 2, m, k], k: f32[b, 2, n, k], "
+     "v: f32[b, 2, n, k]"),
+    ("scaled_dot_product_attention(q, k, v, is_causal=True)", "q: f32[b, 2, n, k], "
+     "k: f32[b, 2, n, k], v: f32[b, 2, n, k]"),
+    ("scaled_dot_product_attention(q, k, v, scale=0.3)", "q: f32[1, 3, m, k], "
+     "k: f32[1, 3, m, k], v: f32[1, 3, m, k]"),
+    ("scaled_dot_product_attention(q, k, v, is_causal=True)", "q: bf16[1, 2, 17, 16], "
+     "k: bf16[1, 2, 17, 16], v: bf16[1, 2, 17, 16]"),
 ]
 
 
@@ -127,6 +136,18 @@ def test_norms_are_one_kernel() -> None:
 
 def test_bias_gelu_chain_is_one_kernel() -> None:
     assert len(_kernels("def f(x: f32[m, n], c: f32[n]):\n    return gelu(x + c) * 2.0\n")) == 1
+
+
+def test_attention_is_one_kernel() -> None:
+    k = _kernels("def f(q: f32[b, h, s, d], k: f32[b, h, s, d], v: f32[b, h, s, d]):\n"
+                 "    return scaled_dot_product_attention(q, k, v, is_causal=True)\n")
+    assert len(k) == 1 and "[attention]" in k[0]
+
+
+def test_auto_uses_torch_code_for_cpu_tensors() -> None:
+    f = load_source("def f(x: f32[n]):\n    return exp(x)\n", "a.gt").f
+    assert not f.uses_triton((False,))
+    assert torch.equal(f(torch.zeros(3)), torch.ones(3))
 
 
 def test_linear_bias_gelu_is_one_kernel() -> None:

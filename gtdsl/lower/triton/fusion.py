@@ -9,7 +9,8 @@ Input: an IR ``Function``. Output: a ``Plan``, its top-level eqns in order, each
   row statistics stay in registers, so ``x * rsqrt(mean(x * x, -1, keepdim=True) + eps) * w``
   is one kernel;
 - ``matmul``: a matrix product (``@`` with a 2-D right operand, possibly ``.T`` of a weight,
-  or ``linear``) with an elementwise epilogue on its result: bias, activation, residual.
+  or ``linear``) with an elementwise epilogue on its result: bias, activation, residual;
+- ``attention``: ``scaled_dot_product_attention`` on [B, H, L, D] tensors without a mask.
 
 Rules that keep the plan correct: the kernel launches where the group's last eqn was, so an
 eqn joins a group only if no input it takes from outside depends on the group, and no torch
@@ -36,7 +37,7 @@ OP_NAMES = {op_for(n): n for n in OPS}
 
 @dataclass
 class Group:
-    kind: str  # "pointwise" | "row" | "matmul"
+    kind: str  # "pointwise" | "row" | "matmul" | "attention"
     eqns: list[Eqn] = field(default_factory=list)
     shape: TShape | None = None  # the iteration shape (row: the full rows)
     start: int = 0  # index of the first eqn in the block
@@ -179,6 +180,29 @@ def classify(e: Eqn) -> str | None:
     return None
 
 
+def classify_attention(e: Eqn) -> bool:
+    """scaled_dot_product_attention on [B, H, L, D] tensors of one float dtype, no mask, no
+    dropout, a numeric or default scale: the attention template's case."""
+    if op_name(e) != "scaled_dot_product_attention":
+        return False
+    args = _args(e)
+    q, k, v = args["query"], args["key"], args["value"]
+    if not all(_is_float_tensor(a.type) and a.type.shape.row is None and
+               len(a.type.shape.dims) == 4 and a.type.dtype == q.type.dtype for a in (q, k, v)):
+        return False
+    if not (isinstance(args["attn_mask"], Lit) and args["attn_mask"].value is None):
+        return False
+    if not (isinstance(args["dropout_p"], Lit) and args["dropout_p"].value == 0.0):
+        return False
+    if not isinstance(args["is_causal"], Lit):
+        return False
+    d = [a.type.shape.dims[-1].size for a in (q, k, v)]
+    if any(x is None for x in d) or not (d[0] == d[1] == d[2]):
+        return False
+    scale = args["scale"]
+    return isinstance(scale, Lit) or isinstance(scale.type, TScalar)
+
+
 def _same_shape(a: TShape | None, b: TShape | None) -> bool:
     if a is None or b is None or a.row != b.row or len(a.dims) != len(b.dims):
         return False
@@ -231,6 +255,11 @@ def plan_function(fn: Function) -> Plan:
     group_of: dict[int, Group] = {}
     transposes: dict[int, Eqn] = {}  # var id -> its T eqn (folded into a matmul)
     for i, e in enumerate(eqns):
+        if classify_attention(e):
+            g = Group("attention", [e], e.outs[0].type.shape, i, {e.outs[0].id})
+            groups.append(g)
+            group_of[id(e)] = g
+            continue
         kind = classify(e)
         if kind is None:
             continue

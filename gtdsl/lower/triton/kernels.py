@@ -304,12 +304,29 @@ def _torch_dtype(v: Var) -> torch.dtype:
 # ====================================================================== matmul template
 
 
-def matmul_template() -> str:
-    path = data_path("kernels", "matmul.py")
+def template(name: str) -> str:
+    path = data_path("kernels", name)
     if path is None:
-        raise FileNotFoundError("the kernel template kernels/matmul.py is missing from this "
+        raise FileNotFoundError(f"the kernel template kernels/{name} is missing from this "
                                 "installation")
     return path.read_text()
+
+
+def matmul_template() -> str:
+    return template("matmul.py")
+
+
+# Tile shapes tried on a GPU (autotuned per M, N, K bucket); the interpreter uses one small
+# tile, since it runs every program on the CPU.
+MATMUL_CONFIGS = [(128, 128, 32, 4, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4),
+                  (64, 64, 32, 4, 4), (128, 256, 64, 8, 3), (256, 128, 64, 8, 3)]
+
+
+def _autotuned(kernel: Any, configs: list[tuple], key: list[str]) -> Any:
+    triton, _ = triton_modules()
+    return triton.autotune(
+        configs=[triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
+                               num_stages=st) for m, n, k, w, st in configs], key=key)(kernel)
 
 
 class MatmulLauncher:
@@ -403,23 +420,77 @@ class MatmulLauncher:
         if self._kernel is None:
             with _LOCK:
                 if self._kernel is None:
-                    self._kernel = _compile(self.name, self.source)
-        bm, bn, bk = (16, 16, 16) if interpreting() else (64, 64, 32)
-        grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
+                    k = _compile(self.name, self.source)
+                    self._kernel = k if interpreting() else _autotuned(
+                        k, MATMUL_CONFIGS, ["M", "N", "K"])
         c = outs[-1]
         self.launches += 1
         if m and n:
-            self._kernel[grid](a, b_mat, c, m, n, k_dim, a.stride(0), a.stride(1),
-                               b_mat.stride(0), b_mat.stride(1), c.stride(0), c.stride(1),
-                               *extra, *scalars, *outs[:-1], BLOCK_M=bm, BLOCK_N=bn,
-                               BLOCK_K=bk, GROUP_M=8, IEEE=x.dtype == torch.float32)
+            args = (a, b_mat, c, m, n, k_dim, a.stride(0), a.stride(1), b_mat.stride(0),
+                    b_mat.stride(1), c.stride(0), c.stride(1), *extra, *scalars, *outs[:-1])
+            ieee = x.dtype == torch.float32
+            if interpreting():
+                grid = (triton.cdiv(m, 16) * triton.cdiv(n, 16),)
+                self._kernel[grid](*args, BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, GROUP_M=8,
+                                   IEEE=True)
+            else:
+                self._kernel[lambda meta: (triton.cdiv(m, meta["BLOCK_M"]) *
+                                           triton.cdiv(n, meta["BLOCK_N"]),)](
+                    *args, GROUP_M=8, IEEE=ieee)
         shaped = [o.view(*lead, n) for o in outs]
         return shaped[0] if len(shaped) == 1 else tuple(shaped)
+
+
+class AttentionLauncher:
+    """``scaled_dot_product_attention`` from the ``kernels/attention.py`` template."""
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        e = group.eqns[0]
+        self.args = _args(e)
+        self.name = f"gtdsl_{group.name}"
+        self.source = template("attention.py").replace("KERNEL_NAME", self.name)
+        self._kernel = None
+        self.launches = 0
+
+    def ok(self, *values: Any) -> bool:
+        return True
+
+    def __call__(self, *values: Any) -> Any:
+        triton, _ = triton_modules()
+        vals = dict(zip((a.id for a in self.group.inputs), values))
+
+        def get(k: str) -> Any:
+            a = self.args[k]
+            return vals[a.id] if isinstance(a, Var) else a.value
+
+        q, k, v = get("query"), get("key"), get("value")
+        causal, scale = bool(get("is_causal")), get("scale")
+        b, h, n_q, d = q.shape
+        n_k = k.shape[2]
+        if scale is None:
+            scale = 1.0 / (d ** 0.5)
+        out = torch.empty((b, h, n_q, d), dtype=q.dtype, device=q.device)
+        if self._kernel is None:
+            with _LOCK:
+                if self._kernel is None:
+                    self._kernel = _compile(self.name, self.source)
+        self.launches += 1
+        block_d = max(16, triton.next_power_of_2(d))
+        bm, bn = (16, 16) if interpreting() else (64, 64)
+        if out.numel():
+            self._kernel[(triton.cdiv(n_q, bm), b * h)](
+                q, k, v, out, float(scale), h, n_q, n_k, d, *q.stride(), *k.stride(),
+                *v.stride(), *out.stride(), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=block_d,
+                CAUSAL=causal, IEEE=q.dtype == torch.float32 or interpreting())
+        return out
 
 
 def launcher_for(group: Group) -> Any:
     if group.kind == "matmul":
         return MatmulLauncher(group)
+    if group.kind == "attention":
+        return AttentionLauncher(group)
     return GroupLauncher(group)
 
 
