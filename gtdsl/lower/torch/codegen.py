@@ -193,8 +193,9 @@ def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
 
 
 def _launch(ctx: _Ctx, group: Any, e: Eqn, pad: str, depth: int) -> None:
-    """At the group's last eqn: launch its kernel (or, for inputs the kernel does not take,
-    run the group's eqns as torch ops)."""
+    """At the group's last eqn: launch its kernel, or, for inputs the kernel does not take
+    (32-bit offsets overflow, a row too long for one block), run the group's eqns as torch
+    ops."""
     if e is not group.eqns[-1]:
         return
     w = ctx.lines.append if ctx.emit else (lambda _line: None)
@@ -205,9 +206,6 @@ def _launch(ctx: _Ctx, group: Any, e: Eqn, pad: str, depth: int) -> None:
     ops = ", ".join(x.op.name.lower() for x in group.eqns)
     if ctx.emit:
         w(f"{pad}# {group.kind} kernel: {ops}")
-    if group.kind != "row":
-        w(f"{pad}{outs.rstrip(',')} = {k}({ins})")
-        return
     w(f"{pad}if {k}.ok({ins}):")
     w(f"{pad}    {outs.rstrip(',')} = {k}({ins})")
     w(f"{pad}else:")

@@ -163,6 +163,8 @@ def classify(e: Eqn) -> str | None:
                 if isinstance(eps, Lit) or isinstance(eps.type, TScalar):
                     return "rowop"
         return None
+    if name in ("matmul", "linear") and x.type.dtype is DT.F64:
+        return None  # the templates accumulate in f32
     if name == "matmul":
         y = args["other"]
         if _is_float_tensor(y.type) and y.type.shape.row is None and len(
@@ -187,6 +189,8 @@ def classify_attention(e: Eqn) -> bool:
         return False
     args = _args(e)
     q, k, v = args["query"], args["key"], args["value"]
+    if q.type.dtype is DT.F64:
+        return False  # the template accumulates in f32
     if not all(_is_float_tensor(a.type) and a.type.shape.row is None and
                len(a.type.shape.dims) == 4 and a.type.dtype == q.type.dtype for a in (q, k, v)):
         return False

@@ -32,6 +32,17 @@ from gtdsl.types import DT, TScalar, TTensor
 _COUNTER = itertools.count()
 _LOCK = threading.Lock()
 MAX_ROW = 1 << 15  # longer rows run as torch ops (a row lives in registers)
+INT32 = (1 << 31) - 1  # kernels index with 32-bit offsets: larger tensors run as torch ops
+
+
+def fits_int32(values: Any) -> bool:
+    """Every element offset of every tensor argument fits the kernels' 32-bit arithmetic."""
+    for t in values:
+        if isinstance(t, torch.Tensor) and t.numel():
+            extent = sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride())) + 1
+            if extent > INT32 or t.numel() > INT32:
+                return False
+    return True
 
 
 def triton_modules() -> tuple[Any, Any]:
@@ -177,9 +188,12 @@ class GroupLauncher:
                               if isinstance(a.type, TTensor)]
 
     def ok(self, *values: Any) -> bool:
-        """Whether the kernel takes these inputs (a row must fit in one block)."""
+        """Whether the kernel takes these inputs (32-bit offsets; a row fits one block)."""
+        if not fits_int32(values):
+            return False
         if self.group.kind != "row":
-            return True
+            shape = torch.broadcast_shapes(*(values[i].shape for i in self.row_positions))
+            return shape.numel() <= INT32
         n = max(values[i].shape[-1] if values[i].dim() else 1 for i in self.row_positions)
         return 0 < n <= MAX_ROW
 
@@ -389,7 +403,10 @@ class MatmulLauncher:
         return src
 
     def ok(self, *values: Any) -> bool:
-        return True
+        vals = dict(zip((a.id for a in self.group.inputs), values))
+        x = vals[self.lhs.id]
+        n = vals[(self.t.ins[0] if self.t is not None else self.rhs).id].shape
+        return fits_int32(values) and x.numel() // max(x.shape[-1], 1) * max(n) <= INT32
 
     def __call__(self, *values: Any) -> Any:
         triton, _ = triton_modules()
@@ -454,7 +471,7 @@ class AttentionLauncher:
         self.launches = 0
 
     def ok(self, *values: Any) -> bool:
-        return True
+        return fits_int32(values)
 
     def __call__(self, *values: Any) -> Any:
         triton, _ = triton_modules()
