@@ -58,6 +58,8 @@ def _build_parser() -> _Parser:
     run.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     run.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
                      help="also let the file import this Python module")
+    sub.add_parser("bench", help="run the benchmark suite (from a source checkout); "
+                   "`gtdsl bench --help` for its options", add_help=False)
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
     explain.add_argument("code", metavar="CODE")
     return parser
@@ -135,6 +137,26 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
     return EXIT_ERRORS if checked.errors else EXIT_OK
 
 
+def run_bench(argv: Sequence[str], err: TextIO) -> int:
+    """The suite lives in the checkout's ``benchmarks/`` (it is not part of the wheel)."""
+    from gtdsl._resources import checkout_root
+
+    root = checkout_root()
+    if not (root / "benchmarks" / "suite.py").is_file():
+        err.write(render_text(Diagnostic(
+            "GT0906", "the benchmark suite is not installed with gtdsl",
+            help="run it from a source checkout: python -m benchmarks")))
+        return EXIT_USAGE
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks.suite import main as bench_main
+
+    try:
+        return bench_main(list(argv))
+    except SystemExit as e:  # argparse's --help and usage errors
+        return int(e.code or 0)
+
+
 def run_explain(code: str, out: TextIO, err: TextIO) -> int:
     found = explanation(code)
     if found is None:
@@ -163,6 +185,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return run_bench(argv[1:], err)
     try:
         args = parser.parse_args(argv)
     except _UsageError as problem:

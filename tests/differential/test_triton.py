@@ -136,6 +136,8 @@ def test_norms_are_one_kernel() -> None:
 
 def test_bias_gelu_chain_is_one_kernel() -> None:
     assert len(_kernels("def f(x: f32[m, n], c: f32[n]):\n    return gelu(x + c) * 2.0\n")) == 1
+    assert len(_kernels("def f(x: f32[n], y: f32[n], a: float, b: float):\n"
+                        "    return gelu(x * a + b) * sigmoid(y) + x\n")) == 1
 
 
 def test_attention_is_one_kernel() -> None:

@@ -121,14 +121,61 @@ def _block(ctx: _Ctx, block: Block, depth: int, entry: bool = False,
            yield_to: list[str] | None = None) -> None:
     pad = "    " * depth
     start = len(ctx.lines)
-    for e in block.eqns:
+    dead = _dead_after(ctx, block) if entry else {}
+    for i, e in enumerate(block.eqns):
         group = ctx.plan.group_of.get(id(e)) if entry and ctx.plan is not None else None
         if group is not None:
             _launch(ctx, group, e, pad, depth)
-            continue
-        _eqn(ctx, e, pad, depth, entry, yield_to)
+        else:
+            _eqn(ctx, e, pad, depth, entry, yield_to)
+        if dead.get(i) and ctx.emit and e.op is not Op.RETURN:
+            # free intermediate tensors as soon as they are dead, as eager code does: keeping
+            # them alive to the end of the function defeats the caching allocator
+            ctx.lines.append(f"{pad}del {', '.join(dead[i])}")
     if len(ctx.lines) == start and ctx.emit:
         ctx.lines.append(f"{pad}pass")
+
+
+def _dead_after(ctx: _Ctx, block: Block) -> dict[int, list[str]]:
+    """For each top-level eqn, the locals it defines or reads for the last time (parameters
+    excluded: the caller holds them anyway)."""
+    from gtdsl.ir.core import walk as walk_block
+
+    alias: dict[int, int] = {}
+    for e in block.eqns:
+        if e.op is Op.CHECK_CAST:
+            src = e.ins[0]
+            if isinstance(src, Var):
+                alias[e.outs[0].id] = alias.get(src.id, src.id)
+    params = {p.id for p in ctx.fn.params}
+    plan = ctx.plan
+    hidden: set[int] = set()  # values that live only inside a kernel
+    if plan is not None:
+        for g in plan.groups:
+            outs = {o.id for o in g.outputs}
+            hidden |= {o.id for x in g.eqns for o in x.outs if o.id not in outs}
+    last: dict[int, int] = {}
+    defined: dict[int, int] = {}
+    for i, e in enumerate(block.eqns):
+        group = plan.group_of.get(id(e)) if plan is not None else None
+        at = block.eqns.index(group.eqns[-1]) if group is not None else i
+        atoms = list(e.ins) + [a for b in e.blocks for x in walk_block(b) for a in x.ins]
+        for a in atoms:
+            if isinstance(a, Var):
+                r = alias.get(a.id, a.id)
+                last[r] = max(last.get(r, -1), at)
+        if e.op is not Op.CHECK_CAST:
+            for o in e.outs:
+                if o.id not in hidden:
+                    defined[o.id] = at
+    out: dict[int, list[str]] = {}
+    for v, i in defined.items():
+        if v in params:
+            continue
+        when = max(last.get(v, i), i)
+        out.setdefault(when, []).append(var_name(next(o for e in block.eqns for o in e.outs
+                                                      if o.id == v)))
+    return out
 
 
 def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,

@@ -273,6 +273,10 @@ def plan_function(fn: Function) -> Plan:
             transposes[out.id] = e
             continue
         candidates = [producer[a.id] for a in e.ins if isinstance(a, Var) and a.id in producer]
+        if groups and groups[-1] not in candidates:
+            # an independent op of the same shape can share the latest kernel:
+            # in `gelu(x + c) * sigmoid(y)`, sigmoid(y) joins the gelu group
+            candidates.insert(0, groups[-1])
         joined = None
         for g in reversed(candidates):
             group_eqns = {i2 for i2, x in enumerate(eqns) if id(x) in {id(y) for y in g.eqns}}

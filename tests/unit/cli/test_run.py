@@ -99,3 +99,12 @@ def test_compile_emit_torch_shows_generated_code() -> None:
     code, out, err = run("compile", str(LANG / "mlp.gt"), "--fn", "mlp", "--emit", "torch")
     assert code == 0, err
     assert "def __gt_entry(" in out and "def __gt_body(" in out and "@" in out
+
+
+def test_bench_help_and_usage_errors(capsys) -> None:
+    from gtdsl.cli.main import main as cli
+
+    assert cli(["bench", "--only", "nope"]) == 2
+    assert "unknown workload" in capsys.readouterr().err
+    assert cli(["bench", "--help"]) == 0
+    assert "--quick" in capsys.readouterr().out
