@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
@@ -58,6 +59,13 @@ def _build_parser() -> _Parser:
     run.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     run.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
                      help="also let the file import this Python module")
+    embed = sub.add_parser("embed", help="sentence embeddings from a BERT model folder")
+    embed.add_argument("model", metavar="MODEL_DIR",
+                       help="a Hugging Face-layout folder, or all-MiniLM-L6-v2 (the installed "
+                       "MiniLM package)")
+    embed.add_argument("texts", nargs="+", metavar="TEXT")
+    embed.add_argument("--format", choices=("text", "json"), default="text",
+                       help="json: a list of vectors on standard output")
     sub.add_parser("bench", help="run the benchmark suite (from a source checkout); "
                    "`gtdsl bench --help` for its options", add_help=False)
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
@@ -137,6 +145,27 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
     return EXIT_ERRORS if checked.errors else EXIT_OK
 
 
+def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: TextIO) -> int:
+    from gtdsl.diagnostics import GtdslError
+    from gtdsl.models.bert import Bert
+
+    try:
+        vectors = Bert(model).encode(list(texts))
+    except GtdslError as e:
+        for d in e.diagnostics:
+            err.write(render_text(d) + "\n")
+        return EXIT_USAGE if all(d.code.startswith("GT09") for d in e.diagnostics) else \
+            EXIT_ERRORS
+    if fmt == "json":
+        out.write(json.dumps([[round(float(x), 7) for x in v] for v in vectors.tolist()]) +
+                  "\n")
+    else:
+        for text, v in zip(texts, vectors.tolist()):
+            head = ", ".join(f"{x:.4f}" for x in v[:6])
+            out.write(f"{text[:40]!r}: [{head}, ...] ({len(v)} dims)\n")
+    return EXIT_OK
+
+
 def run_bench(argv: Sequence[str], err: TextIO) -> int:
     """The suite lives in the checkout's ``benchmarks/`` (it is not part of the wheel)."""
     from gtdsl._resources import checkout_root
@@ -202,6 +231,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
             return run_check(args.files, args.format, out, err, args.types)
         if args.command == "compile":
             return run_compile(args.file, args.fn, args.emit, out, err)
+        if args.command == "embed":
+            return run_embed(args.model, args.texts, args.format, out, err)
         if args.command == "run":
             from gtdsl.cli.run import run_function
 

