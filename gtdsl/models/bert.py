@@ -109,7 +109,8 @@ class Bert:
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
         self.dir = resolve_model_dir(model_dir)
         try:
-            self.config = BertConfig.from_json(json.loads((self.dir / "config.json").read_text()))
+            self.raw_config = json.loads((self.dir / "config.json").read_text())
+            self.config = BertConfig.from_json(self.raw_config)
         except (OSError, ValueError, KeyError) as e:
             raise _error(f"cannot read the model config: {e}", path=str(self.dir / "config.json"),
                          help="a Hugging Face BERT config.json is expected") from None
@@ -179,6 +180,35 @@ class Bert:
                          f"with {c.layers} layers")
         return m.structs["Bert"](embeddings=emb, layers=layers)
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The parameters by Hugging Face key name (the layout they were loaded from)."""
+        out: dict[str, torch.Tensor] = {}
+        for fpath, key in EMBEDDINGS.items():
+            out[key] = _get(self.params.embeddings, fpath)
+        for i, layer in enumerate(self.params.layers):
+            for fpath, key in LAYER.items():
+                out[f"encoder.layer.{i}.{key}"] = _get(layer, fpath)
+        return out
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and the tokenizer files to
+        ``directory`` in the Hugging Face layout (each file written whole, then renamed)."""
+        import shutil
+
+        from gtdsl.runtime.tensorfile import write_safetensors
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        write_safetensors(d / "model.safetensors", self.state_dict(), {"format": "pt"})
+        tmp = d / ".config.json.tmp"
+        tmp.write_text(json.dumps(self.raw_config, indent=2))
+        os.replace(tmp, d / "config.json")
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                     "vocab.txt", "sentence_bert_config.json"):
+            if (self.dir / name).is_file() and self.dir.resolve() != d.resolve():
+                shutil.copyfile(self.dir / name, d / name)
+        return d
+
     # ------------------------------------------------------------------ text
     @property
     def tokenizer(self) -> Any:
@@ -205,17 +235,36 @@ class Bert:
         mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.float32)
         return {"ids": ids, "types": types, "mask": mask}
 
+    def positions(self, ids: torch.Tensor) -> torch.Tensor:
+        """Position ids [b, s]: 0, 1, 2, ... (RoBERTa overrides this)."""
+        return torch.arange(ids.shape[1]).expand(ids.shape)
+
+    def hidden_states(self, ids: torch.Tensor, types: torch.Tensor | None = None,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's output [b, s, hidden] for token ids (mask: 1 keep, 0 padding)."""
+        types = torch.zeros_like(ids) if types is None else types
+        mask = torch.ones(ids.shape) if mask is None else mask.float()
+        bias = (1.0 - mask)[:, None, None, :] * -10000.0
+        return self.module.encode(self.params, ids, types, self.positions(ids), bias,
+                                  self.config.eps, **self.config.sizes)
+
     def encode(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
         """Normalized mean-pooled embeddings, one row per text (as sentence-transformers)."""
         out = []
         for i in range(0, len(texts), batch_size):
             t = self.tokenize(texts[i:i + batch_size])
-            positions = torch.arange(t["ids"].shape[1])
+            positions = self.positions(t["ids"])
             with torch.no_grad():
                 out.append(self.module.sentence_embedding(
                     self.params, t["ids"], t["types"], positions, t["mask"], self.config.eps,
                     **self.config.sizes))
         return torch.cat(out) if out else torch.empty(0, self.config.hidden)
+
+
+def _get(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _sizes(b: Bindings) -> str:
@@ -240,4 +289,13 @@ def _nest(m: CompiledModule, struct: str, values: dict[str, Any], prog: Any) -> 
     return m.structs[struct](**fields)
 
 
-__all__ = ["Bert", "BertConfig", "ModelLoadError", "resolve_model_dir"]
+class Roberta(Bert):
+    """RoBERTa: BERT's blocks; position ids count real tokens from ``pad_token_id + 1``."""
+
+    def positions(self, ids: torch.Tensor) -> torch.Tensor:
+        pad = int(self.raw_config.get("pad_token_id", 1))
+        keep = (ids != pad).long()
+        return torch.cumsum(keep, dim=1) * keep + pad
+
+
+__all__ = ["Bert", "BertConfig", "ModelLoadError", "Roberta", "resolve_model_dir"]

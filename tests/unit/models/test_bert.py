@@ -28,6 +28,7 @@ def _random_bert_folder(tmp_path: Path, seed: int, **overrides) -> tuple[Path, o
                      intermediate_size=40, max_position_embeddings=32, type_vocab_size=2,
                      layer_norm_eps=1e-12, **overrides)
     model = BertModel(cfg, add_pooling_layer=False).eval()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "config.json").write_text(cfg.to_json_string())
     write_safetensors(tmp_path / "model.safetensors",
                       {k: v.contiguous() for k, v in model.state_dict().items()})
@@ -51,9 +52,7 @@ def test_hidden_states_equal_transformers(tmp_path: Path, seed: int) -> None:
     mask[2, 4:] = 0
     with torch.no_grad():
         want = hf(input_ids=ids, token_type_ids=types, attention_mask=mask.long())
-        bias = (1.0 - mask)[:, None, None, :] * -10000.0
-        got = ours.module.encode(ours.params, ids, types, torch.arange(11), bias,
-                                 ours.config.eps, **ours.config.sizes)
+        got = ours.hidden_states(ids, types, mask)
     keep = mask.bool()
     torch.testing.assert_close(got[keep], want.last_hidden_state[keep], rtol=1e-5, atol=1e-5)
 
@@ -103,3 +102,45 @@ def test_embed_command() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["embed", "/no/such/model", "x"], out, err) == 2
     assert "GT0909" in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+def test_save_writes_the_same_layout_back(tmp_path: Path) -> None:
+    from transformers import BertModel
+
+    folder, hf = _random_bert_folder(tmp_path / "in", 3)
+    ours = Bert(folder)
+    out = ours.save(tmp_path / "out")
+    again = BertModel.from_pretrained(str(out), add_pooling_layer=False).eval()
+    ids = torch.randint(0, 97, (2, 9), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids=ids).last_hidden_state,
+                                   hf(input_ids=ids).last_hidden_state)
+    reloaded = Bert(out)
+    for key, value in ours.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_roberta_hidden_states_equal_transformers(tmp_path: Path, seed: int) -> None:
+    from transformers import RobertaConfig, RobertaModel
+
+    from gtdsl.models.bert import Roberta
+
+    torch.manual_seed(seed)
+    cfg = RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=40, max_position_embeddings=40,
+                        type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)
+    hf = RobertaModel(cfg, add_pooling_layer=False).eval()
+    (tmp_path / "config.json").write_text(cfg.to_json_string())
+    write_safetensors(tmp_path / "model.safetensors",
+                      {k: v.contiguous() for k, v in hf.state_dict().items()})
+    ours = Roberta(tmp_path)
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, 101, (3, 12), generator=g)
+    ids[1, 8:] = 1  # padding
+    mask = (ids != 1).float()
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        got = ours.hidden_states(ids, mask=mask)
+    keep = mask.bool()
+    torch.testing.assert_close(got[keep], want[keep], rtol=1e-5, atol=1e-5)

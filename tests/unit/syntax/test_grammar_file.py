@@ -48,6 +48,7 @@ def test_wheel_ships_the_same_grammar_and_error_pages(tmp_path: Path) -> None:
         for t in templates:
             assert zf.read(f"gtdsl/_data/kernels/{t.name}").decode() == t.read_text()
         assert "gtdsl/cli/main.py" in names
+        assert "gtdsl/models/bert.gt" in names  # the models ship in the wheel
     # An installed copy resolves to the packaged file: unpack and load from there.
     unpacked = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:

@@ -1,0 +1,163 @@
+"""GPT-2 from a Hugging Face-layout folder, run by ``gpt2.gt``, with a KV cache and greedy
+generation.
+
+The loader maps Hugging Face keys (with or without the ``transformer.`` prefix of
+GPT2LMHeadModel) to the parameter structs and checks every tensor against its field's type;
+the output head is tied to the token embeddings, so ``lm_head.weight`` (absent, or a copy) and
+the attention mask buffers are skipped. Conv1D weights stay as stored, ``[in, out]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gtdsl.models.bert import ModelLoadError, _error
+from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.runtime.jit import load
+from gtdsl.runtime.tensorfile import TensorFileError, read_safetensors
+
+HERE = Path(__file__).resolve().parent
+BLOCK = {"ln_1.weight": "ln_1.weight", "ln_1.bias": "ln_1.bias",
+         "attn.weight": "attn.c_attn.weight", "attn.bias": "attn.c_attn.bias",
+         "proj.weight": "attn.c_proj.weight", "proj.bias": "attn.c_proj.bias",
+         "ln_2.weight": "ln_2.weight", "ln_2.bias": "ln_2.bias",
+         "fc.weight": "mlp.c_fc.weight", "fc.bias": "mlp.c_fc.bias",
+         "out.weight": "mlp.c_proj.weight", "out.bias": "mlp.c_proj.bias"}
+SKIPPED = ("lm_head.weight",)
+SKIPPED_SUFFIX = (".attn.bias", ".attn.masked_bias")
+
+
+class GPT2:
+    """A loaded GPT-2: ``logits(ids)``, ``generate(ids, max_new_tokens)``."""
+
+    def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
+        self.dir = Path(model_dir)
+        try:
+            self.raw_config = json.loads((self.dir / "config.json").read_text())
+            c = self.raw_config
+            self.heads, self.hidden = int(c["n_head"]), int(c["n_embd"])
+            self.n_layers, self.eps = int(c["n_layer"]), float(c.get("layer_norm_epsilon", 1e-5))
+            self.sizes = {"V": int(c["vocab_size"]), "P": int(c["n_positions"]),
+                          "H": self.heads, "K": self.hidden // self.heads}
+        except (OSError, ValueError, KeyError) as e:
+            raise _error(f"cannot read the model config: {e}", path=str(self.dir),
+                         help="a Hugging Face GPT-2 config.json is expected") from None
+        self.module = load(HERE / "gpt2.gt", backend=backend)
+        self._load()
+
+    def _load(self) -> None:
+        path = self.dir / "model.safetensors"
+        try:
+            raw = read_safetensors(path)
+        except TensorFileError as e:
+            raise _error(str(e), path=str(path)) from None
+        tensors = {k.removeprefix("transformer."): v for k, v in raw.items()}
+        m, prog = self.module, self.module.program
+        b = Bindings(dict(self.sizes, D=self.hidden))
+        used: set[str] = set()
+
+        def take(key: str, struct: str, fpath: str, t: Any, shown: str) -> torch.Tensor:
+            info = prog.struct(struct)
+            decl = info.fields[fpath.split(".")[0]][1]
+            if key not in tensors:
+                raise _error(f"`{path.name}` has no tensor `{key}` for `{shown}`",
+                             path=str(path), help="check that the folder holds a GPT-2 model")
+            v = tensors[key]
+            used.add(key)
+            try:
+                check_value(v, t, b, "", prog.struct)
+            except CastFailed as f:
+                from gtdsl.diagnostics import Label
+
+                raise _error(f"`{key}` in `{path.name}` does not match `{shown}`: "
+                             f"{f.mismatch}", Label(decl.span, f"declared here: {t}"),
+                             notes=(f"got: {tuple(v.shape)}",), path=str(path),
+                             help="the file does not hold this model, or its config.json "
+                             "gives other sizes") from None
+            return v
+
+        from gtdsl.check.subst import KEEP, substitute
+        from gtdsl.types import Size
+
+        h, k = Size.of("H"), Size.of("K")
+        hk = h * k
+
+        def struct_value(name: str, args: tuple, mapping: dict[str, str], prefix: str,
+                         shown: str) -> Any:
+            info = prog.struct(name)
+            env = dict(zip(info.params, args))
+            values: dict[str, Any] = {}
+            for fpath, key in mapping.items():
+                head, _, rest = fpath.partition(".")
+                ft = substitute(info.fields[head][0], lambda v: env.get(v, KEEP), rows={})
+                if rest:
+                    sub = prog.struct(ft.name)
+                    sub_env = dict(zip(sub.params, ft.args))
+                    ft2 = substitute(sub.fields[rest][0], lambda v: sub_env.get(v, KEEP),
+                                     rows={})
+                    values.setdefault(head, {})[rest] = take(prefix + key, ft.name, rest, ft2,
+                                                             f"{shown}.{fpath}")
+                else:
+                    values[head] = take(prefix + key, name, fpath, ft, f"{shown}.{fpath}")
+            fields = {}
+            for head, v in values.items():
+                if isinstance(v, dict):
+                    ft = prog.struct(name).fields[head][0]
+                    fields[head] = m.structs[ft.name](**v)
+                else:
+                    fields[head] = v
+            return m.structs[name](**fields)
+
+        self.blocks = [struct_value("Block", (h, k), BLOCK, f"h.{i}.", f"blocks[{i}]")
+                       for i in range(self.n_layers)]
+        self.embeddings = struct_value("Embeddings", (Size.of("V"), Size.of("P"), hk),
+                                       {"token": "wte.weight", "position": "wpe.weight"}, "",
+                                       "embeddings")
+        self.ln_f = struct_value("Norm", (hk,), {"weight": "ln_f.weight", "bias": "ln_f.bias"},
+                                 "", "ln_f")
+        extra = sorted(k for k in tensors if k not in used and k not in SKIPPED and
+                       not k.endswith(SKIPPED_SUFFIX))
+        if extra:
+            raise _error(f"`{path.name}` holds tensors this GPT-2 does not use: "
+                         f"{', '.join(extra[:5])}", path=str(path))
+
+    # ------------------------------------------------------------------ running
+    def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        kdim = self.hidden // self.heads
+        z = torch.zeros(batch, self.heads, 0, kdim)
+        return [(z, z) for _ in range(self.n_layers)]
+
+    def step(self, ids: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]]
+             ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Logits for ``ids`` [b, s] after the cached tokens, and the grown cache."""
+        t = cache[0][0].shape[2]
+        positions = torch.arange(t, t + ids.shape[1]).expand(ids.shape)
+        kw = dict(H=self.sizes["H"], K=self.sizes["K"])
+        x = self.module.embed(self.embeddings, ids, positions)
+        new_cache = []
+        for p, (pk, pv) in zip(self.blocks, cache):
+            x, k, v = self.module.block(p, x, pk, pv, self.eps, **kw)
+            new_cache.append((k, v))
+        return self.module.logits(self.embeddings, self.ln_f, x, self.eps), new_cache
+
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.step(ids, self.empty_cache(ids.shape[0]))[0]
+
+    @torch.no_grad()
+    def generate(self, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+        """Greedy decoding with the KV cache: the prompt once, then one token per step."""
+        logits, cache = self.step(ids, self.empty_cache(ids.shape[0]))
+        out = ids
+        for _ in range(max_new_tokens):
+            nxt = logits[:, -1].argmax(-1, keepdim=True)
+            out = torch.cat([out, nxt], 1)
+            logits, cache = self.step(nxt, cache)
+        return out
+
+
+__all__ = ["GPT2", "ModelLoadError"]
