@@ -66,6 +66,12 @@ def _build_parser() -> _Parser:
     embed.add_argument("texts", nargs="+", metavar="TEXT")
     embed.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: a list of vectors on standard output")
+    gen = sub.add_parser("generate", help="continue a prompt with a GPT-2 model folder")
+    gen.add_argument("model", metavar="MODEL_DIR")
+    gen.add_argument("prompt", metavar="PROMPT")
+    gen.add_argument("--max-new-tokens", type=int, default=20, metavar="N")
+    gen.add_argument("--beams", type=int, default=1, metavar="K",
+                     help="beam search with K beams (default 1: greedy)")
     sub.add_parser("bench", help="run the benchmark suite (from a source checkout); "
                    "`gtdsl bench --help` for its options", add_help=False)
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
@@ -166,6 +172,31 @@ def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: Text
     return EXIT_OK
 
 
+def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: TextIO) -> int:
+    from pathlib import Path
+
+    from gtdsl.diagnostics import GtdslError
+    from gtdsl.models.gpt2 import GPT2
+
+    if n < 1 or beams < 1:
+        return _usage("--max-new-tokens and --beams must be at least 1", err)
+    if not Path(model).is_dir():
+        err.write(render_text(Diagnostic("GT0909", f"`{model}` is not a model folder",
+                                         help="give a folder holding config.json, "
+                                         "model.safetensors and tokenizer.json",
+                                         path=model)) + "\n")
+        return EXIT_USAGE
+    try:
+        text = GPT2(model).generate_text(prompt, n, beams)
+    except GtdslError as e:
+        for d in e.diagnostics:
+            err.write(render_text(d) + "\n")
+        return EXIT_USAGE if all(d.code.startswith("GT09") for d in e.diagnostics) else \
+            EXIT_ERRORS
+    out.write(text + "\n")
+    return EXIT_OK
+
+
 def run_bench(argv: Sequence[str], err: TextIO) -> int:
     """The suite lives in the checkout's ``benchmarks/`` (it is not part of the wheel)."""
     from gtdsl._resources import checkout_root
@@ -231,6 +262,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
             return run_check(args.files, args.format, out, err, args.types)
         if args.command == "compile":
             return run_compile(args.file, args.fn, args.emit, out, err)
+        if args.command == "generate":
+            return run_generate(args.model, args.prompt, args.max_new_tokens, args.beams, out,
+                                err)
         if args.command == "embed":
             return run_embed(args.model, args.texts, args.format, out, err)
         if args.command == "run":

@@ -160,4 +160,89 @@ class GPT2:
         return out
 
 
+    def tokenizer(self) -> Any:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise _error("the tokenizer needs the `tokenizers` package",
+                         help="pip install tokenizers", path=str(self.dir)) from None
+        path = self.dir / "tokenizer.json"
+        if not path.is_file():
+            raise _error(f"`{self.dir}` has no tokenizer.json", path=str(self.dir),
+                         help="save the model's tokenizer in the folder (tokenizer.json)")
+        return Tokenizer.from_file(str(path))
+
+    def generate_text(self, prompt: str, max_new_tokens: int = 20, beams: int = 1) -> str:
+        """Tokenize, decode greedily (``beams`` 1) or by beam search, and detokenize."""
+        tok = self.tokenizer()
+        ids = torch.tensor([tok.encode(prompt).ids], dtype=torch.int64)
+        if ids.shape[1] == 0:
+            raise _error("the prompt is empty after tokenization", path=str(self.dir))
+        if ids.shape[1] + max_new_tokens > self.sizes["P"]:
+            raise _error(f"{ids.shape[1]} prompt tokens and {max_new_tokens} new ones exceed "
+                         f"the model's {self.sizes['P']} positions", path=str(self.dir),
+                         help="ask for fewer new tokens")
+        eos = self.raw_config.get("eos_token_id")
+        out = self.generate(ids, max_new_tokens) if beams == 1 else self.beam_search(
+            ids, max_new_tokens, beams, eos if isinstance(eos, int) and eos < self.sizes["V"]
+            else None)
+        return tok.decode(out[0].tolist())
+
+    @torch.no_grad()
+    def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int,
+                    eos_token_id: int | None = None) -> torch.Tensor:
+        """Beam search (length penalty 1, as transformers' default) with the KV cache.
+
+        Each step extends every live beam by every token, keeps the ``beams`` best
+        continuations by summed log-probability, and reorders the cache to follow them. A
+        beam that emits ``eos_token_id`` is finished; the result per prompt is the finished
+        or live beam with the best score divided by its length.
+        """
+        batch = ids.shape[0]
+        logits, cache = self.step(ids, self.empty_cache(batch))
+        logp = torch.log_softmax(logits[:, -1].float(), -1)  # [b, V]
+        vocab = logp.shape[-1]
+        scores, tokens = logp.topk(beams, -1)  # [b, beams]
+        seqs = torch.cat([ids.repeat_interleave(beams, 0), tokens.reshape(-1, 1)], 1)
+        cache = [(k.repeat_interleave(beams, 0), v.repeat_interleave(beams, 0))
+                 for k, v in cache]
+        scores = scores.reshape(-1)  # [b * beams]
+        finished: list[list[tuple[float, torch.Tensor]]] = [[] for _ in range(batch)]
+        for step in range(1, max_new_tokens):
+            logits, cache = self.step(seqs[:, -1:], cache)
+            logp = torch.log_softmax(logits[:, -1].float(), -1)
+            total = (scores[:, None] + logp).reshape(batch, beams * vocab)
+            top, idx = total.topk(2 * beams, -1)
+            new_rows, new_scores, new_tokens = [], [], []
+            for b in range(batch):
+                kept = 0
+                for s_, i in zip(top[b].tolist(), idx[b].tolist()):
+                    beam, tok = divmod(i, vocab)
+                    row = b * beams + beam
+                    if eos_token_id is not None and tok == eos_token_id:
+                        finished[b].append((s_ / (seqs.shape[1] + 1 - ids.shape[1]),
+                                            torch.cat([seqs[row], seqs.new_tensor([tok])])))
+                        continue
+                    new_rows.append(row)
+                    new_scores.append(s_)
+                    new_tokens.append(tok)
+                    kept += 1
+                    if kept == beams:
+                        break
+            rows = torch.tensor(new_rows)
+            seqs = torch.cat([seqs[rows], torch.tensor(new_tokens)[:, None]], 1)
+            scores = torch.tensor(new_scores)
+            cache = [(k[rows], v[rows]) for k, v in cache]
+            _ = step
+        out = []
+        length = seqs.shape[1] - ids.shape[1]
+        for b in range(batch):
+            cands = finished[b] + [(scores[b * beams + j].item() / length, seqs[b * beams + j])
+                                   for j in range(beams)]
+            out.append(max(cands, key=lambda c: c[0])[1])
+        width = max(len(o) for o in out)
+        pad = eos_token_id if eos_token_id is not None else 0
+        return torch.stack([torch.cat([o, o.new_full((width - len(o),), pad)]) for o in out])
+
+
 __all__ = ["GPT2", "ModelLoadError"]

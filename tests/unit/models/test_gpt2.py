@@ -73,3 +73,46 @@ def test_wrong_shaped_conv1d_weight_is_a_located_diagnostic(tmp_path: Path) -> N
     text = str(err.value)
     assert "`h.1.mlp.c_fc.weight`" in text and "blocks[1].fc.weight" in text
     assert "gpt2.gt" in text and "got: (96, 24)" in text
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_search_equals_generate(tmp_path: Path, seed: int) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=61, n_positions=40, n_embd=24, n_layer=2, n_head=3,
+                     initializer_range=0.3, bos_token_id=None, eos_token_id=None)
+    hf = GPT2LMHeadModel(cfg).eval()
+    (tmp_path / "config.json").write_text(cfg.to_json_string())
+    write_safetensors(tmp_path / "model.safetensors", {
+        k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"})
+    ids = torch.randint(1, 61, (2, 5), generator=torch.Generator().manual_seed(seed))
+    got = GPT2(tmp_path).beam_search(ids, 8, 3)
+    want = hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False,
+                       attention_mask=torch.ones_like(ids), pad_token_id=0)
+    assert torch.equal(got, want), (got.tolist(), want.tolist())
+
+
+def test_generate_command(tmp_path: Path) -> None:
+    import io
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from gtdsl.cli.main import main
+
+    folder, hf = _folder(tmp_path, 2)
+    tok = Tokenizer(WordLevel({f"w{i}": i for i in range(61)}, unk_token="w0"))
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(folder / "tokenizer.json"))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["generate", str(folder), "w5 w9 w13", "--max-new-tokens", "6"], out, err) == 0, \
+        err.getvalue()
+    ids = torch.tensor([[5, 9, 13]])
+    want = hf.generate(ids, max_new_tokens=6, do_sample=False,
+                       attention_mask=torch.ones_like(ids), pad_token_id=0)
+    assert out.getvalue().split() == [f"w{i}" for i in want[0].tolist()]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["generate", str(tmp_path / "nope"), "w1"], out, err) == 2
+    assert "GT0909" in err.getvalue()
