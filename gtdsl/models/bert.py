@@ -18,10 +18,8 @@ from typing import Any
 
 import torch
 
-from gtdsl.diagnostics import Diagnostic, GtdslError, Label
-from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.models.weights import ModelLoadError, WeightReader, load_error, read_weights
 from gtdsl.runtime.jit import CompiledModule, load
-from gtdsl.runtime.tensorfile import TensorFileError, read_safetensors
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.types import Size, TList, TStruct
 
@@ -52,14 +50,7 @@ LAYER = {"attention.query.weight": "attention.self.query.weight",
          "ffn.norm.bias": "output.LayerNorm.bias"}
 
 
-class ModelLoadError(GtdslError):
-    """A model folder that cannot be read, or whose tensors do not match the model's types."""
-
-
-def _error(message: str, label: Label | None = None, help: str | None = None,
-           path: str | None = None, notes: tuple[str, ...] = ()) -> ModelLoadError:
-    return ModelLoadError([Diagnostic("GT0909", message, label, (), notes, help,
-                                      path=None if label else path)])
+_error = load_error
 
 
 @dataclass
@@ -121,14 +112,9 @@ class Bert:
     # ------------------------------------------------------------------ weights
     def _load_params(self) -> Any:
         path = self.dir / "model.safetensors"
-        try:
-            tensors = read_safetensors(path)
-        except TensorFileError as e:
-            raise _error(str(e), path=str(path)) from None
         m, c = self.module, self.config
         prog = m.program
-        b = Bindings(dict(c.sizes))
-        used: set[str] = set()
+        reader = WeightReader(path, read_weights(path), c.sizes, prog.struct)
 
         def field(struct: str, path_in_struct: str, key: str, args: dict[str, Any],
                   shown: str) -> Any:
@@ -142,22 +128,7 @@ class Bert:
                 args = dict(args)
                 args[t.name] = t.args
                 return field(t.name, rest, key, args, shown)
-            if key not in tensors:
-                raise _error(f"`{path.name}` has no tensor `{key}` for the field `{head}` of "
-                             f"`{struct}`", Label(decl.span, "declared here"), path=str(path))
-            v = tensors[key]
-            used.add(key)
-            try:
-                check_value(v, t, b, "", prog.struct)
-            except CastFailed as f:
-                raise _error(f"`{key}` in `{path.name}` does not match `{shown}` "
-                             f"(`{struct}.{head}`): "
-                             f"{f.mismatch}", Label(decl.span, f"declared here: {t}"),
-                             notes=(f"got: {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}",
-                                    f"expected: {t} with {_sizes(b)}"),
-                             help="the file does not hold this model, or its config.json "
-                             "gives other sizes", path=str(path)) from None
-            return v
+            return reader.take(key, t, decl, f"{shown} (`{struct}.{head}`)")
 
         def build(struct: str, mapping: dict[str, str], args: dict[str, Any],
                   prefix: str = "", shown: str = "") -> Any:
@@ -172,7 +143,7 @@ class Bert:
                     shown="p.embeddings")
         layers = [build("Layer", LAYER, {"Layer": (sz["H"], sz["K"], sz["F"])},
                         f"encoder.layer.{i}.", f"p.layers[{i}]") for i in range(c.layers)]
-        extra = sorted(k for k in tensors if k not in used and not k.startswith(SKIPPED))
+        extra = reader.unused(SKIPPED)
         if extra:
             raise _error(f"`{path.name}` holds tensors this BERT does not use: "
                          f"{', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""),
@@ -265,10 +236,6 @@ def _get(obj: Any, path: str) -> Any:
     for part in path.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _sizes(b: Bindings) -> str:
-    return ", ".join(f"{k}={v}" for k, v in b.sizes.items() if not k.startswith("#"))
 
 
 def _nest(m: CompiledModule, struct: str, values: dict[str, Any], prog: Any) -> Any:

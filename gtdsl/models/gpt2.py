@@ -16,10 +16,9 @@ from typing import Any
 
 import torch
 
-from gtdsl.models.bert import ModelLoadError, _error
-from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.models.weights import ModelLoadError, WeightReader, read_weights
+from gtdsl.models.weights import load_error as _error
 from gtdsl.runtime.jit import load
-from gtdsl.runtime.tensorfile import TensorFileError, read_safetensors
 
 HERE = Path(__file__).resolve().parent
 BLOCK = {"ln_1.weight": "ln_1.weight", "ln_1.bias": "ln_1.bias",
@@ -52,34 +51,13 @@ class GPT2:
 
     def _load(self) -> None:
         path = self.dir / "model.safetensors"
-        try:
-            raw = read_safetensors(path)
-        except TensorFileError as e:
-            raise _error(str(e), path=str(path)) from None
-        tensors = {k.removeprefix("transformer."): v for k, v in raw.items()}
+        tensors = {k.removeprefix("transformer."): v for k, v in read_weights(path).items()}
         m, prog = self.module, self.module.program
-        b = Bindings(dict(self.sizes, D=self.hidden))
-        used: set[str] = set()
+        reader = WeightReader(path, tensors, dict(self.sizes, D=self.hidden), prog.struct)
 
         def take(key: str, struct: str, fpath: str, t: Any, shown: str) -> torch.Tensor:
-            info = prog.struct(struct)
-            decl = info.fields[fpath.split(".")[0]][1]
-            if key not in tensors:
-                raise _error(f"`{path.name}` has no tensor `{key}` for `{shown}`",
-                             path=str(path), help="check that the folder holds a GPT-2 model")
-            v = tensors[key]
-            used.add(key)
-            try:
-                check_value(v, t, b, "", prog.struct)
-            except CastFailed as f:
-                from gtdsl.diagnostics import Label
-
-                raise _error(f"`{key}` in `{path.name}` does not match `{shown}`: "
-                             f"{f.mismatch}", Label(decl.span, f"declared here: {t}"),
-                             notes=(f"got: {tuple(v.shape)}",), path=str(path),
-                             help="the file does not hold this model, or its config.json "
-                             "gives other sizes") from None
-            return v
+            decl = prog.struct(struct).fields[fpath.split(".")[0]][1]
+            return reader.take(key, t, decl, shown)
 
         from gtdsl.check.subst import KEEP, substitute
         from gtdsl.types import Size
@@ -120,8 +98,7 @@ class GPT2:
                                        "embeddings")
         self.ln_f = struct_value("Norm", (hk,), {"weight": "ln_f.weight", "bias": "ln_f.bias"},
                                  "", "ln_f")
-        extra = sorted(k for k in tensors if k not in used and k not in SKIPPED and
-                       not k.endswith(SKIPPED_SUFFIX))
+        extra = reader.unused(SKIPPED, SKIPPED_SUFFIX)
         if extra:
             raise _error(f"`{path.name}` holds tensors this GPT-2 does not use: "
                          f"{', '.join(extra[:5])}", path=str(path))

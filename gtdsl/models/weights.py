@@ -1,0 +1,68 @@
+"""Reading a model's weights into its parameter structs, each tensor checked against the
+declared type of the field it fills (shared by every model's loader)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gtdsl.diagnostics import Diagnostic, GtdslError, Label
+from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.runtime.tensorfile import TensorFileError, read_safetensors
+
+
+class ModelLoadError(GtdslError):
+    """A model folder that cannot be read, or whose tensors do not match the model's types."""
+
+
+def load_error(message: str, label: Label | None = None, help: str | None = None,
+               path: str | None = None, notes: tuple[str, ...] = ()) -> ModelLoadError:
+    return ModelLoadError([Diagnostic("GT0909", message, label, (), notes, help,
+                                      path=None if label else path)])
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return read_safetensors(path)
+    except TensorFileError as e:
+        raise load_error(str(e), path=str(path)) from None
+
+
+class WeightReader:
+    """Hands out tensors by key, each checked against its field's type under one set of
+    size bindings (so every tensor agrees with the config and with the others)."""
+
+    def __init__(self, path: Path, tensors: dict[str, torch.Tensor], sizes: dict[str, int],
+                 structs: Any) -> None:
+        self.path, self.tensors, self.structs = path, tensors, structs
+        self.bindings = Bindings(dict(sizes))
+        self.used: set[str] = set()
+
+    def take(self, key: str, t: Any, decl: Any, shown: str) -> torch.Tensor:
+        if key not in self.tensors:
+            raise load_error(f"`{self.path.name}` has no tensor `{key}` for `{shown}`",
+                             Label(decl.span, "declared here") if decl is not None else None,
+                             path=str(self.path), help="check that the folder holds this "
+                             "kind of model")
+        v = self.tensors[key]
+        self.used.add(key)
+        try:
+            check_value(v, t, self.bindings, "", self.structs)
+        except CastFailed as f:
+            sizes = ", ".join(f"{k}={n}" for k, n in self.bindings.sizes.items()
+                              if not k.startswith("#"))
+            raise load_error(
+                f"`{key}` in `{self.path.name}` does not match `{shown}`: {f.mismatch}",
+                Label(decl.span, f"declared here: {t}"),
+                notes=(f"got: {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}",
+                       f"expected: {t} with {sizes}"),
+                help="the file does not hold this model, or its config.json gives other "
+                "sizes", path=str(self.path)) from None
+        return v
+
+    def unused(self, skip: tuple[str, ...] = (), skip_suffix: tuple[str, ...] = ()
+               ) -> list[str]:
+        return sorted(k for k in self.tensors if k not in self.used and
+                      not k.startswith(skip) and not k.endswith(skip_suffix or ("\0",)))
