@@ -128,7 +128,7 @@ class Bert:
                 args = dict(args)
                 args[t.name] = t.args
                 return field(t.name, rest, key, args, shown)
-            return reader.take(key, t, decl, f"{shown} (`{struct}.{head}`)")
+            return reader.take(key, t, decl, shown, f"{struct}.{head}")
 
         def build(struct: str, mapping: dict[str, str], args: dict[str, Any],
                   prefix: str = "", shown: str = "") -> Any:

@@ -40,9 +40,13 @@ class WeightReader:
         self.bindings = Bindings(dict(sizes))
         self.used: set[str] = set()
 
-    def take(self, key: str, t: Any, decl: Any, shown: str) -> torch.Tensor:
+    def take(self, key: str, t: Any, decl: Any, shown: str, field: str | None = None
+             ) -> torch.Tensor:
+        """The tensor ``key``, checked against ``t``; ``shown`` is where it goes in the
+        model's parameters, ``field`` the struct field that declares it."""
+        where = f"`{shown}`" + (f" (`{field}`)" if field else "")
         if key not in self.tensors:
-            raise load_error(f"`{self.path.name}` has no tensor `{key}` for `{shown}`",
+            raise load_error(f"`{self.path.name}` has no tensor `{key}` for {where}",
                              Label(decl.span, "declared here") if decl is not None else None,
                              path=str(self.path), help="check that the folder holds this "
                              "kind of model")
@@ -54,7 +58,7 @@ class WeightReader:
             sizes = ", ".join(f"{k}={n}" for k, n in self.bindings.sizes.items()
                               if not k.startswith("#"))
             raise load_error(
-                f"`{key}` in `{self.path.name}` does not match `{shown}`: {f.mismatch}",
+                f"`{key}` in `{self.path.name}` does not match {where}: {f.mismatch}",
                 Label(decl.span, f"declared here: {t}"),
                 notes=(f"got: {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}",
                        f"expected: {t} with {sizes}"),

@@ -77,7 +77,7 @@ def test_wrong_shaped_weight_is_a_located_diagnostic(tmp_path: Path) -> None:
         Bert(folder)
     text = str(err.value)
     assert text.startswith("error[GT0909]: `encoder.layer.1.intermediate.dense.weight`")
-    assert "bert.gt" in text and "declared here" in text and "got: (41, 24)" in text
+    assert "blocks.gt" in text and "declared here" in text and "got: (41, 24)" in text
 
 
 def test_missing_and_unknown_tensors_are_diagnostics(tmp_path: Path) -> None:

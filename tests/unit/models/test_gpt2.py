@@ -72,7 +72,7 @@ def test_wrong_shaped_conv1d_weight_is_a_located_diagnostic(tmp_path: Path) -> N
         GPT2(folder)
     text = str(err.value)
     assert "`h.1.mlp.c_fc.weight`" in text and "blocks[1].fc.weight" in text
-    assert "gpt2.gt" in text and "got: (96, 24)" in text
+    assert "blocks.gt" in text and "got: (96, 24)" in text
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
