@@ -59,7 +59,7 @@ class WeightReader:
                               if not k.startswith("#"))
             raise load_error(
                 f"`{key}` in `{self.path.name}` does not match {where}: {f.mismatch}",
-                Label(decl.span, f"declared here: {t}"),
+                Label(decl.span, f"declared here: {t}") if decl is not None else None,
                 notes=(f"got: {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}",
                        f"expected: {t} with {sizes}"),
                 help="the file does not hold this model, or its config.json gives other "

@@ -1,0 +1,219 @@
+"""T5 from a Hugging Face-layout folder, run by ``t5.gt``: encoder, decoder, greedy
+generation.
+
+The loader maps Hugging Face keys to the parameter structs, checking every tensor against
+its field; the shared embedding is read once (``encoder.embed_tokens`` and
+``decoder.embed_tokens`` are copies of ``shared``) and the tied output head is not read.
+Only block 0 of each stack holds the relative position bias table, as in the file; the
+buckets are computed here exactly as transformers computes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gtdsl.check.subst import KEEP, substitute
+from gtdsl.models.weights import WeightReader, load_error, read_weights
+from gtdsl.runtime.jit import load
+from gtdsl.types import Size, TStruct
+
+HERE = Path(__file__).resolve().parent
+ATTN = {"q": "q.weight", "k": "k.weight", "v": "v.weight", "o": "o.weight"}
+NEG = -1e9  # an additive mask: exp underflows to exactly 0
+
+
+def _enc_map(i: int) -> dict[str, str]:
+    p = f"encoder.block.{i}.layer."
+    out = {f"attn.{f}": f"{p}0.SelfAttention.{k}" for f, k in ATTN.items()}
+    out.update({"attn_norm.weight": f"{p}0.layer_norm.weight",
+                "ff.wi": f"{p}1.DenseReluDense.wi.weight",
+                "ff.wo": f"{p}1.DenseReluDense.wo.weight",
+                "ff_norm.weight": f"{p}1.layer_norm.weight"})
+    return out
+
+
+def _dec_map(i: int) -> dict[str, str]:
+    p = f"decoder.block.{i}.layer."
+    out = {f"self_attn.{f}": f"{p}0.SelfAttention.{k}" for f, k in ATTN.items()}
+    out.update({f"cross_attn.{f}": f"{p}1.EncDecAttention.{k}" for f, k in ATTN.items()})
+    out.update({"self_norm.weight": f"{p}0.layer_norm.weight",
+                "cross_norm.weight": f"{p}1.layer_norm.weight",
+                "ff.wi": f"{p}2.DenseReluDense.wi.weight",
+                "ff.wo": f"{p}2.DenseReluDense.wo.weight",
+                "ff_norm.weight": f"{p}2.layer_norm.weight"})
+    return out
+
+
+def relative_buckets(rel: torch.Tensor, bidirectional: bool, num_buckets: int,
+                     max_distance: int) -> torch.Tensor:
+    """transformers' T5Attention._relative_position_bucket."""
+    buckets = torch.zeros_like(rel)
+    if bidirectional:
+        num_buckets //= 2
+        buckets += (rel > 0).long() * num_buckets
+        rel = rel.abs()
+    else:
+        rel = -torch.min(rel, torch.zeros_like(rel))
+    max_exact = num_buckets // 2
+    is_small = rel < max_exact
+    large = max_exact + (torch.log(rel.float() / max_exact) / math.log(max_distance / max_exact)
+                         * (num_buckets - max_exact)).long()
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return buckets + torch.where(is_small, rel, large)
+
+
+class T5:
+    """A loaded T5: ``encode(ids)``, ``logits(ids, decoder_ids)``, ``generate(ids, n)``."""
+
+    def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
+        self.dir = Path(model_dir)
+        try:
+            c = json.loads((self.dir / "config.json").read_text())
+            self.raw_config = c
+            self.d, self.heads, self.d_kv = int(c["d_model"]), int(c["num_heads"]), int(c["d_kv"])
+            self.d_ff, self.vocab = int(c["d_ff"]), int(c["vocab_size"])
+            self.n_enc = int(c["num_layers"])
+            self.n_dec = int(c.get("num_decoder_layers") or c["num_layers"])
+            self.eps = float(c.get("layer_norm_epsilon", 1e-6))
+            self.buckets = int(c.get("relative_attention_num_buckets", 32))
+            self.max_distance = int(c.get("relative_attention_max_distance", 128))
+            self.start = int(c.get("decoder_start_token_id") or 0)
+            self.tied = bool(c.get("tie_word_embeddings", True))
+            if c.get("feed_forward_proj", "relu") != "relu":
+                raise ValueError(f"feed_forward_proj {c['feed_forward_proj']!r} is not supported "
+                                 "(only relu)")
+        except (OSError, ValueError, KeyError) as e:
+            raise load_error(f"cannot read the model config: {e}", path=str(self.dir),
+                             help="a Hugging Face T5 config.json (relu feed-forward) is "
+                             "expected") from None
+        self.sizes = {"D": self.d, "H": self.heads, "K": self.d_kv, "F": self.d_ff}
+        self.module = load(HERE / "t5.gt", backend=backend)
+        self._load()
+
+    def _load(self) -> None:
+        path = self.dir / "model.safetensors"
+        tensors = read_weights(path)
+        m, prog = self.module, self.module.program
+        reader = WeightReader(path, tensors, dict(self.sizes, V=self.vocab), prog.struct)
+        sz = {k: Size.of(k) for k in ("D", "H", "K", "F", "V")}
+
+        def build(name: str, args: tuple, mapping: dict[str, str], shown: str) -> Any:
+            info = prog.struct(name)
+            env = dict(zip(info.params, args))
+            fields: dict[str, Any] = {}
+            sub: dict[str, dict[str, Any]] = {}
+            for fpath, key in mapping.items():
+                head, _, rest = fpath.partition(".")
+                ft, decl = info.fields[head]
+                ft = substitute(ft, lambda v: env.get(v, KEEP), rows={})
+                if rest:
+                    assert isinstance(ft, TStruct)
+                    sinfo = prog.struct(ft.name)
+                    senv = dict(zip(sinfo.params, ft.args))
+                    st, sdecl = sinfo.fields[rest]
+                    st = substitute(st, lambda v: senv.get(v, KEEP), rows={})
+                    sub.setdefault(head, {})[rest] = reader.take(
+                        key, st, sdecl, f"{shown}.{fpath}", f"{ft.name}.{rest}")
+                else:
+                    fields[head] = reader.take(key, ft, decl, f"{shown}.{fpath}",
+                                               f"{name}.{head}")
+            for head, values in sub.items():
+                ft = substitute(info.fields[head][0], lambda v: env.get(v, KEEP), rows={})
+                fields[head] = m.structs[ft.name](**values)
+            return m.structs[name](**fields)
+
+        layer_args = (sz["D"], sz["H"], sz["K"], sz["F"])
+        self.encoder = [build("EncoderLayer", layer_args, _enc_map(i), f"encoder[{i}]")
+                        for i in range(self.n_enc)]
+        self.decoder = [build("DecoderLayer", layer_args, _dec_map(i), f"decoder[{i}]")
+                        for i in range(self.n_dec)]
+        self.enc_final = build("RMSNorm", (sz["D"],), {"weight": "encoder.final_layer_norm."
+                                                       "weight"}, "encoder_final")
+        self.dec_final = build("RMSNorm", (sz["D"],), {"weight": "decoder.final_layer_norm."
+                                                       "weight"}, "decoder_final")
+        from gtdsl.types import DT, TDim, TShape, TTensor
+
+        table_t = TTensor(DT.F32, TShape(None, (TDim("buckets", Size.of(self.buckets)),
+                                                 TDim("heads", sz["H"]))))
+        emb_t = TTensor(DT.F32, TShape(None, (TDim("vocab", sz["V"]), TDim("hidden", sz["D"]))))
+        self.shared = reader.take("shared.weight", emb_t, None, "shared")
+        self.enc_rel = reader.take("encoder.block.0.layer.0.SelfAttention."
+                                   "relative_attention_bias.weight", table_t, None, "encoder bias")
+        self.dec_rel = reader.take("decoder.block.0.layer.0.SelfAttention."
+                                   "relative_attention_bias.weight", table_t, None, "decoder bias")
+        if not self.tied:
+            self.lm_head = reader.take("lm_head.weight", emb_t, None, "lm_head")
+        extra = reader.unused(("encoder.embed_tokens.", "decoder.embed_tokens.",
+                               "lm_head.weight"))
+        if extra:
+            raise load_error(f"`{path.name}` holds tensors this T5 does not use: "
+                             f"{', '.join(extra[:5])}", path=str(path))
+
+    # ------------------------------------------------------------------ running
+    def _bias(self, table: torch.Tensor, q: int, k: int, bidirectional: bool) -> torch.Tensor:
+        rel = torch.arange(k)[None, :] - torch.arange(q)[:, None]
+        b = relative_buckets(rel, bidirectional, self.buckets, self.max_distance)
+        return table[b].permute(2, 0, 1)[None]  # [1, H, q, k]
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, s = ids.shape
+        mask = torch.ones(b, s) if mask is None else mask.float()
+        bias = (self._bias(self.enc_rel, s, s, True) + (1.0 - mask)[:, None, None, :] * NEG)
+        bias = bias.expand(b, self.heads, s, s).contiguous()
+        x = self.shared[ids]
+        for p in self.encoder:
+            x = self.module.encoder_layer(p, x, bias, self.eps, **self._kw)
+        return self.module.rms(self.enc_final, x, self.eps)
+
+    @property
+    def _kw(self) -> dict[str, int]:
+        return {"H": self.heads, "K": self.d_kv}
+
+    def decode(self, dec_ids: torch.Tensor, enc: torch.Tensor,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, t = dec_ids.shape
+        s = enc.shape[1]
+        mask = torch.ones(b, s) if mask is None else mask.float()
+        causal = torch.triu(torch.full((t, t), NEG), 1)
+        self_bias = (self._bias(self.dec_rel, t, t, False) + causal).expand(
+            b, self.heads, t, t).contiguous()
+        cross = ((1.0 - mask)[:, None, None, :] * NEG).expand(b, self.heads, t, s).contiguous()
+        y = self.shared[dec_ids]
+        for p in self.decoder:
+            y = self.module.decoder_layer(p, y, enc, self_bias, cross, self.eps, **self._kw)
+        head = self.shared if self.tied else self.lm_head
+        scale = self.d ** -0.5 if self.tied else 1.0
+        return self.module.lm_logits(head, self.dec_final, y, self.eps, scale)
+
+    def logits(self, ids: torch.Tensor, dec_ids: torch.Tensor) -> torch.Tensor:
+        return self.decode(dec_ids, self.encode(ids))
+
+    @torch.no_grad()
+    def generate(self, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+        """Greedy decoding from the decoder start token (the encoder runs once, the decoder
+        reruns over the prefix each step). A sequence that emits the end token is finished:
+        its later positions hold the pad token, and decoding stops when all are finished, as
+        transformers' ``generate`` does."""
+        eos = self.raw_config.get("eos_token_id")
+        pad = int(self.raw_config.get("pad_token_id") or 0)
+        enc = self.encode(ids)
+        out = torch.full((ids.shape[0], 1), self.start, dtype=torch.int64)
+        done = torch.zeros(ids.shape[0], dtype=torch.bool)
+        for _ in range(max_new_tokens):
+            nxt = self.decode(out, enc)[:, -1].argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+            out = torch.cat([out, nxt[:, None]], 1)
+            if eos is not None:
+                done |= nxt == int(eos)
+                if bool(done.all()):
+                    break
+        return out
+
+
+__all__ = ["T5", "relative_buckets"]
