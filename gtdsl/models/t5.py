@@ -156,8 +156,10 @@ class T5:
                              f"{', '.join(extra[:5])}", path=str(path))
 
     # ------------------------------------------------------------------ running
-    def _bias(self, table: torch.Tensor, q: int, k: int, bidirectional: bool) -> torch.Tensor:
-        rel = torch.arange(k)[None, :] - torch.arange(q)[:, None]
+    def _bias(self, table: torch.Tensor, q: int, k: int, bidirectional: bool,
+              offset: int = 0) -> torch.Tensor:
+        """The position bias [1, H, q, k] for queries at offset, offset + 1, ..."""
+        rel = torch.arange(k)[None, :] - (torch.arange(q) + offset)[:, None]
         b = relative_buckets(rel, bidirectional, self.buckets, self.max_distance)
         return table[b].permute(2, 0, 1)[None]  # [1, H, q, k]
 
@@ -194,21 +196,49 @@ class T5:
     def logits(self, ids: torch.Tensor, dec_ids: torch.Tensor) -> torch.Tensor:
         return self.decode(dec_ids, self.encode(ids))
 
+    def step(self, dec_ids: torch.Tensor, enc: torch.Tensor,
+             cache: list[tuple[torch.Tensor, torch.Tensor]] | None) -> tuple[torch.Tensor, Any]:
+        """Logits for ``dec_ids`` [b, s] after the cached decoder tokens, and the grown
+        self-attention cache (one key/value pair per decoder layer)."""
+        b, s = dec_ids.shape
+        u = enc.shape[1]
+        if cache is None:
+            empty = torch.zeros(b, self.heads, 0, self.d_kv)
+            cache = [(empty, empty) for _ in self.decoder]
+        t = cache[0][0].shape[2]
+        causal = torch.triu(torch.full((s, t + s), NEG), t + 1)
+        self_bias = (self._bias(self.dec_rel, s, t + s, False, t) + causal).expand(
+            b, self.heads, s, t + s).contiguous()
+        cross = torch.zeros(b, self.heads, s, u)
+        y = self.shared[dec_ids]
+        grown = []
+        for p, (pk, pv) in zip(self.decoder, cache):
+            y, k, v = self.module.decoder_step(p, y, pk, pv, enc, self_bias, cross, self.eps,
+                                               **self._kw)
+            grown.append((k, v))
+        head = self.shared if self.tied else self.lm_head
+        scale = self.d ** -0.5 if self.tied else 1.0
+        return self.module.lm_logits(head, self.dec_final, y, self.eps, scale), grown
+
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Greedy decoding from the decoder start token (the encoder runs once, the decoder
-        reruns over the prefix each step). A sequence that emits the end token is finished:
-        its later positions hold the pad token, and decoding stops when all are finished, as
-        transformers' ``generate`` does."""
+        """Greedy decoding from the decoder start token: the encoder runs once, the decoder
+        one token per step with its self-attention cache. A sequence that emits the end token
+        is finished: its later positions hold the pad token, and decoding stops when all are
+        finished, as transformers' ``generate`` does."""
         eos = self.raw_config.get("eos_token_id")
         pad = int(self.raw_config.get("pad_token_id") or 0)
         enc = self.encode(ids)
         out = torch.full((ids.shape[0], 1), self.start, dtype=torch.int64)
         done = torch.zeros(ids.shape[0], dtype=torch.bool)
+        cache = None
+        last = out
         for _ in range(max_new_tokens):
-            nxt = self.decode(out, enc)[:, -1].argmax(-1)
+            logits, cache = self.step(last, enc, cache)
+            nxt = logits[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-            out = torch.cat([out, nxt[:, None]], 1)
+            last = nxt[:, None]
+            out = torch.cat([out, last], 1)
             if eos is not None:
                 done |= nxt == int(eos)
                 if bool(done.all()):

@@ -75,3 +75,16 @@ def test_wrong_shaped_weight_is_a_located_diagnostic(tmp_path: Path) -> None:
     text = str(err.value)
     assert "`decoder.block.2.layer.1.EncDecAttention.o.weight`" in text
     assert "decoder[2].cross_attn.o" in text and "t5.gt" in text and "got: (24, 17)" in text
+
+
+def test_decoder_cache_equals_recomputing(tmp_path: Path) -> None:
+    folder, _ = _folder(tmp_path, 3, 4.0)
+    ours = T5(folder)
+    g = torch.Generator().manual_seed(3)
+    ids, dec = torch.randint(2, 53, (2, 7), generator=g), torch.randint(2, 53, (2, 6), generator=g)
+    enc = ours.encode(ids)
+    full = ours.decode(dec, enc)
+    first, cache = ours.step(dec[:, :4], enc, None)
+    rest, cache = ours.step(dec[:, 4:], enc, cache)
+    assert cache[0][0].shape == (2, 3, 6, 6)
+    torch.testing.assert_close(torch.cat([first, rest], 1), full, rtol=1e-5, atol=1e-5)
