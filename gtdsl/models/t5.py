@@ -246,4 +246,30 @@ class T5:
         return out
 
 
+    @torch.no_grad()
+    def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int) -> torch.Tensor:
+        """Beam search without an end token (length penalty 1), the decoder cache reordered
+        to follow the beams; returns the best beam per input."""
+        batch = ids.shape[0]
+        enc = self.encode(ids).repeat_interleave(beams, 0)
+        start = torch.full((batch * beams, 1), self.start, dtype=torch.int64)
+        logits, cache = self.step(start, enc, None)
+        logp = torch.log_softmax(logits[:, -1].float(), -1).reshape(batch, beams, -1)[:, 0]
+        vocab = logp.shape[-1]
+        scores, tokens = logp.topk(beams, -1)
+        seqs = torch.cat([start, tokens.reshape(-1, 1)], 1)
+        scores = scores.reshape(-1)
+        for _ in range(1, max_new_tokens):
+            logits, cache = self.step(seqs[:, -1:], enc, cache)
+            logp = torch.log_softmax(logits[:, -1].float(), -1)
+            total = (scores[:, None] + logp).reshape(batch, beams * vocab)
+            top, idx = total.topk(beams, -1)
+            rows = (idx // vocab + torch.arange(batch)[:, None] * beams).reshape(-1)
+            seqs = torch.cat([seqs[rows], (idx % vocab).reshape(-1, 1)], 1)
+            scores = top.reshape(-1)
+            cache = [(k[rows], v[rows]) for k, v in cache]
+        best = scores.reshape(batch, beams).argmax(-1) + torch.arange(batch) * beams
+        return seqs[best]
+
+
 __all__ = ["T5", "relative_buckets"]

@@ -88,3 +88,23 @@ def test_decoder_cache_equals_recomputing(tmp_path: Path) -> None:
     rest, cache = ours.step(dec[:, 4:], enc, cache)
     assert cache[0][0].shape == (2, 3, 6, 6)
     torch.testing.assert_close(torch.cat([first, rest], 1), full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed,factor", [(3, 4.0), (4, 8.0), (7, 6.0)])
+def test_beam_search_equals_generate(tmp_path: Path, seed: int, factor: float) -> None:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    cfg = T5Config(vocab_size=53, d_model=24, d_kv=6, d_ff=40, num_layers=2, num_heads=3,
+                   relative_attention_num_buckets=8, relative_attention_max_distance=20,
+                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=None,
+                   feed_forward_proj="relu", initializer_factor=factor)
+    hf = T5ForConditionalGeneration(cfg).eval()
+    (tmp_path / "config.json").write_text(cfg.to_json_string())
+    write_safetensors(tmp_path / "model.safetensors", {
+        k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"})
+    ids = torch.randint(2, 53, (2, 7), generator=torch.Generator().manual_seed(seed))
+    got = T5(tmp_path).beam_search(ids, 8, 3)
+    want = hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False,
+                       attention_mask=torch.ones_like(ids))
+    assert torch.equal(got, want), (got.tolist(), want.tolist())
