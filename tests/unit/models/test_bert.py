@@ -15,6 +15,7 @@ import gtdsl
 from gtdsl.cli.main import main
 from gtdsl.models.bert import HERE, Bert, ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
+from tests.unit.models.hf import save_folder
 
 TEXTS = ["The cat sits on the mat.", "A quick brown fox jumps over the lazy dog, twice.", "hi",
          "Gradual types catch shape errors before anything runs."]
@@ -28,11 +29,7 @@ def _random_bert_folder(tmp_path: Path, seed: int, **overrides) -> tuple[Path, o
                      intermediate_size=40, max_position_embeddings=32, type_vocab_size=2,
                      layer_norm_eps=1e-12, **overrides)
     model = BertModel(cfg, add_pooling_layer=False).eval()
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "config.json").write_text(cfg.to_json_string())
-    write_safetensors(tmp_path / "model.safetensors",
-                      {k: v.contiguous() for k, v in model.state_dict().items()})
-    return tmp_path, model
+    return save_folder(model, tmp_path), model
 
 
 def test_model_file_checks_statically() -> None:
@@ -131,10 +128,7 @@ def test_roberta_hidden_states_equal_transformers(tmp_path: Path, seed: int) -> 
                         num_attention_heads=4, intermediate_size=40, max_position_embeddings=40,
                         type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)
     hf = RobertaModel(cfg, add_pooling_layer=False).eval()
-    (tmp_path / "config.json").write_text(cfg.to_json_string())
-    write_safetensors(tmp_path / "model.safetensors",
-                      {k: v.contiguous() for k, v in hf.state_dict().items()})
-    ours = Roberta(tmp_path)
+    ours = Roberta(save_folder(hf, tmp_path))
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, 101, (3, 12), generator=g)
     ids[1, 8:] = 1  # padding

@@ -12,20 +12,17 @@ import torch
 import gtdsl
 from gtdsl.models.gpt2 import GPT2, HERE, ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
+from tests.unit.models.hf import save_folder
 
 
-def _folder(tmp_path: Path, seed: int, prefix: bool = True):
+def _folder(tmp_path: Path, seed: int, prefix: bool = True, eos: int | None = 0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     cfg = GPT2Config(vocab_size=61, n_positions=40, n_embd=24, n_layer=2, n_head=3,
-                     initializer_range=0.3, bos_token_id=0, eos_token_id=0)
+                     initializer_range=0.3, bos_token_id=eos, eos_token_id=eos)
     hf = GPT2LMHeadModel(cfg).eval()
-    (tmp_path / "config.json").write_text(cfg.to_json_string())
-    sd = {k if prefix else k.removeprefix("transformer."): v.contiguous()
-          for k, v in hf.state_dict().items() if k != "lm_head.weight"}
-    write_safetensors(tmp_path / "model.safetensors", sd)
-    return tmp_path, hf
+    return save_folder(hf, tmp_path, prefix), hf
 
 
 def test_model_file_checks_statically() -> None:
@@ -77,15 +74,7 @@ def test_wrong_shaped_conv1d_weight_is_a_located_diagnostic(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_beam_search_equals_generate(tmp_path: Path, seed: int) -> None:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=61, n_positions=40, n_embd=24, n_layer=2, n_head=3,
-                     initializer_range=0.3, bos_token_id=None, eos_token_id=None)
-    hf = GPT2LMHeadModel(cfg).eval()
-    (tmp_path / "config.json").write_text(cfg.to_json_string())
-    write_safetensors(tmp_path / "model.safetensors", {
-        k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"})
+    _, hf = _folder(tmp_path, seed, eos=None)
     ids = torch.randint(1, 61, (2, 5), generator=torch.Generator().manual_seed(seed))
     got = GPT2(tmp_path).beam_search(ids, 8, 3)
     want = hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False,

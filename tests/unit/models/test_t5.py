@@ -13,21 +13,20 @@ import gtdsl
 from gtdsl.models.t5 import HERE, T5, relative_buckets
 from gtdsl.models.weights import ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
+from tests.unit.models.hf import save_folder
 
 
-def _folder(tmp_path: Path, seed: int, factor: float = 1.0, dec_layers: int = 2):
+def _folder(tmp_path: Path, seed: int, factor: float = 1.0, dec_layers: int = 2,
+            eos: int | None = 1):
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
     cfg = T5Config(vocab_size=53, d_model=24, d_kv=6, d_ff=40, num_layers=2,
                    num_decoder_layers=dec_layers, num_heads=3, relative_attention_num_buckets=8,
                    relative_attention_max_distance=20, decoder_start_token_id=0, pad_token_id=0,
-                   eos_token_id=1, feed_forward_proj="relu", initializer_factor=factor)
+                   eos_token_id=eos, feed_forward_proj="relu", initializer_factor=factor)
     hf = T5ForConditionalGeneration(cfg).eval()
-    (tmp_path / "config.json").write_text(cfg.to_json_string())
-    write_safetensors(tmp_path / "model.safetensors", {
-        k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"})
-    return tmp_path, hf
+    return save_folder(hf, tmp_path), hf
 
 
 def test_model_file_checks_statically() -> None:
@@ -92,17 +91,7 @@ def test_decoder_cache_equals_recomputing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("seed,factor", [(3, 4.0), (4, 8.0), (7, 6.0)])
 def test_beam_search_equals_generate(tmp_path: Path, seed: int, factor: float) -> None:
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=53, d_model=24, d_kv=6, d_ff=40, num_layers=2, num_heads=3,
-                   relative_attention_num_buckets=8, relative_attention_max_distance=20,
-                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=None,
-                   feed_forward_proj="relu", initializer_factor=factor)
-    hf = T5ForConditionalGeneration(cfg).eval()
-    (tmp_path / "config.json").write_text(cfg.to_json_string())
-    write_safetensors(tmp_path / "model.safetensors", {
-        k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"})
+    _, hf = _folder(tmp_path, seed, factor, eos=None)
     ids = torch.randint(2, 53, (2, 7), generator=torch.Generator().manual_seed(seed))
     got = T5(tmp_path).beam_search(ids, 8, 3)
     want = hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False,
