@@ -66,7 +66,8 @@ def _build_parser() -> _Parser:
     embed.add_argument("texts", nargs="+", metavar="TEXT")
     embed.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: a list of vectors on standard output")
-    gen = sub.add_parser("generate", help="continue a prompt with a GPT-2 model folder")
+    gen = sub.add_parser("generate", help="continue a prompt with a GPT-2 folder, or "
+                         "answer an input with a T5 folder")
     gen.add_argument("model", metavar="MODEL_DIR")
     gen.add_argument("prompt", metavar="PROMPT")
     gen.add_argument("--max-new-tokens", type=int, default=20, metavar="N")
@@ -175,8 +176,11 @@ def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: Text
 def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
+    import json
+
     from gtdsl.diagnostics import GtdslError
     from gtdsl.models.gpt2 import GPT2
+    from gtdsl.models.t5 import T5
 
     if n < 1 or beams < 1:
         return _usage("--max-new-tokens and --beams must be at least 1", err)
@@ -187,7 +191,17 @@ def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: 
                                          path=model)) + "\n")
         return EXIT_USAGE
     try:
-        text = GPT2(model).generate_text(prompt, n, beams)
+        kind = json.loads((Path(model) / "config.json").read_text()).get("model_type", "gpt2")
+    except (OSError, ValueError, AttributeError):
+        kind = "gpt2"  # the loader reports what is wrong with the folder
+    if kind not in ("gpt2", "t5"):
+        err.write(render_text(Diagnostic(
+            "GT0909", f"`gtdsl generate` runs GPT-2 and T5 folders; this config.json's "
+            f"model_type is {kind!r}", help="give a folder saved from a GPT-2 or T5 model",
+            path=str(Path(model) / "config.json"))) + "\n")
+        return EXIT_USAGE
+    try:
+        text = (T5 if kind == "t5" else GPT2)(model).generate_text(prompt, n, beams)
     except GtdslError as e:
         for d in e.diagnostics:
             err.write(render_text(d) + "\n")

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from gtdsl.models.weights import ModelLoadError, WeightReader, load_error, read_weights
+from gtdsl.models.weights import (ModelLoadError, WeightReader, load_error, load_tokenizer,
+                                  read_weights)
 from gtdsl.runtime.jit import CompiledModule, load
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.types import Size, TList, TStruct
@@ -184,12 +185,7 @@ class Bert:
     @property
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
-            try:
-                from tokenizers import Tokenizer
-            except ImportError:
-                raise _error("the tokenizer needs the `tokenizers` package",
-                             help="pip install tokenizers", path=str(self.dir)) from None
-            tok = Tokenizer.from_file(str(self.dir / "tokenizer.json"))
+            tok = load_tokenizer(self.dir)
             max_len = 512
             st = self.dir / "sentence_bert_config.json"
             if st.is_file():

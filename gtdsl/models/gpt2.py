@@ -1,5 +1,5 @@
-"""GPT-2 from a Hugging Face-layout folder, run by ``gpt2.gt``, with a KV cache and greedy
-generation.
+"""GPT-2 from a Hugging Face-layout folder, run by ``gpt2.gt``, with a KV cache, greedy
+generation and beam search.
 
 The loader maps Hugging Face keys (with or without the ``transformer.`` prefix of
 GPT2LMHeadModel) to the parameter structs and checks every tensor against its field's type;
@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from gtdsl.models import search
 from gtdsl.models.weights import ModelLoadError, WeightReader, read_weights
 from gtdsl.models.weights import load_error as _error
 from gtdsl.runtime.jit import load
@@ -31,8 +32,9 @@ SKIPPED = ("lm_head.weight",)
 SKIPPED_SUFFIX = (".attn.bias", ".attn.masked_bias")
 
 
-class GPT2:
-    """A loaded GPT-2: ``logits(ids)``, ``generate(ids, max_new_tokens)``."""
+class GPT2(search.Decoding):
+    """A loaded GPT-2: ``logits(ids)``, ``generate(ids, max_new_tokens)``,
+    ``beam_search(ids, max_new_tokens, beams)``, ``generate_text(prompt)``."""
 
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
         self.dir = Path(model_dir)
@@ -125,29 +127,17 @@ class GPT2:
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
         return self.step(ids, self.empty_cache(ids.shape[0]))[0]
 
-    @torch.no_grad()
-    def generate(self, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Greedy decoding with the KV cache: the prompt once, then one token per step."""
+    @property
+    def _vocab(self) -> int:
+        return self.sizes["V"]
+
+    def _decoder(self, ids: torch.Tensor, beams: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, search.Advance]:
+        """The prompt, its next-token logits and the ``advance`` function the decoding loops
+        call: the prompt runs once, its cache is repeated for the beams, then one token per
+        step with the cache reordered to follow the beams."""
         logits, cache = self.step(ids, self.empty_cache(ids.shape[0]))
-        out = ids
-        for _ in range(max_new_tokens):
-            nxt = logits[:, -1].argmax(-1, keepdim=True)
-            out = torch.cat([out, nxt], 1)
-            logits, cache = self.step(nxt, cache)
-        return out
-
-
-    def tokenizer(self) -> Any:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise _error("the tokenizer needs the `tokenizers` package",
-                         help="pip install tokenizers", path=str(self.dir)) from None
-        path = self.dir / "tokenizer.json"
-        if not path.is_file():
-            raise _error(f"`{self.dir}` has no tokenizer.json", path=str(self.dir),
-                         help="save the model's tokenizer in the folder (tokenizer.json)")
-        return Tokenizer.from_file(str(path))
+        return ids, logits[:, -1], search.cached(self.step, cache, beams)
 
     def generate_text(self, prompt: str, max_new_tokens: int = 20, beams: int = 1) -> str:
         """Tokenize, decode greedily (``beams`` 1) or by beam search, and detokenize."""
@@ -159,67 +149,9 @@ class GPT2:
             raise _error(f"{ids.shape[1]} prompt tokens and {max_new_tokens} new ones exceed "
                          f"the model's {self.sizes['P']} positions", path=str(self.dir),
                          help="ask for fewer new tokens")
-        eos = self.raw_config.get("eos_token_id")
-        out = self.generate(ids, max_new_tokens) if beams == 1 else self.beam_search(
-            ids, max_new_tokens, beams, eos if isinstance(eos, int) and eos < self.sizes["V"]
-            else None)
+        out = (self.generate(ids, max_new_tokens) if beams == 1
+               else self.beam_search(ids, max_new_tokens, beams))
         return tok.decode(out[0].tolist())
-
-    @torch.no_grad()
-    def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int,
-                    eos_token_id: int | None = None) -> torch.Tensor:
-        """Beam search (length penalty 1, as transformers' default) with the KV cache.
-
-        Each step extends every live beam by every token, keeps the ``beams`` best
-        continuations by summed log-probability, and reorders the cache to follow them. A
-        beam that emits ``eos_token_id`` is finished; the result per prompt is the finished
-        or live beam with the best score divided by its length.
-        """
-        batch = ids.shape[0]
-        logits, cache = self.step(ids, self.empty_cache(batch))
-        logp = torch.log_softmax(logits[:, -1].float(), -1)  # [b, V]
-        vocab = logp.shape[-1]
-        scores, tokens = logp.topk(beams, -1)  # [b, beams]
-        seqs = torch.cat([ids.repeat_interleave(beams, 0), tokens.reshape(-1, 1)], 1)
-        cache = [(k.repeat_interleave(beams, 0), v.repeat_interleave(beams, 0))
-                 for k, v in cache]
-        scores = scores.reshape(-1)  # [b * beams]
-        finished: list[list[tuple[float, torch.Tensor]]] = [[] for _ in range(batch)]
-        for step in range(1, max_new_tokens):
-            logits, cache = self.step(seqs[:, -1:], cache)
-            logp = torch.log_softmax(logits[:, -1].float(), -1)
-            total = (scores[:, None] + logp).reshape(batch, beams * vocab)
-            top, idx = total.topk(2 * beams, -1)
-            new_rows, new_scores, new_tokens = [], [], []
-            for b in range(batch):
-                kept = 0
-                for s_, i in zip(top[b].tolist(), idx[b].tolist()):
-                    beam, tok = divmod(i, vocab)
-                    row = b * beams + beam
-                    if eos_token_id is not None and tok == eos_token_id:
-                        finished[b].append((s_ / (seqs.shape[1] + 1 - ids.shape[1]),
-                                            torch.cat([seqs[row], seqs.new_tensor([tok])])))
-                        continue
-                    new_rows.append(row)
-                    new_scores.append(s_)
-                    new_tokens.append(tok)
-                    kept += 1
-                    if kept == beams:
-                        break
-            rows = torch.tensor(new_rows)
-            seqs = torch.cat([seqs[rows], torch.tensor(new_tokens)[:, None]], 1)
-            scores = torch.tensor(new_scores)
-            cache = [(k[rows], v[rows]) for k, v in cache]
-            _ = step
-        out = []
-        length = seqs.shape[1] - ids.shape[1]
-        for b in range(batch):
-            cands = finished[b] + [(scores[b * beams + j].item() / length, seqs[b * beams + j])
-                                   for j in range(beams)]
-            out.append(max(cands, key=lambda c: c[0])[1])
-        width = max(len(o) for o in out)
-        pad = eos_token_id if eos_token_id is not None else 0
-        return torch.stack([torch.cat([o, o.new_full((width - len(o),), pad)]) for o in out])
 
 
 __all__ = ["GPT2", "ModelLoadError"]

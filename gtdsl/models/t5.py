@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from gtdsl.check.subst import KEEP, substitute
+from gtdsl.models import search
 from gtdsl.models.weights import WeightReader, load_error, read_weights
 from gtdsl.runtime.jit import load
 from gtdsl.types import Size, TStruct
@@ -68,7 +69,7 @@ def relative_buckets(rel: torch.Tensor, bidirectional: bool, num_buckets: int,
     return buckets + torch.where(is_small, rel, large)
 
 
-class T5:
+class T5(search.Decoding):
     """A loaded T5: ``encode(ids)``, ``logits(ids, decoder_ids)``, ``generate(ids, n)``."""
 
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
@@ -220,56 +221,36 @@ class T5:
         scale = self.d ** -0.5 if self.tied else 1.0
         return self.module.lm_logits(head, self.dec_final, y, self.eps, scale), grown
 
-    @torch.no_grad()
-    def generate(self, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Greedy decoding from the decoder start token: the encoder runs once, the decoder
-        one token per step with its self-attention cache. A sequence that emits the end token
-        is finished: its later positions hold the pad token, and decoding stops when all are
-        finished, as transformers' ``generate`` does."""
-        eos = self.raw_config.get("eos_token_id")
-        pad = int(self.raw_config.get("pad_token_id") or 0)
+    @property
+    def _vocab(self) -> int:
+        return self.vocab
+
+    def _decoder(self, ids: torch.Tensor, beams: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, search.Advance]:
+        """The decoder's start tokens, its first next-token logits, and the ``advance``
+        function the decoding loops call: the encoder runs once (its output repeated for the
+        beams), then the decoder one token per step with its self-attention cache reordered to
+        follow the beams."""
         enc = self.encode(ids)
-        out = torch.full((ids.shape[0], 1), self.start, dtype=torch.int64)
-        done = torch.zeros(ids.shape[0], dtype=torch.bool)
-        cache = None
-        last = out
-        for _ in range(max_new_tokens):
-            logits, cache = self.step(last, enc, cache)
-            nxt = logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-            last = nxt[:, None]
-            out = torch.cat([out, last], 1)
-            if eos is not None:
-                done |= nxt == int(eos)
-                if bool(done.all()):
-                    break
-        return out
-
-
-    @torch.no_grad()
-    def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int) -> torch.Tensor:
-        """Beam search without an end token (length penalty 1), the decoder cache reordered
-        to follow the beams; returns the best beam per input."""
-        batch = ids.shape[0]
-        enc = self.encode(ids).repeat_interleave(beams, 0)
-        start = torch.full((batch * beams, 1), self.start, dtype=torch.int64)
+        start = torch.full((ids.shape[0], 1), self.start, dtype=torch.int64)
         logits, cache = self.step(start, enc, None)
-        logp = torch.log_softmax(logits[:, -1].float(), -1).reshape(batch, beams, -1)[:, 0]
-        vocab = logp.shape[-1]
-        scores, tokens = logp.topk(beams, -1)
-        seqs = torch.cat([start, tokens.reshape(-1, 1)], 1)
-        scores = scores.reshape(-1)
-        for _ in range(1, max_new_tokens):
-            logits, cache = self.step(seqs[:, -1:], enc, cache)
-            logp = torch.log_softmax(logits[:, -1].float(), -1)
-            total = (scores[:, None] + logp).reshape(batch, beams * vocab)
-            top, idx = total.topk(beams, -1)
-            rows = (idx // vocab + torch.arange(batch)[:, None] * beams).reshape(-1)
-            seqs = torch.cat([seqs[rows], (idx % vocab).reshape(-1, 1)], 1)
-            scores = top.reshape(-1)
-            cache = [(k[rows], v[rows]) for k, v in cache]
-        best = scores.reshape(batch, beams).argmax(-1) + torch.arange(batch) * beams
-        return seqs[best]
+        if beams > 1:
+            enc = enc.repeat_interleave(beams, 0)
+
+        def run(tokens: torch.Tensor, kv: search.Cache) -> tuple[torch.Tensor, search.Cache]:
+            return self.step(tokens, enc, kv)
+        return start, logits[:, -1], search.cached(run, cache, beams)
+
+    def generate_text(self, text: str, max_new_tokens: int = 20, beams: int = 1) -> str:
+        """Tokenize the input (the tokenizer adds T5's end token), decode greedily (``beams``
+        1) or by beam search, and detokenize the output without its special tokens."""
+        tok = self.tokenizer()
+        ids = torch.tensor([tok.encode(text).ids], dtype=torch.int64)
+        if ids.shape[1] == 0:
+            raise load_error("the input is empty after tokenization", path=str(self.dir))
+        out = (self.generate(ids, max_new_tokens) if beams == 1
+               else self.beam_search(ids, max_new_tokens, beams))
+        return tok.decode(out[0].tolist(), skip_special_tokens=True)
 
 
 __all__ = ["T5", "relative_buckets"]

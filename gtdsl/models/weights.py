@@ -30,6 +30,23 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise load_error(str(e), path=str(path)) from None
 
 
+def load_tokenizer(folder: Path) -> Any:
+    """The folder's ``tokenizer.json`` through the ``tokenizers`` package."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise load_error("the tokenizer needs the `tokenizers` package",
+                         help="pip install tokenizers", path=str(folder)) from None
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise load_error(f"`{folder}` has no tokenizer.json", path=str(folder),
+                         help="save the model's tokenizer in the folder (tokenizer.json)")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # the tokenizers package raises plain Exceptions on bad files
+        raise load_error(f"cannot read `{path.name}`: {e}", path=str(path)) from None
+
+
 class WeightReader:
     """Hands out tensors by key, each checked against its field's type under one set of
     size bindings (so every tensor agrees with the config and with the others)."""

@@ -1,5 +1,6 @@
 """GPT-2 in gtdsl against transformers on small random configs: logits within 1e-5, greedy
-generation with the KV cache giving the same tokens as ``generate``, the cache agreeing with
+generation and beam search with the KV cache giving the same tokens as ``generate`` (end
+tokens, padding, length penalties and early stopping included), the cache agreeing with
 recomputing from scratch, and a wrong-shaped Conv1D weight as a located diagnostic."""
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import torch
 import gtdsl
 from gtdsl.models.gpt2 import GPT2, HERE, ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
-from tests.unit.models.hf import save_folder
+from tests.unit.models.hf import check_beam_grid, save_folder
 
 
-def _folder(tmp_path: Path, seed: int, prefix: bool = True, eos: int | None = 0):
+def _folder(tmp_path: Path, seed: int, prefix: bool = True, eos: int | None = 0,
+            vocab: int = 61):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=61, n_positions=40, n_embd=24, n_layer=2, n_head=3,
+    cfg = GPT2Config(vocab_size=vocab, n_positions=40, n_embd=24, n_layer=2, n_head=3,
                      initializer_range=0.3, bos_token_id=eos, eos_token_id=eos)
     hf = GPT2LMHeadModel(cfg).eval()
     return save_folder(hf, tmp_path, prefix), hf
@@ -80,6 +82,59 @@ def test_beam_search_equals_generate(tmp_path: Path, seed: int) -> None:
     want = hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False,
                        attention_mask=torch.ones_like(ids), pad_token_id=0)
     assert torch.equal(got, want), (got.tolist(), want.tolist())
+
+
+def _small(tmp_path: Path, seed: int):
+    """A 13-token model: small enough that a chosen end token is often among the best
+    continuations, so beams and rows end early."""
+    folder, hf = _folder(tmp_path, seed, eos=3, vocab=13)
+    return GPT2(folder), hf, torch.randint(0, 13, (2, 4), generator=torch.Generator()
+                                            .manual_seed(seed))
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_beam_search_with_end_token_equals_generate(tmp_path: Path, seed: int) -> None:
+    ours, hf, ids = _small(tmp_path, seed)
+    check_beam_grid(ours, hf, ids, start=4)
+
+
+def test_beam_search_pads_with_the_pad_token(tmp_path: Path) -> None:
+    ours, hf, ids = _small(tmp_path, 2)
+    eos = 5  # row 0 ends after 5 new tokens, row 1 runs to the limit
+    got = ours.beam_search(ids, 9, 3, eos_token_id=eos, pad_token_id=7)
+    want = hf.generate(ids, max_new_tokens=9, num_beams=3, do_sample=False, eos_token_id=eos,
+                       attention_mask=torch.ones_like(ids), pad_token_id=7)
+    assert torch.equal(got, want), (got.tolist(), want.tolist())
+    assert got[0, 8:].tolist() == [5, 7, 7, 7, 7] and 7 not in got[1].tolist()
+
+
+def test_greedy_stops_at_the_end_token(tmp_path: Path) -> None:
+    ours, hf, ids = _small(tmp_path, 1)
+    ended = 0
+    for eos in range(13):
+        got = ours.generate(ids, 9, eos_token_id=eos)
+        want = hf.generate(ids, max_new_tokens=9, do_sample=False, eos_token_id=eos,
+                           attention_mask=torch.ones_like(ids), pad_token_id=eos)
+        assert torch.equal(got, want), (eos, got.tolist(), want.tolist())
+        ended += got.shape[1] < 4 + 9
+    assert ended > 0
+
+
+def test_generation_settings_come_from_the_folder(tmp_path: Path) -> None:
+    ours, hf, ids = _small(tmp_path, 2)
+    (tmp_path / "generation_config.json").write_text(
+        '{"eos_token_id": 1, "length_penalty": 2.0, "early_stopping": true}')
+    want = hf.generate(ids, max_new_tokens=9, num_beams=3, do_sample=False, eos_token_id=1,
+                       attention_mask=torch.ones_like(ids), pad_token_id=1,
+                       length_penalty=2.0, early_stopping=True)
+    assert torch.equal(ours.beam_search(ids, 9, 3), want)
+    (tmp_path / "generation_config.json").write_text('{"early_stopping": "sometimes"}')
+    with pytest.raises(ModelLoadError, match="early_stopping"):
+        ours.beam_search(ids, 9, 3)
+    (tmp_path / "generation_config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="generation_config.json") as err:
+        ours.generate(ids, 3)
+    assert "GT0909" in str(err.value)
 
 
 def test_generate_command(tmp_path: Path) -> None:

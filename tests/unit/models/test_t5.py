@@ -1,5 +1,6 @@
 """T5 in gtdsl against transformers on small random configs: logits within 1e-5, greedy
-tokens equal to ``generate`` (end tokens included), relative position buckets equal to
+and beam-search tokens equal to ``generate`` (end tokens, padding, length penalties and early
+stopping included), relative position buckets equal to
 transformers', and a wrong-shaped weight as a located diagnostic."""
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import gtdsl
 from gtdsl.models.t5 import HERE, T5, relative_buckets
 from gtdsl.models.weights import ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
-from tests.unit.models.hf import save_folder
+from tests.unit.models.hf import check_beam_grid, save_folder
 
 
 def _folder(tmp_path: Path, seed: int, factor: float = 1.0, dec_layers: int = 2,
-            eos: int | None = 1):
+            eos: int | None = 1, vocab: int = 53):
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=53, d_model=24, d_kv=6, d_ff=40, num_layers=2,
+    cfg = T5Config(vocab_size=vocab, d_model=24, d_kv=6, d_ff=40, num_layers=2,
                    num_decoder_layers=dec_layers, num_heads=3, relative_attention_num_buckets=8,
                    relative_attention_max_distance=20, decoder_start_token_id=0, pad_token_id=0,
                    eos_token_id=eos, feed_forward_proj="relu", initializer_factor=factor)
@@ -97,3 +98,45 @@ def test_beam_search_equals_generate(tmp_path: Path, seed: int, factor: float) -
     want = hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False,
                        attention_mask=torch.ones_like(ids))
     assert torch.equal(got, want), (got.tolist(), want.tolist())
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_beam_search_with_end_token_equals_generate(tmp_path: Path, seed: int) -> None:
+    _, hf = _folder(tmp_path, seed, 4.0, vocab=13)
+    ours = T5(tmp_path)
+    ids = torch.randint(2, 13, (2, 6), generator=torch.Generator().manual_seed(seed))
+    check_beam_grid(ours, hf, ids, start=1)
+
+
+def test_generate_command_runs_t5_folders(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from tokenizers import AddedToken, Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from tokenizers.processors import TemplateProcessing
+
+    from gtdsl.cli.main import main
+
+    folder, hf = _folder(tmp_path / "t5", 4, 8.0)
+    tok = Tokenizer(WordLevel({f"w{i}": i for i in range(53)}, unk_token="w2"))
+    tok.pre_tokenizer = Whitespace()
+    tok.add_special_tokens([AddedToken("w0", special=True), AddedToken("w1", special=True)])
+    tok.post_processor = TemplateProcessing(single="$A w1", special_tokens=[("w1", 1)])
+    tok.save(str(folder / "tokenizer.json"))
+    ids = torch.tensor([tok.encode("w5 w9 w13 w20").ids])
+    assert ids[0, -1] == 1  # the end token the tokenizer appends
+    for beams in (1, 3):
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["generate", str(folder), "w5 w9 w13 w20", "--max-new-tokens", "7",
+                     "--beams", str(beams)], out, err) == 0, err.getvalue()
+        want = hf.generate(ids, max_new_tokens=7, num_beams=beams, do_sample=False,
+                           attention_mask=torch.ones_like(ids))
+        words = out.getvalue().split()
+        assert words == [f"w{i}" for i in want[0].tolist() if i > 1] and len(words) > 2
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(config, model_type="bert")))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["generate", str(folder), "w5"], out, err) == 2
+    assert "GT0909" in err.getvalue() and "'bert'" in err.getvalue()

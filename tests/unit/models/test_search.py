@@ -1,0 +1,106 @@
+"""The decoding loops against brute-force enumeration: with enough beams to hold every live
+prefix and ``early_stopping="never"`` (whose bound is exact), beam search must return the best
+of all complete sequences, each scored by log-probability / length ** penalty. The model is a
+table of random logits indexed by the whole prefix, kept by ``advance`` through its row
+reordering, so a wrong reorder changes the answer."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from gtdsl.models import search
+
+V = 3  # tokens 0, 1, 2; the end token is 2
+
+
+class TableModel:
+    """Next-token logits as a fixed random function of the whole prefix."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def logits(self, prefix: tuple[int, ...]) -> torch.Tensor:
+        g = torch.Generator().manual_seed(hash((self.seed, prefix)) % (2 ** 31))
+        return torch.randn(V, generator=g) * 2.0
+
+    def decoder(self, prompt: torch.Tensor, beams: int):
+        rows = [tuple(p) for p in prompt.tolist() for _ in range(beams)]
+        state = [rows]
+
+        def advance(order: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
+            prev = state[0] if order is None else [state[0][i] for i in order.tolist()]
+            state[0] = [p + (t,) for p, t in zip(prev, tokens[:, 0].tolist())]
+            return torch.stack([self.logits(p) for p in state[0]])
+
+        first = torch.stack([self.logits(tuple(p)) for p in prompt.tolist()])
+        return first, advance
+
+
+def brute_force(model: TableModel, prompt: tuple[int, ...], n: int, eos: int,
+                penalty: float) -> tuple[int, ...]:
+    best, best_score = None, -math.inf
+    for length in range(1, n + 1):
+        for seq in itertools.product(range(V), repeat=length):
+            if eos in seq[:-1] or (length < n and seq[-1] != eos):
+                continue  # complete: ends with the end token, or reaches the limit
+            score, prefix = 0.0, prompt
+            for t in seq:
+                score += torch.log_softmax(model.logits(prefix).float(), -1)[t].item()
+                prefix = prefix + (t,)
+            score /= length ** penalty
+            if score > best_score:
+                best, best_score = seq, score
+    assert best is not None
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("penalty", [1.0, 0.0, 2.0, -0.5])
+def test_enough_beams_find_the_best_sequence(seed: int, penalty: float) -> None:
+    n, beams = 4, 24  # (V - 1) ** 3 * V = 24 candidates at the last step: none is dropped
+    model = TableModel(seed)
+    prompt = torch.tensor([[0, 1], [1, 1]])
+    first, advance = model.decoder(prompt, beams)
+    got = search.beam_search(first, prompt, advance, beams, n, eos_token_id=2, pad_token_id=0,
+                             length_penalty=penalty, early_stopping="never")
+    for row, p in zip(got.tolist(), prompt.tolist()):
+        want = brute_force(model, tuple(p), n, 2, penalty)
+        gen = row[2:]
+        # the shorter answer of the batch is filled after its end token
+        assert tuple(gen[:len(want)]) == want and all(t == 2 for t in gen[len(want):]), \
+            (row, want)
+
+
+def test_the_searches_differ_with_penalty() -> None:
+    """The oracle is not vacuous: the length penalty changes the best sequence somewhere."""
+    answers = {penalty: tuple(brute_force(TableModel(s), (0, 1), 4, 2, penalty)
+                              for s in range(6)) for penalty in (0.0, 2.0)}
+    assert answers[0.0] != answers[2.0]
+
+
+def test_greedy_stops_at_the_end_token_and_pads() -> None:
+    model = TableModel(0)
+    prompt = torch.tensor([[0], [1], [2]])
+    first, advance = model.decoder(prompt, 1)
+    got = search.greedy(first, prompt, advance, 6, eos_token_id=[2], pad_token_id=0).tolist()
+    for row in got:
+        prefix, done = (row[0],), False
+        for t in row[1:]:
+            if done:
+                assert t == 0
+                continue
+            assert t == int(model.logits(prefix).argmax())
+            prefix, done = prefix + (t,), t == 2
+
+
+def test_bad_settings_are_refused() -> None:
+    first, advance = TableModel(0).decoder(torch.tensor([[0]]), 2)
+    with pytest.raises(ValueError, match="early_stopping"):
+        search.beam_search(first, torch.tensor([[0]]), advance, 2, 3, 2, 0,
+                           early_stopping="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least one"):
+        search.beam_search(first, torch.tensor([[0]]), advance, 0, 3, 2, 0)
