@@ -465,7 +465,7 @@ class FunctionChecker:
             t = TScalar(ScalarKind.BOOL)
             out_v = self.var(e.op.value, t)
             self.emit(Op.EXTERN, tuple(v.atom for v in vals), (out_v,),
-                      (("path", f"operator.{e.op.value}_"),), span=e.span)
+                      (("path", f"%compare.{e.op.value}_"),), span=e.span)
             return V(t, out_v, span=e.span)
         if isinstance(e, ast.Compare):
             left = self.expr(e.left, env)
@@ -478,7 +478,7 @@ class FunctionChecker:
                     t = TScalar(ScalarKind.BOOL)
                     out = self.var("cmp", t)
                     self.emit(Op.EXTERN, (left.atom, right.atom), (out,),
-                              (("path", f"operator.{op.name.lower()}"),), span=e.span)
+                              (("path", f"%compare.{op.name.lower()}"),), span=e.span)
                     part = V(t, out, span=e.span)
                 else:
                     part = self.binary(CMPOPS[op], left, right, e.span)
@@ -842,7 +842,21 @@ class FunctionChecker:
                               ((callee.decl.span, "defined here"),))
         for (pname, _, _), v in zip(params, args):
             bound[pname] = v
+        size_args: dict[str, Size] = {}
         for k, v in kwargs.items():
+            if k not in {p[0] for p in params} and k in callee.size_vars:
+                # a size variable of the callee, given by keyword (as from Python)
+                value = v.type.value if isinstance(v.type, TScalar) and \
+                    v.type.kind is ScalarKind.INT else None
+                if value is None or value.has_opaque() or value.variables() - self.rigid:
+                    return self.error(
+                        "GT2013", f"size `{k}` of `{callee.name}` needs a size the checker "
+                        f"knows, got {v.type}", v.span, "not a known size",
+                        ((callee.decl.span, "defined here"),),
+                        help="pass a size variable, an integer literal, or an expression "
+                        "of them")
+                size_args[k] = value
+                continue
             if k not in {p[0] for p in params}:
                 return self.error("GT2013", f"`{callee.name}` has no parameter `{k}`", v.span,
                                   "unknown keyword", ((callee.decl.span, "defined here"),))
@@ -866,6 +880,7 @@ class FunctionChecker:
                 {r: TShape(Row(n), ()) for r, n in ren_rows.items()})
 
         inst = Instance(frozenset(ren.values()), frozenset(ren_rows.values()), rigid=self.rigid)
+        inst.sizes.update({ren[k]: value for k, value in size_args.items()})
         ptypes = {pname: rename(t) for pname, t, _ in params}
         pdecl = {pname: p.annotation.span if p.annotation else p.span for pname, _, p in params}
         for pname, v in bound.items():
@@ -877,6 +892,24 @@ class FunctionChecker:
                                   ((pdecl[pname], f"parameter `{pname}` declared here"),),
                                   help=m.help or "pass a value of the declared type, or "
                                   "loosen the parameter's annotation")
+        inst.settle()
+        # a size the arguments leave open (`H` and `K` from an `H*K` dim) fails at run time
+        # too, unless an argument whose size is not known statically can still fix it
+        later = {x for pname, v in bound.items() if not _fully_static(v.type)
+                 for x in _size_vars(ptypes[pname])}
+        open_vars = inst.undetermined(later)
+        if open_vars:
+            back = {r: v for v, r in ren.items()}
+            names = [back[x] for x in open_vars]
+            where = next(pname for pname, _, _ in params
+                         if set(open_vars) & _size_vars(ptypes[pname]))
+            shown = ", ".join(f"`{n}`" for n in names)
+            return self.error(
+                "GT2013", f"in a call to `{callee.name}`: no argument determines {shown}",
+                e.span, "called here",
+                ((pdecl[where], f"`{where}` mentions {shown} only in products or "
+                  "sums of unknowns"),),
+                help="give them by keyword: " + ", ".join(f"{n}=..." for n in names))
         atoms = []
         for pname, _, p in params:
             if pname not in bound:
@@ -904,6 +937,25 @@ class FunctionChecker:
 
 
 # ============================================================================ helpers
+
+
+def _fully_static(t: Type) -> bool:
+    """Every size in ``t`` is known statically (as a constant or a size variable)."""
+    if isinstance(t, TTensor):
+        return t.shape.row is None and all(d.size is not None for d in t.shape.dims)
+    if isinstance(t, TStruct):
+        return all(a is not None for a in t.args)
+    if isinstance(t, (TList,)):
+        return _fully_static(t.elem)
+    if isinstance(t, TTuple):
+        return all(_fully_static(e) for e in t.elems)
+    return not isinstance(t, TDyn)
+
+
+def _size_vars(t: Type) -> set[str]:
+    names: list[str] = []
+    size_vars_of(t, names, [])
+    return set(names)
 
 
 def _assigned_names(body: tuple) -> list[str]:

@@ -147,6 +147,44 @@ class Instance:
                 else:
                     self.rows[name] = prefix
 
+    def settle(self) -> None:
+        """Retry the equations left over while a variable was still unbound: a later argument
+        may have bound enough of them (``H*K`` solves for ``K`` once ``H`` is known)."""
+        changed = True
+        while changed:
+            changed = False
+            rest = []
+            for eq in self.residuals:
+                p = eq.right.substitute(lambda v: self.sizes.get(v))
+                unbound = p.variables() & (self.flexible - set(self.sizes))
+                sol = solve_for(p, eq.left, unbound) if unbound else None
+                if sol is not None:
+                    self.sizes[sol.var] = sol.value
+                    changed = True
+                else:
+                    rest.append(eq)
+            self.residuals = rest
+
+    def undetermined(self, later: set[str]) -> list[str]:
+        """The flexible size variables that stay open: no argument bound them, and they
+        cannot be solved at run time either, once the variables in ``later`` (those that
+        arguments of statically unknown size may bind) are known."""
+        known = set(self.sizes) | later
+        changed = True
+        while changed:
+            changed = False
+            for eq in self.residuals:
+                unknown = eq.right.variables() & (self.flexible - known)
+                if len(unknown) == 1 and eq.right.is_linear_in(next(iter(unknown))):
+                    known |= unknown
+                    changed = True
+        out: list[str] = []
+        for eq in self.residuals:
+            for v in sorted(eq.right.variables() & (self.flexible - known)):
+                if v not in out:
+                    out.append(v)
+        return out
+
     def size(self, a: Size, p: Size, what: str) -> None:
         """Equate the argument's size ``a`` with the parameter's ``p``."""
         p = subst_size(p, self.env) if not (p.variables() & self.flexible - set(

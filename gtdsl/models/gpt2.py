@@ -95,7 +95,7 @@ class GPT2(search.Decoding):
 
         self.blocks = [struct_value("Block", (h, k), BLOCK, f"h.{i}.", f"blocks[{i}]")
                        for i in range(self.n_layers)]
-        self.embeddings = struct_value("Embeddings", (Size.of("V"), Size.of("P"), hk),
+        self.embeddings = struct_value("PositionalEmbeddings", (Size.of("V"), Size.of("P"), hk),
                                        {"token": "wte.weight", "position": "wpe.weight"}, "",
                                        "embeddings")
         self.ln_f = struct_value("Norm", (hk,), {"weight": "ln_f.weight", "bias": "ln_f.bias"},

@@ -169,7 +169,7 @@ class T5(search.Decoding):
         mask = torch.ones(b, s) if mask is None else mask.float()
         bias = (self._bias(self.enc_rel, s, s, True) + (1.0 - mask)[:, None, None, :] * NEG)
         bias = bias.expand(b, self.heads, s, s).contiguous()
-        x = self.shared[ids]
+        x = self.module.lookup(self.shared, ids)
         for p in self.encoder:
             x = self.module.encoder_layer(p, x, bias, self.eps, **self._kw)
         return self.module.rms(self.enc_final, x, self.eps)
@@ -187,7 +187,7 @@ class T5(search.Decoding):
         self_bias = (self._bias(self.dec_rel, t, t, False) + causal).expand(
             b, self.heads, t, t).contiguous()
         cross = ((1.0 - mask)[:, None, None, :] * NEG).expand(b, self.heads, t, s).contiguous()
-        y = self.shared[dec_ids]
+        y = self.module.lookup(self.shared, dec_ids)
         for p in self.decoder:
             y = self.module.decoder_layer(p, y, enc, self_bias, cross, self.eps, **self._kw)
         head = self.shared if self.tied else self.lm_head
@@ -211,7 +211,7 @@ class T5(search.Decoding):
         self_bias = (self._bias(self.dec_rel, s, t + s, False, t) + causal).expand(
             b, self.heads, s, t + s).contiguous()
         cross = torch.zeros(b, self.heads, s, u)
-        y = self.shared[dec_ids]
+        y = self.module.lookup(self.shared, dec_ids)
         grown = []
         for p, (pk, pv) in zip(self.decoder, cache):
             y, k, v = self.module.decoder_step(p, y, pk, pv, enc, self_bias, cross, self.eps,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from gtdsl.diagnostics import Diagnostic, GtdslError, Label
 from gtdsl.ir.core import Blame, BlameKind
-from gtdsl.runtime.casts import Bindings, Mismatch
+from gtdsl.runtime.casts import Bindings, CastFailed, Mismatch, check_value
+from gtdsl.runtime.values import describe_value
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -151,3 +152,32 @@ def value_error(function: str, op: str, span: Any, exc: BaseException) -> CastEr
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def bind_params(params: Sequence[tuple[str, Any]], args: Sequence[Any], blames: Sequence[Any],
+                b: Bindings, structs: Any) -> None:
+    """Check the arguments against their parameter types, binding sizes in ``b``. A parameter
+    whose sizes stay open (``H*K`` with neither bound) is checked again after the others, which
+    may bind one of them; the first failure that remains is raised as a ``CastError``."""
+    waiting = list(zip(params, args, blames))
+    while waiting:
+        retry, first = [], None
+        for (name, t), v, blame in waiting:
+            trial = b.copy()
+            try:
+                check_value(v, t, trial, "", structs, owner=name, entry=True)
+            except CastFailed as f:
+                if not f.mismatch.reason.startswith("no argument determines"):
+                    raise cast_error(blame, t, describe_value(v), f.mismatch, trial) from None
+                retry.append(((name, t), v, blame))
+                first = first or (blame, t, v, f.mismatch, trial)
+                continue
+            b.sizes, b.rows, b.where, b.device = trial.sizes, trial.rows, trial.where, \
+                trial.device
+        if len(retry) == len(waiting):
+            assert first is not None
+            blame, t, v, mismatch, trial = first
+            raise cast_error(blame, t, describe_value(v), mismatch, trial) from None
+        waiting = retry
+
+

@@ -21,7 +21,7 @@ from gtdsl.lower.torch.calls import call_op
 from gtdsl.ops import OPS, OpError, Rel
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.runtime.errors import (
-    assert_error, cast_error, op_error, unchecked_error, value_error,
+    assert_error, bind_params, cast_error, op_error, unchecked_error, value_error,
 )
 from gtdsl.runtime.values import arg_of, describe_value, literal, type_of_value
 from gtdsl.syntax.unparse import unparse_expr
@@ -114,6 +114,16 @@ def run_function(prog: Program, fn: Function, values: list[Any],
             fr.bindings.where[k] = "the caller"
     for p, v in zip(fn.params, values):
         fr.env[p.id] = v
+    # the entry casts bind sizes as the compiled entry does: a parameter whose sizes stay open
+    # (`H*K` with neither bound) is checked after the others; the casts then re-check in order
+    params = {p.id for p in fn.params}
+    entry = [e for e in fn.body.eqns if e.op is Op.CHECK_CAST and
+             e.param("blame").kind is BlameKind.ARG and isinstance(e.ins[0], Var) and
+             e.ins[0].id in params]
+    if entry:
+        owners = [(e.param("blame").what.split("`")[1], e.param("target")) for e in entry]
+        bind_params(owners, [fr.env[e.ins[0].id] for e in entry],
+                    [e.param("blame") for e in entry], fr.bindings, prog.struct)
     try:
         _run_block(prog, fr, fn.body)
     except _Return as r:
@@ -280,8 +290,8 @@ def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         return list(range(*ins))
     if path == "builtins.slice":
         return slice(*ins)
-    if path.startswith("operator."):
-        return _CMP[path[len("operator."):]](*ins)
+    if path.startswith("%compare."):  # the checker's comparisons of unchecked values
+        return _CMP[path[len("%compare."):]](*ins)
     try:
         if path.startswith("getattr."):
             return getattr(ins[0], path[len("getattr."):])

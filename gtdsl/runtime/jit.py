@@ -27,7 +27,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, make_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -43,7 +43,9 @@ from gtdsl.lower.torch.codegen import PREFIX, lower_function
 from gtdsl.runtime import interp
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.runtime.entry import describe_key, generate_entry, key_of, key_parts
-from gtdsl.runtime.errors import CastError, TypeCheckError, assert_error, cast_error
+from gtdsl.runtime.errors import (
+    CastError, TypeCheckError, assert_error, bind_params, cast_error,
+)
 from gtdsl.runtime.values import describe_value
 from gtdsl.types import TTensor
 
@@ -175,11 +177,7 @@ class JitFunction:
                                     f"int, got {n!r}")
                 b.sizes[v] = n
                 b.where[v] = "the caller"
-        for (name, t), v, blame in zip(self._params, args, self._blames):
-            try:
-                check_value(v, t, b, "", self.module.program.struct, owner=name, entry=True)
-            except CastFailed as f:
-                raise cast_error(blame, t, describe_value(v), f.mismatch, b) from None
+        bind_params(self._params, args, self._blames, b, self.module.program.struct)
         key = key_of(self._parts, list(args))
         self._stats[0] += 1
         fn = self._table.get(key) or self._compile(key)
@@ -384,6 +382,9 @@ class CompiledModule:
         self.functions: dict[str, JitFunction] = {}
         for q in self.program.ir:
             self.functions[q] = JitFunction(self, q, backend)
+        # names imported from other .gt modules are attributes too, as in Python
+        self._imported = {local: fn.qualname for local, fn in result.module.imported_fns.items()
+                          if fn.qualname in self.functions}
         self.structs = {name: _struct_class(info) for name, info in
                         (result.structs or {}).items()}
 
@@ -424,13 +425,17 @@ class CompiledModule:
         fns = self.__dict__.get("functions", {})
         if name in fns:
             return fns[name]
+        imported = self.__dict__.get("_imported", {})
+        if name in imported:
+            return fns[imported[name]]
         structs = self.__dict__.get("structs", {})
         if name in structs:
             return structs[name]
         raise AttributeError(f"module has no function or struct `{name}`")
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self.functions) | set(self.structs))
+        return sorted(set(super().__dir__()) | set(self.functions) | set(self._imported) |
+                      set(self.structs))
 
 
 def _cast(prog: interp.Program, k: tuple, value: Any, b: tuple) -> Bindings:

@@ -178,6 +178,17 @@ class Size:
     def has_opaque(self) -> bool:
         return any(isinstance(a, Opaque) for a in self.atoms())
 
+    def is_linear_in(self, var: str) -> bool:
+        """``var`` occurs only to the first power, outside every opaque atom (so knowing the
+        other variables' values solves for it)."""
+        for m, _ in self.terms:
+            for atom, p in m:
+                if atom == var and p != 1:
+                    return False
+                if not isinstance(atom, str) and var in Size.atom(atom).variables():
+                    return False
+        return True
+
     def linear_coefficient(self, var: str) -> tuple[int, Size] | None:
         """``(a, rest)`` with ``self == a*var + rest`` and ``var`` absent from ``rest``."""
         coeff, rest = 0, {}
@@ -338,15 +349,37 @@ class Solution:
     value: Size
 
 
+def _monomial_coefficient(d: Size, var: str) -> tuple[Size, Size] | None:
+    """``(m, rest)`` with ``d == m*var + rest`` for a positive monomial ``m`` (``H*K' - H*K``
+    gives ``(H, -H*K)``), ``var`` absent from both; None otherwise."""
+    coeffs: dict[Mono, int] = {}
+    rest: dict[Mono, int] = {}
+    for m, c in d.terms:
+        powers = dict(m)
+        if var in powers:
+            if powers[var] != 1:
+                return None
+            coeffs[tuple(ap for ap in m if ap[0] != var)] = c
+        else:
+            rest[m] = c
+    coeff, rest_size = Size._make(coeffs), Size._make(rest)
+    if not _nonneg_monomial(coeff) or var in coeff.variables() | rest_size.variables():
+        return None
+    return coeff, rest_size
+
+
 def solve_for(a: Size, b: Size, flexible: Iterable[str]) -> Solution | None:
     """Solve ``a = b`` for one flexible variable occurring linearly, when exact."""
     d = a - b
     for var in sorted(d.variables() & frozenset(flexible)):
         solved = d.linear_coefficient(var)
         if solved is None:
-            continue
+            solved = _monomial_coefficient(d, var)
+            if solved is None:
+                continue
         coeff, rest = solved
-        value = (-rest).exact_div(Size.of(coeff)) if rest.terms else Size.of(0)
+        div = coeff if isinstance(coeff, Size) else Size.of(coeff)
+        value = (-rest).exact_div(div) if rest.terms else Size.of(0)
         if value is None:
             continue
         c = value.constant()

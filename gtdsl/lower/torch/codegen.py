@@ -291,6 +291,10 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     return _op(ctx, e, ins)
 
 
+_PY_OPERATORS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
+                 "in": "in", "not_in": "not in", "and_": "and", "or_": "or"}
+
+
 def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     path = e.param("path")
     if path == "builtins.range":
@@ -299,6 +303,8 @@ def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
         return f"slice({', '.join(ins)})"
     if path.startswith("getattr."):
         return f"getattr({ins[0]}, {path[len('getattr.'):]!r})"
+    if path.startswith("%compare."):  # the checker's comparisons of unchecked values
+        return f"({ins[0]} {_PY_OPERATORS[path[len('%compare.'):]]} {ins[1]})"
     k = ctx.const(("extern", path, e.param("call", True)))
     if e.param("call", True) is False:
         return k

@@ -261,3 +261,30 @@ def test_casts_never_copy_or_convert() -> None:
     assert m.f(x, y[:3, :4]).data_ptr() == y[:3, :4].data_ptr()
     out = m.f(x, x)
     assert out is x
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
+def test_comparisons_of_unchecked_values_compile(backend: str) -> None:
+    src = ('def activate(x: f32[*b], kind) -> f32[*b]:\n'
+           '    if kind == "relu" or kind in ("r", "re"):\n        return relu(x)\n'
+           '    if kind != "gelu" and not kind < "a":\n        return sigmoid(x)\n'
+           '    return gelu(x)\n')
+    m = load_source(src, "act.gt", backend=backend)
+    x = torch.randn(6)
+    for kind, want in [("relu", torch.relu(x)), ("re", torch.relu(x)),
+                       ("tanh", torch.sigmoid(x)), ("gelu", torch.nn.functional.gelu(x)),
+                       ("A", torch.nn.functional.gelu(x))]:
+        torch.testing.assert_close(m.activate(x, kind), want)
+
+
+def test_imported_functions_are_module_attributes(tmp_path: Path) -> None:
+    (tmp_path / "lib.gt").write_text("def double(x: f32[n]) -> f32[n]:\n    return x * 2.0\n")
+    (tmp_path / "main.gt").write_text("from lib import double\n\n\n"
+                                      "def quad(x: f32[n]) -> f32[n]:\n"
+                                      "    return double(double(x))\n")
+    m = gtdsl.load(tmp_path / "main.gt")
+    x = torch.arange(3.0)
+    assert torch.equal(m.double(x), x * 2) and torch.equal(m.quad(x), x * 4)
+    assert "double" in dir(m)
+    with pytest.raises(AttributeError, match="no function or struct `triple`"):
+        m.triple
