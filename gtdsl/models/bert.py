@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
-from gtdsl.models.weights import (ModelLoadError, WeightReader, load_error, load_tokenizer,
-                                  read_weights)
+from gtdsl.models.weights import (
+    ModelLoadError, WeightReader, load_error, load_tokenizer, read_weights, save_folder,
+)
 from gtdsl.runtime.jit import CompiledModule, load
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.types import Size, TList, TStruct
@@ -165,21 +166,7 @@ class Bert:
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json``, ``model.safetensors`` and the tokenizer files to
         ``directory`` in the Hugging Face layout (each file written whole, then renamed)."""
-        import shutil
-
-        from gtdsl.runtime.tensorfile import write_safetensors
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        write_safetensors(d / "model.safetensors", self.state_dict(), {"format": "pt"})
-        tmp = d / ".config.json.tmp"
-        tmp.write_text(json.dumps(self.raw_config, indent=2))
-        os.replace(tmp, d / "config.json")
-        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                     "vocab.txt", "sentence_bert_config.json"):
-            if (self.dir / name).is_file() and self.dir.resolve() != d.resolve():
-                shutil.copyfile(self.dir / name, d / name)
-        return d
+        return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
 
     # ------------------------------------------------------------------ text
     @property

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from gtdsl.models import search
-from gtdsl.models.weights import ModelLoadError, WeightReader, read_weights
+from gtdsl.models.weights import ModelLoadError, WeightReader, field, read_weights, save_folder
 from gtdsl.models.weights import load_error as _error
 from gtdsl.runtime.jit import load
 
@@ -104,6 +104,23 @@ class GPT2(search.Decoding):
         if extra:
             raise _error(f"`{path.name}` holds tensors this GPT-2 does not use: "
                          f"{', '.join(extra[:5])}", path=str(path))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The parameters by Hugging Face key name (GPT2LMHeadModel's, Conv1D weights
+        ``[in, out]`` as stored; the tied head is left out)."""
+        out = {"transformer.wte.weight": self.embeddings.token,
+               "transformer.wpe.weight": self.embeddings.position,
+               "transformer.ln_f.weight": self.ln_f.weight,
+               "transformer.ln_f.bias": self.ln_f.bias}
+        for i, block in enumerate(self.blocks):
+            for fpath, key in BLOCK.items():
+                out[f"transformer.h.{i}.{key}"] = field(block, fpath)
+        return out
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the model back as a Hugging Face folder (``config.json``,
+        ``model.safetensors``, the tokenizer and generation files)."""
+        return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
 
     # ------------------------------------------------------------------ running
     def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -20,7 +20,7 @@ import torch
 
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.models import search
-from gtdsl.models.weights import WeightReader, load_error, read_weights
+from gtdsl.models.weights import WeightReader, field, load_error, read_weights, save_folder
 from gtdsl.runtime.jit import load
 from gtdsl.types import Size, TStruct
 
@@ -144,6 +144,14 @@ class T5(search.Decoding):
                                                  TDim("heads", sz["H"]))))
         emb_t = TTensor(DT.F32, TShape(None, (TDim("vocab", sz["V"]), TDim("hidden", sz["D"]))))
         self.shared = reader.take("shared.weight", emb_t, None, "shared")
+        for key in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight"):
+            copy = tensors.get(key)
+            if copy is not None and not (copy.shape == self.shared.shape and
+                                         torch.equal(copy, self.shared)):
+                raise load_error(f"`{key}` differs from `shared.weight`: this T5 has one "
+                                 "embedding table for the encoder, the decoder and (when "
+                                 "tied) the output head", path=str(path),
+                                 help="save the model with its embeddings shared")
         self.enc_rel = reader.take("encoder.block.0.layer.0.SelfAttention."
                                    "relative_attention_bias.weight", table_t, None, "encoder bias")
         self.dec_rel = reader.take("decoder.block.0.layer.0.SelfAttention."
@@ -155,6 +163,28 @@ class T5(search.Decoding):
         if extra:
             raise load_error(f"`{path.name}` holds tensors this T5 does not use: "
                              f"{', '.join(extra[:5])}", path=str(path))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The parameters by Hugging Face key name (T5ForConditionalGeneration's; the tied
+        head and the embedding copies are left out)."""
+        out = {"shared.weight": self.shared,
+               "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight":
+                   self.enc_rel,
+               "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight":
+                   self.dec_rel,
+               "encoder.final_layer_norm.weight": self.enc_final.weight,
+               "decoder.final_layer_norm.weight": self.dec_final.weight}
+        for layers, mapping in ((self.encoder, _enc_map), (self.decoder, _dec_map)):
+            for i, layer in enumerate(layers):
+                out.update({key: field(layer, fpath) for fpath, key in mapping(i).items()})
+        if not self.tied:
+            out["lm_head.weight"] = self.lm_head
+        return out
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the model back as a Hugging Face folder (``config.json``,
+        ``model.safetensors``, the tokenizer and generation files)."""
+        return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
 
     # ------------------------------------------------------------------ running
     def _bias(self, table: torch.Tensor, q: int, k: int, bidirectional: bool,

@@ -160,3 +160,21 @@ def test_generate_command(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["generate", str(tmp_path / "nope"), "w1"], out, err) == 2
     assert "GT0909" in err.getvalue()
+
+
+def test_save_writes_the_same_layout_back(tmp_path: Path) -> None:
+    from transformers import GPT2LMHeadModel
+
+    folder, hf = _folder(tmp_path / "in", 4)
+    ours = GPT2(folder)
+    out = ours.save(tmp_path / "out")
+    want = {k: v for k, v in hf.state_dict().items()
+            if k != "lm_head.weight" and not k.endswith((".attn.bias", ".attn.masked_bias"))}
+    got = read_safetensors(out / "model.safetensors")
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    ids = torch.randint(0, 61, (2, 7), generator=torch.Generator().manual_seed(4))
+    back = GPT2LMHeadModel.from_pretrained(out).eval()
+    with torch.no_grad():
+        assert torch.equal(back(ids).logits, hf(ids).logits)
+    assert torch.equal(GPT2(out).logits(ids), ours.logits(ids))

@@ -140,3 +140,41 @@ def test_generate_command_runs_t5_folders(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["generate", str(folder), "w5"], out, err) == 2
     assert "GT0909" in err.getvalue() and "'bert'" in err.getvalue()
+
+
+def test_save_writes_the_same_layout_back(tmp_path: Path) -> None:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(5)
+    cfg = T5Config(vocab_size=53, d_model=24, d_kv=6, d_ff=40, num_layers=2,
+                   num_decoder_layers=3, num_heads=3, relative_attention_num_buckets=8,
+                   relative_attention_max_distance=20, decoder_start_token_id=0, pad_token_id=0,
+                   eos_token_id=1, feed_forward_proj="relu")
+    hf = T5ForConditionalGeneration(cfg).eval()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "config.json").write_text(hf.config.to_json_string())
+    write_safetensors(folder / "model.safetensors", {
+        k: v.contiguous() for k, v in hf.state_dict().items()
+        if not k.endswith("embed_tokens.weight") and k != "lm_head.weight"})
+    ours = T5(folder)
+    out = ours.save(tmp_path / "out")
+    assert read_safetensors(out / "model.safetensors").keys() == \
+        read_safetensors(folder / "model.safetensors").keys()
+    g = torch.Generator().manual_seed(5)
+    ids, dec = torch.randint(2, 53, (2, 7), generator=g), torch.randint(2, 53, (2, 5), generator=g)
+    with torch.no_grad():
+        want = hf(input_ids=ids, decoder_input_ids=dec).logits
+    torch.testing.assert_close(ours.logits(ids, dec), want, rtol=1e-5, atol=1e-5)
+    assert torch.equal(T5(out).logits(ids, dec), ours.logits(ids, dec))
+    # embedding copies that differ from the shared table are refused, not ignored
+    t = read_safetensors(out / "model.safetensors")
+    t["encoder.embed_tokens.weight"] = t["shared.weight"] + 1.0
+    write_safetensors(out / "model.safetensors", t)
+    with pytest.raises(ModelLoadError, match="differs from `shared.weight`"):
+        T5(out)
+    t["encoder.embed_tokens.weight"] = t["shared.weight"]
+    write_safetensors(out / "model.safetensors", t)
+    back = T5ForConditionalGeneration.from_pretrained(out).eval()
+    with torch.no_grad():
+        assert torch.equal(back(input_ids=ids, decoder_input_ids=dec).logits, want)
