@@ -3,7 +3,7 @@
 ``check_module`` takes a parsed module and returns a ``CheckResult``: every diagnostic, each
 function's checked signature (inferred parts filled in), and the typed IR ``Program`` with
 its casts. Functions are checked callee first, so a caller sees the callee's inferred return
-type; a recursive call sees ``?``.
+type; a call on a cycle of calls is an error (GT2020).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gtdsl.check.checker import FunctionChecker
+from gtdsl.check.checker import FunctionChecker, call_order
 from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
+from gtdsl.check.pyallow import Allowlist
 from gtdsl.diagnostics import Diagnostic, SourceFile
 from gtdsl.ir.core import Program
 from gtdsl.syntax import ast
@@ -38,7 +39,7 @@ class CheckResult:
 
 
 def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
-                 allowed_python: tuple[str, ...] = ALLOWED_PYTHON) -> CheckResult:
+                 allowed_python: Allowlist = ALLOWED_PYTHON) -> CheckResult:
     session = Session(allowed_python)
     env = session.load_main(file, tree, path)
     order: list = []
@@ -53,9 +54,8 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
         fn.state = "done"
         order.append(fn)
 
-    for mod in list(session.modules.values()):
-        for fn in mod.functions.values():
-            ensure(fn)
+    for fn in call_order(session):  # callees first; cycles and deep chains reported
+        ensure(fn)
     program = Program(tuple(f.ir for f in order if f.ir is not None))
     sigs = tuple((f.name, signature(f)) for f in env.functions.values())
     functions = {f.qualname: f for m in session.modules.values() for f in m.functions.values()}

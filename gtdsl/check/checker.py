@@ -11,6 +11,8 @@ and checking goes on.
 from __future__ import annotations
 
 import difflib
+import math
+import operator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +29,10 @@ from gtdsl.types import (
 )
 from gtdsl.types.lattice import ANY_DEVICE
 
+# Limits that keep checking and running bounded: the iterations of `for` loops over a range
+# known when checking (nested loops multiply), and the bits of an int constant.
+MAX_LOOP_TRIPS = 1_000_000
+MAX_CONSTANT_BITS = 4096
 BINOPS = {ast.BinOpKind.ADD: "add", ast.BinOpKind.SUB: "sub", ast.BinOpKind.MUL: "mul",
           ast.BinOpKind.DIV: "div", ast.BinOpKind.FLOORDIV: "floor_divide",
           ast.BinOpKind.MOD: "remainder", ast.BinOpKind.POW: "pow",
@@ -69,6 +75,7 @@ class FunctionChecker:
         self.rigid = frozenset(fn.size_vars) | frozenset(fn.row_vars)
         self.returns: list[Type] = []
         self.lets: dict[tuple[int, int], Type] = {}  # (start, end) of a target -> its type
+        self.trips = 1  # how many times the enclosing loops run the current statement
 
     # ---------------------------------------------------------------- plumbing
     def var(self, hint: str, t: Type) -> Var:
@@ -290,14 +297,41 @@ class FunctionChecker:
                   st.span)
         return Flow(merged)
 
+    def loop_trips(self, args: list[V], it: ast.Call) -> int:
+        """How many times ``range(*args)`` runs, when its arguments are known here (1
+        otherwise); more than ``MAX_LOOP_TRIPS`` runs, counting enclosing loops, is GT2021."""
+        values = [a.value for a in args]
+        if not all(isinstance(v, int) for v in values):
+            return 1  # known only at run time: the loop runs that many times, as Python would
+        if len(values) == 3 and values[2] == 0:
+            self.error("GT2013", "range's step must not be zero", args[2].span, "zero step")
+            return 1
+        trips = len(range(*values))
+        if trips * self.trips > MAX_LOOP_TRIPS:
+            inside = f" inside loops that run {self.trips} times" if self.trips > 1 else ""
+            self.error("GT2021", f"loop too long: it runs {_count(trips)} times{inside}, more "
+                       f"than {MAX_LOOP_TRIPS} in all", it.span, f"{_count(trips)} iterations",
+                       help="loop over a tensor dim with a vectorised op instead, or pass the "
+                       "count as an argument")
+            return 1
+        return trips
+
     def for_stmt(self, st: ast.For, env: dict[str, V]) -> None:
         it = st.iter
+        trips = 1
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
                 and "range" not in env:
             args = [self.expr(a, env) for a in it.args]
             for a in args:
-                if not isinstance(a.type, (TScalar, TDyn)):
+                if not isinstance(a.type, (TScalar, TDyn)) or isinstance(
+                        a.type, TScalar) and a.type.kind is ScalarKind.FLOAT:
                     self.error("GT2016", f"range takes ints, got {a.type}", a.span, "here")
+            if it.keywords or not 1 <= len(it.args) <= 3:
+                self.error("GT2013", "range takes 1 to 3 positional arguments: range(stop), "
+                           "range(start, stop) or range(start, stop, step)", it.span,
+                           "called here")
+            else:
+                trips = self.loop_trips(args, it)
             source = V(TList(TScalar(ScalarKind.INT)), self.var("range", TList(TScalar(
                 ScalarKind.INT))), span=it.span)
             self.emit(Op.EXTERN, tuple(a.atom for a in args), (source.atom,),
@@ -333,7 +367,10 @@ class FunctionChecker:
             inner[n] = replace(env[n], atom=cv)
         self.blocks.append([])
         self.assign(st.target, V(elem, item, span=st.target.span), inner)
+        outer_trips = self.trips
+        self.trips *= trips  # the body runs this many times in all, as far as known
         sub = self.stmts(st.body, Flow(inner))
+        self.trips = outer_trips
         for ret in _returns_in(st.body):
             self.error("GT2019", "`return` inside a `for` loop is not supported", ret.span,
                        "returns from inside the loop",
@@ -437,18 +474,8 @@ class FunctionChecker:
                                e.span)
         if isinstance(e, ast.UnaryOp):
             v = self.expr(e.operand, env)
-            if e.op is ast.UnaryOpKind.POS:
-                return v
-            if e.op is ast.UnaryOpKind.NEG:
-                if isinstance(v.atom, Lit) and isinstance(v.value, (int, float)) and \
-                        not isinstance(v.value, bool):
-                    t = TScalar(v.type.kind, Size.of(-v.value)) if isinstance(
-                        v.value, int) else v.type
-                    return V(t, Lit(-v.value, t), value=-v.value, span=e.span)
-                if isinstance(v.type, TScalar):
-                    zero = TScalar(ScalarKind.INT, Size.of(0))
-                    return self.binary("sub", V(zero, Lit(0, zero), value=0), v, e.span)
-                return self.op_call("neg", [v], {}, e.span)
+            if e.op is not ast.UnaryOpKind.NOT:
+                return self.unary("-" if e.op is ast.UnaryOpKind.NEG else "+", v, e.span)
             if isinstance(v.type, (TTensor,)):
                 return self.op_call("logical_not", [v], {}, e.span)
             out = self.var("not", TScalar(ScalarKind.BOOL))
@@ -510,13 +537,55 @@ class FunctionChecker:
             return self.call(e, env)
         raise AssertionError(f"unexpected expression {e!r}")
 
+    def unary(self, sym: str, v: V, span: Span | None) -> V:
+        """``-v`` or ``+v``: a tensor op on a tensor, Python's arithmetic on a number (a
+        bool becomes an int), and on a value of unknown type whichever it is at run time."""
+        t = v.type
+        if isinstance(t, TTensor):
+            return self.op_call("neg", [v], {}, span) if sym == "-" else replace(v, span=span)
+        if isinstance(t, TScalar):
+            atom = v.atom
+            if isinstance(atom, Lit) and (isinstance(atom.value, (int, float)) or isinstance(
+                    atom.value, Size) and atom.value.constant() is not None):
+                value = atom.value.constant() if isinstance(atom.value, Size) else int(
+                    atom.value) if isinstance(atom.value, bool) else atom.value
+                value = -value if sym == "-" else value
+                kind = ScalarKind.FLOAT if isinstance(value, float) else ScalarKind.INT
+                rt = TScalar(kind, Size.of(value) if kind is ScalarKind.INT else None)
+                return V(rt, Lit(value, rt), value=value, span=span)
+            if sym == "+" and t.kind is not ScalarKind.BOOL:
+                return replace(v, span=span)
+            kind = ScalarKind.FLOAT if t.kind is ScalarKind.FLOAT else ScalarKind.INT
+            size = (-t.value if sym == "-" else t.value) if kind is ScalarKind.INT and \
+                t.kind is ScalarKind.INT and t.value is not None else None
+            rt = TScalar(kind, size)
+            out = self.var("neg" if sym == "-" else "pos", rt)
+            self.emit(Op.UNARY, (v.atom,), (out,), (("op", sym),), span=span)
+            known: Any = UNKNOWN
+            if size is not None:
+                known = size.constant() if size.constant() is not None else size
+            return V(rt, out, value=known, span=span)
+        if isinstance(t, TDyn):
+            if t.reason is DynReason.ERROR:
+                return v
+            rt = TDyn(t.reason)
+            out = self.var("neg" if sym == "-" else "pos", rt)
+            self.emit(Op.UNARY, (v.atom,), (out,), (("op", sym),), span=span)
+            return V(rt, out, span=span, origin=v.origin, extern=v.extern)
+        return self.error("GT2016", f"unary `{sym}` needs a tensor or a number, got "
+                          f"{_kind(t)}", span, f"this has type {t}")
+
     def name(self, e: ast.Name, env: dict[str, V]) -> V:
         n = e.id
         if n in env:
             return replace(env[n], span=e.span, label=None)
-        if n in self.fn.size_vars or n in self.rigid and n not in env:
+        if n in self.fn.size_vars or n in self.rigid and n not in self.fn.row_vars:
             t = TScalar(ScalarKind.INT, Size.of(n))  # its value: the size bound at run time
             return V(t, Lit(Size.of(n), t), value=Size.of(n), label=n, span=e.span)
+        if n in self.fn.row_vars:
+            return self.error("GT2016", f"`{n}` is a row variable: `*{n}` stands for several "
+                              "dims, not one size", e.span, "used as a value",
+                              help="read the dims from a tensor's shape, e.g. `x.shape`")
         if n in DTYPE_NAMES:
             t = TOther("dtype")
             return V(t, Lit(DTYPE_NAMES[n], t), value=DTYPE_NAMES[n], span=e.span)
@@ -524,6 +593,8 @@ class FunctionChecker:
             t = TOther("device")
             return V(t, Lit(DEVICE_NAMES[n], t), value=DEVICE_NAMES[n], span=e.span)
         mod = self.fn.module
+        if n in mod.externs and _is_value(self.s.allowed, mod.externs[n]):
+            return self.python_value(mod.externs[n], e.span)  # `from math import inf`
         if mod.function(n) is not None or n in OPS or n in mod.externs:
             return self.error("GT2016", f"`{n}` is a function; functions are not values here",
                               e.span, "used as a value", help=f"call it: {n}(...)")
@@ -548,15 +619,67 @@ class FunctionChecker:
         value = vals[0].value if vals[0].value == vals[1].value else UNKNOWN
         return V(t, out, value=value, span=e.span)
 
+    def python_path(self, e: ast.Expr, env: dict[str, V]) -> str | None:
+        """The full dotted Python name ``e`` spells (``torch.nn.functional.gelu``) when it is
+        an attribute chain on an imported Python namespace, else ``None``."""
+        parts: list[str] = []
+        while isinstance(e, ast.Attribute):
+            parts.append(e.attr)
+            e = e.value
+        mod = self.fn.module
+        if not (isinstance(e, ast.Name) and e.id in mod.py_modules and e.id not in env):
+            return None
+        return ".".join([mod.py_modules[e.id], *reversed(parts)])
+
+    def python_name(self, path: str, span: Span | None) -> V | None:
+        """An error unless ``path`` is an allowlisted Python name (``None`` when it is)."""
+        allowed = self.s.allowed
+        if allowed.is_name(path):
+            return self.python_missing(path, span)
+        if allowed.is_namespace(path):
+            return self.error("GT2016", f"`{path}` is a module", span, "used as a value",
+                              help=f"use one of its names: {path}.NAME")
+        return self.error("GT1012", f"`{path}` is not an allowlisted Python name", span,
+                          "not allowed", help="a .gt file may use only the pure tensor and "
+                          "math functions and values on gtdsl's allowlist (see `gtdsl explain "
+                          "GT1012`)", notes=(
+                              "a .gt file is data: it never reaches files, processes, the "
+                              "network, or functions that call values they are given",))
+
+    def python_value(self, path: str, span: Span | None) -> V:
+        """An allowlisted Python name used as a value. Numbers (``math.inf``, ``torch.pi``)
+        are constants of their scalar type, as if written out; anything else is an extern
+        of type ``?``."""
+        obj = self.s.allowed.resolve(path)
+        kind = {bool: ScalarKind.BOOL, int: ScalarKind.INT, float: ScalarKind.FLOAT}.get(
+            type(obj))
+        if kind is not None:
+            t = TScalar(kind, Size.of(obj) if kind is ScalarKind.INT else None)
+            return V(t, Lit(obj, t), value=obj, span=span)
+        t = TDyn(DynReason.EXTERN)
+        out = self.var(path.rsplit(".", 1)[-1], t)
+        self.emit(Op.EXTERN, (), (out,), (("path", path), ("call", False)), span=span)
+        return V(t, out, span=span, origin=span, extern=True)
+
+    def python_missing(self, path: str, span: Span | None) -> V | None:
+        """An error when the allowlisted ``path`` does not exist in the installed modules."""
+        try:
+            self.s.allowed.resolve(path)
+        except LookupError as err:
+            return self.error("GT1012", str(err), span, "not available",
+                              help="this Python or torch version lacks it: use another "
+                              "allowlisted name")
+        return None
+
     def attribute(self, e: ast.Attribute, env: dict[str, V]) -> V:
         base = e.value
         mod = self.fn.module
-        if isinstance(base, ast.Name) and base.id in mod.py_modules and base.id not in env:
-            t = TDyn(DynReason.EXTERN)
-            out = self.var(e.attr, t)
-            self.emit(Op.EXTERN, (), (out,), (("path", f"{mod.py_modules[base.id]}.{e.attr}"),
-                                              ("call", False)), span=e.span)
-            return V(t, out, span=e.span, origin=e.span, extern=True)
+        path = self.python_path(e, env)
+        if path is not None:
+            refused = self.python_name(path, e.span)
+            if refused is not None:
+                return refused
+            return self.python_value(path, e.span)
         v = self.expr(base, env)
         t = v.type
         if isinstance(t, TStruct):
@@ -578,6 +701,11 @@ class FunctionChecker:
             if e.attr in ("shape", "ndim", "dtype", "device"):
                 return self.metadata(v, e.attr, e.span)
         if isinstance(t, TDyn):
+            if e.attr.startswith("_"):
+                return self.error("GT1012", f"`{e.attr}` is a private attribute", e.span,
+                                  "not allowed", help="a .gt file may read only public "
+                                  "attributes (names not starting with `_`) of unchecked "
+                                  "values")
             out = self.var(e.attr, TDyn(DynReason.INFERRED))
             self.emit(Op.EXTERN, (v.atom,), (out,), (("path", f"getattr.{e.attr}"),),
                       span=e.span)
@@ -679,9 +807,13 @@ class FunctionChecker:
                               help=_undefined_help(f.id, env, self.fn, calls=True))
         if isinstance(f, ast.Attribute):
             base = f.value
-            if isinstance(base, ast.Name) and base.id in mod.py_modules and base.id not in env:
+            path = self.python_path(f, env)
+            if path is not None:
                 args = [self._expr(a, env) for a in e.args]
-                return self.extern_call(f"{mod.py_modules[base.id]}.{f.attr}", args, kwargs, e)
+                refused = self.python_name(path, f.span)
+                if refused is not None:
+                    return refused
+                return self.extern_call(path, args, kwargs, e)
             recv = self.expr(base, env)
             args = [self._expr(a, env) for a in e.args]
             op = OPS.get(f.attr)
@@ -813,13 +945,65 @@ class FunctionChecker:
         return Lit(a.value, a.type)
 
     def binary(self, name: str, left: V, right: V, span: Span | None) -> V:
+        for v in (left, right):  # an operand already in error: reported once, where it was
+            if isinstance(v.type, TDyn) and v.type.reason is DynReason.ERROR:
+                return self.dyn_error(span)
+        if name in _GROWS and isinstance(left.type, TScalar) and isinstance(
+                right.type, TScalar) and left.type.kind is ScalarKind.INT and \
+                right.type.kind is ScalarKind.INT:
+            out = self.fold(name, left, right, span)
+            if isinstance(out, V):
+                return out
+            left, right = out
         return self.op_call(name, [left, right], {}, span, SYMBOLS.get(name))
+
+    def fold(self, name: str, left: V, right: V, span: Span | None) -> V | tuple[V, V]:
+        """Python arithmetic on two ints: folded to a constant when both are constants, an
+        error (GT2022) when that constant, or one Python would compute at run time, passes
+        ``MAX_CONSTANT_BITS``. Otherwise the operands, with their static sizes forgotten
+        when tracking them would grow too large (the value is then known at run time)."""
+        a, b = self.arg(left).value, self.arg(right).value
+        if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and \
+                not isinstance(b, bool):
+            if name in ("floor_divide", "remainder") and b == 0 or name == "pow" and b < 0:
+                return left, right  # an error or a float at run time, as Python has it
+            # only a power can take long to compute: bound it first, the others are exact
+            bits = _result_bits(name, abs(a).bit_length(), abs(b).bit_length(), b, a) \
+                if name == "pow" else 0
+            value = None
+            if bits <= MAX_CONSTANT_BITS + 1:
+                value = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+                         "floor_divide": operator.floordiv, "remainder": operator.mod,
+                         "pow": operator.pow}[name](a, b)
+                bits = abs(value).bit_length()
+            if bits > MAX_CONSTANT_BITS:
+                return self.error(
+                    "GT2022", f"constant too large: `{SYMBOLS[name]}` on {_short(a)} and "
+                    f"{_short(b)} gives an int of {'about ' * (value is None)}{bits} bits, "
+                    f"more than {MAX_CONSTANT_BITS}", span, "computed here",
+                    help="no tensor op takes an int this large; check the expression")
+            t = TScalar(ScalarKind.INT, Size.of(value))
+            return V(t, Lit(value, t), value=value, span=span)
+        sa, sb = left.type.value, right.type.value
+        if sa is None or sb is None or name not in ("mul", "pow"):
+            return left, right
+        k = sb.constant() if name == "pow" else None
+        terms = len(sa.terms) * len(sb.terms) if name == "mul" else \
+            len(sa.terms) ** k if k is not None and 0 <= k <= 8 else 0
+        bits = _result_bits(name, _size_bits(sa), _size_bits(sb), k if k is not None else 0, 0)
+        if terms > _MAX_SIZE_TERMS or bits > MAX_CONSTANT_BITS:
+            forget = TScalar(ScalarKind.INT)  # too large to track: known at run time only
+            left = replace(left, type=forget, value=UNKNOWN, label=None)
+        return left, right
 
     def extern_call(self, path: str, args: list[V], kwargs: dict[str, V], e: ast.Call) -> V:
         for v in [*args, *kwargs.values()]:
             if v.unresolved:
                 return self.error("GT1001", f"undefined name `{v.label}`", v.span,
                                   "not defined")
+        missing = self.python_missing(path, e.span)
+        if missing is not None:
+            return missing
         t = TDyn(DynReason.EXTERN)
         out = self.var(path.rsplit(".", 1)[-1], t)
         self.emit(Op.EXTERN, tuple(a.atom for a in args) + tuple(v.atom for v in
@@ -833,6 +1017,8 @@ class FunctionChecker:
             if v.unresolved:
                 return self.error("GT1001", f"undefined name `{v.label}`", v.span,
                                   "not defined", help=_undefined_help(v.label, {}, self.fn))
+        if callee.state != "done" and id(callee) in self.s.cyclic:
+            return self.dyn_error(e.span)  # a call on a cycle: reported as GT2020
         self.ensure(callee)
         params = callee.params
         bound: dict[str, V] = {}
@@ -936,7 +1122,227 @@ class FunctionChecker:
         return V(rt, out, span=e.span)
 
 
+# ============================================================================ call graph
+
+# The longest chain of nested calls between gtdsl functions: each call takes three to five
+# Python frames at run time (more inside blocks, in the reference interpreter), and Python
+# stops at 1000 frames, some of them the caller's.
+MAX_CALL_DEPTH = 100
+_SHOWN_IN_CHAIN = 6  # functions named at each end of a long cycle or chain
+
+
+def call_order(session: Session) -> list[FnInfo]:
+    """Every function of the session, callees before their callers, so that checking a
+    caller finds each callee checked and nothing recurses. Reports a cycle of calls (GT2020)
+    and calls nested more than ``MAX_CALL_DEPTH`` deep (GT2023), and records the functions
+    on cycles in ``session.cyclic``. Iterative: a long chain costs no stack.
+
+    The depth of a function is 1 for itself plus the deepest of its own blocks and of its
+    calls, each call counting the ``if``/``for`` blocks and conditional expressions it sits
+    in: what the reference interpreter nests at run time."""
+    fns = [fn for mod in session.modules.values() for fn in mod.functions.values()]
+    edges: dict[int, list[tuple[FnInfo, ast.Call, int]]] = {}
+    own: dict[int, int] = {}
+    for fn in fns:
+        edges[id(fn)], own[id(fn)] = _calls_of(fn)
+    sccs = _components(fns, edges)  # callees' components first
+    comp: dict[int, int] = {id(fn): i for i, scc in enumerate(sccs) for fn in scc}
+    depth: dict[int, int] = {}
+    deepest: dict[int, tuple[FnInfo, ast.Call] | None] = {}
+    for i, scc in enumerate(sccs):
+        members = {id(fn) for fn in scc}
+        if len(scc) > 1 or any(c is scc[0] for c, _, _ in edges[id(scc[0])]):
+            session.cyclic |= members
+            _report_cycle(session, scc, members, edges)
+        for fn in scc:  # a cycle is reported already: its inner calls count once
+            best: tuple[int, tuple[FnInfo, ast.Call] | None] = (own[id(fn)], None)
+            for c, call, blocks in edges[id(fn)]:
+                if comp[id(c)] != i and blocks + depth[id(c)] > best[0]:
+                    best = (blocks + depth[id(c)], (c, call))
+            depth[id(fn)], deepest[id(fn)] = best[0] + 1, best[1]
+        for fn in scc:
+            step = deepest[id(fn)]
+            if depth[id(fn)] > MAX_CALL_DEPTH and step is not None and \
+                    depth[id(step[0])] <= MAX_CALL_DEPTH:
+                _report_depth(session, fn, step, deepest, depth[id(fn)])
+    return [fn for scc in sccs for fn in scc]
+
+
+def _calls_of(fn: FnInfo) -> tuple[list[tuple[FnInfo, ast.Call, int]], int]:
+    """The gtdsl functions ``fn``'s body calls by name, in source order, each with the call
+    site inside the most blocks and that number of blocks; and the body's deepest block."""
+    out: dict[int, tuple[FnInfo, ast.Call, int]] = {}
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(st, 0) for st in reversed(fn.decl.body)]
+    while stack:
+        node, blocks = stack.pop()
+        deepest = max(deepest, blocks)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            callee = fn.module.function(node.func.id)
+            if callee is not None and (id(callee) not in out or out[id(callee)][2] < blocks):
+                out[id(callee)] = (callee, node, blocks)
+        kids: list[tuple[Any, int]] = []
+        for name in getattr(node, "__dataclass_fields__", ()):
+            if name == "span":
+                continue
+            inner = blocks + 1 if name in ("body", "orelse") and isinstance(
+                node, (ast.If, ast.For, ast.IfExp)) else blocks
+            value = getattr(node, name)
+            if isinstance(value, tuple):
+                kids += [(v, inner) for v in value if hasattr(v, "__dataclass_fields__")]
+            elif hasattr(value, "__dataclass_fields__"):
+                kids.append((value, inner))
+        stack += reversed(kids)
+    return list(out.values()), deepest
+
+
+def _components(fns: list[FnInfo], edges: dict[int, list[tuple[FnInfo, ast.Call, int]]]
+                ) -> list[list[FnInfo]]:
+    """Tarjan's strongly connected components, iteratively; a component comes after every
+    component it calls into. Members keep source order."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[FnInfo] = []
+    order = {id(fn): i for i, fn in enumerate(fns)}
+    out: list[list[FnInfo]] = []
+    for root in fns:
+        if id(root) in index:
+            continue
+        work: list[tuple[FnInfo, int]] = [(root, 0)]
+        while work:
+            fn, i = work.pop()
+            key = id(fn)
+            if i == 0:
+                index[key] = low[key] = len(index)
+                stack.append(fn)
+                on_stack.add(key)
+            callees = edges.get(key, [])
+            if i > 0:  # back from callees[i - 1]
+                low[key] = min(low[key], low[id(callees[i - 1][0])])
+            while i < len(callees):
+                c = callees[i][0]
+                if id(c) not in index:
+                    break
+                if id(c) in on_stack:
+                    low[key] = min(low[key], index[id(c)])
+                i += 1
+            if i < len(callees):
+                work.append((fn, i + 1))
+                work.append((callees[i][0], 0))
+                continue
+            if low[key] == index[key]:
+                scc: list[FnInfo] = []
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(id(m))
+                    scc.append(m)
+                    if m is fn:
+                        break
+                out.append(sorted(scc, key=lambda f: order.get(id(f), 0)))
+    return out
+
+
+def _chain_text(names: list[str]) -> str:
+    if len(names) > 2 * _SHOWN_IN_CHAIN + 1:
+        names = names[:_SHOWN_IN_CHAIN] + ["..."] + names[-_SHOWN_IN_CHAIN:]
+    return " -> ".join(n if n == "..." else f"`{n}`" for n in names)
+
+
+def _report_cycle(session: Session, scc: list[FnInfo], members: set[int],
+                  edges: dict[int, list[tuple[FnInfo, ast.Call, int]]]) -> None:
+    """GT2020 at the first call of the shortest cycle through the component's first
+    function, with the other calls of the cycle as secondary labels."""
+    start = scc[0]
+    parent: dict[int, tuple[FnInfo, ast.Call]] = {}
+    queue, head, closing = [start], 0, None
+    while head < len(queue) and closing is None:
+        fn = queue[head]
+        head += 1
+        for c, call, _ in edges[id(fn)]:
+            if c is start:
+                closing = (fn, call)
+                break
+            if id(c) in members and id(c) not in parent:
+                parent[id(c)] = (fn, call)
+                queue.append(c)
+    assert closing is not None
+    steps = [closing]  # (caller, call site), from the last call back to the first
+    while steps[-1][0] is not start:
+        steps.append(parent[id(steps[-1][0])])
+    steps.reverse()
+    names = [fn.qualname for fn, _ in steps] + [start.qualname]
+    first_fn, first_call = steps[0]
+    callee = steps[1][0] if len(steps) > 1 else start
+    message = (f"recursive call: `{start.qualname}` calls itself" if len(steps) == 1 else
+               f"recursive call: {_chain_text(names)}")
+    secondary = tuple((call.span, f"`{fn.qualname}` calls `{nxt.qualname}` here")
+                      for (fn, call), nxt in zip(steps[1:], [f for f, _ in steps[2:]] + [start])
+                      )[:3]
+    session.error(diag("GT2020", message, first_call.span,
+                       f"`{first_fn.qualname}` calls `{callee.qualname}` here", secondary,
+                       help="compute the repetition with a `for` loop, or unroll it into "
+                       "separate functions",
+                       notes=((f"a cycle of {len(steps)} functions: " if len(steps) > 1
+                               else "") + "gtdsl functions may not call themselves, directly "
+                              "or through other functions",)))
+
+
+def _report_depth(session: Session, fn: FnInfo, step: tuple[FnInfo, ast.Call],
+                  deepest: dict[int, tuple[FnInfo, ast.Call] | None], depth: int) -> None:
+    names = [fn.qualname]
+    cur: tuple[FnInfo, ast.Call] | None = step
+    while cur is not None:
+        names.append(cur[0].qualname)
+        cur = deepest[id(cur[0])]
+    levels = f" inside {depth - len(names)} blocks: {depth} levels" if depth > len(
+        names) else ""
+    session.error(diag(
+        "GT2023", f"calls nested too deeply: `{fn.qualname}` starts a chain of {len(names)} "
+        f"nested calls{levels}, more than {MAX_CALL_DEPTH}", step[1].span,
+        f"the chain goes on through `{step[0].qualname}`",
+        help="call the steps one after another from one function instead of each "
+        "calling the next", notes=(f"the chain: {_chain_text(names)}",
+                                   "each call counts one level, and so does each `if`, `for` "
+                                   "or conditional expression a call sits in")))
+
+
 # ============================================================================ helpers
+
+
+_GROWS = ("add", "sub", "mul", "pow", "floor_divide", "remainder")
+_MAX_SIZE_TERMS = 256  # terms of a size polynomial the checker tracks
+
+
+def _result_bits(name: str, bits_a: int, bits_b: int, b: int, a: int) -> int:
+    """An upper bound on the bits of ``a <name> b`` for ints of these bit lengths (for
+    ``pow``, ``b`` is the exponent itself)."""
+    if name in ("add", "sub"):
+        return max(bits_a, bits_b) + 1
+    if name == "mul":
+        return bits_a + bits_b
+    if name == "pow":
+        if b <= 0 or a in (-1, 0, 1) and bits_a <= 1:
+            return max(bits_a, 1)
+        if a not in (-1, 0, 1):  # a known base: the bits of |a| ** b, rounded up
+            return math.ceil(b * math.log2(abs(a))) + 1
+        return bits_a * b
+    return bits_a  # `//` and `%` shrink
+
+
+def _size_bits(s: Size) -> int:
+    """An upper bound on the bits of a size polynomial's coefficients and constant."""
+    return max((abs(c).bit_length() for _, c in s.terms), default=0) + \
+        len(s.terms).bit_length()
+
+
+def _count(n: int) -> str:
+    return str(n) if n < 10**15 else f"about 10^{len(str(n)) - 1}"
+
+
+def _short(n: int) -> str:
+    text = str(n) if n.bit_length() <= 200 else f"an int of {n.bit_length()} bits"
+    return text
 
 
 def _fully_static(t: Type) -> bool:
@@ -1055,6 +1461,14 @@ def _op_label(name: str, culprit: V | None) -> str:
     if culprit is not None:
         return f"this has type {culprit.type}"
     return f"in this {name}"
+
+
+def _is_value(allowed: Any, path: str) -> bool:
+    """Whether the allowlisted name ``path`` is a value (``math.inf``), not a function."""
+    try:
+        return not callable(allowed.resolve(path))
+    except LookupError:
+        return False
 
 
 def _undefined_help(name: str | None, env: dict[str, V], fn: FnInfo, calls: bool = False) -> str:

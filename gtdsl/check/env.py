@@ -1,9 +1,10 @@
 """Name resolution for a checking session: modules, imports, structs, function signatures.
 
 A ``Session`` loads a ``.gt`` module and, recursively, the ``.gt`` modules it imports (found
-next to the importing file). Python imports are allowed only from allowlisted modules; their
-names are externs of type ``?``. Struct declarations are registered session-wide so that a
-struct reached through another struct's field resolves even when its name was not imported.
+next to the importing file). Python names come only from the explicit allowlist of
+``gtdsl.check.pyallow``, each by its full dotted name; they are externs of type ``?``. Struct
+declarations are registered session-wide so that a struct reached through another struct's
+field resolves even when its name was not imported.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gtdsl.check.pyallow import DEFAULT, Allowlist
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
 from gtdsl.ir.core import Function
@@ -19,7 +21,11 @@ from gtdsl.syntax.parse import parse_file_text, read_source
 from gtdsl.types import DYN, Size, TDyn, TScalar, TStruct, Type, type_of
 from gtdsl.types.core import DynReason, ScalarKind, TDim, TList, TShape, TTensor, TTuple
 
-ALLOWED_PYTHON = ("torch", "torch.nn.functional", "math")
+#: How deep a chain of ``.gt`` imports may go (module a imports b imports c ...).
+MAX_IMPORT_DEPTH = 64
+
+#: The allowlist of a check that adds no names of its own.
+ALLOWED_PYTHON = DEFAULT
 
 
 @dataclass
@@ -79,6 +85,11 @@ class ModuleEnv:
         return self.structs.get(name) or self.imported_structs.get(name)
 
 
+# top-level names that always mean Python, never a .gt module next to the file
+_PYTHON_TOPS = frozenset(("torch", "math", "numpy", "os", "sys", "builtins", "subprocess",
+                          "importlib", "pathlib", "shutil", "socket", "io", "pickle"))
+
+
 def diag(code: str, message: str, span: Span | None, label: str = "",
          secondary: tuple[tuple[Span | None, str], ...] = (), help: str | None = None,
          notes: tuple[str, ...] = ()) -> Diagnostic:
@@ -115,13 +126,14 @@ def size_vars_of(t: Type, out: list[str], rows: list[str]) -> None:
 class Session:
     """Every module loaded for one check, the struct registry, and the diagnostics."""
 
-    def __init__(self, allowed_python: tuple[str, ...] = ALLOWED_PYTHON) -> None:
+    def __init__(self, allowed_python: Allowlist = ALLOWED_PYTHON) -> None:
         self.modules: dict[Path | str, ModuleEnv] = {}
         self.structs: dict[str, StructInfo] = {}
         self.diagnostics: list[Diagnostic] = []
         self.allowed = allowed_python
         self._loading: list[Path] = []
         self.root: Path | None = None  # imports resolve from the main module's directory
+        self.cyclic: set[int] = set()  # ids of the functions on a cycle of calls (GT2020)
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
@@ -149,11 +161,17 @@ class Session:
             return None
         if key in self.modules:
             return self.modules[key]
-        if not path.is_file():
+        if len(self._loading) >= MAX_IMPORT_DEPTH:
+            self.error(diag("GT0015", f"imports nested more than {MAX_IMPORT_DEPTH} deep",
+                            span, "imported here", help="import the modules you use directly "
+                            "from one module instead of through a long chain"))
+            return None
+        if not path.exists() or path.is_dir():  # a FIFO or device: read_source says so
             self.error(diag("GT1005", f"no module `{name}`: there is no "
                             f"{'/'.join(name.split('.'))}.gt", span, "imported here",
-                            help=f"Python modules may be imported only from: "
-                            f"{', '.join(self.allowed)}; .gt modules are looked up from the "
+                            help="Python names may be imported only from the allowlist "
+                            "(torch, torch.nn.functional, torch.linalg, torch.special, math: "
+                            "see `gtdsl explain GT1004`); .gt modules are looked up from the "
                             "directory of the file being checked (a.b is a/b.gt)"))
             return None
         try:
@@ -186,7 +204,7 @@ class Session:
                 self._import_from(env, decl, claim)
             elif isinstance(decl, ast.Import):
                 for alias in decl.names:
-                    if alias.name in self.allowed:
+                    if self.allowed.is_namespace(alias.name):
                         local = alias.asname or alias.name.split(".")[0]
                         if claim(local, alias.span):
                             env.py_modules[local] = alias.name if alias.asname else \
@@ -207,23 +225,34 @@ class Session:
         for fn in env.functions.values():
             self._signature(fn)
 
-    def _bad_python(self, name: str, span: Span | None) -> None:
-        self.error(diag("GT1004", f"importing from `{name}` is not allowed", span,
-                        "not an allowlisted module",
-                        help=f"a .gt file may import Python names only from "
-                        f"{', '.join(self.allowed)}", notes=(
-                            "a .gt file reaches Python only through allowlisted imports",)))
+    def _bad_python(self, name: str, span: Span | None, what: str = "module") -> None:
+        self.error(diag("GT1004", f"importing `{name}` is not allowed", span,
+                        f"not an allowlisted {what}",
+                        help="a .gt file may use only allowlisted Python names: pure tensor "
+                        "and math functions and values of torch, torch.nn.functional, "
+                        "torch.linalg, torch.special and math (see `gtdsl explain GT1004`)",
+                        notes=("a .gt file is data: it reaches Python only through "
+                               "allowlisted functions, never files, processes or the network",)))
 
     def _import_from(self, env: ModuleEnv, decl: ast.ImportFrom, claim) -> None:
-        if decl.module in self.allowed:
+        if self.allowed.is_namespace(decl.module):
             for alias in decl.names:
                 local = alias.asname or alias.name
-                if claim(local, alias.span):
-                    env.externs[local] = f"{decl.module}.{alias.name}"
+                path = f"{decl.module}.{alias.name}"
+                if self.allowed.is_name(path):
+                    if claim(local, alias.span):
+                        env.externs[local] = path
+                elif self.allowed.is_namespace(path):
+                    if claim(local, alias.span):
+                        env.py_modules[local] = path
+                else:
+                    self._bad_python(path, alias.span, "Python name")
+                    env.failed.add(local)
             return
-        if decl.module.split(".")[0] in ("torch", "math", "numpy", "os", "sys") or \
-                decl.module.split(".")[0] in {m.split(".")[0] for m in self.allowed}:
+        top = decl.module.split(".")[0]
+        if top in _PYTHON_TOPS or any(n.split(".")[0] == top for n in self.allowed.namespaces):
             self._bad_python(decl.module, decl.span)
+            env.failed |= {alias.asname or alias.name for alias in decl.names}
             return
         other = self._load_gt(decl.module, env, decl.span)
         if other is None:
@@ -246,8 +275,10 @@ class Session:
 
     # ---------------------------------------------------------------- types
     def resolve_type(self, env: ModuleEnv, t: ast.TypeExpr | None, bound: set[str] | None,
-                     what: str) -> Type:
-        """An annotation's type, with struct names and their arity checked."""
+                     what: str, bound_rows: set[str] | frozenset[str] = frozenset()) -> Type:
+        """An annotation's type, with struct names and their arity checked; with ``bound``,
+        every size variable must be in ``bound`` and every row variable (``*b``) in
+        ``bound_rows``: a size `b` does not bind a row `*b`, nor a row a size."""
         if t is None:
             return TDyn(DynReason.UNANNOTATED)
         out = type_of(t)
@@ -256,13 +287,26 @@ class Session:
             names: list[str] = []
             rows: list[str] = []
             size_vars_of(out, names, rows)
-            for n in names + rows:
-                if n not in bound:
-                    self.error(diag(
-                        "GT1008", f"size variable `{n}` is not bound in {what}", t.span,
-                        "used here", help=f"declare it as a size parameter ([{n}, ...]) or "
-                        "bind it through a parameter's type"))
-                    return DYN
+            for n, ok, shown in [(n, n in bound, n) for n in names] + [
+                    (r, r in bound_rows, f"*{r}") for r in rows]:
+                if ok:
+                    continue
+                if shown == n and n in bound_rows:
+                    note: tuple[str, ...] = (f"`*{n}` is bound, but as a row variable: it "
+                                             f"stands for several dims, not the size `{n}`",)
+                elif shown != n and n in bound:
+                    note = (f"`{n}` is bound, but as a size variable: a row variable `*{n}` "
+                            "stands for several dims and needs its own binding",)
+                else:
+                    note = ()
+                self.error(diag(
+                    "GT1008", f"{'row' if shown != n else 'size'} variable `{shown}` is "
+                    f"not bound in {what}", t.span, "used here",
+                    help=(f"declare it as a size parameter ([{n}, ...]) or bind it through "
+                          "a parameter's type" if shown == n else
+                          f"bind it through a parameter's type, e.g. `x: f32[*{n}, d]`"),
+                    notes=note))
+                return DYN
         return out
 
     def _check_structs(self, env: ModuleEnv, t: ast.TypeExpr, out: Type) -> None:
@@ -301,10 +345,13 @@ class Session:
         fn.params = params
         fn.size_vars, fn.row_vars = tuple(names), tuple(rows)
         if decl.returns is not None:
+            # sizes come from size parameters, parameters' dims and `n: int` parameters;
+            # row variables only from parameters' shapes
             fn.declared_return = self.resolve_type(
-                fn.module, decl.returns, set(names) | set(rows) | {
+                fn.module, decl.returns, set(names) | {
                     p.name for p in decl.params if isinstance(p.annotation, ast.ScalarType)
-                    and p.annotation.size is None}, f"the return type of `{fn.name}`")
+                    and p.annotation.kind is ast.ScalarKind.INT and p.annotation.size is None},
+                f"the return type of `{fn.name}`", set(rows))
 
 
 def struct_field_type(info: StructInfo, name: str, args: tuple[Size | None, ...]) -> Type | None:

@@ -1,4 +1,6 @@
-"""``gtdsl`` subcommands and their exit statuses."""
+"""``gtdsl`` subcommands and their exit statuses: 0 success, 1 errors in the program, 2 bad
+usage or unreadable input, 3 an internal error in gtdsl (GT9001: any exception escaping a
+command is a bug; its traceback only under ``GTDSL_LOG=debug``), 130 interrupted."""
 
 from __future__ import annotations
 
@@ -7,15 +9,19 @@ import difflib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from gtdsl._version import __version__
-from gtdsl.diagnostics import CODES, Diagnostic, render_json, render_text
+from gtdsl.diagnostics import (
+    CODES, Diagnostic, GtdslError, InternalError, render_json, render_text,
+)
 from gtdsl.diagnostics.explain import explanation
 from gtdsl.driver import check_file, emit
 from gtdsl.syntax.dump import dump_ast
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 
 class _UsageError(Exception):
@@ -57,8 +63,9 @@ def _build_parser() -> _Parser:
     run.add_argument("--backend", choices=("auto", "torch", "triton", "interpret"),
                      default="auto")
     run.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
-    run.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
-                     help="also let the file import this Python module")
+    run.add_argument("--allow-python", action="append", default=[], metavar="NAME",
+                     help="also let the file use this Python function or value, by full "
+                     "dotted name (operator.neg); whole modules cannot be allowed")
     embed = sub.add_parser("embed", help="sentence embeddings from a BERT model folder")
     embed.add_argument("model", metavar="MODEL_DIR",
                        help="a Hugging Face-layout folder, or all-MiniLM-L6-v2 (the installed "
@@ -190,10 +197,14 @@ def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: 
                                          "model.safetensors and tokenizer.json",
                                          path=model)) + "\n")
         return EXIT_USAGE
-    try:
-        kind = json.loads((Path(model) / "config.json").read_text()).get("model_type", "gpt2")
-    except (OSError, ValueError, AttributeError):
-        kind = "gpt2"  # the loader reports what is wrong with the folder
+    from gtdsl.models.config import model_type
+
+    try:  # read as the loaders read it: a regular file, size-capped, a JSON object
+        kind = model_type(model) or "gpt2"
+    except GtdslError as e:
+        for d in e.diagnostics:
+            err.write(render_text(d) + "\n")
+        return EXIT_USAGE
     if kind not in ("gpt2", "t5"):
         err.write(render_text(Diagnostic(
             "GT0909", f"`gtdsl generate` runs GPT-2 and T5 folders; this config.json's "
@@ -260,6 +271,25 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     err = err or sys.stderr
     parser = _build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(parser, argv, out, err)
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    except GtdslError as e:  # a diagnostic no command caught on its own: still the user's
+        for d in e.diagnostics:
+            err.write(render_text(d) + "\n")
+        return EXIT_USAGE if all(d.code.startswith("GT09") for d in e.diagnostics) else \
+            EXIT_ERRORS
+    except BrokenPipeError:  # `gtdsl ... | head`: the reader left; nothing more to say
+        if out is sys.stdout:
+            _silence_stdout()
+        return EXIT_ERRORS
+    except Exception as e:  # an escaping exception is a bug in gtdsl, whatever its kind
+        return _internal_error(e, argv, out, err)
+
+
+def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int:
     if argv[:1] == ["bench"]:
         return run_bench(argv[1:], err)
     try:
@@ -271,22 +301,91 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     if args.command is None:
         parser.print_help(out)
         return EXIT_USAGE
-    try:
-        if args.command == "check":
-            return run_check(args.files, args.format, out, err, args.types)
-        if args.command == "compile":
-            return run_compile(args.file, args.fn, args.emit, out, err)
-        if args.command == "generate":
-            return run_generate(args.model, args.prompt, args.max_new_tokens, args.beams, out,
-                                err)
-        if args.command == "embed":
-            return run_embed(args.model, args.texts, args.format, out, err)
-        if args.command == "run":
-            from gtdsl.cli.run import run_function
+    if args.command == "check":
+        return run_check(args.files, args.format, out, err, args.types)
+    if args.command == "compile":
+        return run_compile(args.file, args.fn, args.emit, out, err)
+    if args.command == "generate":
+        return run_generate(args.model, args.prompt, args.max_new_tokens, args.beams, out,
+                            err)
+    if args.command == "embed":
+        return run_embed(args.model, args.texts, args.format, out, err)
+    if args.command == "run":
+        from gtdsl.cli.run import run_function
 
-            return run_function(args.file, args.fn, args.arg, args.size, args.backend,
-                                args.seed, args.allow_python, out, err)
-        return run_explain(args.code, out, err)
-    except KeyboardInterrupt:
-        err.write("interrupted\n")
-        return 130
+        return run_function(args.file, args.fn, args.arg, args.size, args.backend,
+                            args.seed, args.allow_python, out, err)
+    return run_explain(args.code, out, err)
+
+
+def _input_path(argv: Sequence[str]) -> str | None:
+    """What the command reads: its first operand that is no option and no option's value."""
+    takes_value = {"--fn", "--arg", "--size", "--backend", "--seed", "--allow-python",
+                   "--format", "--emit", "--max-new-tokens", "--beams"}
+    skip = True  # the command's name
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in takes_value:
+            skip = True
+        elif not a.startswith("-"):
+            return a
+    return None
+
+
+def _internal_error(exc: Exception, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    """GT9001: what went wrong and how to report it; the traceback under GTDSL_LOG=debug.
+    ``gtdsl check --format json`` gets it in its JSON array on standard output."""
+    import platform
+    import traceback
+
+    from gtdsl._config import load_config
+
+    if isinstance(exc, InternalError):
+        what = exc.what
+    else:
+        text = str(exc).strip()
+        what = type(exc).__name__ + (f": {text.splitlines()[0]}" if text else "")
+    if len(what) > 300:
+        what = what[:300] + "..."
+    frames = traceback.extract_tb(exc.__traceback__)
+    notes = []
+    if frames:
+        last = frames[-1]
+        notes.append(f"raised in {last.name} ({Path(last.filename).name}:{last.lineno})")
+    try:
+        import torch
+
+        versions = f"gtdsl {__version__}, Python {platform.python_version()}, " \
+                   f"torch {torch.__version__}"
+    except Exception:
+        versions = f"gtdsl {__version__}, Python {platform.python_version()}"
+    notes.append(f"versions: {versions}")
+    notes.append("command: gtdsl " + " ".join(argv))
+    debug = "debug" in load_config().log
+    diag = Diagnostic(
+        "GT9001", f"internal error in gtdsl: {what}", notes=tuple(notes),
+        help="this is a bug in gtdsl, not in your input: please report it with the command, "
+        "the files it reads and this message" + (
+            "" if debug else "; run it again with GTDSL_LOG=debug to add the Python traceback"),
+        path=_input_path(argv))
+    if debug:
+        err.write("".join(traceback.format_exception(exc)))
+    if argv[:1] == ["check"] and ("--format=json" in argv or any(
+            a == "--format" and b == "json" for a, b in zip(argv, argv[1:]))):
+        out.write(render_json([diag]) + "\n")
+    else:
+        err.write(render_text(diag))
+    return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so Python's flush at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -25,6 +25,7 @@ from gtdsl.runtime.values import type_of_value
 from gtdsl.types import TDyn, TStruct, TTensor
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+MAX_SIZE = 2 ** 63 - 1  # torch's sizes are 64-bit
 
 
 class RunError(Exception):
@@ -92,16 +93,25 @@ def _arguments(module: Any, fn: Any, args: list[str], sizes: list[str], seed: in
         name, eq, text = sz.partition("=")
         try:
             n = int(text)
-        except ValueError:
+        except ValueError:  # not a number, or more digits than Python converts
             n = -1
         if not eq or not name.strip().isidentifier() or n < 0:
-            raise RunError(f"`--size {sz}` is not NAME=N with N a non-negative integer")
+            raise RunError(f"`--size {_short(sz)}` is not NAME=N with N a non-negative "
+                           "integer")
+        if n > MAX_SIZE:
+            raise RunError(f"`--size {_short(sz)}`: {_short(text.strip())} is larger than "
+                           f"any tensor dimension (at most 2**63 - 1)")
+        if name.strip() in size_values:
+            raise RunError(f"`--size {name.strip()}` is given twice")
         size_values[name.strip()] = n
     known = set(fn._sizes) | set(fn.module.program.info[fn.qualname].size_vars)
     for name in size_values:
         if name not in known:
             raise RunError(f"`{fn.name}` has no size variable `{name}`",
                            f"its size variables are: {', '.join(sorted(known)) or 'none'}")
+    if not -2 ** 63 <= seed < 2 ** 64:
+        raise RunError(f"`--seed {_short(str(seed))}` is outside torch's seed range",
+                       "give a seed from -2**63 to 2**64 - 1")
     gen = torch.Generator().manual_seed(seed)
     b = Bindings(dict(size_values))
     sampler = Sampler(b.sizes, b.rows, gen, module.program.struct, module.structs)
@@ -186,13 +196,19 @@ def _struct_from(module: Any, struct: str, tensors: dict, prefix: str, path: str
     return module.structs[struct](**fields)
 
 
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
 def _number(text: str) -> Any:
     if text in ("True", "False"):
         return text == "True"
     try:
         return int(text)
     except ValueError:
-        pass
+        if text.strip().lstrip("+-").isdigit():  # more digits than Python converts
+            raise RunError(f"`{_short(text)}` has {len(text.strip().lstrip('+-'))} digits, "
+                           "more than an argument takes") from None
     try:
         return float(text)
     except ValueError:

@@ -1,7 +1,7 @@
 """The registry of diagnostic codes.
 
 Codes are grouped by stage and never reused: GT0xxx syntax and input, GT1xxx names,
-GT2xxx types and shapes, GT3xxx casts and runtime checks, GT4xxx lowering, GT5xxx JIT.
+GT2xxx types and shapes, GT3xxx casts and runtime checks, GT4xxx lowering, GT5xxx JIT, GT9xxx bugs in gtdsl itself.
 Every code has a page ``docs/errors/<CODE>.md`` that ``gtdsl explain`` prints; a test
 keeps the registry and the pages in step.
 """
@@ -52,6 +52,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT1008", "unbound size variable"),
     ("GT1009", "import cycle"),
     ("GT1011", "unknown attribute or method"),
+    ("GT1012", "Python name not allowed"),
     # --- types and shapes
     ("GT2001", "type mismatch"),
     ("GT2002", "dtype mismatch"),
@@ -72,6 +73,10 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT2017", "missing return"),
     ("GT2018", "loop changes a variable's type"),
     ("GT2019", "return inside a loop"),
+    ("GT2020", "recursive call"),
+    ("GT2021", "loop too long to check"),
+    ("GT2022", "constant too large"),
+    ("GT2023", "calls nested too deeply"),
     # --- runtime casts and checks
     ("GT3001", "value does not match its declared type"),
     ("GT3002", "op arguments fail a check at run time"),
@@ -90,6 +95,9 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0907", "unknown diagnostic code"),
     ("GT0908", "bad argument for gtdsl run"),
     ("GT0909", "model files do not match the model"),
+    ("GT0910", "file too large"),
+    # --- bugs in gtdsl itself
+    ("GT9001", "internal error in gtdsl"),
 )
 
 _CODE_RE = re.compile(r"(?:gt)?(\d{1,4})", re.IGNORECASE)

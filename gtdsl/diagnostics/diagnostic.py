@@ -83,10 +83,13 @@ class ParseError(GtdslError):
 
 
 class InternalError(Exception):
-    """A bug in gtdsl itself, never the user's fault."""
+    """A bug in gtdsl itself, never the user's fault (the command line reports it as
+    GT9001); ``what`` is the one-line account of what went wrong."""
 
     def __init__(self, what: str) -> None:
+        self.what = what
         super().__init__(
             f"internal error in gtdsl: {what}\n"
-            "This is a bug in gtdsl, not in your program; please report it with the input."
+            "This is a bug in gtdsl, not in your program; please report it with the input "
+            "(`gtdsl explain GT9001` says what to include)."
         )

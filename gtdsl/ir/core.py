@@ -40,6 +40,7 @@ STRUCTURAL = (
     "ATTR",  # out = metadata of a tensor: params.attr in shape, ndim, dtype, device
     "ASSERT",  # check the condition in; params.message
     "NOT",  # out = not in
+    "UNARY",  # out = -in or +in (params.op) on a Python number or an unchecked value
     "IF",
     "FOR",
     "YIELD",  # end of an IF/FOR block: the values of the block's outputs

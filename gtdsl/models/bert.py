@@ -4,13 +4,14 @@
 Loading reads every tensor by its Hugging Face key into the parameter structs and checks it
 against the field's declared type as it goes, with the sizes the config gives (hidden =
 heads × head size): a tensor of the wrong shape or dtype is a ``ModelLoadError`` naming the
-key, the field's declaration and both shapes. Buffers the model does not use
-(``embeddings.position_ids``, the pooler) are skipped.
+key, the field's declaration and both shapes. ``config.json`` is read and checked by
+``gtdsl.models.config`` (``BERT_KEYS``, ``ROBERTA_KEYS``: the keys read, the values supported,
+the keys refused). Tensors the encoder does not use (the pooler, checked against its shape,
+and ``embeddings.position_ids``) are kept as loaded and saved back.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ from typing import Any
 
 import torch
 
+from gtdsl.models.config import (
+    ACTIVATION_CODES, BERT_KEYS, ROBERTA_KEYS, ModelConfig, ModelKeys, check_keys, read_config,
+    read_sentence_config,
+)
 from gtdsl.models.weights import (
     ModelLoadError, WeightReader, load_error, load_tokenizer, read_weights, save_folder,
 )
@@ -26,7 +31,8 @@ from gtdsl.check.subst import KEEP, substitute
 from gtdsl.types import Size, TList, TStruct
 
 HERE = Path(__file__).resolve().parent
-SKIPPED = ("embeddings.position_ids", "pooler.")
+KEPT = ("embeddings.position_ids",)  # a buffer transformers writes and ignores
+POOLER = {"weight": "pooler.dense.weight", "bias": "pooler.dense.bias"}
 
 # struct field path -> Hugging Face key ({i}: the layer index)
 EMBEDDINGS = {"word": "embeddings.word_embeddings.weight",
@@ -65,12 +71,22 @@ class BertConfig:
     intermediate: int
     layers: int
     eps: float
+    activation: str = "gelu"
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BertConfig:
-        return cls(data["vocab_size"], data["max_position_embeddings"], data["type_vocab_size"],
-                   data["hidden_size"], data["num_attention_heads"], data["intermediate_size"],
-                   data["num_hidden_layers"], float(data.get("layer_norm_eps", 1e-12)))
+    def from_json(cls, data: dict[str, Any], keys: ModelKeys = BERT_KEYS) -> BertConfig:
+        """The sizes of a config.json's dict, checked as ``keys`` says (GT0909 when not)."""
+        if not isinstance(data, ModelConfig):
+            data = check_keys(data, keys, Path("config.json"))
+        v = data.value
+        return cls(v("vocab_size"), v("max_position_embeddings"), v("type_vocab_size"),
+                   v("hidden_size"), v("num_attention_heads"), v("intermediate_size"),
+                   v("num_hidden_layers"), v("layer_norm_eps"), v("hidden_act"))
+
+    @property
+    def act(self) -> int:
+        """The activation's code for ``bert.gt`` (that of ``activation`` in blocks.gt)."""
+        return ACTIVATION_CODES[self.activation]
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -99,15 +115,15 @@ def resolve_model_dir(name: str | os.PathLike[str]) -> Path:
 class Bert:
     """A loaded BERT: ``encode(texts)`` gives normalized sentence embeddings."""
 
+    KEYS: ModelKeys = BERT_KEYS
+
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
         self.dir = resolve_model_dir(model_dir)
-        try:
-            self.raw_config = json.loads((self.dir / "config.json").read_text())
-            self.config = BertConfig.from_json(self.raw_config)
-        except (OSError, ValueError, KeyError) as e:
-            raise _error(f"cannot read the model config: {e}", path=str(self.dir / "config.json"),
-                         help="a Hugging Face BERT config.json is expected") from None
+        self.raw_config: ModelConfig = read_config(self.dir, self.KEYS)
+        self.config = BertConfig.from_json(self.raw_config)
+        self.sentence_config = read_sentence_config(self.dir, self.config.hidden)
         self.module: CompiledModule = load(HERE / "bert.gt", backend=backend)
+        self.kept: dict[str, torch.Tensor] = {}
         self.params = self._load_params()
         self._tokenizer = None
 
@@ -145,7 +161,15 @@ class Bert:
                     shown="p.embeddings")
         layers = [build("Layer", LAYER, {"Layer": (sz["H"], sz["K"], sz["F"])},
                         f"encoder.layer.{i}.", f"p.layers[{i}]") for i in range(c.layers)]
-        extra = reader.unused(SKIPPED)
+        if any(key in reader.tensors for key in POOLER.values()):
+            # the pooler (BertModel's, for classification heads): checked, kept, saved back
+            for fpath, key in POOLER.items():
+                self.kept[key] = field("Dense", fpath, key, {"Dense": (hk, hk)}, f"pooler.{fpath}")
+        for key in KEPT:
+            if key in reader.tensors:
+                self.kept[key] = reader.tensors[key]
+                reader.used.add(key)
+        extra = reader.unused()
         if extra:
             raise _error(f"`{path.name}` holds tensors this BERT does not use: "
                          f"{', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""),
@@ -154,13 +178,15 @@ class Bert:
         return m.structs["Bert"](embeddings=emb, layers=layers)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The parameters by Hugging Face key name (the layout they were loaded from)."""
+        """Every tensor that was loaded, by Hugging Face key name (the layout it was loaded
+        from): the parameters, and the pooler and buffers the encoder does not use."""
         out: dict[str, torch.Tensor] = {}
         for fpath, key in EMBEDDINGS.items():
             out[key] = _get(self.params.embeddings, fpath)
         for i, layer in enumerate(self.params.layers):
             for fpath, key in LAYER.items():
                 out[f"encoder.layer.{i}.{key}"] = _get(layer, fpath)
+        out.update(self.kept)
         return out
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -173,14 +199,26 @@ class Bert:
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
             tok = load_tokenizer(self.dir)
-            max_len = 512
-            st = self.dir / "sentence_bert_config.json"
-            if st.is_file():
-                max_len = int(json.loads(st.read_text()).get("max_seq_length", max_len))
-            tok.enable_truncation(max_length=min(max_len, self.config.positions))
-            tok.enable_padding(pad_id=0, pad_token="[PAD]")
+            _check_normalizer(self.dir, tok)
+            st = self.sentence_config
+            max_len = (st.value("max_seq_length") if st is not None else None) or 512
+            if st is not None and st.value("do_lower_case"):
+                _lowercase_first(tok)
+            tok.enable_truncation(max_length=min(max_len, self.max_tokens))
+            pad = self.pad_id
+            tok.enable_padding(pad_id=pad, pad_token=tok.id_to_token(pad) or "[PAD]")
             self._tokenizer = tok
         return self._tokenizer
+
+    @property
+    def pad_id(self) -> int:
+        """The token id that pads a batch (masked out: any id gives the same vectors)."""
+        return 0
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input the position table covers."""
+        return self.config.positions
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer.encode_batch(list(texts))
@@ -200,7 +238,7 @@ class Bert:
         mask = torch.ones(ids.shape) if mask is None else mask.float()
         bias = (1.0 - mask)[:, None, None, :] * -10000.0
         return self.module.encode(self.params, ids, types, self.positions(ids), bias,
-                                  self.config.eps, **self.config.sizes)
+                                  self.config.eps, self.config.act, **self.config.sizes)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
         """Normalized mean-pooled embeddings, one row per text (as sentence-transformers)."""
@@ -211,7 +249,7 @@ class Bert:
             with torch.no_grad():
                 out.append(self.module.sentence_embedding(
                     self.params, t["ids"], t["types"], positions, t["mask"], self.config.eps,
-                    **self.config.sizes))
+                    self.config.act, **self.config.sizes))
         return torch.cat(out) if out else torch.empty(0, self.config.hidden)
 
 
@@ -239,13 +277,66 @@ def _nest(m: CompiledModule, struct: str, values: dict[str, Any], prog: Any) -> 
     return m.structs[struct](**fields)
 
 
+def _check_normalizer(folder: Path, tok: Any) -> None:
+    """transformers builds a BERT tokenizer's text normalization from ``tokenizer_config.json``
+    (``do_lower_case``, default true; ``strip_accents``; ``tokenize_chinese_chars``), gtdsl
+    runs ``tokenizer.json``'s: a folder where the two disagree is refused."""
+    import json
+
+    from gtdsl.models.config import key_error, read_json_object, show
+
+    path = folder / "tokenizer_config.json"
+    if not os.path.lexists(path):
+        return
+    cfg = read_json_object(path)
+    if cfg.get("tokenizer_class", "BertTokenizer") not in ("BertTokenizer", "BertTokenizerFast"):
+        return
+    norm = json.loads(tok.to_str()).get("normalizer") or {}
+    if norm.get("type") != "BertNormalizer":
+        return
+    for key, ours, default in (("do_lower_case", "lowercase", True),
+                               ("strip_accents", "strip_accents", None),
+                               ("tokenize_chinese_chars", "handle_chinese_chars", True)):
+        want = cfg.get(key, default)
+        if want != norm.get(ours, default) or type(want) is not type(norm.get(ours, default)):
+            raise key_error(path, key, f"`tokenizer_config.json`: `{key}` is {show(want)} "
+                            f"but `tokenizer.json` normalizes with `{ours}` "
+                            f"{show(norm.get(ours))}: transformers follows the first, gtdsl "
+                            "runs the second", help="save the tokenizer again so that the "
+                            "two files agree")
+
+
+def _lowercase_first(tok: Any) -> None:
+    """Lowercase the text before the tokenizer's own normalizer, as sentence-transformers
+    does for ``do_lower_case`` (unless the tokenizer lowercases already)."""
+    from tokenizers.normalizers import Lowercase, Sequence
+
+    norm = tok.normalizer
+    if isinstance(norm, Lowercase) or (isinstance(norm, Sequence) and
+                                       any(isinstance(n, Lowercase) for n in norm)):
+        return
+    parts = [Lowercase()] + (list(norm) if isinstance(norm, Sequence) else
+                             [norm] if norm is not None else [])
+    tok.normalizer = Sequence(parts)
+
+
 class Roberta(Bert):
     """RoBERTa: BERT's blocks; position ids count real tokens from ``pad_token_id + 1``."""
 
+    KEYS = ROBERTA_KEYS
+
     def positions(self, ids: torch.Tensor) -> torch.Tensor:
-        pad = int(self.raw_config.get("pad_token_id", 1))
+        pad = self.raw_config.value("pad_token_id")
         keep = (ids != pad).long()
         return torch.cumsum(keep, dim=1) * keep + pad
+
+    @property
+    def max_tokens(self) -> int:
+        return self.config.positions - self.raw_config.value("pad_token_id") - 1
+
+    @property
+    def pad_id(self) -> int:
+        return self.raw_config.value("pad_token_id")
 
 
 __all__ = ["Bert", "BertConfig", "ModelLoadError", "Roberta", "resolve_model_dir"]

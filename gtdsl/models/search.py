@@ -18,18 +18,29 @@ same tokens on the same weights and settings:
 The model supplies ``advance(rows, tokens)``: reorder its cache so that row ``i`` continues
 previous row ``rows[i]`` (``rows`` None: keep the order), run ``tokens`` (``[n, 1]``) through
 it and return the next-token logits ``[n, V]``.
+
+Settings that transformers applies and these loops do not implement (sampling, repetition
+penalties, forced or suppressed tokens, several answers per prompt, ...) are refused with a
+diagnostic wherever they appear (``config.json``, ``generation_config.json``, a keyword
+argument) unless they hold their no-op value, so a folder never silently decodes otherwise
+than transformers would.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import torch
 
+from gtdsl.diagnostics import Diagnostic
+from gtdsl.models.config import read_json_object
 from gtdsl.models.weights import load_error, load_tokenizer
+from gtdsl.runtime.errors import CastError, caller_location
 
 EarlyStopping = Union[bool, Literal["never"]]
 EndTokens = Union[int, Sequence[int], None]
@@ -46,35 +57,109 @@ def end_tokens(eos_token_id: EndTokens) -> torch.Tensor | None:
     return torch.tensor(ids, dtype=torch.int64) if ids else None
 
 
+# transformers' generation settings that change greedy or beam-search tokens and that these
+# loops do not implement, each with the values that leave the tokens unchanged (its default,
+# as transformers' GenerationConfig fills it in); null always means unset
+NO_OP: dict[str, tuple[Any, ...]] = {
+    "do_sample": (False,), "temperature": (1.0,), "top_k": (50, 0), "top_p": (1.0,),
+    "min_p": (), "top_h": (), "typical_p": (1.0,), "epsilon_cutoff": (0.0,),
+    "eta_cutoff": (0.0,), "penalty_alpha": (0.0,), "repetition_penalty": (1.0,),
+    "encoder_repetition_penalty": (1.0,), "no_repeat_ngram_size": (0,),
+    "encoder_no_repeat_ngram_size": (0,), "bad_words_ids": ([],), "force_words_ids": ([],),
+    "constraints": ([],), "sequence_bias": ({},), "suppress_tokens": ([],),
+    "begin_suppress_tokens": ([],), "forced_bos_token_id": (), "forced_eos_token_id": (),
+    "exponential_decay_length_penalty": (), "min_length": (0,), "min_new_tokens": (0,),
+    "num_return_sequences": (1,), "num_beam_groups": (1,), "diversity_penalty": (0.0,),
+    "guidance_scale": (1.0,), "dola_layers": (), "watermarking_config": (), "max_time": (),
+    "stop_strings": ([],), "token_healing": (False,),
+}
+SAMPLING = ("do_sample", "temperature", "top_k", "top_p", "min_p", "top_h", "typical_p",
+            "epsilon_cutoff", "eta_cutoff", "penalty_alpha")
+
+
+def is_no_op(key: str, value: Any) -> bool:
+    """Whether a setting of ``NO_OP`` holds a value that leaves the tokens unchanged."""
+    if value is None:
+        return True
+    for allowed in NO_OP[key]:
+        if isinstance(allowed, bool) or isinstance(value, bool):
+            if value is allowed:
+                return True
+        elif isinstance(allowed, (int, float)):
+            if isinstance(value, (int, float)) and value == allowed:
+                return True
+        elif value == allowed:
+            return True
+    return False
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refusal(key: str, value: Any) -> tuple[str, str]:
+    shown = _shown(value)
+    if key in SAMPLING:
+        return (f"sets `{key}` to {shown}: gtdsl decodes greedily or by beam search and does "
+                "not sample", f"remove `{key}` (or set it to its default) to decode greedily "
+                "or by beam search; sampling is not supported")
+    return (f"sets `{key}` to {shown}, which changes the tokens transformers' generate "
+            "produces and which gtdsl does not implement",
+            f"remove `{key}` (or set it to its default) to decode without it")
+
+
+def read_generation_config(folder: Path) -> dict[str, Any]:
+    """``generation_config.json`` (an empty dict when the folder has none; GT0909 when it is
+    not a regular file holding one JSON object)."""
+    gen = folder / "generation_config.json"
+    if not os.path.lexists(gen):
+        return {}
+    return read_json_object(gen)  # a regular file, size-capped, one JSON object
+
+
 def settings(folder: Path, config: dict[str, Any], vocab: int) -> dict[str, Any]:
     """Generation settings from a model folder: end and pad tokens from ``config.json``,
     overridden by ``generation_config.json`` where the folder has one (as transformers reads
     them), with length penalty and early stopping. End tokens outside the vocabulary are
-    dropped (a config may name one the checkpoint's head cannot emit)."""
+    dropped (a config may name one the checkpoint's head cannot emit). A setting of
+    ``NO_OP`` that holds another value in either file is refused (GT0909, naming it)."""
+    extra = read_generation_config(folder)
+    for name, source in (("generation_config.json", extra), ("config.json", config)):
+        bad = [key for key in NO_OP if key in source and not is_no_op(key, source[key])]
+        if bad:
+            message, help = _refusal(bad[0], source[bad[0]])
+            others = tuple(f"also refused: `{k}` {_shown(source[k])}" for k in bad[1:])
+            raise load_error(f"`{name}` {message}", path=str(folder / name), help=help,
+                             notes=(f"key: `{bad[0]}`",) + others)
     merged = dict(config)
-    gen = folder / "generation_config.json"
-    if gen.is_file():
-        try:
-            extra = json.loads(gen.read_text())
-            if not isinstance(extra, dict):
-                raise ValueError("expected a JSON object")
-        except (OSError, ValueError) as e:
-            raise load_error(f"cannot read `{gen.name}`: {e}", path=str(gen)) from None
-        merged.update(extra)
+    merged.update(extra)
     eos = merged.get("eos_token_id")
     ids = [eos] if isinstance(eos, int) else list(eos) if isinstance(eos, list) else []
     ids = [int(i) for i in ids if isinstance(i, int) and 0 <= i < vocab]
     pad = merged.get("pad_token_id")
     stop = merged.get("early_stopping", False)
     penalty = merged.get("length_penalty", 1.0)
-    if stop not in (True, False, "never") or not isinstance(penalty, (int, float)):
+    if stop is None:
+        stop = False
+    if penalty is None:
+        penalty = 1.0
+    if stop not in (True, False, "never") or not isinstance(penalty, (int, float)) \
+            or isinstance(penalty, bool):
         raise load_error(f"unsupported generation settings: early_stopping {stop!r}, "
                          f"length_penalty {penalty!r}", path=str(folder),
                          help="early_stopping is true, false or \"never\"; length_penalty "
                          "a number")
+    start = merged.get("decoder_start_token_id")
     return {"eos_token_id": ids or None,
-            "pad_token_id": int(pad) if isinstance(pad, int) else None,
-            "length_penalty": float(penalty), "early_stopping": stop}
+            "pad_token_id": int(pad) if isinstance(pad, int) and not isinstance(pad, bool)
+            else None,
+            "length_penalty": float(penalty), "early_stopping": stop,
+            "decoder_start_token_id": start if isinstance(start, int)
+            and not isinstance(start, bool) else None}
 
 
 def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
@@ -189,36 +274,163 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
 
 
 Cache = list[tuple[torch.Tensor, torch.Tensor]]
+State = Any  # tensors with one row per sequence, in lists and tuples
 
 
-def cached(run: Callable[[torch.Tensor, Cache], tuple[torch.Tensor, Cache]], cache: Cache,
+def _map_rows(state: State, f: Callable[[torch.Tensor], torch.Tensor]) -> State:
+    if isinstance(state, torch.Tensor):
+        return f(state)
+    if isinstance(state, (list, tuple)):
+        return type(state)(_map_rows(x, f) for x in state)
+    return state
+
+
+def cached(run: Callable[[torch.Tensor, State], tuple[torch.Tensor, State]], state: State,
            beams: int) -> Advance:
-    """The ``advance`` function of a model whose state is one key/value cache per layer:
-    the cache (holding one row per prompt) is repeated for the beams, reordered by ``rows``
-    each step, and grown by ``run(tokens, cache) -> (logits [n, s, V], cache)``."""
+    """The ``advance`` function of a model whose state is tensors with one row per sequence
+    (one key/value cache per layer, and any per-row padding mask or positions): the state
+    (holding one row per prompt) is repeated for the beams, reordered by ``rows`` each step,
+    and grown by ``run(tokens, state) -> (logits [n, s, V], state)``."""
     if beams > 1:
-        cache = [(k.repeat_interleave(beams, 0), v.repeat_interleave(beams, 0))
-                 for k, v in cache]
-    state = [cache]
+        state = _map_rows(state, lambda t: t.repeat_interleave(beams, 0))
+    box = [state]
 
     def advance(rows: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
-        kv = state[0] if rows is None else [(k[rows], v[rows]) for k, v in state[0]]
-        logits, state[0] = run(tokens, kv)
+        current = box[0] if rows is None else _map_rows(box[0], lambda t: t[rows])
+        logits, box[0] = run(tokens, current)
         return logits[:, -1]
     return advance
 
 
+# ---------------------------------------------------------------------- checked arguments
+_SKIPPED = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            os.path.dirname(os.path.abspath(torch.__file__)))
+
+
+def _call_site() -> str | None:
+    """``file:line`` of the innermost caller outside gtdsl and torch (the user's call)."""
+    f = sys._getframe(1)
+    while f is not None:
+        name = f.f_code.co_filename
+        if not name.startswith(_SKIPPED) and not name.startswith("<"):
+            return f"{name}:{f.f_lineno}"
+        f = f.f_back
+    return caller_location()
+
+
+def argument_error(code: str, message: str, help: str, got: str | None = None) -> CastError:
+    """A bad argument of a model's method, located at the caller's line (the caller is
+    blamed)."""
+    notes = (f"got: {got}",) if got is not None else ()
+    return CastError(Diagnostic(code, message, None, (), notes, help,
+                                path=_call_site() or "<python call>"))
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"a tensor of shape {tuple(v.shape)} and dtype {str(v.dtype).replace('torch.', '')}"
+    return f"a Python {type(v).__name__} ({v!r})"[:200]
+
+
+def check_ids(function: str, ids: Any, vocab: int, name: str = "ids") -> torch.Tensor:
+    """``ids``: a ``[b, s]`` integer tensor of token ids in ``[0, vocab)``, b and s at least 1."""
+    bad = None
+    if not isinstance(ids, torch.Tensor) or ids.dtype.is_floating_point or ids.dtype.is_complex \
+            or ids.dtype == torch.bool:
+        bad = "it must be an integer tensor"
+    elif ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        bad = "it must be a 2-D tensor [batch, tokens] with at least one row and one token"
+    elif bool((ids < 0).any()) or bool((ids >= vocab).any()):
+        bad = f"its values must lie in [0, {vocab})"
+    if bad is not None:
+        raise argument_error("GT3001", f"`{name}` of `{function}` does not match its declared "
+                             f"type: {bad}", f"pass {name} as the tokenizer gives them: a "
+                             "[batch, tokens] int64 tensor", _describe(ids))
+    return ids.long()
+
+
+def check_mask(function: str, mask: Any, ids: torch.Tensor, inferred: bool = False
+               ) -> torch.Tensor:
+    """``attention_mask`` with transformers' meaning: ``[b, s]`` like ``ids``, 1 for a real
+    token and 0 for padding, as integers or booleans; every row has a real token."""
+    shown = "the attention mask inferred from the pad token" if inferred else \
+        f"`attention_mask` of `{function}`"
+    bad = None
+    if not isinstance(mask, torch.Tensor) or mask.dtype.is_floating_point \
+            or mask.dtype.is_complex:
+        bad = "it must be an integer or bool tensor of 0s and 1s"
+    elif tuple(mask.shape) != tuple(ids.shape):
+        bad = f"it must have the shape of `ids`, {tuple(ids.shape)}"
+    elif not bool(((mask == 0) | (mask == 1)).all()):
+        bad = "it must hold 0 (padding) or 1 (a real token) in every place"
+    elif not bool((mask != 0).any(1).all()):
+        row = int((mask == 0).all(1).nonzero()[0, 0])
+        bad = f"every row needs a real token (row {row} is all padding)"
+    if bad is not None:
+        raise argument_error("GT3001", f"{shown} does not match its declared type: {bad}",
+                             "pass the attention mask the tokenizer gives with the ids (1 for "
+                             "a real token, 0 for padding)", _describe(mask))
+    return mask.to(device=ids.device, dtype=torch.int64)
+
+
+def check_count(function: str, name: str, value: Any, least: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise argument_error("GT3001", f"`{name}` of `{function}` does not match its declared "
+                             f"type: it must be an int of at least {least}",
+                             f"pass a whole number >= {least}", _describe(value))
+    return value
+
+
+def _check_tokens(function: str, name: str, value: Any, many: bool) -> None:
+    ok = value is None or (isinstance(value, int) and not isinstance(value, bool)) or \
+        (many and isinstance(value, (list, tuple)) and
+         all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+    if not ok:
+        raise argument_error("GT3001", f"`{name}` of `{function}` does not match its declared "
+                             f"type: it must be a token id{' or a list of them' if many else ''}",
+                             "pass token ids as ints", _describe(value))
+
+
+def check_options(function: str, options: dict[str, Any], accepted: tuple[str, ...],
+                  beams: bool) -> None:
+    """Keyword arguments a decoding method does not take: a setting of ``NO_OP`` at its no-op
+    value passes (``do_sample=False``), anything else is GT2013 naming it."""
+    for key, value in options.items():
+        if key in NO_OP and is_no_op(key, value):
+            continue
+        if key == "num_beams" and not beams and value == 1 and not isinstance(value, bool):
+            continue
+        if key in NO_OP:
+            message = f"`{function}` does not support `{key}={value!r}`"[:300]
+            help = ("gtdsl decodes greedily or by beam search and does not sample"
+                    if key in SAMPLING else "gtdsl does not implement this setting") + \
+                "; drop the argument (or pass its default)"
+        elif key == "num_beams":
+            message = f"`{function}` decodes greedily; it does not take `num_beams={value!r}`"
+            help = "call beam_search(ids, max_new_tokens, beams) for beam search"
+        else:
+            message = f"`{function}` got an unexpected keyword argument `{key}`"
+            help = f"it takes {', '.join(f'`{a}`' for a in accepted)} by keyword"
+            if key in ("max_length", "max_new_tokens"):
+                help = "give the number of new tokens as `max_new_tokens`"
+        raise argument_error("GT2013", message, help)
+
+
 class Decoding(ABC):
     """Greedy decoding and beam search for a model class that provides ``dir`` (its folder),
-    ``raw_config`` (its config.json), ``_vocab`` and ``_decoder(ids, beams)``: the decoder's
-    prompt, its first next-token logits and the ``advance`` function."""
+    ``raw_config`` (its config.json), ``_vocab`` and ``_decoder(ids, beams, mask, n, settings)``:
+    the decoder's prompt, its first next-token logits and the ``advance`` function.
+    ``infers_mask``: without an ``attention_mask``, the mask is inferred from the pad token
+    as transformers' ``generate`` does for a decoder-only model."""
 
     dir: Path
     raw_config: dict[str, Any]
     _vocab: int
+    infers_mask = False
 
     @abstractmethod
-    def _decoder(self, ids: torch.Tensor, beams: int
+    def _decoder(self, ids: torch.Tensor, beams: int, mask: torch.Tensor | None,
+                 max_new_tokens: int, settings: dict[str, Any]
                  ) -> tuple[torch.Tensor, torch.Tensor, Advance]: ...
 
     def settings(self, **given: Any) -> dict[str, Any]:
@@ -228,35 +440,76 @@ class Decoding(ABC):
         out.update({k: v for k, v in given.items() if v is not None})
         return out
 
+    def _inputs(self, function: str, ids: Any, attention_mask: Any, s: dict[str, Any]
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The checked ids and mask (None: no padding). Without a mask, a decoder-only model
+        infers it as transformers' ``generate`` does: ``ids != pad`` when the pad token is set,
+        is not an end token and occurs in ``ids``."""
+        ids = check_ids(function, ids, self._vocab)
+        if attention_mask is not None:
+            return ids, check_mask(function, attention_mask, ids)
+        pad, eos = s["pad_token_id"], end_tokens(s["eos_token_id"])
+        if not self.infers_mask or pad is None or (eos is not None and bool((eos == pad).any())) \
+                or not bool((ids == pad).any()):
+            return ids, None
+        return ids, check_mask(function, (ids != pad).long(), ids, inferred=True)
+
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, max_new_tokens: int, *,
-                 eos_token_id: EndTokens = None, pad_token_id: int | None = None
-                 ) -> torch.Tensor:
+                 attention_mask: torch.Tensor | None = None, eos_token_id: EndTokens = None,
+                 pad_token_id: int | None = None, **options: Any) -> torch.Tensor:
         """Greedy decoding with the cache, one token per step. A sequence that emits the end
         token is finished (its later positions hold the pad token), and decoding stops when
-        all are, as transformers' ``generate`` does. The end and pad tokens default to the
-        folder's config (``eos_token_id=[]``: no end token)."""
+        all are, as transformers' ``generate`` does. ``attention_mask`` (1 real, 0 padding)
+        has transformers' meaning. The end and pad tokens default to the folder's config
+        (``eos_token_id=[]``: no end token)."""
+        name = f"{type(self).__name__}.generate"
+        check_options(name, options, ("attention_mask", "eos_token_id", "pad_token_id"), False)
+        n = check_count(name, "max_new_tokens", max_new_tokens)
+        _check_tokens(name, "eos_token_id", eos_token_id, True)
+        _check_tokens(name, "pad_token_id", pad_token_id, False)
         s = self.settings(eos_token_id=eos_token_id, pad_token_id=pad_token_id)
-        prompt, first, advance = self._decoder(ids, 1)
-        return greedy(first, prompt, advance, max_new_tokens, s["eos_token_id"],
-                      s["pad_token_id"])
+        ids, mask = self._inputs(name, ids, attention_mask, s)
+        prompt, first, advance = self._decoder(ids, 1, mask, n, s)
+        return greedy(first, prompt, advance, n, s["eos_token_id"], s["pad_token_id"])
 
     @torch.no_grad()
     def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int, *,
-                    eos_token_id: EndTokens = None, pad_token_id: int | None = None,
-                    length_penalty: float | None = None,
-                    early_stopping: EarlyStopping | None = None) -> torch.Tensor:
+                    attention_mask: torch.Tensor | None = None, eos_token_id: EndTokens = None,
+                    pad_token_id: int | None = None, length_penalty: float | None = None,
+                    early_stopping: EarlyStopping | None = None, **options: Any
+                    ) -> torch.Tensor:
         """Beam search with the cache reordered to follow the beams, by transformers' rules
-        (see :mod:`gtdsl.models.search`); every setting left None comes from the folder's
-        config."""
+        (see :mod:`gtdsl.models.search`); ``attention_mask`` as in ``generate``; every setting
+        left None comes from the folder's config."""
+        name = f"{type(self).__name__}.beam_search"
+        check_options(name, options, ("attention_mask", "eos_token_id", "pad_token_id",
+                                      "length_penalty", "early_stopping"), True)
+        n = check_count(name, "max_new_tokens", max_new_tokens)
+        check_count(name, "beams", beams)
+        _check_tokens(name, "eos_token_id", eos_token_id, True)
+        _check_tokens(name, "pad_token_id", pad_token_id, False)
+        if length_penalty is not None and (isinstance(length_penalty, bool) or
+                                           not isinstance(length_penalty, (int, float))):
+            raise argument_error("GT3001", f"`length_penalty` of `{name}` does not match its "
+                                 "declared type: it must be a number", "pass a float",
+                                 _describe(length_penalty))
+        if early_stopping is not None and not (early_stopping is True or early_stopping is False
+                                               or early_stopping == "never"):
+            raise argument_error("GT3001", f"`early_stopping` of `{name}` does not match its "
+                                 "declared type: it must be True, False or \"never\"",
+                                 "pass True, False or \"never\"", _describe(early_stopping))
         s = self.settings(eos_token_id=eos_token_id, pad_token_id=pad_token_id,
                           length_penalty=length_penalty, early_stopping=early_stopping)
-        prompt, first, advance = self._decoder(ids, beams)
-        return beam_search(first, prompt, advance, beams, max_new_tokens, **s)
+        ids, mask = self._inputs(name, ids, attention_mask, s)
+        prompt, first, advance = self._decoder(ids, beams, mask, n, s)
+        return beam_search(first, prompt, advance, beams, n, s["eos_token_id"],
+                           s["pad_token_id"], s["length_penalty"], s["early_stopping"])
 
     def tokenizer(self) -> Any:
         """The folder's ``tokenizer.json``."""
         return load_tokenizer(self.dir)
 
 
-__all__ = ["Decoding", "beam_search", "cached", "end_tokens", "greedy", "settings"]
+__all__ = ["NO_OP", "Decoding", "argument_error", "beam_search", "cached", "check_ids",
+           "check_mask", "end_tokens", "greedy", "is_no_op", "settings"]

@@ -6,6 +6,12 @@ its field; the shared embedding is read once (``encoder.embed_tokens`` and
 ``decoder.embed_tokens`` are copies of ``shared``) and the tied output head is not read.
 Only block 0 of each stack holds the relative position bias table, as in the file; the
 buckets are computed here exactly as transformers computes them.
+
+The output head is ``lm_head.weight`` when the file holds one (an untied head, T5 v1.1's),
+else the shared table; the decoder's output is scaled by ``d_model ** -0.5`` before it when
+``scale_decoder_outputs`` is true (by default unless ``tie_word_embeddings`` is false), as
+transformers does. An ``attention_mask`` over the input (1 real, 0 padding) masks the encoder's
+self-attention and the decoder's cross-attention.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch
 
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.models import search
+from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS
 from gtdsl.models.weights import WeightReader, field, load_error, read_weights, save_folder
 from gtdsl.runtime.jit import load
 from gtdsl.types import Size, TStruct
@@ -75,7 +82,9 @@ class T5(search.Decoding):
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
         self.dir = Path(model_dir)
         try:
-            c = json.loads((self.dir / "config.json").read_text())
+            from gtdsl.models.config import T5_KEYS, read_config
+
+            c = read_config(self.dir, T5_KEYS)  # checked: GT0909 naming the key
             self.raw_config = c
             self.d, self.heads, self.d_kv = int(c["d_model"]), int(c["num_heads"]), int(c["d_kv"])
             self.d_ff, self.vocab = int(c["d_ff"]), int(c["vocab_size"])
@@ -86,16 +95,44 @@ class T5(search.Decoding):
             self.max_distance = int(c.get("relative_attention_max_distance", 128))
             self.start = int(c.get("decoder_start_token_id") or 0)
             self.tied = bool(c.get("tie_word_embeddings", True))
-            if c.get("feed_forward_proj", "relu") != "relu":
-                raise ValueError(f"feed_forward_proj {c['feed_forward_proj']!r} is not supported "
-                                 "(only relu)")
         except (OSError, ValueError, KeyError) as e:
             raise load_error(f"cannot read the model config: {e}", path=str(self.dir),
-                             help="a Hugging Face T5 config.json (relu feed-forward) is "
-                             "expected") from None
+                             help="a Hugging Face T5 config.json is expected") from None
         self.sizes = {"D": self.d, "H": self.heads, "K": self.d_kv, "F": self.d_ff}
+        self.act = self._activation()
         self.module = load(HERE / "t5.gt", backend=backend)
         self._load()
+
+    def _activation(self) -> int:
+        """The feed-forward's activation as transformers' T5Config resolves it: the config's
+        ``dense_act_fn`` and ``is_gated_act`` where present (they override), else from
+        ``feed_forward_proj`` (``gated-ACT`` or ``ACT``). Gated feed-forwards (T5 v1.1's
+        ``wi_0``/``wi_1``) are refused (GT0909), as are activations outside ``ACTIVATIONS``."""
+        c, where = self.raw_config, str(self.dir / "config.json")
+        proj = c.get("feed_forward_proj", "relu")
+        if not isinstance(proj, str):
+            raise load_error(f"`feed_forward_proj` in config.json must be a string, not "
+                             f"{json.dumps(proj)[:80]}", path=where)
+        parts = proj.split("-")
+        gated = c.get("is_gated_act", parts[0] == "gated" and len(parts) > 1)
+        act = c.get("dense_act_fn", "gelu_new" if proj == "gated-gelu" else parts[-1])
+        if gated is None:
+            gated = False  # transformers tests it for truth
+        if not isinstance(gated, bool):
+            raise load_error(f"`is_gated_act` in config.json must be true or false, not "
+                             f"{json.dumps(gated)[:80]}", path=where)
+        if gated:
+            key = "is_gated_act" if "is_gated_act" in c else "feed_forward_proj"
+            raise load_error(f"`{key}` {json.dumps(c.get(key, proj))[:80]} in config.json asks "
+                             "for a gated feed-forward, which this T5 does not implement",
+                             path=where, help="only T5 with a single `wi` feed-forward "
+                             "(feed_forward_proj \"relu\" and the like) is supported")
+        if not isinstance(act, str) or act not in ACTIVATIONS:
+            key = "dense_act_fn" if "dense_act_fn" in c else "feed_forward_proj"
+            raise load_error(f"`{key}` {json.dumps(c.get(key, proj))[:80]} in config.json "
+                             "names an activation this T5 does not support", path=where,
+                             help="supported: " + ", ".join(sorted(ACTIVATIONS)))
+        return ACTIVATIONS[act]
 
     def _load(self) -> None:
         path = self.dir / "model.safetensors"
@@ -156,13 +193,33 @@ class T5(search.Decoding):
                                    "relative_attention_bias.weight", table_t, None, "encoder bias")
         self.dec_rel = reader.take("decoder.block.0.layer.0.SelfAttention."
                                    "relative_attention_bias.weight", table_t, None, "decoder bias")
-        if not self.tied:
+        # transformers ties the head to the shared table unless the file holds another one
+        self.untied_head = "lm_head.weight" in tensors
+        if self.untied_head:
             self.lm_head = reader.take("lm_head.weight", emb_t, None, "lm_head")
+        self.output_scale = self.d ** -0.5 if self._scales_outputs() else 1.0
         extra = reader.unused(("encoder.embed_tokens.", "decoder.embed_tokens.",
                                "lm_head.weight"))
         if extra:
             raise load_error(f"`{path.name}` holds tensors this T5 does not use: "
                              f"{', '.join(extra[:5])}", path=str(path))
+
+    def _scales_outputs(self) -> bool:
+        """transformers' T5Config.scale_decoder_outputs: the key itself, else true unless
+        ``tie_word_embeddings`` is false."""
+        c = self.raw_config
+        for key in ("scale_decoder_outputs", "tie_word_embeddings"):
+            if key in c and not isinstance(c[key], bool) and c[key] is not None:
+                raise load_error(f"`{key}` in config.json must be true or false, not "
+                                 f"{json.dumps(c[key])[:80]}", path=str(self.dir / "config.json"))
+        if c.get("scale_decoder_outputs") is not None:
+            return bool(c["scale_decoder_outputs"])
+        return c.get("tie_word_embeddings") is not False
+
+    @property
+    def head(self) -> torch.Tensor:
+        """The output head's weight [V, D]."""
+        return self.lm_head if self.untied_head else self.shared
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters by Hugging Face key name (T5ForConditionalGeneration's; the tied
@@ -177,7 +234,7 @@ class T5(search.Decoding):
         for layers, mapping in ((self.encoder, _enc_map), (self.decoder, _dec_map)):
             for i, layer in enumerate(layers):
                 out.update({key: field(layer, fpath) for fpath, key in mapping(i).items()})
-        if not self.tied:
+        if self.untied_head:
             out["lm_head.weight"] = self.lm_head
         return out
 
@@ -195,14 +252,20 @@ class T5(search.Decoding):
         return table[b].permute(2, 0, 1)[None]  # [1, H, q, k]
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's output for ``ids`` [b, s]; ``mask`` [b, s] (1 real, 0 padding) hides
+        the padding from the self-attention."""
         b, s = ids.shape
-        mask = torch.ones(b, s) if mask is None else mask.float()
-        bias = (self._bias(self.enc_rel, s, s, True) + (1.0 - mask)[:, None, None, :] * NEG)
+        bias = self._bias(self.enc_rel, s, s, True) + self._keys(mask, b, s)[:, None, None, :]
         bias = bias.expand(b, self.heads, s, s).contiguous()
         x = self.module.lookup(self.shared, ids)
         for p in self.encoder:
-            x = self.module.encoder_layer(p, x, bias, self.eps, **self._kw)
+            x = self.module.encoder_layer(p, x, bias, self.eps, self.act, **self._kw)
         return self.module.rms(self.enc_final, x, self.eps)
+
+    @staticmethod
+    def _keys(mask: torch.Tensor | None, b: int, s: int) -> torch.Tensor:
+        """The additive bias [b, s] of a padding mask over s keys."""
+        return torch.zeros(b, s) if mask is None else (1.0 - mask.float()) * NEG
 
     @property
     def _kw(self) -> dict[str, int]:
@@ -210,27 +273,45 @@ class T5(search.Decoding):
 
     def decode(self, dec_ids: torch.Tensor, enc: torch.Tensor,
                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [b, t, V] for the decoder tokens ``dec_ids`` [b, t] over the encoder's output
+        ``enc`` [b, s]; ``mask`` [b, s] is the input's padding mask."""
         b, t = dec_ids.shape
         s = enc.shape[1]
-        mask = torch.ones(b, s) if mask is None else mask.float()
         causal = torch.triu(torch.full((t, t), NEG), 1)
         self_bias = (self._bias(self.dec_rel, t, t, False) + causal).expand(
             b, self.heads, t, t).contiguous()
-        cross = ((1.0 - mask)[:, None, None, :] * NEG).expand(b, self.heads, t, s).contiguous()
+        cross = self._keys(mask, b, s)[:, None, None, :].expand(b, self.heads, t, s).contiguous()
         y = self.module.lookup(self.shared, dec_ids)
         for p in self.decoder:
-            y = self.module.decoder_layer(p, y, enc, self_bias, cross, self.eps, **self._kw)
-        head = self.shared if self.tied else self.lm_head
-        scale = self.d ** -0.5 if self.tied else 1.0
-        return self.module.lm_logits(head, self.dec_final, y, self.eps, scale)
+            y = self.module.decoder_layer(p, y, enc, self_bias, cross, self.eps, self.act,
+                                          **self._kw)
+        return self.module.lm_logits(self.head, self.dec_final, y, self.eps, self.output_scale)
 
-    def logits(self, ids: torch.Tensor, dec_ids: torch.Tensor) -> torch.Tensor:
-        return self.decode(dec_ids, self.encode(ids))
+    def logits(self, ids: torch.Tensor, dec_ids: torch.Tensor,
+               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [b, t, V] of the decoder tokens ``dec_ids`` [b, t] after the input ``ids``
+        [b, s]; ``attention_mask`` [b, s] (1 real, 0 padding) as transformers takes it."""
+        name = "T5.logits"
+        ids = search.check_ids(name, ids, self.vocab)
+        dec_ids = search.check_ids(name, dec_ids, self.vocab, "dec_ids")
+        if dec_ids.shape[0] != ids.shape[0]:
+            raise search.argument_error(
+                "GT3001", f"`dec_ids` of `{name}` has {dec_ids.shape[0]} rows and `ids` "
+                f"{ids.shape[0]}", "pass one decoder row per input row")
+        mask = None if attention_mask is None else search.check_mask(name, attention_mask, ids)
+        return self.decode(dec_ids, self.encode(ids, mask), mask)
 
     def step(self, dec_ids: torch.Tensor, enc: torch.Tensor,
-             cache: list[tuple[torch.Tensor, torch.Tensor]] | None) -> tuple[torch.Tensor, Any]:
+             cache: list[tuple[torch.Tensor, torch.Tensor]] | None,
+             mask: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
         """Logits for ``dec_ids`` [b, s] after the cached decoder tokens, and the grown
-        self-attention cache (one key/value pair per decoder layer)."""
+        self-attention cache (one key/value pair per decoder layer); ``mask`` [b, u] is the
+        input's padding mask."""
+        return self._step(dec_ids, enc, cache, self._keys(mask, enc.shape[0], enc.shape[1]))
+
+    def _step(self, dec_ids: torch.Tensor, enc: torch.Tensor,
+              cache: list[tuple[torch.Tensor, torch.Tensor]] | None, keys: torch.Tensor
+              ) -> tuple[torch.Tensor, Any]:
         b, s = dec_ids.shape
         u = enc.shape[1]
         if cache is None:
@@ -240,35 +321,39 @@ class T5(search.Decoding):
         causal = torch.triu(torch.full((s, t + s), NEG), t + 1)
         self_bias = (self._bias(self.dec_rel, s, t + s, False, t) + causal).expand(
             b, self.heads, s, t + s).contiguous()
-        cross = torch.zeros(b, self.heads, s, u)
+        cross = keys[:, None, None, :].expand(b, self.heads, s, u).contiguous()
         y = self.module.lookup(self.shared, dec_ids)
         grown = []
         for p, (pk, pv) in zip(self.decoder, cache):
             y, k, v = self.module.decoder_step(p, y, pk, pv, enc, self_bias, cross, self.eps,
-                                               **self._kw)
+                                               self.act, **self._kw)
             grown.append((k, v))
-        head = self.shared if self.tied else self.lm_head
-        scale = self.d ** -0.5 if self.tied else 1.0
-        return self.module.lm_logits(head, self.dec_final, y, self.eps, scale), grown
+        return self.module.lm_logits(self.head, self.dec_final, y, self.eps,
+                                     self.output_scale), grown
 
     @property
     def _vocab(self) -> int:
         return self.vocab
 
-    def _decoder(self, ids: torch.Tensor, beams: int
+    def _decoder(self, ids: torch.Tensor, beams: int, mask: torch.Tensor | None,
+                 max_new_tokens: int, settings: dict[str, Any]
                  ) -> tuple[torch.Tensor, torch.Tensor, search.Advance]:
         """The decoder's start tokens, its first next-token logits, and the ``advance``
-        function the decoding loops call: the encoder runs once (its output repeated for the
-        beams), then the decoder one token per step with its self-attention cache reordered to
-        follow the beams."""
-        enc = self.encode(ids)
-        start = torch.full((ids.shape[0], 1), self.start, dtype=torch.int64)
-        logits, cache = self.step(start, enc, None)
+        function the decoding loops call: the encoder runs once (its output and the input's
+        padding bias repeated for the beams), then the decoder one token per step with its
+        self-attention cache reordered to follow the beams."""
+        enc = self.encode(ids, mask)
+        keys = self._keys(mask, *ids.shape)
+        first = settings.get("decoder_start_token_id")
+        start = torch.full((ids.shape[0], 1), self.start if first is None else first,
+                           dtype=torch.int64)
+        logits, cache = self._step(start, enc, None, keys)
         if beams > 1:
             enc = enc.repeat_interleave(beams, 0)
+            keys = keys.repeat_interleave(beams, 0)
 
         def run(tokens: torch.Tensor, kv: search.Cache) -> tuple[torch.Tensor, search.Cache]:
-            return self.step(tokens, enc, kv)
+            return self._step(tokens, enc, kv, keys)
         return start, logits[:, -1], search.cached(run, cache, beams)
 
     def generate_text(self, text: str, max_new_tokens: int = 20, beams: int = 1) -> str:

@@ -25,10 +25,24 @@ def load_error(message: str, label: Label | None = None, help: str | None = None
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """``model.safetensors``: a regular file (a FIFO or a device is refused, not read)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise load_error(f"cannot read `{path.name}`: {e.strerror or e}", path=str(path)) from None
+    if not stat.S_ISREG(mode):
+        raise load_error(f"`{path.name}` is not a regular file", path=str(path),
+                         help="model files are read only from regular files (not "
+                         "directories, FIFOs or devices)")
     try:
         return read_safetensors(path)
     except TensorFileError as e:
         raise load_error(str(e), path=str(path)) from None
+
+
+MAX_TOKENIZER_BYTES = 256 * 2**20
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -75,12 +89,15 @@ def load_tokenizer(folder: Path) -> Any:
     except ImportError:
         raise load_error("the tokenizer needs the `tokenizers` package",
                          help="pip install tokenizers", path=str(folder)) from None
+    from gtdsl.models.config import read_bytes
+
     path = folder / "tokenizer.json"
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise load_error(f"`{folder}` has no tokenizer.json", path=str(folder),
                          help="save the model's tokenizer in the folder (tokenizer.json)")
+    data = read_bytes(path, limit=MAX_TOKENIZER_BYTES)
     try:
-        return Tokenizer.from_file(str(path))
+        return Tokenizer.from_str(data.decode("utf-8"))
     except Exception as e:  # the tokenizers package raises plain Exceptions on bad files
         raise load_error(f"cannot read `{path.name}`: {e}", path=str(path)) from None
 

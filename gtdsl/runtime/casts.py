@@ -142,6 +142,9 @@ def _join(path: str, part: str) -> str:
 def _check_tensor(value: Any, t: TTensor, b: Bindings, path: str, pending: list) -> None:
     if not isinstance(value, torch.Tensor):
         _fail(path, f"a tensor {t}", describe_value(value), "not a tensor")
+    if value.is_nested:  # its ragged dims have no size; torch cannot even report its shape
+        _fail(path, f"a tensor {t}", f"a nested tensor (torch.nested) of {value.dim()} dims",
+              "nested tensors are not taken: pad them to one length (to_padded_tensor)")
     dev = t.device
     if dev.kind is not None:
         d = value.device

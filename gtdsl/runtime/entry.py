@@ -10,15 +10,25 @@ cannot disagree about what is accepted, only about speed.
 The key holds only what the types leave open: a parameter declared ``f32[n, d]`` contributes
 nothing, one declared ``float[*b, d]`` its dtype and rank, one declared ``?`` its dtype,
 device kind and rank (or its Python class when it is not a tensor). Sizes are never in it.
+
+The entry has the user's function's parameters and is installed under its name, so a call
+with a wrong number of arguments or an unknown keyword gets Python's own message for that
+function (``softmax() missing 1 required positional argument: 'x'``) at no cost to a good
+call. A tensor the checks cannot read (a nested tensor: a plain ``torch.Tensor`` whose shape
+raises, or a ``torch.Tensor`` subclass that says ``is_nested``) also goes to the slow path,
+which refuses it (GT3001); tensor subclasses pay one attribute read for that, plain tensors
+nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from gtdsl.diagnostics import Diagnostic, Label, Span
 from gtdsl.lower.torch.calls import DT_TORCH
 from gtdsl.lower.torch.codegen import PREFIX, size_py
 from gtdsl.types import DT, ScalarKind, Size, TDyn, TScalar, TTensor, Type
@@ -81,7 +91,8 @@ def generate_entry(params: list[tuple[str, Type]], defaults: dict[str, Any],
                    sizes: tuple[str, ...], rows: tuple[str, ...],
                    parts: tuple[KeyPart, ...], size_kw: tuple[str, ...] = ()
                    ) -> tuple[str, dict[str, Any]]:
-    """Source of ``__gt_entry(params..., *, sizes...)`` and the constants it needs.
+    """Source of ``__gt_entry(params..., *, sizes...)`` and the constants it needs (install
+    it with ``named_as``, as a ``staticmethod``: it takes no ``self``).
 
     ``size_kw`` are size variables a caller may give by keyword (``H=12``): those no argument
     binds on its own are taken from there, the others are compared with it.
@@ -92,12 +103,9 @@ def generate_entry(params: list[tuple[str, Type]], defaults: dict[str, Any],
     return str(src), consts
 
 
-def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
-              sizes: tuple[str, ...], rows: tuple[str, ...], parts: tuple[KeyPart, ...],
-              size_kw: tuple[str, ...], given: frozenset[str], first_pass: bool
-              ) -> tuple[str | set[str], dict[str, Any]]:
-    names = [n for n, _ in params]
-    consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor}
+def _signature(names: list[str], defaults: dict[str, Any], size_kw: tuple[str, ...],
+               consts: dict[str, Any]) -> list[str]:
+    """The user's function's parameters, then its size variables by keyword only."""
     sig = []
     for n in names:
         if n in defaults:
@@ -107,6 +115,67 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
             sig.append(n)
     if size_kw:
         sig += ["*"] + [f"{v}=None" for v in size_kw]
+    return sig
+
+
+def generate_binder(params: list[tuple[str, Type]], defaults: dict[str, Any],
+                    size_kw: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """Source of ``__gt_bind(params..., *, sizes...)``, returning ``(arguments, sizes)``: the
+    entry's signature alone, for callers that check the arguments another way (the reference
+    interpreter), so their wrong calls read as the compiled ones' do."""
+    names = [n for n, _ in params]
+    consts: dict[str, Any] = {}
+    sig = _signature(names, defaults, size_kw, consts)
+    kw = "{" + ", ".join(f"{v!r}: {v}" for v in size_kw) + "}"
+    args = f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+    return f"def {PREFIX}bind({', '.join(sig)}):\n    return {args}, {kw}\n", consts
+
+
+def named_as(fn: Any, name: str) -> Any:
+    """``fn`` (generated) renamed to the user's function: Python's call errors and tracebacks
+    then name ``name``, not the generated function."""
+    short = name.rsplit(".", 1)[-1]
+    fn.__name__, fn.__qualname__ = short, name
+    fn.__code__ = fn.__code__.replace(co_name=short, co_qualname=name)
+    return fn
+
+
+def refuse_nested(function: str, params: Sequence[tuple[str, Type]],
+                  spans: Sequence[Span | None], args: Sequence[Any]) -> None:
+    """GT3001 for a nested tensor (``torch.nested``) passed to any parameter, annotated or
+    not: its ragged dimensions have no size a gtdsl type (or gtdsl's checks of unchecked
+    code) can describe, and reading its shape fails inside torch. The reference paths call
+    this: the slow entry, the interpreter backend, and the diagnosis of a failed compiled
+    body (so an unannotated parameter, which the fast entry does not look at, is refused as
+    soon as the body fails on it)."""
+    for (name, t), span, v in zip(params, spans, args):
+        if isinstance(v, torch.Tensor) and v.is_nested:
+            from gtdsl.runtime.errors import CALLER, CastError, caller_location
+
+            where = CALLER.get() or caller_location()
+            notes = (f"called from {where} (the caller is blamed)" if where else
+                     "the caller is blamed",
+                     f"got: a nested tensor (torch.nested, {str(v.layout).removeprefix('torch.')}"
+                     f" layout) of {v.dim()} dimensions, dtype {v.dtype}",
+                     f"mismatch: expected {'a dense tensor' if isinstance(t, TDyn) else t}, "
+                     "got a nested tensor (its ragged dimensions have no size)")
+            label = Label(span, f"declared here: {t}" if not isinstance(t, TDyn) else
+                          "this parameter") if span is not None else None
+            raise CastError(Diagnostic(
+                "GT3001", f"argument `{name}` of `{function}` is a nested tensor, which gtdsl "
+                "does not take", label, (), notes,
+                "pass a dense tensor: pad the sequences to one length (e.g. "
+                "`t.to_padded_tensor(0.0)`), or call once per sequence",
+                path=None if label else function)) from None
+
+
+def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
+              sizes: tuple[str, ...], rows: tuple[str, ...], parts: tuple[KeyPart, ...],
+              size_kw: tuple[str, ...], given: frozenset[str], first_pass: bool
+              ) -> tuple[str | set[str], dict[str, Any]]:
+    names = [n for n, _ in params]
+    consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor}
+    sig = _signature(names, defaults, size_kw, consts)
     call_args = ", ".join(names)
     kw = "{" + ", ".join(f"{v!r}: {v}" for v in size_kw) + "}"
     slow = f"return {PREFIX}slow(({call_args}{',' if len(names) == 1 else ''}), {kw})"
@@ -122,7 +191,9 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
         if isinstance(t, TDyn):
             continue
         if isinstance(t, TTensor):
-            body.append(f"if not isinstance({n}, {PREFIX}T): {slow}")
+            # a plain tensor: one comparison; a subclass: one more check, for nested tensors
+            body.append(f"if {n}.__class__ is not {PREFIX}T and (not isinstance({n}, {PREFIX}T)"
+                        f" or {n}.is_nested): {slow}")
             if t.dtype.is_concrete:
                 consts[f"{PREFIX}dt_{t.dtype.value}"] = DT_TORCH[t.dtype]
                 body.append(f"if {n}.dtype is not {PREFIX}dt_{t.dtype.value}: {slow}")
@@ -162,13 +233,15 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
                     else:
                         targets.append(f"{sh}_{j}")
                 unpack = ", ".join(targets) + ("," if k == 1 else "")
+                # ValueError: another rank; RuntimeError: no shape (a nested tensor)
                 body += ["try:", f"    {unpack} = {n}.shape" if k else
-                         f"    () = {n}.shape", f"except ValueError: {slow}"]
+                         f"    () = {n}.shape", f"except (ValueError, RuntimeError): {slow}"]
                 for j, d in enumerate(t.shape.dims):
                     if d.size is not None and targets[j] == f"{sh}_{j}":
                         fast &= _size_check(d.size, targets[j], bound, body, deferred, slow)
                 continue
-            body += [f"{sh} = {n}.shape", f"if len({sh}) < {k}: {slow}"]
+            body += ["try:", f"    {sh} = {n}.shape", f"except RuntimeError: {slow}",
+                     f"if len({sh}) < {k}: {slow}"]
             if row.name is not None:
                 lead = f"{sh}[:-{k}]" if k else sh
                 if row.name in bound_rows:
@@ -217,9 +290,8 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
             f"except Exception as {PREFIX}e: return {PREFIX}diagnose({PREFIX}e, ({call_args}"
             f"{',' if len(names) == 1 else ''}), {kw})",
         ]
-    # `__gt_self` first: the entry is installed as the function object's own __call__
-    lines = [f"def {PREFIX}entry({', '.join([PREFIX + 'self'] + sig)}):"] + [
-        "    " + b for b in body]
+    # installed as a staticmethod `__call__` of the function object: no `self`
+    lines = [f"def {PREFIX}entry({', '.join(sig)}):"] + ["    " + b for b in body]
     return "\n".join(lines) + "\n", consts
 
 
@@ -263,4 +335,5 @@ def _wider_unsigned(dt: DT) -> frozenset:
                      if hasattr(torch, n))
 
 
-__all__ = ["KeyPart", "describe_key", "generate_entry", "key_of", "key_parts"]
+__all__ = ["KeyPart", "describe_key", "generate_binder", "generate_entry", "key_of",
+           "key_parts", "named_as", "refuse_nested"]

@@ -4,6 +4,10 @@ Sizes come from the bindings given (``n=8``), else a default (4 for a size varia
 leading dim of 2 for a row variable, 2 for an ``int`` parameter), so the same variable gets
 the same size across every argument and sizes written as expressions (``2*n``, ``d // h``)
 are evaluated, not guessed.
+
+A drawn tensor has at most ``MAX_ELEMENTS`` elements, and all drawn together at most half of
+this machine's memory: a size that cannot be allocated is an ``InputError`` before anything
+is allocated, not an out-of-memory failure.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.lower.torch.calls import DT_TORCH
+from gtdsl.runtime.tensorfile import memory_bytes
 from gtdsl.types import DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, \
     TTuple, Type
 from gtdsl.types.sizes import size_str
@@ -22,12 +27,18 @@ from gtdsl.types.sizes import size_str
 DEFAULT_SIZE = 4
 DEFAULT_ROW = (2,)
 DEFAULT_INT = 2
+MAX_ELEMENTS = 2 ** 31
 _CATEGORY_DEFAULT = {DT.ANY: DT.F32, DT.FLOAT: DT.F32, DT.INT: DT.I64, DT.UINT: DT.U8,
                      DT.COMPLEX: DT.C64}
 
 
 class InputError(ValueError):
-    """A type no value can be drawn for (an expression over unknown sizes, a negative size)."""
+    """A type no value can be drawn for (an expression over unknown sizes, a negative size,
+    a tensor too large to allocate); ``help`` says what to do instead."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
 
 
 class Sampler:
@@ -44,6 +55,7 @@ class Sampler:
         self.structs = structs
         self.classes = classes or {}
         self.device = device
+        self.drawn_bytes = 0  # of every tensor drawn so far
 
     def size(self, s: Size) -> int:
         for v in sorted(s.variables()):
@@ -56,7 +68,7 @@ class Sampler:
 
     def value(self, t: Type, name: str = "") -> Any:
         if isinstance(t, TTensor):
-            return self.tensor(t)
+            return self.tensor(t, name)
         if isinstance(t, TScalar):
             if t.kind is ScalarKind.INT:
                 if t.value is not None:
@@ -78,7 +90,7 @@ class Sampler:
             raise InputError(f"`{name or 'a value'}` has type ?: say what to pass")
         raise InputError(f"cannot draw a value of type {t}")
 
-    def tensor(self, t: TTensor) -> torch.Tensor:
+    def tensor(self, t: TTensor, name: str = "") -> torch.Tensor:
         row = t.shape.row
         lead: tuple[int, ...] = ()
         if row is not None and row.name is not None:
@@ -88,11 +100,33 @@ class Sampler:
         dt = _CATEGORY_DEFAULT.get(t.dtype, t.dtype)
         device = str(t.device) if t.device.kind is not None else (self.device or "cpu")
         tdt = DT_TORCH[dt]
+        self._reserve(dims, tdt, t, name)
         if dt.value.startswith(("f", "bf", "c")):
             return torch.randn(dims, dtype=tdt, generator=self.gen).to(device)
         if dt is DT.BOOL:
             return (torch.rand(dims, generator=self.gen) > 0.5).to(device)
         return torch.randint(0, 2, dims, dtype=tdt, generator=self.gen).to(device)
+
+    def _reserve(self, dims: tuple[int, ...], dtype: torch.dtype, t: TTensor,
+                 name: str) -> None:
+        """Refuse a tensor too large to draw, before allocating it."""
+        count = 1
+        for d in dims:
+            count *= d
+        shown = f"a random {t} with shape [{', '.join(map(str, dims))}]" + (
+            f" for `{name}`" if name else "")
+        help = "give smaller sizes (--size NAME=N, or the type in --arg), or pass the " \
+               "tensor in a file"
+        if count > MAX_ELEMENTS:
+            raise InputError(f"{shown} would have {count} elements, more than the "
+                             f"{MAX_ELEMENTS} gtdsl draws", help)
+        nbytes = count * torch.empty((), dtype=dtype).element_size()
+        limit = memory_bytes()
+        if limit is not None and self.drawn_bytes + nbytes > limit // 2:
+            raise InputError(f"{shown} would take {nbytes} bytes; with the "
+                             f"{self.drawn_bytes} bytes drawn before it, more than half of "
+                             f"this machine's memory ({limit} bytes)", help)
+        self.drawn_bytes += nbytes
 
     def struct(self, t: TStruct) -> Any:
         info = self.structs(t.name) if self.structs is not None else None
@@ -108,4 +142,5 @@ class Sampler:
         return cls(**fields) if cls is not None else fields
 
 
-__all__ = ["DEFAULT_INT", "DEFAULT_ROW", "DEFAULT_SIZE", "InputError", "Sampler"]
+__all__ = ["DEFAULT_INT", "DEFAULT_ROW", "DEFAULT_SIZE", "InputError", "MAX_ELEMENTS",
+           "Sampler"]

@@ -10,7 +10,6 @@ belongs to the type the relation computed (a difference is a bug in gtdsl, repor
 
 from __future__ import annotations
 
-import importlib
 import operator
 from collections.abc import Mapping
 from typing import Any
@@ -32,11 +31,13 @@ _CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.
         "not_in": lambda a, b: a not in b, "and_": lambda a, b: a and b,
         "or_": lambda a, b: a or b}
 
+_UNARY = {"-": operator.neg, "+": operator.pos}
+
 
 class Program:
     """What running needs from a checked module: IR functions, parameters, structs, imports."""
 
-    def __init__(self, result: Any, allowed: tuple[str, ...]) -> None:
+    def __init__(self, result: Any, allowed: Any) -> None:
         self.result = result
         self.allowed = allowed
         self.ir: dict[str, Function] = {f.name: f for f in result.program.functions}
@@ -191,6 +192,11 @@ def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         return list(ins)
     if op is Op.NOT:
         return not ins[0]
+    if op is Op.UNARY:
+        try:
+            return _UNARY[e.param("op")](ins[0])
+        except Exception as exc:  # an unchecked value without `-`
+            raise unchecked_error(fr.fn.name, e.span, exc) from None
     if op is Op.CONST:
         return literal(e.param("value"), fr.bindings.sizes)
     if op is Op.GET_FIELD:
@@ -271,17 +277,13 @@ def _op_name(e: Eqn) -> str:
     return name
 
 
-def resolve_extern(path: str, allowed: tuple[str, ...]) -> Any:
-    """An allowlisted Python name by its dotted path (the checker allowed it; checked again)."""
-    parts = path.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        module = ".".join(parts[:i])
-        if module in allowed:
-            obj: Any = importlib.import_module(module)
-            for attr in parts[i:]:
-                obj = getattr(obj, attr)
-            return obj
-    raise InternalError(f"`{path}` is not in an allowlisted module")
+def resolve_extern(path: str, allowed: Any) -> Any:
+    """An allowlisted Python name by its full dotted path (the checker allowed it; checked
+    again here, so IR that names anything else never runs)."""
+    try:
+        return allowed.resolve(path)
+    except LookupError as err:
+        raise InternalError(str(err)) from None
 
 
 def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
@@ -294,7 +296,10 @@ def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         return _CMP[path[len("%compare."):]](*ins)
     try:
         if path.startswith("getattr."):
-            return getattr(ins[0], path[len("getattr."):])
+            attr = path[len("getattr."):]
+            if attr.startswith("_"):
+                raise InternalError(f"private attribute `{attr}` in the IR")
+            return getattr(ins[0], attr)
         obj = resolve_extern(path, prog.allowed)
         if e.param("call", True) is False:
             return obj

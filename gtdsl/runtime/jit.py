@@ -6,10 +6,16 @@ then calls the body compiled for that key. Keys hold dtype, device kind and rank
 types leave them open, never sizes: one compile serves every size.
 
 Compiled bodies live in memory per function and on disk under ``GTDSL_CACHE_DIR/jit``: a
-file per (gtdsl version, backend, module sources, function, key) holding the generated
-source and a checksum. A file that is missing, corrupt, stale or unreadable is regenerated,
-never trusted; writes go to a temporary file renamed into place. Compiles are serialized per
+file per (digest of the whole installed gtdsl, Python and torch versions, backend, module
+sources, function, key) holding the generated source and its checksum. An entry is executed
+only if it passes the private-file rules (``gtdsl._resources``: it and its directories owned
+by this user and writable by no one else, a regular file reached without a link, within
+``CACHE_LIMIT``) and its checksum; anything else is a miss, regenerated and rewritten
+atomically (a new 0600 file renamed into place), never executed. Compiles are serialized per
 function, so concurrent first calls compile once.
+
+Gradients: Triton kernels have no backward. On the Triton backend each body sits behind a
+check (``_grad_guard``): a call that needs gradients runs the torch code for its key instead.
 
 Failures: an argument that fails its entry check is re-checked by the reference cast,
 which raises the ``CastError``. Any other exception from a compiled body re-runs the call
@@ -19,12 +25,14 @@ lets a raw torch error through for a failure gtdsl can name).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import sys
-import tempfile
 import threading
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,8 +41,10 @@ import torch
 
 from gtdsl._version import __version__
 from gtdsl._config import load_config
+from gtdsl._resources import package_digest, read_private_file, write_private_file
 from gtdsl.check import CheckResult, check_module
 from gtdsl.check.env import ALLOWED_PYTHON, size_vars_of
+from gtdsl.check.pyallow import Allowlist, bad_extra_name
 from gtdsl.diagnostics import Diagnostic, GtdslError, InternalError, SourceFile
 from gtdsl.diagnostics.diagnostic import ParseError
 from gtdsl.ir.core import BlameKind, Op
@@ -42,32 +52,27 @@ from gtdsl.lower.torch.calls import resolve
 from gtdsl.lower.torch.codegen import PREFIX, lower_function
 from gtdsl.runtime import interp
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
-from gtdsl.runtime.entry import describe_key, generate_entry, key_of, key_parts
+from gtdsl.runtime.entry import (
+    describe_key, generate_binder, generate_entry, key_of, key_parts, named_as, refuse_nested,
+)
 from gtdsl.runtime.errors import (
     CastError, TypeCheckError, assert_error, bind_params, cast_error,
 )
 from gtdsl.runtime.values import describe_value
-from gtdsl.types import TTensor
+from gtdsl.types import TList, TOther, TScalar, TStruct, TTensor, TTuple
 
 log = logging.getLogger("gtdsl")
 BACKENDS = ("auto", "torch", "triton", "interpret")
-_CACHE_FORMAT = "gtdsl-jit-cache 1"
+_CACHE_FORMAT = "gtdsl-jit-cache 2"
+CACHE_LIMIT = 8 << 20  # bytes: a larger cache entry is never read (generated bodies are KBs)
 
 
-def _generator_hash() -> str:
-    """A digest of the code generators: a cached body made by other generator code is stale."""
-    from gtdsl.lower.torch import calls, codegen
-
-    h = hashlib.sha256()
-    for mod in (calls, codegen):
-        try:
-            h.update(Path(mod.__file__).read_bytes())
-        except OSError:
-            h.update(__version__.encode())
-    return h.hexdigest()[:16]
-
-
-_GENERATOR = _generator_hash()
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """What every cached body is a function of besides its module and key: all of gtdsl's
+    code and data (``package_digest``), and the Python and torch it generates code for."""
+    return hashlib.sha256("\0".join((__version__, package_digest(), sys.version,
+                                      torch.__version__)).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,8 @@ class CacheInfo:
     compiles: int
     keys: int
     disk_hits: int = 0
+    # calls on the Triton backend that needed gradients and so ran the torch code
+    torch_for_grad: int = 0
 
 
 _PASS = (GtdslError, InternalError)  # what a compiled body's caller lets through untouched
@@ -100,6 +107,7 @@ class JitFunction:
         info = prog.info[qualname]
         self.__doc__ = _docstring(info)
         self._params = _entry_targets(self._fn, [n for n, _, _ in info.params])
+        self._spans = [getattr(p, "span", None) for _, _, p in info.params]
         names: list[str] = []
         rows: list[str] = []
         for _, t in self._params:
@@ -118,11 +126,16 @@ class JitFunction:
         self._misses = 0
         self._compiles = 0
         self._disk_hits = 0
+        self._grad_table: dict[tuple, Any] = {}  # torch code for Triton calls needing grads
+        self._grad_calls = [0]
         self._lock = threading.Lock()
         self._entry = self._make_entry()
         if self.backend != "interpret":
-            # the generated entry is this object's __call__: no Python-level forwarding
-            self.__class__ = type("JitFunction", (JitFunction,), {"__call__": self._entry})
+            # the generated entry is this object's __call__: no Python-level forwarding (a
+            # staticmethod: the entry has the user's parameters only, so a wrong call gets
+            # Python's own message for the user's function)
+            self.__class__ = type("JitFunction", (JitFunction,),
+                                  {"__call__": staticmethod(self._entry)})
 
     # ------------------------------------------------------------------ public
     @property
@@ -133,16 +146,18 @@ class JitFunction:
     def cache_info(self) -> CacheInfo:
         calls = self._stats[0]
         return CacheInfo(calls - self._misses, self._misses, self._compiles, len(self._table),
-                         self._disk_hits)
+                         self._disk_hits, self._grad_calls[0])
 
     def cache_clear(self) -> None:
         with self._lock:
             self._table.clear()
+            self._grad_table.clear()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The reference interpreter's call (the compiled backends install their entry)."""
-        sizes = {k: kwargs.pop(k) for k in list(kwargs) if k in self._size_kw}
-        return interp.interpret(self.module.program, self.qualname, args, kwargs, sizes)
+        values, sizes = self._bind(*args, **kwargs)  # Python's own errors for a wrong call
+        refuse_nested(self.qualname, self._params, self._spans, values)
+        return interp.interpret(self.module.program, self.qualname, values, {}, sizes)
 
     def __repr__(self) -> str:
         return f"<gtdsl function {self.signature}>"
@@ -164,7 +179,10 @@ class JitFunction:
                    f"{PREFIX}diagnose": self._diagnose, f"{PREFIX}Passthrough": _PASS})
         code = compile(src, f"<gtdsl entry {self.qualname}>", "exec")
         exec(code, ns)  # noqa: S102 - generated from types, no user text
-        return ns[f"{PREFIX}entry"]
+        src, consts = generate_binder(self._params, defaults, self._size_kw)
+        exec(compile(src, f"<gtdsl entry {self.qualname}>", "exec"), consts)  # noqa: S102
+        self._bind = named_as(consts[f"{PREFIX}bind"], self.name)
+        return named_as(ns[f"{PREFIX}entry"], self.name)
 
     def _slow(self, args: tuple, given: dict[str, Any] | None = None) -> Any:
         """The reference entry: explains any failure, and serves what the fast path does not
@@ -177,6 +195,7 @@ class JitFunction:
                                     f"int, got {n!r}")
                 b.sizes[v] = n
                 b.where[v] = "the caller"
+        refuse_nested(self.qualname, self._params, self._spans, args)
         bind_params(self._params, args, self._blames, b, self.module.program.struct)
         key = key_of(self._parts, list(args))
         self._stats[0] += 1
@@ -193,6 +212,7 @@ class JitFunction:
 
     def _diagnose(self, exc: BaseException, args: tuple, given: dict | None = None) -> Any:
         """A compiled body raised: the reference interpreter says why, as a CastError."""
+        refuse_nested(self.qualname, self._params, self._spans, args)  # unannotated ones
         try:
             interp.run_function(self.module.program, self._fn, list(args), given)
         except (GtdslError, InternalError):
@@ -235,9 +255,67 @@ class JitFunction:
         return plan_function(self._fn)
 
     def _build(self, key: tuple) -> Any:
-        triton = self.uses_triton(key)
-        plan = self.plan(key) if triton else None
-        backend = "triton" if triton else "torch"
+        if not self.uses_triton(key):
+            return self._build_backend(key, "torch")
+        return self._grad_guard(key, self._build_backend(key, "triton"))
+
+    def _grad_guard(self, key: tuple, kernels: Any) -> Any:
+        """The Triton body behind a check for gradients.
+
+        Results of Triton kernels carry no autograd graph. A call made with grad mode on and
+        any tensor argument that requires grad (also inside a struct, list or tuple), or made
+        inside forward-mode AD (``torch.autograd.forward_ad``) or a ``torch.func`` transform,
+        runs the torch code for the same key instead, which is differentiable: it is compiled
+        on the first such call. Other calls (``torch.no_grad()``, inference, inputs that need
+        no gradient) run the kernels. The check costs three flag tests per call, and one
+        attribute read per tensor argument while grad mode is on.
+        """
+        structs = self.module.program.struct
+        names = [f"{PREFIX}a{i}" for i in range(len(self._params))]
+        args = ", ".join(names + [f"{PREFIX}e{i}" for i in range(
+            len(self._sizes) + len(self._rows))])
+        ns: dict[str, Any] = {f"{PREFIX}grad_on": torch.is_grad_enabled,
+                              f"{PREFIX}kernels": kernels, f"{PREFIX}calls": self._grad_calls}
+        tests = []
+        for i, (n, (_, t)) in enumerate(zip(names, self._params)):
+            if isinstance(t, TTensor):
+                tests.append(f"{n}.requires_grad")
+                continue
+            test = _grad_test(t, structs)
+            if test is not None:
+                ns[f"{PREFIX}g{i}"] = test
+                tests.append(f"{PREFIX}g{i}({n})")
+        if not tests:
+            return kernels  # no argument can carry a gradient
+        cond = f"({PREFIX}grad_on() and ({' or '.join(tests)}))"
+        for name, flag, test in _AD_FLAGS:
+            ns[f"{PREFIX}{name}"] = flag
+            cond += f" or {test.format(PREFIX + name)}"
+
+        def differentiable(*values: Any) -> Any:
+            body = self._torch_body(key)
+            ns[f"{PREFIX}torch"] = body
+            return body(*values)
+
+        ns[f"{PREFIX}torch"] = differentiable
+        src = (f"def {PREFIX}body({args}):\n"
+               f"    if {cond}:\n"
+               f"        {PREFIX}calls[0] += 1\n"
+               f"        return {PREFIX}torch({args})\n"
+               f"    return {PREFIX}kernels({args})\n")
+        exec(compile(src, f"<gtdsl grad check {self.qualname}>", "exec"), ns)  # noqa: S102
+        return ns[f"{PREFIX}body"]
+
+    def _torch_body(self, key: tuple) -> Any:
+        """The torch code for ``key``, for calls that need gradients on a Triton function."""
+        with self._lock:
+            fn = self._grad_table.get(key)
+            if fn is None:
+                fn = self._grad_table[key] = self._build_backend(key, "torch")
+            return fn
+
+    def _build_backend(self, key: tuple, backend: str) -> Any:
+        plan = self.plan(key) if backend == "triton" else None
         cache = self.module.disk_path(self.qualname, backend, key)
         source = _read_cache(cache) if cache is not None else None
         gen = lower_function(self._fn, self._sizes, self._rows, emit=source is None, plan=plan)
@@ -284,6 +362,89 @@ class JitFunction:
         return "\n".join(parts) + "\n" + gen.source
 
 
+def _ad_flags() -> tuple[tuple[str, Any, str], ...]:
+    """Cheap tests, at call time, of autodiff that sees no ``requires_grad``: a forward-mode
+    dual level, and an active ``torch.func`` transform (``grad``, ``jvp``, ``vmap``). Where
+    this torch lacks the private flag a test reads, that test is left out."""
+    out = []
+    try:
+        import torch.autograd.forward_ad as fwd
+
+        if isinstance(getattr(fwd, "_current_level", None), int):
+            out.append(("fwd", fwd, "{}._current_level >= 0"))
+    except ImportError:
+        pass
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    if callable(active):
+        out.append(("functorch", active, "{}()"))
+    return tuple(out)
+
+
+_AD_FLAGS = _ad_flags()
+
+
+def _grad_test(t: Any, structs: Any, depth: int = 0) -> Any:
+    """A test of whether a value of type ``t`` holds a tensor that requires grad, or None
+    when no value of the type can hold a tensor. Follows the type through structs, lists and
+    tuples; a ``?`` (or a struct whose fields are unknown) is searched whole."""
+    if isinstance(t, TTensor):
+        return _requires_grad
+    if isinstance(t, (TScalar, TOther)):
+        return None
+    if depth > 16:
+        return _holds_grad
+    if isinstance(t, TList):
+        inner = _grad_test(t.elem, structs, depth + 1)
+        return None if inner is None else (lambda v: any(map(inner, v)))
+    if isinstance(t, TTuple):
+        tests = [(i, f) for i, et in enumerate(t.elems)
+                 if (f := _grad_test(et, structs, depth + 1)) is not None]
+        return None if not tests else (lambda v: any(f(v[i]) for i, f in tests))
+    if isinstance(t, TStruct):
+        info = structs(t.name) if structs is not None else None
+        if info is None:
+            return _holds_grad
+        fields = [(name, f) for name, (ft, _) in info.fields.items()
+                  if (f := _grad_test(ft, structs, depth + 1)) is not None]
+        return None if not fields else (
+            lambda v: any(f(interp.get_field(v, name)) for name, f in fields))
+    return _holds_grad
+
+
+def _requires_grad(value: Any) -> bool:
+    return value.requires_grad
+
+
+def _holds_grad(value: Any, depth: int = 0, seen: set[int] | None = None) -> bool:
+    """Whether a value of unknown type holds a tensor that requires grad: containers, maps
+    and objects' attributes are searched, each object once (modules, classes and functions
+    are not searched); a value nested too deeply to search counts as one."""
+    if isinstance(value, torch.Tensor):
+        return value.requires_grad
+    if value is None or isinstance(value, _LEAVES):
+        return False
+    if depth > 16:
+        return True  # the torch code is right either way; only the kernels could be wrong
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items: Any = value
+    elif isinstance(value, Mapping):
+        items = value.values()
+    elif isinstance(getattr(value, "__dict__", None), dict):
+        items = vars(value).values()
+    else:
+        items = [getattr(value, n, None) for c in type(value).__mro__
+                 for n in getattr(c, "__slots__", ())]
+    return any(_holds_grad(v, depth + 1, seen) for v in items)
+
+
+_LEAVES = (bool, int, float, complex, str, bytes, torch.dtype, torch.device, type,
+           types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
 def _triton_available() -> bool:
     try:
         import importlib.util
@@ -326,43 +487,46 @@ def _log_recompile(f: JitFunction, key: tuple) -> None:
 # ====================================================================== the disk cache
 
 
+def _entry_location(path: Path) -> tuple[Path, tuple[str, ...], str]:
+    """``cache_dir/jit/ab/cdef.py`` as the cache directory, the private subdirectories
+    (checked for owner and mode on every read and write) and the file name."""
+    return path.parents[2], (path.parent.parent.name, path.parent.name), path.name
+
+
 def _read_cache(path: Path) -> str | None:
+    """The source of a cache entry, or None for anything not to be trusted.
+
+    An entry is read only under gtdsl's private-file rules (``gtdsl._resources``): the file
+    and the directories holding it owned by this user and writable by no one else, opened
+    without following links, a regular file of at most ``CACHE_LIMIT`` bytes. Its header
+    must name this cache format and the checksum of the text. Anything else (a planted,
+    linked, shared, oversized, damaged or stale entry, a FIFO or a device) is a miss: the
+    body is generated again and the entry rewritten, never executed.
+    """
+    raw = read_private_file(*_entry_location(path), CACHE_LIMIT)
+    if raw is None:
+        return None
     try:
-        data = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = raw.decode("utf-8")
+    except UnicodeDecodeError:
         return None
     head, _, source = data.partition("\n")
     parts = head.split(" ")
-    if len(parts) != 4 or " ".join(parts[1:3]) != _CACHE_FORMAT or \
+    if len(parts) != 4 or parts[0] != "#" or " ".join(parts[1:3]) != _CACHE_FORMAT or \
             parts[3] != hashlib.sha256(source.encode()).hexdigest():
         return None
     return source
 
 
 def _write_cache(path: Path, source: str) -> None:
-    """Atomic: a temporary file in the same directory, renamed into place."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        digest = hashlib.sha256(source.encode()).hexdigest()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(f"# {_CACHE_FORMAT} {digest}\n{source}")
-            os.replace(tmp, path)
-        except BaseException:
-            with _suppress():
-                os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a read-only or full disk: the cache is an optimization
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return True
+    """Atomic: a new private file (0600) in a private directory (0700), renamed into place.
+    Nothing is written where it could not be read back (a shared directory, an entry over
+    the size limit); a read-only or full disk is not an error (the cache is an optimization).
+    """
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    data = f"# {_CACHE_FORMAT} {digest}\n{source}".encode()
+    if len(data) <= CACHE_LIMIT:
+        write_private_file(*_entry_location(path), data)
 
 
 # ====================================================================== modules
@@ -371,7 +535,7 @@ class _suppress:
 class CompiledModule:
     """A checked ``.gt`` module (or one ``@jit`` function): its functions and structs."""
 
-    def __init__(self, result: CheckResult, allowed: tuple[str, ...], backend: str = "auto",
+    def __init__(self, result: CheckResult, allowed: Allowlist, backend: str = "auto",
                  sources: tuple[str, ...] = ()) -> None:
         self.result = result
         self.config = load_config()
@@ -391,7 +555,7 @@ class CompiledModule:
     def disk_path(self, qualname: str, backend: str, key: tuple) -> Path | None:
         if not self.config.disk_cache:
             return None
-        h = hashlib.sha256(repr((self._hash, _GENERATOR, backend, qualname, key)).encode()
+        h = hashlib.sha256(repr((self._hash, _code_digest(), backend, qualname, key)).encode()
                            ).hexdigest()
         return self.config.cache_dir / "jit" / h[:2] / f"{h[2:34]}.py"
 
@@ -484,8 +648,9 @@ def load(path: str | os.PathLike[str], *, backend: str = "auto",
     """Parse and check a ``.gt`` file; return a module whose functions are callable.
 
     Raises ``gtdsl.ParseError`` or ``gtdsl.TypeCheckError`` (``str()`` is the rendered
-    diagnostics). ``allow_python`` adds Python modules the file may import, beyond torch,
-    torch.nn.functional and math. Loading runs nothing from the file.
+    diagnostics). ``allow_python`` adds Python functions or values the file may use, each by
+    its full dotted name (``("operator.neg",)``), beyond gtdsl's allowlist of pure torch and
+    math names; whole modules cannot be added. Loading runs nothing from the file.
     """
     from gtdsl.syntax.parse import read_source
 
@@ -501,14 +666,27 @@ def load_source(text: str, filename: str = "<string>", *, backend: str = "auto",
     return _compile_file(SourceFile(filename, text), None, backend, allow_python)
 
 
+def _allowlist(allow_python: Any) -> Allowlist:
+    """``allow_python`` checked: a tuple of full dotted names of functions or values."""
+    if isinstance(allow_python, str) or not isinstance(allow_python, (tuple, list)):
+        raise _usage_error(f"allow_python must be a tuple of names, got {allow_python!r}",
+                           "e.g. allow_python=(\"operator.neg\",)")
+    for name in allow_python:
+        why = bad_extra_name(name)
+        if why is not None:
+            raise _usage_error(f"allow_python: {why}", "name each function or value in "
+                               "full, e.g. allow_python=(\"operator.neg\",)")
+    return Allowlist(tuple(allow_python)) if allow_python else ALLOWED_PYTHON
+
+
 def _compile_file(file: SourceFile, p: Path | None, backend: str,
                   allow_python: tuple[str, ...]) -> CompiledModule:
     from gtdsl.syntax.parse import parse_file_text
 
     if backend not in BACKENDS:
         raise _usage_error(f"unknown backend {backend!r}", "use one of: " + ", ".join(BACKENDS))
+    allowed = _allowlist(allow_python)
     tree = parse_file_text(file)
-    allowed = ALLOWED_PYTHON + tuple(allow_python)
     result = check_module(file, tree, p, allowed)
     _check_errors(result)
     sources = tuple(sorted({f.module.file.text for f in (result.functions or {}).values()}))
@@ -536,12 +714,14 @@ def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] 
         raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
                                      f"`{fn.__qualname__}`", path=fn.__code__.co_filename,
                                      help="define the function on its own with `def`")])
-    allowed = ALLOWED_PYTHON + tuple(allow_python)
+    allowed = _allowlist(allow_python)
     result = check_module(source, module, None, allowed)
     _check_errors(result)
     compiled = CompiledModule(result, allowed, backend, (source.text,))
     out = compiled.functions[fns[0].name]
     out.__wrapped__ = fn  # type: ignore[attr-defined]
+    for generated in (out._entry, out._bind):  # wrong calls name it as Python would
+        named_as(generated, getattr(fn, "__qualname__", out.name))
     out.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
     return out
 

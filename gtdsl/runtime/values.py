@@ -75,12 +75,23 @@ def type_of_value(v: Any) -> Type:
 
 def describe_value(v: Any) -> str:
     """A short text for a received value: its type when it has one, else its Python type."""
+    if _holds_nested(v):  # a ragged tensor has no shape to state
+        return "a nested tensor (torch.nested)" if isinstance(v, torch.Tensor) else \
+            f"a Python {type(v).__name__} holding a nested tensor (torch.nested)"
     t = type_of_value(v)
     if isinstance(t, TOther) and t.what not in ("none", "str", "dtype", "device"):
         return f"a Python {type(v).__name__}"
     if isinstance(t, TScalar):
         return f"{t.kind.value} {v!r}"
     return str(t)
+
+
+def _holds_nested(v: Any, depth: int = 0) -> bool:
+    if isinstance(v, torch.Tensor):
+        return v.is_nested
+    if isinstance(v, (list, tuple)) and depth < 8:
+        return any(_holds_nested(x, depth + 1) for x in v)
+    return False
 
 
 def arg_of(v: Any, name: str | None = None) -> Arg:

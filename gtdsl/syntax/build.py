@@ -32,6 +32,7 @@ class AstBuilder(TypeBuilder):
 
     # ------------------------------------------------------------------ module level
     def module(self, tree: Tree) -> ast.Module:
+        self.prepare(tree)
         items = list(tree.children)
         docstring = None
         if items and isinstance(items[0], Tree) and items[0].data == "string_stmt":

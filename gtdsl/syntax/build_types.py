@@ -9,7 +9,9 @@ whose spans are placed inside the string in the same file. Which name is a dtype
 from __future__ import annotations
 
 import ast as pyast
+import keyword
 import math
+import unicodedata
 import warnings
 from typing import NoReturn
 
@@ -27,6 +29,14 @@ _SIZE_OPS = {
 _STRING_PREFIX_CHARS = "rRbBuUfF"
 # Python refuses to print ints past 4300 digits; a literal this long is a mistake anyway.
 _MAX_LITERAL_DIGITS = 1000
+# Nesting limits, below what the checker's recursion and the generated Python (at most 100
+# levels of indentation) can take: `if`/`elif`/`for` blocks and conditional expressions
+# inside each other, and the depth of one statement's expression or annotation.
+MAX_BLOCK_DEPTH = 64
+MAX_EXPR_DEPTH = 100
+# Names the generated code uses for itself.
+RESERVED_PREFIX = "__gt_"
+_BLOCK_NODES = frozenset(("module", "suite", "if_stmt", "elif_clause", "for_stmt", "if_exp"))
 
 
 class TypeBuilder:
@@ -35,6 +45,92 @@ class TypeBuilder:
     def __init__(self, file: SourceFile, offset: int = 0) -> None:
         self.file = file
         self.offset = offset
+        self.prepared = False  # the tree's names normalised and its depth checked
+
+    # ------------------------------------------------------------------ names and depth
+    def prepare(self, tree: Tree) -> None:
+        """Check the nesting limits and read every name as Python does: NFKC-normalised
+        (``ｎ`` is ``n``), a valid identifier, not a keyword, not ``__gt_...``. Iterative, so
+        that a too deeply nested tree is a diagnostic before anything recurses over it."""
+        self.prepared = True
+        text = self.file.text
+        names = not text.isascii() or RESERVED_PREFIX in text
+        stack: list[tuple[Tree, int, int, Tree]] = [(tree, 0, 0, tree)]
+        while stack:
+            node, block, depth, parent = stack.pop()
+            if block > MAX_BLOCK_DEPTH:
+                span = self.span(parent if node.data == "suite" else node)
+                line_end = self.file.text.find("\n", span.start)
+                span = Span(self.file, span.start, span.end if line_end < 0 else
+                            min(span.end, line_end))
+                self.fail("GT0015", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", span,
+                          f"this block is level {block}", help="move the inner part into a "
+                          "function of its own", notes=("each `if`, `elif`, `for` and "
+                                                        "conditional expression (`a if c "
+                                                        "else b`) is one level",))
+            if depth > MAX_EXPR_DEPTH:
+                self.fail("GT0015", f"expression nested more than {MAX_EXPR_DEPTH} deep", node,
+                          "nested too deeply from here on",
+                          help="split the expression into several assignments")
+            kind = node.data
+            children = node.children
+            if names:
+                for i, child in enumerate(children):
+                    if isinstance(child, Token) and child.type == "NAME":
+                        value = self.identifier(child, reserved=not (kind == "attribute" and
+                                                                     i == 1))
+                        if value != child.value:
+                            children[i] = Token.new_borrow_pos(child.type, value, child)
+            if kind not in _BLOCK_NODES:
+                inner = depth + 1
+                for child in reversed(children):  # popped in source order
+                    if isinstance(child, Tree):
+                        stack.append((child, block, inner, node))
+                continue
+            if kind in ("module", "suite"):
+                states = [(block, 0)] * len(children)
+            elif kind == "if_stmt":  # an `elif` is an `if` in the `else` block before it
+                elifs = len(children) - 3
+                states = [(block, 1), (block + 1, 0)] + [
+                    (block + 1 + i, 0) for i in range(elifs)] + [(block + 1 + elifs, 0)]
+            elif kind == "elif_clause":
+                states = [(block, 1), (block + 1, 0)]
+            elif kind == "for_stmt":
+                states = [(block, 1), (block, 1), (block + 1, 0)]
+            else:  # a conditional expression
+                states = [(block + 1, depth + 1)] * len(children)
+            for child, (b, d) in reversed(list(zip(children, states))):
+                if isinstance(child, Tree):
+                    stack.append((child, b, d, node))
+
+    def identifier(self, tok: Token, reserved: bool = True) -> str:
+        """The name ``tok`` spells, as Python reads it (PEP 3131), or a diagnostic."""
+        raw = tok.value
+        if raw.isascii():
+            value = raw
+        else:
+            if not raw.isidentifier():
+                i = next((i for i, ch in enumerate(raw) if not ("a" + ch).isidentifier() or
+                          i == 0 and not ch.isidentifier()), 0)
+                start = self.span(tok).start + i
+                self.fail("GT0002", f"invalid character `{raw[i]}` (U+{ord(raw[i]):04X}) in "
+                          "a name", Span(self.file, start, start + 1),
+                          "not a letter, digit or `_` of a Python name",
+                          help="use letters, digits and `_` as in Python names")
+            value = unicodedata.normalize("NFKC", raw)
+            if not value.isidentifier():
+                self.fail("GT0002", f"the name `{raw}` is not a name once normalised "
+                          f"(`{value}`)", tok, "Python compares names after NFKC "
+                          "normalisation", help="use letters, digits and `_` as in Python "
+                          "names")
+            if keyword.iskeyword(value):
+                self.fail("GT0001", f"the name `{raw}` reads as the keyword `{value}`", tok,
+                          "Python compares names after NFKC normalisation",
+                          help="rename it")
+        if reserved and value.startswith(RESERVED_PREFIX):
+            self.fail("GT0001", f"names starting with `{RESERVED_PREFIX}` are reserved", tok,
+                      "reserved for gtdsl's generated code", help="rename it")
+        return value
 
     # ------------------------------------------------------------------ helpers
     def span(self, node: Tree | Token) -> Span:
@@ -114,6 +210,8 @@ class TypeBuilder:
         return TypeBuilder(self.file, start).type(nested)
 
     def type(self, tree: Tree) -> ast.TypeExpr:
+        if not self.prepared:
+            self.prepare(tree)
         kind = tree.data
         span = self.span(tree)
         if kind == "dyn_type":

@@ -10,17 +10,31 @@ does not support, each as a diagnostic raised through ``SyntaxProblem``.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
+import stat
+import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
+from pathlib import Path
 
 import lark
 from lark import Lark, Token
+from lark.grammar import Rule
 from lark.indenter import Indenter
+from lark.lexer import TerminalDef
 
 from gtdsl._config import load_config
-from gtdsl._resources import data_path
+from gtdsl._resources import data_path, read_private_file, remove_private_file, write_private_file
 from gtdsl.diagnostics import Diagnostic, InternalError, Label, SourceFile, Span
+
+try:
+    from lark.lark import _LOAD_ALLOWED_OPTIONS  # given again on load, never stored
+except ImportError:  # pragma: no cover - a Lark that moved it
+    _LOAD_ALLOWED_OPTIONS = {"postlex", "transformer", "lexer_callbacks", "use_bytes",
+                             "debug", "g_regex_flags", "regex", "propagate_positions",
+                             "tree_class", "_plugins"}
 
 GRAMMAR_FILE = "gtdsl.lark"
 
@@ -308,37 +322,133 @@ class _LayoutDispatch:
         return _CURRENT_LAYOUT.get().process(stream)
 
 
-def _table_cache() -> str | bool:
-    """Where Lark keeps the LALR tables between processes (~0.45 s to build, ~15 ms to load).
+_TABLES_FORMAT = b"gtdsl-lalr-tables 1"
+_TABLES_LIMIT = 8 << 20  # bytes; the tables are about 0.25 MB
+_PARSER_OPTIONS: dict = dict(parser="lalr", lexer="contextual", start=["module", "type"],
+                             maybe_placeholders=True)
+# options Lark takes again when it loads tables (the rest are stored with them)
+_LOAD_OPTIONS: dict = dict(propagate_positions=True)
 
-    A per-user directory, never the shared temp dir: the cache is a pickle. Lark checks a
-    hash of the grammar and options on load and rebuilds a stale or corrupt file.
+
+def _table_cache() -> str | bool:
+    """Where the LALR tables are kept between processes (~0.2 s to build, ~20 ms to load),
+    or False where there is no private place for them.
+
+    A per-user directory that gtdsl makes (0700), never the shared temp dir. The tables are
+    stored as JSON data, never as a pickle: what is read back is verified (see
+    ``_load_tables``) and can only ever describe a parser, never run code.
     """
     try:
         directory = load_config().cache_dir / "parser"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        info = directory.stat()
+        info = directory.lstat()
     except (OSError, RuntimeError, KeyError):  # no home directory, read-only disk, ...
         return False
-    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
-        return False  # another user could plant the pickle: build the tables instead
+    if not stat.S_ISDIR(info.st_mode) or (hasattr(os, "geteuid") and (
+            info.st_uid != os.geteuid() or info.st_mode & 0o022)):
+        return False  # another user could plant the tables: build them instead
     if not os.access(directory, os.W_OK):
         return False
-    return str(directory / f"gtdsl-lark-{lark.__version__}.cache")
+    return str(directory / _tables_name())
+
+
+def _tables_name() -> str:
+    return f"gtdsl-tables-lark-{lark.__version__}.json"
+
+
+def _tables_key(text: str) -> bytes:
+    """What the tables are a function of: the grammar, the options, Lark and Python."""
+    h = hashlib.sha256()
+    for part in (_TABLES_FORMAT.decode(), lark.__version__, sys.version.split()[0],
+                 repr(sorted(_PARSER_OPTIONS.items())), text):
+        h.update(len(part).to_bytes(8, "little") + part.encode("utf-8"))
+    return h.hexdigest().encode()
+
+
+def _to_json(value: object) -> object:
+    """Lark's serialized tables as JSON: integer-keyed maps and tuples are tagged."""
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("\0") for k in value):
+            return {k: _to_json(v) for k, v in value.items()}
+        return {"\0map": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"\0tuple": [_to_json(v) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in the parser tables")
+
+
+def _from_json(tagged: dict) -> object:
+    """``json.loads`` hook: the tagged maps and tuples back (the inner values already are)."""
+    if len(tagged) == 1:
+        if "\0map" in tagged:
+            return dict(map(tuple, tagged["\0map"]))
+        if "\0tuple" in tagged:
+            return tuple(tagged["\0tuple"])
+    return tagged
+
+
+def _load_tables(text: str) -> Lark | None:
+    """The parser from the tables on disk, or None when there are none to trust.
+
+    The file passes the private-file rules (``gtdsl._resources``); then its header must name
+    this grammar, options, Lark and Python, and the digest of the data must match, all before
+    the data is decoded; JSON decoding builds only lists, maps, strings and numbers, and Lark
+    instantiates only its own table classes from them.
+    """
+    path = _table_cache()
+    if not path:
+        return None
+    directory = Path(path).parent
+    raw = read_private_file(directory.parent, (directory.name,), _tables_name(), _TABLES_LIMIT)
+    if raw is None:
+        return None
+    head, _, payload = raw.partition(b"\n")
+    parts = head.split(b" ")
+    if len(parts) != 4 or b" ".join(parts[:2]) != _TABLES_FORMAT or \
+            parts[2] != _tables_key(text) or \
+            parts[3] != hashlib.sha256(payload).hexdigest().encode():
+        return None
+    try:
+        stored = json.loads(payload, object_hook=_from_json)
+        return Lark._load_from_dict(stored["data"], stored["memo"], postlex=_LayoutDispatch(),
+                                    **_LOAD_OPTIONS)
+    except Exception:  # a Lark that stores its tables differently: build them instead
+        return None
+
+
+def _save_tables(parser: Lark, text: str) -> None:
+    path = _table_cache()
+    if not path:
+        return
+    try:
+        data, memo = parser.memo_serialize([TerminalDef, Rule])
+        data["options"] = {k: v for k, v in data["options"].items()
+                           if k not in _LOAD_ALLOWED_OPTIONS}
+        payload = json.dumps(_to_json({"data": data, "memo": memo}),
+                             separators=(",", ":")).encode()
+    except (TypeError, ValueError, AttributeError):
+        return
+    head = b" ".join((_TABLES_FORMAT, _tables_key(text), hashlib.sha256(payload).hexdigest(
+        ).encode()))
+    directory = Path(path).parent
+    if write_private_file(directory.parent, (directory.name,), _tables_name(),
+                          head + b"\n" + payload):
+        # tables an earlier gtdsl kept as a pickle are never read: remove them
+        remove_private_file(directory.parent, (directory.name,),
+                            f"gtdsl-lark-{lark.__version__}.cache")
 
 
 @functools.lru_cache(maxsize=1)
 def _parser_template() -> Lark:
-    return Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        start=["module", "type"],
-        propagate_positions=True,
-        maybe_placeholders=True,
-        postlex=_LayoutDispatch(),
-        cache=_table_cache(),
-    )
+    text = grammar_text()
+    parser = _load_tables(text)
+    if parser is None:
+        parser = Lark(text, postlex=_LayoutDispatch(), **_PARSER_OPTIONS, **_LOAD_OPTIONS)
+        _save_tables(parser, text)
+    return parser
 
 
 def run_parser(text: str, start: str, layout: Layout):  # noqa: ANN201 (a Lark tree)

@@ -8,8 +8,8 @@ problem into a diagnostic as well (GT09xx).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from gtdsl._resources import SOURCE_LIMIT, FileTooLarge, NotRegularFile, read_regular_file
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, Severity, SourceFile, Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.build import AstBuilder
@@ -85,26 +85,39 @@ def read_source(path: str | os.PathLike[str]) -> tuple[SourceFile, list[Diagnost
     """Read a source file as UTF-8 text, or explain why it cannot be read.
 
     Returns the SourceFile and any warnings (an empty file); raises ParseError (GT090x) if
-    there is no text to parse.
+    there is no text to parse. Only a regular file of at most ``SOURCE_LIMIT`` bytes is read:
+    a directory is GT0903, a FIFO, device or socket GT0901 and a larger file GT0910, each
+    refused at once (nothing waits on a pipe or reads an endless device).
     """
     name = os.fspath(path)
-    p = Path(name)
     try:
-        if p.is_dir():
+        data = read_regular_file(name, SOURCE_LIMIT)
+    except NotRegularFile as err:
+        if err.kind == "a directory":
             raise ParseError([Diagnostic("GT0903", f"`{name}` is a directory, not a source file",
-                                         path=name, help="name the .gt files inside it")])
-        data = p.read_bytes()
-    except ParseError:
-        raise
+                                         path=name, help="name the .gt files inside it")]
+                             ) from None
+        raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: it is {err.kind}, not a "
+                                     "regular file", path=name,
+                                     help="name a .gt source file; gtdsl reads only regular "
+                                          "files")]) from None
+    except FileTooLarge as err:
+        raise ParseError([Diagnostic("GT0910", f"`{name}` is too large: {_size(err.size)}, "
+                                     f"more than the limit of {_size(err.limit)}", path=name,
+                                     help="split the module into smaller .gt files that "
+                                          "import each other")]) from None
     except FileNotFoundError:
         raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: no such file",
                                      path=name, help="check the path and the current directory")]
                          ) from None
+    except IsADirectoryError:
+        raise ParseError([Diagnostic("GT0903", f"`{name}` is a directory, not a source file",
+                                     path=name, help="name the .gt files inside it")]) from None
     except PermissionError:
         raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: permission denied",
                                      path=name)]) from None
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
         raise ParseError([Diagnostic("GT0901", f"cannot read `{name}`: {reason.lower()}",
                                      path=name)]) from None
     if data.startswith(b"\xef\xbb\xbf"):
@@ -126,6 +139,12 @@ def read_source(path: str | os.PathLike[str]) -> tuple[SourceFile, list[Diagnost
         warnings.append(Diagnostic("GT0904", f"`{name}` is empty: there is nothing to check",
                                    path=name, severity=Severity.WARNING))
     return file, warnings
+
+
+def _size(n: int) -> str:
+    """``16777216 bytes (16 MiB)``: exact, and readable."""
+    mib = n / (1 << 20)
+    return f"{n} bytes" + (f" ({mib:.{0 if mib == int(mib) else 1}f} MiB)" if n >= 1 << 20 else "")
 
 
 def parse_file(path: str | os.PathLike[str]) -> ast.Module:

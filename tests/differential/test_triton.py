@@ -86,6 +86,15 @@ def test_op_in_a_kernel_equals_the_interpreter(expr: str, params: str) -> None:
         k in line for k in ("check_op", "get_field", "tuple")) for line in plan.splitlines()), plan
 
 
+@pytest.mark.parametrize("expr", ["x + n", "(x * y - m) / n + True", "x * (n * m - 1)"])
+def test_sizes_and_bools_as_operands_equal_the_interpreter(expr: str) -> None:
+    """A size variable's value (a polynomial literal) or a bool next to fused ops: the
+    result equals the interpreter's, whatever part of it runs in a kernel."""
+    src = f"def f(x: f32[m, n], y: f32[m, n]) -> f32[m, n]:\n    return {expr}\n"
+    _, out, ref = _run(src)
+    torch.testing.assert_close(out, ref, **TOL[ref.dtype])
+
+
 def test_one_compile_per_class_and_odd_sizes() -> None:
     src = "def f(x: f32[m, n], w: f32[n]) -> f32[m, n]:\n    return rms_norm(x, (n,), w)\n"
     for m, n in [(1, 1), (3, 5), (4, 17), (2, 33), (5, 100)]:

@@ -58,7 +58,8 @@ class Classifier:
         m = self.encoder
         t = m.tokenize(texts)
         return m.module.sentence_embedding(m.params, t["ids"], t["types"], m.positions(t["ids"]),
-                                           t["mask"], m.config.eps, **m.config.sizes)
+                                           t["mask"], m.config.eps, m.config.act,
+                                           **m.config.sizes)
 
     def loss(self, texts: list[str], labels: list[int]) -> torch.Tensor:
         return self.heads.loss(self.head, self.embed(texts), torch.tensor(labels))

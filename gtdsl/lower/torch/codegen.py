@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gtdsl.diagnostics import InternalError
 from gtdsl.ir.core import Block, BlameKind, Eqn, Function, Lit, Op, Var
 from gtdsl.lower.torch.calls import DT_TORCH, PLANS, is_default
 from gtdsl.types import DT, Dev, Size, Type
@@ -190,8 +191,8 @@ def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
             return
         target = e.param("target")
         k = ctx.const((target, blame))
+        sizes = _sizes_dict(ctx)  # the names bound so far: the cast binds the new ones
         new = _new_names(ctx, target)
-        sizes = _sizes_dict(ctx)
         if new:
             w(f"{pad}{PREFIX}b = {PREFIX}cast({k}, {ins[0]}, {sizes})")
             for n in new:
@@ -268,6 +269,8 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
         return f"[{', '.join(ins)}]"
     if op is Op.NOT:
         return f"not {ins[0]}"
+    if op is Op.UNARY:
+        return f"{_UNARY[e.param('op')]}{_operand(ins[0])}"
     if op is Op.CONST:
         return _literal(ctx, e.param("value"))
     if op is Op.GET_FIELD:
@@ -291,6 +294,7 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     return _op(ctx, e, ins)
 
 
+_UNARY = {"-": "-", "+": "+"}
 _PY_OPERATORS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
                  "in": "in", "not_in": "not in", "and_": "and", "or_": "or"}
 
@@ -302,7 +306,10 @@ def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     if path == "builtins.slice":
         return f"slice({', '.join(ins)})"
     if path.startswith("getattr."):
-        return f"getattr({ins[0]}, {path[len('getattr.'):]!r})"
+        attr = path[len("getattr."):]
+        if attr.startswith("_") or not attr.isidentifier():
+            raise InternalError(f"private attribute `{attr}` in the IR")
+        return f"getattr({ins[0]}, {attr!r})"
     if path.startswith("%compare."):  # the checker's comparisons of unchecked values
         return f"({ins[0]} {_PY_OPERATORS[path[len('%compare.'):]]} {ins[1]})"
     k = ctx.const(("extern", path, e.param("call", True)))

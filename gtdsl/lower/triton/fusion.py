@@ -92,8 +92,9 @@ def _atom_ok(a: Any) -> bool:
     t = a.type
     if isinstance(t, TTensor):
         return t.dtype in FLOATS or t.dtype is DT.BOOL
-    if isinstance(t, TScalar):
-        return True
+    if isinstance(t, TScalar):  # a size variable's literal (a polynomial) stays a torch op
+        return not isinstance(a, Lit) or isinstance(a.value, (int, float)) and not isinstance(
+            a.value, bool)
     return isinstance(a, Lit) and isinstance(a.value, (int, float)) and not isinstance(
         a.value, bool)
 

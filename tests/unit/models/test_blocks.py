@@ -20,14 +20,15 @@ def test_blocks_check_statically() -> None:
 
 
 @pytest.mark.parametrize("model,needs", [
-    ("bert.gt", {"split_heads", "attend", "lookup", "norm", "mlp", "dense"}),
-    ("gpt2.gt", {"grow", "attend", "embed", "norm", "conv_mlp", "conv1d"}),
-    ("t5.gt", {"split_heads", "grow", "attend_unscaled", "lookup", "rms", "relu_mlp",
+    ("bert.gt", {"split_heads", "attend", "lookup", "norm", "activation", "dense"}),
+    ("gpt2.gt", {"grow", "merge_heads", "embed", "norm", "activation", "conv1d"}),
+    ("t5.gt", {"split_heads", "grow", "attend_unscaled", "lookup", "rms", "activation",
                "linear"}),
 ])
 def test_models_use_the_shared_blocks(model: str, needs: set[str]) -> None:
     text = (HERE / model).read_text()
-    imported = set(re.search(r"^from blocks import (.*)$", text, re.M).group(1).split(", "))
+    names = re.search(r"^from blocks import (\([^)]*\)|.*)$", text, re.M).group(1)
+    imported = {n.strip() for n in names.strip("()").split(",")}
     assert needs <= imported
     body = text.split("from blocks import", 1)[1]
     loader = (HERE / model.replace(".gt", ".py")).read_text()

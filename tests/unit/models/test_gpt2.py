@@ -1,7 +1,9 @@
 """GPT-2 in gtdsl against transformers on small random configs: logits within 1e-5, greedy
 generation and beam search with the KV cache giving the same tokens as ``generate`` (end
-tokens, padding, length penalties and early stopping included), the cache agreeing with
-recomputing from scratch, and a wrong-shaped Conv1D weight as a located diagnostic."""
+tokens, padding, length penalties and early stopping included), left-padded batches with an
+attention mask (and the mask transformers infers from the pad token without one), the config's
+activation and attention-scale flags, the cache agreeing with recomputing from scratch, and a
+wrong-shaped Conv1D weight as a located diagnostic."""
 
 from __future__ import annotations
 
@@ -11,18 +13,18 @@ import pytest
 import torch
 
 import gtdsl
-from gtdsl.models.gpt2 import GPT2, HERE, ModelLoadError
+from gtdsl.models.gpt2 import ACTIVATIONS, GPT2, HERE, ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
-from tests.unit.models.hf import check_beam_grid, save_folder
+from tests.unit.models.hf import check_beam_grid, check_masked_generation, padded, save_folder
 
 
 def _folder(tmp_path: Path, seed: int, prefix: bool = True, eos: int | None = 0,
-            vocab: int = 61):
+            vocab: int = 61, **config):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     cfg = GPT2Config(vocab_size=vocab, n_positions=40, n_embd=24, n_layer=2, n_head=3,
-                     initializer_range=0.3, bos_token_id=eos, eos_token_id=eos)
+                     initializer_range=0.3, bos_token_id=eos, eos_token_id=eos, **config)
     hf = GPT2LMHeadModel(cfg).eval()
     return save_folder(hf, tmp_path, prefix), hf
 
@@ -178,3 +180,158 @@ def test_save_writes_the_same_layout_back(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(back(ids).logits, hf(ids).logits)
     assert torch.equal(GPT2(out).logits(ids), ours.logits(ids))
+
+
+# ------------------------------------------------------------------------- attention masks
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids as transformers' generate computes them from the mask."""
+    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_left_padded_logits_equal_transformers(tmp_path: Path, seed: int) -> None:
+    folder, hf = _folder(tmp_path, seed)
+    ours = GPT2(folder)
+    ids, mask = padded([7, 4, 1, 6], 7, 61, 0, seed, left=True)
+    real = mask.bool()
+    with torch.no_grad():
+        want = hf(ids, attention_mask=mask, position_ids=_positions(mask)).logits
+        as_called = hf(ids, attention_mask=mask).logits  # positions 0 .. s-1
+    got = ours.logits(ids, attention_mask=mask)
+    torch.testing.assert_close(got[real], want[real], rtol=1e-5, atol=1e-5)
+    for same in (mask.bool(), mask.int(), mask.to(torch.uint8)):  # the dtypes tokenizers give
+        assert torch.equal(ours.logits(ids, attention_mask=same), got)
+    assert (ours.logits(ids)[real] - want[real]).abs().max() > 0.1  # the mask matters
+    # each row's real positions give the logits of the row without its padding
+    for row, n in enumerate(mask.sum(1).tolist()):
+        alone = ours.logits(ids[row:row + 1, 7 - n:])
+        torch.testing.assert_close(got[row:row + 1, 7 - n:], alone, rtol=1e-5, atol=1e-5)
+    # positions given explicitly: transformers' model called with the mask alone
+    arange = torch.arange(7).expand(4, 7)
+    torch.testing.assert_close(ours.logits(ids, mask, position_ids=arange)[real],
+                               as_called[real], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_left_padded_generation_equals_generate(tmp_path: Path, seed: int) -> None:
+    folder, hf = _folder(tmp_path, seed, eos=None)
+    ids, mask = padded([6, 3, 1, 5], 6, 61, 0, seed + 10, left=True)
+    check_masked_generation(GPT2(folder), hf, ids, mask, start=6)
+
+
+def test_the_kv_cache_follows_the_mask(tmp_path: Path) -> None:
+    """Decoding step by step with the mask grown by ones equals one pass over the whole
+    sequence (the cache, the key mask and the positions agree)."""
+    folder, _ = _folder(tmp_path, 3)
+    ours = GPT2(folder)
+    ids, mask = padded([5, 2, 8], 8, 61, 0, 3, left=True)
+    full = ours.logits(ids, mask)
+    first, cache = ours.step(ids[:, :6], ours.empty_cache(3), mask[:, :6])
+    rest, cache = ours.step(ids[:, 6:], cache, mask)
+    real = mask.bool()
+    torch.testing.assert_close(torch.cat([first, rest], 1)[real], full[real],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_without_a_mask_the_pad_token_is_inferred_as_transformers_does(tmp_path: Path) -> None:
+    """transformers' generate without an attention mask infers it from the pad token when
+    that is set, occurs in the prompt and is not an end token; otherwise every token is
+    real."""
+    folder, hf = _folder(tmp_path, 1, eos=0, pad_token_id=7)
+    ours = GPT2(folder)
+    ids, mask = padded([6, 2, 4], 6, 61, 7, 5, left=True)
+    ids = torch.where(mask.bool() & (ids == 7), 8, ids)  # 7 only as padding
+    masked = ours.generate(ids, 8, attention_mask=mask)
+    got = ours.generate(ids, 8)
+    assert torch.equal(got, hf.generate(ids, max_new_tokens=8, do_sample=False))
+    assert torch.equal(got, masked)
+    got = ours.beam_search(ids, 8, 3)
+    assert torch.equal(got, hf.generate(ids, max_new_tokens=8, num_beams=3, do_sample=False))
+    assert torch.equal(got, ours.beam_search(ids, 8, 3, attention_mask=mask))
+    # the pad token equal to the end token: nothing is inferred
+    got = ours.generate(ids, 8, pad_token_id=0, eos_token_id=7)
+    want = hf.generate(ids, max_new_tokens=8, do_sample=False, pad_token_id=0, eos_token_id=7)
+    assert torch.equal(got, want)
+    got = ours.generate(ids, 8, pad_token_id=7, eos_token_id=7)
+    want = hf.generate(ids, max_new_tokens=8, do_sample=False, pad_token_id=7, eos_token_id=7)
+    assert torch.equal(got, want) and not torch.equal(got[:, :7], masked[:, :7])
+
+
+# ---------------------------------------------------------------------- config flags
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_activation_functions_equal_transformers(tmp_path: Path, act: str) -> None:
+    folder, hf = _folder(tmp_path, 5, activation_function=act)
+    ids = torch.randint(0, 61, (2, 6), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(GPT2(folder).logits(ids), hf(ids).logits,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_the_activation_matters(tmp_path: Path) -> None:
+    """The oracle is not vacuous: each activation code gives other logits than gelu_new."""
+    ids = torch.randint(0, 61, (2, 6), generator=torch.Generator().manual_seed(5))
+    folder, _ = _folder(tmp_path, 5)
+    base = GPT2(folder).logits(ids)
+    for act in ("gelu", "gelu_10", "quick_gelu", "relu", "relu2", "relu6", "silu", "sigmoid",
+                "tanh", "linear", "mish", "leaky_relu", "hardswish", "laplace",
+                "sqrtsoftplus"):
+        _folder(tmp_path, 5, activation_function=act)
+        assert (GPT2(folder).logits(ids) - base).abs().max() > 1e-4, act  # tolerance: 1e-5
+
+
+@pytest.mark.parametrize("flags", [{"scale_attn_weights": False},
+                                   {"scale_attn_by_inverse_layer_idx": True},
+                                   {"scale_attn_weights": False,
+                                    "scale_attn_by_inverse_layer_idx": True}])
+def test_attention_scale_flags_equal_transformers(tmp_path: Path, flags: dict) -> None:
+    folder, hf = _folder(tmp_path, 6, **flags)
+    ours = GPT2(folder)
+    ids, mask = padded([6, 3], 6, 61, 0, 6, left=True)
+    real = mask.bool()
+    with torch.no_grad():
+        want = hf(ids, attention_mask=mask, position_ids=_positions(mask)).logits
+    torch.testing.assert_close(ours.logits(ids, mask)[real], want[real], rtol=1e-5, atol=1e-5)
+    default, _ = _folder(tmp_path / "default", 6)
+    assert (GPT2(default).logits(ids, mask)[real] - want[real]).abs().max() > 1e-3
+    got = ours.beam_search(ids, 6, 2, attention_mask=mask)
+    assert torch.equal(got, hf.generate(ids, attention_mask=mask, max_new_tokens=6,
+                                        num_beams=2, do_sample=False))
+
+
+def test_generation_configs_transformers_saves_load_and_apply(tmp_path: Path) -> None:
+    """The files transformers writes (its defaults spelled out included) load, and their
+    beam settings apply: transformers, reading the same folder, gives the same tokens."""
+    from transformers import GenerationConfig, GPT2LMHeadModel
+
+    _, hf = _folder(tmp_path / "src", 2, eos=3, vocab=13)
+    folder = tmp_path / "model"
+    hf.save_pretrained(folder)
+    assert (folder / "generation_config.json").is_file()
+    ours = GPT2(folder)
+    ids = torch.randint(0, 13, (2, 4), generator=torch.Generator().manual_seed(2))
+    back = GPT2LMHeadModel.from_pretrained(folder).eval()
+    assert torch.equal(ours.generate(ids, 9), back.generate(ids, max_new_tokens=9))
+    GenerationConfig(bos_token_id=3, eos_token_id=11, do_sample=False, temperature=1.0,
+                     top_k=50, top_p=1.0, typical_p=1.0, repetition_penalty=1.0,
+                     no_repeat_ngram_size=0, num_return_sequences=1, num_beam_groups=1,
+                     diversity_penalty=0.0, min_length=0, num_beams=3, length_penalty=2.0,
+                     early_stopping=True).save_pretrained(folder)
+    back = GPT2LMHeadModel.from_pretrained(folder).eval()
+    want = back.generate(ids, max_new_tokens=9)  # beam search: its generation config says so
+    assert torch.equal(ours.beam_search(ids, 9, 3), want)
+    assert not torch.equal(ours.beam_search(ids, 9, 3, eos_token_id=11, length_penalty=1.0,
+                                            early_stopping=False), want)
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret"])
+def test_activation_codes_equal_transformers_act2fn(backend: str) -> None:
+    """``activation`` in blocks.gt, each code against transformers' ACT2FN of every name
+    mapped to it, on values from -12 to 12 (the clipped and bounded ones included)."""
+    from transformers.activations import ACT2FN
+
+    m = gtdsl.load(HERE / "blocks.gt", backend=backend)
+    x = torch.linspace(-12.0, 12.0, 4001).reshape(1, -1)
+    for name, code in ACTIVATIONS.items():
+        want = ACT2FN[name](x)
+        torch.testing.assert_close(m.activation(x, code), want, rtol=1e-6, atol=2e-6,
+                                   msg=lambda text, name=name: f"{name}: {text}")

@@ -104,3 +104,52 @@ def test_bad_settings_are_refused() -> None:
                            early_stopping="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one"):
         search.beam_search(first, torch.tensor([[0]]), advance, 0, 3, 2, 0)
+
+
+def test_transformers_defaults_are_no_ops() -> None:
+    """Every refused setting is one transformers knows, and its default (as transformers'
+    GenerationConfig fills it in, or unset) loads."""
+    from transformers import GenerationConfig
+
+    known = set(GenerationConfig().to_dict())
+    defaults = GenerationConfig._get_default_generation_params()
+    for key in search.NO_OP:
+        assert key in known, key
+        assert search.is_no_op(key, defaults.get(key)), key
+        assert search.is_no_op(key, None), key
+
+
+@pytest.mark.parametrize("key,value,ok", [
+    ("do_sample", False, True), ("do_sample", True, False), ("do_sample", 0, False),
+    ("temperature", 1, True), ("temperature", 1.0, True), ("temperature", 0.7, False),
+    ("temperature", True, False), ("top_k", 50, True), ("top_k", 0, True), ("top_k", 5, False),
+    ("num_return_sequences", True, False), ("num_return_sequences", 1, True),
+    ("suppress_tokens", [], True), ("suppress_tokens", [3], False),
+    ("forced_eos_token_id", 2, False), ("min_length", 0, True), ("min_length", 3, False),
+])
+def test_no_op_values(key: str, value: object, ok: bool) -> None:
+    assert search.is_no_op(key, value) is ok
+
+
+def test_cached_state_follows_the_rows() -> None:
+    """``cached`` repeats every tensor of a nested state for the beams and reorders each by
+    the rows it is given (a cache, a padding bias and positions alike)."""
+    seen = []
+
+    def run(tokens: torch.Tensor, state):
+        seen.append(state)
+        (kv,), bias, pos = state
+        return torch.zeros(tokens.shape[0], 1, 3), ((kv,), bias, pos + 1)
+
+    kv = (torch.tensor([[10.0], [20.0]]), torch.tensor([[1.0], [2.0]]))
+    advance = search.cached(run, ((kv,), torch.tensor([[0.0], [5.0]]), torch.tensor([[3], [4]])),
+                            beams=2)
+    advance(None, torch.zeros(4, 1, dtype=torch.int64))
+    (kv1,), bias1, pos1 = seen[-1]
+    assert kv1[0].flatten().tolist() == [10.0, 10.0, 20.0, 20.0]
+    assert bias1.flatten().tolist() == [0.0, 0.0, 5.0, 5.0]
+    assert pos1.flatten().tolist() == [3, 3, 4, 4]
+    advance(torch.tensor([1, 1, 3, 2]), torch.zeros(4, 1, dtype=torch.int64))
+    (kv2,), _, pos2 = seen[-1]
+    assert kv2[1].flatten().tolist() == [1.0, 1.0, 2.0, 2.0]
+    assert pos2.flatten().tolist() == [4, 4, 5, 5]

@@ -1,6 +1,7 @@
 """T5 in gtdsl against transformers on small random configs: logits within 1e-5, greedy
 and beam-search tokens equal to ``generate`` (end tokens, padding, length penalties and early
-stopping included), relative position buckets equal to
+stopping included), right-padded inputs with an attention mask, untied output heads and
+``scale_decoder_outputs``, the feed-forward's activation, relative position buckets equal to
 transformers', and a wrong-shaped weight as a located diagnostic."""
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ import gtdsl
 from gtdsl.models.t5 import HERE, T5, relative_buckets
 from gtdsl.models.weights import ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
-from tests.unit.models.hf import check_beam_grid, save_folder
+from tests.unit.models.hf import check_beam_grid, check_masked_generation, padded, save_folder
 
 
 def _folder(tmp_path: Path, seed: int, factor: float = 1.0, dec_layers: int = 2,
-            eos: int | None = 1, vocab: int = 53):
+            eos: int | None = 1, vocab: int = 53, **config):
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
     cfg = T5Config(vocab_size=vocab, d_model=24, d_kv=6, d_ff=40, num_layers=2,
                    num_decoder_layers=dec_layers, num_heads=3, relative_attention_num_buckets=8,
                    relative_attention_max_distance=20, decoder_start_token_id=0, pad_token_id=0,
-                   eos_token_id=eos, feed_forward_proj="relu", initializer_factor=factor)
+                   eos_token_id=eos, feed_forward_proj="relu", initializer_factor=factor,
+                   **config)
     hf = T5ForConditionalGeneration(cfg).eval()
     return save_folder(hf, tmp_path), hf
 
@@ -178,3 +180,192 @@ def test_save_writes_the_same_layout_back(tmp_path: Path) -> None:
     back = T5ForConditionalGeneration.from_pretrained(out).eval()
     with torch.no_grad():
         assert torch.equal(back(input_ids=ids, decoder_input_ids=dec).logits, want)
+
+
+# ------------------------------------------------------------------------- attention masks
+def _batch(seed: int, vocab: int = 53):
+    """Right-padded inputs as T5's tokenizer gives them: tokens, the end token 1, padding 0."""
+    return padded([7, 4, 2, 6], 7, vocab, 0, seed, left=False, end=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_padded_logits_equal_transformers(tmp_path: Path, seed: int) -> None:
+    folder, hf = _folder(tmp_path, seed, 4.0)
+    ours = T5(folder)
+    ids, mask = _batch(seed)
+    dec = torch.randint(2, 53, (4, 5), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+        enc = hf.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    got = ours.logits(ids, dec, attention_mask=mask)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert torch.equal(ours.logits(ids, dec, attention_mask=mask.bool()), got)
+    real = mask.bool()
+    torch.testing.assert_close(ours.encode(ids, mask)[real], enc[real], rtol=1e-5, atol=1e-5)
+    assert (ours.logits(ids, dec) - want).abs().max() > 0.1  # the mask matters
+    # each row gives the logits of the row without its padding (the sums run over other
+    # lengths: float rounding differs by up to about 4e-5 on logits of size 40)
+    for row, n in enumerate(mask.sum(1).tolist()):
+        torch.testing.assert_close(ours.logits(ids[row:row + 1, :n], dec[row:row + 1]),
+                                   want[row:row + 1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed,factor", [(3, 4.0), (4, 8.0)])
+def test_padded_generation_equals_generate(tmp_path: Path, seed: int, factor: float) -> None:
+    folder, hf = _folder(tmp_path, seed, factor)
+    ids, mask = _batch(seed + 20)
+    check_masked_generation(T5(folder), hf, ids, mask, start=1)
+
+
+def test_without_a_mask_every_input_token_is_real(tmp_path: Path) -> None:
+    """transformers infers no mask for an encoder-decoder model: the pad tokens of the input
+    are attended to."""
+    folder, hf = _folder(tmp_path, 4, 8.0)
+    ours = T5(folder)
+    ids, mask = _batch(24)
+    got = ours.generate(ids, 8)
+    assert torch.equal(got, hf.generate(ids, max_new_tokens=8, do_sample=False))
+    got = ours.beam_search(ids, 8, 2)
+    assert torch.equal(got, hf.generate(ids, max_new_tokens=8, num_beams=2, do_sample=False))
+    assert not torch.equal(got, ours.beam_search(ids, 8, 2, attention_mask=mask))
+
+
+# ---------------------------------------------------------------- output head and flags
+def _untied(tmp_path: Path, seed: int, config: dict, head: bool):
+    """A T5 saved by transformers' save_pretrained with ``config`` in its config.json, and an
+    output head of its own when ``head``; the oracle is the folder loaded back by
+    transformers."""
+    import json
+
+    from transformers import T5ForConditionalGeneration
+
+    _, hf = _folder(tmp_path / "src", seed, 4.0, vocab=13)
+    if head:
+        torch.manual_seed(seed + 1)
+        hf.lm_head.weight = torch.nn.Parameter(torch.randn(13, 24) * 2.0)
+    folder = tmp_path / "model"
+    hf.save_pretrained(folder)
+    path = folder / "config.json"
+    c = {k: v for k, v in json.loads(path.read_text()).items()
+         if k not in ("scale_decoder_outputs", "tie_word_embeddings")}
+    path.write_text(json.dumps({**c, **config}))
+    return folder, T5ForConditionalGeneration.from_pretrained(folder).eval()
+
+
+# the configs transformers writes (5.x: both keys; older: tie_word_embeddings only)
+HEADS = [({"tie_word_embeddings": True, "scale_decoder_outputs": False}, True),
+         ({"tie_word_embeddings": True, "scale_decoder_outputs": False}, False),
+         ({"tie_word_embeddings": False}, True),
+         ({"scale_decoder_outputs": True}, True),
+         ({"tie_word_embeddings": True}, False)]
+
+
+@pytest.mark.parametrize("config,head", HEADS)
+def test_output_head_and_scale_equal_transformers(tmp_path: Path, config: dict,
+                                                  head: bool) -> None:
+    folder, hf = _untied(tmp_path, 2, config, head)
+    ours = T5(folder)
+    assert ours.untied_head == head and (ours.output_scale == 1.0) == \
+        (hf.config.scale_decoder_outputs is False)
+    ids, mask = padded([6, 3], 6, 13, 0, 2, left=False, end=1)
+    dec = torch.randint(2, 13, (2, 5), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+    torch.testing.assert_close(ours.logits(ids, dec, mask), want, rtol=1e-5, atol=1e-5)
+    for beams in (1, 3):
+        got = (ours.generate(ids, 8, attention_mask=mask) if beams == 1 else
+               ours.beam_search(ids, 8, beams, attention_mask=mask))
+        assert torch.equal(got, hf.generate(ids, attention_mask=mask, max_new_tokens=8,
+                                            num_beams=beams, do_sample=False))
+    # saved by gtdsl, loaded by transformers: the same head and scale
+    from transformers import T5ForConditionalGeneration
+
+    back = T5ForConditionalGeneration.from_pretrained(ours.save(tmp_path / "out")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(back(input_ids=ids, attention_mask=mask,
+                                        decoder_input_ids=dec).logits, want)
+
+
+def test_scale_decoder_outputs_matters(tmp_path: Path) -> None:
+    """The oracle is not vacuous: the scale changes the logits a lot and the beams."""
+    scaled, _ = _untied(tmp_path / "a", 2, {"scale_decoder_outputs": True}, True)
+    plain, _ = _untied(tmp_path / "b", 2, {"scale_decoder_outputs": False}, True)
+    ids, mask = padded([6, 3], 6, 13, 0, 2, left=False, end=1)
+    dec = torch.randint(2, 13, (2, 5), generator=torch.Generator().manual_seed(2))
+    a, b = T5(scaled), T5(plain)
+    assert (a.logits(ids, dec, mask) - b.logits(ids, dec, mask)).abs().max() > 1.0
+    assert any(not torch.equal(a.beam_search(ids, 8, k, attention_mask=mask),
+                               b.beam_search(ids, 8, k, attention_mask=mask)) for k in (2, 3))
+
+
+@pytest.mark.parametrize("act", ["gelu_new", "silu", "gelu"])
+@pytest.mark.parametrize("how", ["feed_forward_proj", "both"])
+def test_feed_forward_activation_equals_transformers(tmp_path: Path, act: str,
+                                                     how: str) -> None:
+    """transformers' T5 runs the activation ``dense_act_fn`` (from ``feed_forward_proj`` or
+    given with it); a folder saying either loads with that activation."""
+    import json
+
+    from transformers import T5ForConditionalGeneration
+
+    folder, relu = _folder(tmp_path, 5, 4.0)
+    c = json.loads((folder / "config.json").read_text())
+    c["feed_forward_proj"] = act
+    if how == "both":
+        c["dense_act_fn"], c["is_gated_act"] = act, False
+    else:
+        c.pop("dense_act_fn", None)
+        c.pop("is_gated_act", None)
+    (folder / "config.json").write_text(json.dumps(c))
+    hf = T5ForConditionalGeneration.from_pretrained(folder).eval()
+    assert hf.config.dense_act_fn == act and not hf.config.is_gated_act
+    ours = T5(folder)
+    g = torch.Generator().manual_seed(5)
+    ids, dec = torch.randint(2, 53, (2, 7), generator=g), torch.randint(2, 53, (2, 5), generator=g)
+    with torch.no_grad():
+        want = hf(input_ids=ids, decoder_input_ids=dec).logits
+        before = relu(input_ids=ids, decoder_input_ids=dec).logits
+    torch.testing.assert_close(ours.logits(ids, dec), want, rtol=1e-5, atol=1e-5)
+    assert (want - before).abs().max() > 1e-3  # the activation matters
+    assert torch.equal(ours.generate(ids, 4), hf.generate(ids, max_new_tokens=4,
+                                                          do_sample=False))
+
+
+@pytest.mark.parametrize("proj", ["gated-gelu", "gated-silu"])
+def test_gated_feed_forward_is_refused(tmp_path: Path, proj: str) -> None:
+    import json
+
+    from gtdsl.models.weights import ModelLoadError
+
+    folder, _ = _folder(tmp_path, 5, 4.0)
+    c = json.loads((folder / "config.json").read_text())
+    c.pop("dense_act_fn", None)
+    c.pop("is_gated_act", None)
+    (folder / "config.json").write_text(json.dumps({**c, "feed_forward_proj": proj}))
+    with pytest.raises(ModelLoadError, match="feed_forward_proj") as err:
+        T5(folder)
+    assert err.value.diagnostics[0].code == "GT0909"
+
+
+def test_generation_configs_transformers_saves_load_and_apply(tmp_path: Path) -> None:
+    """The files transformers writes (its defaults spelled out included) load, and their
+    settings apply: transformers, reading the same folder, gives the same tokens."""
+    from transformers import GenerationConfig, T5ForConditionalGeneration
+
+    _, hf = _folder(tmp_path / "src", 2, 2.0, vocab=13)
+    folder = tmp_path / "model"
+    hf.save_pretrained(folder)
+    ours = T5(folder)
+    ids, mask = padded([6, 3], 6, 13, 0, 1, left=False, end=1)
+    back = T5ForConditionalGeneration.from_pretrained(folder).eval()
+    assert torch.equal(ours.generate(ids, 9, attention_mask=mask),
+                       back.generate(ids, attention_mask=mask, max_new_tokens=9))
+    GenerationConfig(decoder_start_token_id=0, eos_token_id=1, pad_token_id=0,
+                     do_sample=False, temperature=1.0, top_k=50, top_p=1.0,
+                     repetition_penalty=1.0, no_repeat_ngram_size=0, num_beams=3,
+                     length_penalty=-0.5, early_stopping="never").save_pretrained(folder)
+    back = T5ForConditionalGeneration.from_pretrained(folder).eval()
+    want = back.generate(ids, attention_mask=mask, max_new_tokens=9)
+    assert torch.equal(ours.beam_search(ids, 9, 3, attention_mask=mask), want)
+    assert not torch.equal(ours.beam_search(ids, 9, 3, attention_mask=mask, length_penalty=1.0,
+                                            early_stopping=False), want)

@@ -232,8 +232,20 @@ def test_allow_python_extends_the_allowlist(tmp_path: Path) -> None:
     src = "from operator import neg\n\ndef f(x: f32[n]) -> f32[n]:\n    return neg(x)\n"
     with pytest.raises(gtdsl.TypeCheckError):
         load_source(src, "op.gt")
-    m = load_source(src, "op.gt", allow_python=("operator",))
+    m = load_source(src, "op.gt", allow_python=("operator.neg",))
     assert torch.equal(m.f(torch.ones(2)), -torch.ones(2))
+    # the caller's names are as narrow as gtdsl's own: operator.neg allows nothing else
+    with pytest.raises(gtdsl.TypeCheckError, match="GT1004"):
+        load_source("from operator import add\n\ndef f(x: f32[n]) -> f32[n]:\n"
+                    "    return add(x, x)\n", "op.gt", allow_python=("operator.neg",))
+
+
+@pytest.mark.parametrize("names", [("operator",), "operator.neg", ("os.path",), ("neg",),
+                                   ("operator._x",), ("operator.no_such",), (3,)])
+def test_allow_python_names_functions_not_modules(names) -> None:
+    src = "from operator import neg\n\ndef f(x: f32[n]) -> f32[n]:\n    return neg(x)\n"
+    with pytest.raises(gtdsl.GtdslError, match="GT5001"):
+        load_source(src, "op.gt", allow_python=names)
 
 
 def test_string_literals_stay_data() -> None:

@@ -1,0 +1,642 @@
+"""Reading a model folder's config files, and the keys each model reads and refuses.
+
+A model folder comes from anywhere, so its JSON files are data to check, never to trust:
+each is read as a regular file of at most ``MAX_JSON_BYTES`` bytes (a FIFO or a device is
+refused, not waited on), parsed with duplicate keys refused, and must hold a JSON object.
+
+Each model declares, in a ``ModelKeys`` value below, every ``config.json`` key its loader
+reads, with the values it supports and the default transformers uses when the key is absent,
+and every key it refuses: a key that changes the computation in transformers (or changed it
+in the transformers versions that wrote existing checkpoints) which gtdsl does not implement.
+A refused key may be present with its off value (``is_decoder: false``); any other value
+refuses the folder. Other keys (names, token ids of heads, architectures, dtype, dropout
+rates, initializer settings, classifier heads, ``transformers_version``, ...) are not read,
+as transformers' base models do not read them either.
+
+Every problem is a ``ModelLoadError`` (GT0909) naming the file, the key and the bad value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gtdsl.models.weights import ModelLoadError, load_error
+
+MAX_JSON_BYTES = 4 * 2**20
+MAX_SIZE = 2**31 - 1  # sizes, counts and token ids fit in an int32
+
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
+DERIVED: Any = type("Derived", (), {"__repr__": lambda self: "DERIVED"})()
+"""The default of a key whose absent value transformers derives from other keys (the
+loader reads None and derives it the same way)."""
+
+
+# --------------------------------------------------------------------------- files
+def read_bytes(path: Path, what: str = "", limit: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; anything else is GT0909.
+
+    The file is opened without blocking, so a FIFO is refused rather than waited on, and
+    it is checked on the open descriptor (``fstat``), so what is read is what was checked.
+    """
+    name = what or path.name
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if not path.exists():
+            raise load_error(f"`{path.parent}` has no `{name}`", path=str(path),
+                             help="a Hugging Face model folder holds config.json, "
+                             "model.safetensors and the tokenizer files") from None
+        raise load_error(f"cannot read `{name}`: {e.strerror or e}", path=str(path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise load_error(f"`{name}` is not a regular file", path=str(path),
+                             help="model files are read only from regular files (not "
+                             "directories, FIFOs or devices)")
+        if info.st_size > limit:
+            raise load_error(f"`{name}` is {info.st_size} bytes; files of this kind are read "
+                             f"up to {limit} bytes", path=str(path))
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise load_error(f"`{name}` grew past {limit} bytes while it was read",
+                                 path=str(path))
+        return b"".join(chunks)
+    except OSError as e:
+        raise load_error(f"cannot read `{name}`: {e.strerror or e}", path=str(path)) from None
+    finally:
+        os.close(fd)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def read_json_object(path: Path, what: str = "") -> dict[str, Any]:
+    """A JSON file holding one object (a dict), read as ``read_bytes`` reads; malformed JSON,
+    a duplicate key, nesting too deep to parse, or another top-level value is GT0909."""
+    name = what or path.name
+    data = read_bytes(path, name)
+    try:
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except _Duplicate as d:
+        raise key_error(path, d.key, f"`{name}` has the key `{d.key}` more than once",
+                        help="a key may appear once in each JSON object") from None
+    except UnicodeDecodeError as e:
+        raise load_error(f"`{name}` is not UTF-8 text: {e.reason} at byte {e.start}",
+                         path=str(path)) from None
+    except RecursionError:
+        raise load_error(f"`{name}` is nested too deeply to read", path=str(path)) from None
+    except ValueError as e:  # json.JSONDecodeError, and integers too long to convert
+        raise load_error(f"`{name}` is not valid JSON: {e}", path=str(path)) from None
+    if not isinstance(value, dict):
+        raise load_error(f"`{name}` holds {_kind(value)}; it must hold a JSON object "
+                         "(`{...}`)", path=str(path))
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "`null`"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list"
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as JSON writes it, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def key_error(path: Path, key: str, message: str, help: str | None = None) -> ModelLoadError:
+    return load_error(message, path=str(path), notes=(f"key: `{key}`",), help=help)
+
+
+# --------------------------------------------------------------------------- rules
+@dataclass(frozen=True)
+class Rule:
+    """What a value must be: ``what`` says it in words, ``test`` decides it, ``bad`` lists
+    values it refuses (for the tests and as examples)."""
+
+    what: str
+    test: Callable[[Any], bool]
+    bad: tuple[Any, ...] = ()
+    convert: Callable[[Any], Any] = lambda v: v
+    doc: str = ""  # a shorter ``what`` for the docs' tables
+
+
+def _int(v: Any) -> bool:
+    return type(v) is int  # bool is not an int here
+
+
+def positive_int(hi: int = MAX_SIZE) -> Rule:
+    return Rule(f"an integer from 1 to {hi}", lambda v: _int(v) and 1 <= v <= hi,
+                (0, -1, True, "32", 32.5, 32.0, None, [32], hi + 1))
+
+
+def count(lo: int = 0, hi: int = MAX_SIZE) -> Rule:
+    return Rule(f"an integer from {lo} to {hi}", lambda v: _int(v) and lo <= v <= hi,
+                (lo - 1, False, "1", 1.5, None, [1], hi + 1))
+
+
+def positive_float() -> Rule:
+    def ok(v: Any) -> bool:
+        return (_int(v) or type(v) is float) and math.isfinite(v) and v > 0
+    return Rule("a finite number > 0", ok,
+                (0, -1e-5, 0.0, "1e-05", [1], None, True, float("inf"), float("nan")),
+                float)
+
+
+def boolean() -> Rule:
+    return Rule("true or false", lambda v: type(v) is bool, (0, 1, "true", None, [True]))
+
+
+def one_of(*choices: Any, doc: str = "") -> Rule:
+    names = ", ".join(show(c) for c in choices)
+
+    def ok(v: Any) -> bool:
+        return any(type(v) is type(c) and v == c for c in choices)
+    return Rule(f"one of {names}" if len(choices) > 1 else names, ok,
+                ("no-such-value", 1, None, list(choices[:1])), doc=doc)
+
+
+def nullable(rule: Rule) -> Rule:
+    return Rule(f"null or {rule.what}", lambda v: v is None or rule.test(v),
+                tuple(b for b in rule.bad if b is not None),
+                lambda v: None if v is None else rule.convert(v))
+
+
+def token_ids() -> Rule:
+    """An end-token setting: one id, a list of ids, or null."""
+    def ok(v: Any) -> bool:
+        if v is None or (_int(v) and 0 <= v <= MAX_SIZE):
+            return True
+        return (isinstance(v, list) and len(v) <= 1024 and
+                all(_int(i) and 0 <= i <= MAX_SIZE for i in v))
+    return Rule("null, a token id (an integer >= 0) or a list of them", ok,
+                (-1, "2", [1, "2"], True, 1.5, [[1]]))
+
+
+@dataclass(frozen=True)
+class Read:
+    """A key the loader reads: its rule, the value used when it is absent (``REQUIRED``: it
+    must be present; ``DERIVED``: derived from other keys), and what it does."""
+
+    rule: Rule
+    default: Any = REQUIRED
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A key that changes the computation and is not implemented: only ``allowed`` (its off
+    values) loads; ``example`` turns it on."""
+
+    allowed: tuple[Any, ...]
+    example: Any
+    why: str
+
+
+Check = Callable[[Mapping[str, Any]], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class ModelKeys:
+    """The keys one model's loader reads and refuses in one file."""
+
+    model: str
+    read: Mapping[str, Read]
+    refused: Mapping[str, Refused] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> the key it names
+    checks: tuple[Check, ...] = ()  # rules over several keys: (key, problem) or None
+    checks_doc: tuple[str, ...] = ()
+    file: str = "config.json"
+
+
+class ModelConfig(dict):  # type: ignore[type-arg]
+    """A config file as read (the dict is written back as it is by ``save``), after every
+    declared key was checked; ``value(key)`` is a read key's checked value or its default."""
+
+    def __init__(self, data: Mapping[str, Any], values: Mapping[str, Any], path: Path,
+                 keys: ModelKeys) -> None:
+        super().__init__(data)
+        self.checked = dict(values)
+        self.path = path
+        self.spec = keys
+
+    def value(self, key: str) -> Any:
+        return self.checked[key]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def check_keys(data: Mapping[str, Any], keys: ModelKeys, path: Path) -> ModelConfig:
+    """``data`` (a parsed config file) checked against ``keys``: GT0909 naming the first bad
+    key. Keys given under an alias (``hidden_size`` for GPT-2's ``n_embd``) are read as the
+    key they name, which is added to the returned dict when absent."""
+    name = keys.file
+    data = dict(data)
+    for alias, key in keys.aliases.items():
+        if alias not in data:
+            continue
+        if key not in data:
+            data[key] = data[alias]
+        elif not _same(data[alias], data[key]):
+            raise key_error(path, alias, f"`{name}`: `{alias}` is {show(data[alias])} but "
+                            f"`{key}`, the key it names, is {show(data[key])}",
+                            help=f"give `{key}` once, or both with the same value")
+    values: dict[str, Any] = {}
+    for key, spec in keys.read.items():
+        if key not in data:
+            if spec.default is REQUIRED:
+                raise key_error(path, key, f"`{name}` has no `{key}`; {keys.model} needs it "
+                                f"({spec.rule.what})",
+                                help=f"a {keys.model} {name} written by transformers has it")
+            values[key] = None if spec.default is DERIVED else spec.default
+            continue
+        v = data[key]
+        if not spec.rule.test(v):
+            raise key_error(path, key, f"`{name}`: `{key}` is {show(v)}; {keys.model} reads "
+                            f"it as {spec.rule.what}",
+                            help=f"`{key}`: {spec.note}" if spec.note else None)
+        values[key] = spec.rule.convert(v)
+    for key, spec in keys.refused.items():
+        if key in data and not any(_same(data[key], a) for a in spec.allowed):
+            allowed = " or ".join(show(a) for a in spec.allowed)
+            raise key_error(path, key, f"`{name}`: `{key}` is {show(data[key])}: {spec.why}, "
+                            f"which gtdsl's {keys.model} does not implement",
+                            help=f"only {allowed} loads; gtdsl refuses the folder rather "
+                            "than compute something else")
+    for check in keys.checks:
+        problem = check(values)
+        if problem is not None:
+            key, message = problem
+            raise key_error(path, key, f"`{name}`: {message}")
+    return ModelConfig(data, values, path, keys)
+
+
+def model_type(folder: str | os.PathLike[str]) -> str | None:
+    """The ``model_type`` a folder's ``config.json`` names (None when it names none), read as
+    every config file is read: for a command that picks the loader by it."""
+    kind = read_json_object(Path(folder) / "config.json").get("model_type")
+    return kind if isinstance(kind, str) else None
+
+
+def read_config(folder: str | os.PathLike[str], keys: ModelKeys) -> ModelConfig:
+    """``folder``'s ``keys.file`` (``config.json``), read and checked."""
+    path = Path(folder) / keys.file
+    return check_keys(read_json_object(path, keys.file), keys, path)
+
+
+# --------------------------------------------------------------------------- the models
+ACTIVATION_CODES = {"gelu_new": 0, "gelu_fast": 0, "gelu_pytorch_tanh": 0,
+                    "gelu_python_tanh": 0, "gelu_accurate": 0, "gelu": 1, "gelu_python": 1,
+                    "gelu_10": 2, "quick_gelu": 3, "relu": 4, "relu2": 5, "relu6": 6,
+                    "silu": 7, "swish": 7, "sigmoid": 8, "tanh": 9, "linear": 10, "mish": 11,
+                    "leaky_relu": 12, "hardswish": 13, "laplace": 14, "sqrtsoftplus": 15}
+"""transformers' ACT2FN names -> the codes of ``activation`` in blocks.gt (the tanh GELUs
+differ only in float rounding). ``prelu`` and ``xielu`` carry learned weights: refused."""
+
+BERT_ACTIVATIONS = tuple(ACTIVATION_CODES)
+"""``hidden_act`` values BERT and RoBERTa run."""
+
+GPT2_ACTIVATIONS = tuple(ACTIVATION_CODES)
+"""``activation_function`` values GPT-2 runs (the names of ``gpt2.ACTIVATIONS``)."""
+
+T5_FEED_FORWARD = tuple(ACTIVATION_CODES)
+"""``feed_forward_proj`` values T5 runs: one ``wi`` and an activation (``gated-*``, T5 v1.1's
+``wi_0``/``wi_1``, is refused)."""
+
+_NEVER = (False, None)
+
+
+def _divides(total: str, part: str) -> Check:
+    def check(v: Mapping[str, Any]) -> tuple[str, str] | None:
+        if v[total] % v[part]:
+            return total, (f"`{total}` {v[total]} is not a multiple of `{part}` {v[part]} "
+                           "(each head gets hidden / heads features)")
+        return None
+    return check
+
+
+_COMMON_REFUSED = {
+    "pruned_heads": Refused(({}, None), {"0": [0]}, "pruned attention heads"),
+    "per_layer_config": Refused((None, {}), {"0": {"hidden_act": "relu"}},
+                                "settings that differ from layer to layer"),
+}
+
+
+def _bert_keys(model: str, types: tuple[str, ...], pad: int) -> ModelKeys:
+    read = {
+        "model_type": Read(one_of(*types), types[0], "the kind of model the folder holds"),
+        "vocab_size": Read(positive_int(), note="rows of the token embedding table (V)"),
+        "hidden_size": Read(positive_int(), note="features per token (H*K)"),
+        "num_hidden_layers": Read(positive_int(), note="encoder layers"),
+        "num_attention_heads": Read(positive_int(), note="attention heads (H)"),
+        "intermediate_size": Read(positive_int(), note="feed-forward features (F)"),
+        "max_position_embeddings": Read(positive_int(), note="rows of the position table (P)"),
+        "type_vocab_size": Read(positive_int(), 2, "rows of the token type table (T)"),
+        "layer_norm_eps": Read(positive_float(), 1e-12, "the layer norms' epsilon"),
+        "hidden_act": Read(one_of(*BERT_ACTIVATIONS, doc="an activation (below)"), "gelu",
+                           "the feed-forward activation"),
+    }
+    checks: list[Check] = [_divides("hidden_size", "num_attention_heads")]
+    checks_doc = ["`hidden_size` is a multiple of `num_attention_heads`"]
+    if model == "RoBERTa":
+        read["pad_token_id"] = Read(count(), pad, "the padding token; position ids count "
+                                    "from pad_token_id + 1")
+
+        def positions(v: Mapping[str, Any]) -> tuple[str, str] | None:
+            if v["max_position_embeddings"] < v["pad_token_id"] + 2:
+                return "max_position_embeddings", (
+                    f"`max_position_embeddings` {v['max_position_embeddings']} leaves no "
+                    f"position for a token (positions start at pad_token_id + 1 = "
+                    f"{v['pad_token_id'] + 1})")
+            return None
+        checks.append(positions)
+        checks_doc.append("`max_position_embeddings` >= `pad_token_id` + 2 (positions start "
+                          "after the pad id)")
+    refused = {
+        "is_decoder": Refused(_NEVER, True, "a causal (decoder) mask in self-attention"),
+        "add_cross_attention": Refused(_NEVER, True, "cross-attention layers"),
+        "position_embedding_type": Refused(("absolute", None), "relative_key",
+                                           "relative position embeddings in attention"),
+        **_COMMON_REFUSED,
+    }
+    return ModelKeys(model, read, refused, checks=tuple(checks), checks_doc=tuple(checks_doc))
+
+
+BERT_KEYS = _bert_keys("BERT", ("bert",), 0)
+ROBERTA_KEYS = _bert_keys("RoBERTa", ("roberta", "xlm-roberta", "camembert"), 1)
+
+
+def _gpt2_inner(v: Mapping[str, Any]) -> tuple[str, str] | None:
+    if v["n_inner"] is not None and v["n_inner"] != 4 * v["n_embd"]:
+        return "n_inner", (f"`n_inner` is {v['n_inner']}; gtdsl's GPT-2 has a feed-forward "
+                           f"of 4 * n_embd = {4 * v['n_embd']} features")
+    return None
+
+
+GPT2_KEYS = ModelKeys(
+    "GPT-2",
+    read={
+        "model_type": Read(one_of("gpt2"), "gpt2", "the kind of model the folder holds"),
+        "vocab_size": Read(positive_int(), note="rows of the token embedding table (V)"),
+        "n_positions": Read(positive_int(), note="rows of the position table (P)"),
+        "n_embd": Read(positive_int(), note="features per token (H*K)"),
+        "n_layer": Read(positive_int(), note="decoder blocks"),
+        "n_head": Read(positive_int(), note="attention heads (H)"),
+        "n_inner": Read(nullable(positive_int()), None,
+                        "feed-forward features: null or 4 * n_embd"),
+        "layer_norm_epsilon": Read(positive_float(), 1e-5, "the layer norms' epsilon"),
+        "activation_function": Read(one_of(*GPT2_ACTIVATIONS, doc="an activation (below)"),
+                                    "gelu_new", "the feed-forward activation"),
+        "scale_attn_weights": Read(boolean(), True, "attention scores scaled by K**-0.5"),
+        "scale_attn_by_inverse_layer_idx": Read(boolean(), False,
+                                                "attention scores of block i scaled by "
+                                                "1 / (i + 1)"),
+        "reorder_and_upcast_attn": Read(boolean(), False, "attention scores computed in "
+                                        "float32: gtdsl computes in float32 throughout"),
+        "bos_token_id": Read(nullable(count()), None, "generation: the start token"),
+        "eos_token_id": Read(token_ids(), None, "generation: the end token(s)"),
+        "pad_token_id": Read(nullable(count()), None, "generation: the pad token"),
+    },
+    refused={
+        "tie_word_embeddings": Refused((True,), False, "an output head apart from the token "
+                                       "embedding table"),
+        "add_cross_attention": Refused(_NEVER, True, "cross-attention layers"),
+        "is_encoder_decoder": Refused(_NEVER, True, "decoding as an encoder-decoder"),
+        **_COMMON_REFUSED,
+    },
+    aliases={"hidden_size": "n_embd", "max_position_embeddings": "n_positions",
+             "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"},
+    checks=(_divides("n_embd", "n_head"), _gpt2_inner),
+    checks_doc=("`n_embd` is a multiple of `n_head`", "`n_inner` is null or 4 * `n_embd`"),
+)
+
+
+def _t5_act(proj: str) -> tuple[str, bool]:
+    """transformers' T5Config: ``dense_act_fn`` and ``is_gated_act`` from
+    ``feed_forward_proj``."""
+    parts = proj.split("-")
+    return ("gelu_new" if proj == "gated-gelu" else parts[-1]), parts[0] == "gated"
+
+
+def _t5_derived(v: Mapping[str, Any]) -> tuple[str, str] | None:
+    act, gated = _t5_act(v["feed_forward_proj"])
+    for key, want in (("dense_act_fn", act), ("is_gated_act", gated)):
+        if v[key] is not None and v[key] != want:
+            return key, (f"`{key}` is {show(v[key])}, but `feed_forward_proj` "
+                         f"{show(v['feed_forward_proj'])} means {show(want)}: transformers "
+                         f"runs `{key}`, gtdsl refuses the disagreement")
+    return None
+
+
+def _t5_buckets(v: Mapping[str, Any]) -> tuple[str, str] | None:
+    exact = v["relative_attention_num_buckets"] // 2  # the decoder's exact buckets (the most)
+    if v["relative_attention_max_distance"] <= exact:
+        return "relative_attention_max_distance", (
+            f"`relative_attention_max_distance` {v['relative_attention_max_distance']} must "
+            f"exceed relative_attention_num_buckets // 2 = {exact}: the distances between "
+            "are bucketed by log(distance / exact) / log(max_distance / exact)")
+    return None
+
+
+T5_KEYS = ModelKeys(
+    "T5",
+    read={
+        "model_type": Read(one_of("t5"), "t5", "the kind of model the folder holds"),
+        "vocab_size": Read(positive_int(), note="rows of the shared embedding table (V)"),
+        "d_model": Read(positive_int(), note="features per token (D)"),
+        "d_kv": Read(positive_int(), note="features per attention head (K)"),
+        "d_ff": Read(positive_int(), note="feed-forward features (F)"),
+        "num_layers": Read(positive_int(), note="encoder blocks"),
+        "num_decoder_layers": Read(nullable(positive_int()), None,
+                                   "decoder blocks (null: num_layers)"),
+        "num_heads": Read(positive_int(), note="attention heads (H)"),
+        "relative_attention_num_buckets": Read(count(4), 32, "position bias buckets"),
+        "relative_attention_max_distance": Read(positive_int(), 128,
+                                                "the longest distance with its own bucket"),
+        "layer_norm_epsilon": Read(positive_float(), 1e-6, "the RMS norms' epsilon"),
+        "feed_forward_proj": Read(one_of(*T5_FEED_FORWARD), "relu",
+                                  "the feed-forward kind"),
+        "dense_act_fn": Read(Rule("a string", lambda v: type(v) is str, (1, [], None)),
+                             DERIVED, "must agree with feed_forward_proj"),
+        "is_gated_act": Read(boolean(), DERIVED, "must agree with feed_forward_proj"),
+        "tie_word_embeddings": Read(nullable(boolean()), True, "false: no output scaling "
+                                    "unless scale_decoder_outputs says so"),
+        "scale_decoder_outputs": Read(boolean(), DERIVED,
+                                      "decoder outputs scaled by d_model**-0.5 before the "
+                                      "head (absent: unless tie_word_embeddings is false)"),
+        "decoder_start_token_id": Read(nullable(count()), None,
+                                       "generation: the decoder's first token (null: 0)"),
+        "eos_token_id": Read(token_ids(), 1, "generation: the end token(s)"),
+        "pad_token_id": Read(nullable(count()), 0, "generation: the pad token"),
+    },
+    refused={"is_encoder_decoder": Refused((True,), False, "decoding as a decoder-only model"),
+             **_COMMON_REFUSED},
+    aliases={"hidden_size": "d_model", "num_attention_heads": "num_heads",
+             "num_hidden_layers": "num_layers", "head_dim": "d_kv"},
+    checks=(_t5_derived, _t5_buckets),
+    checks_doc=("`dense_act_fn` and `is_gated_act`, when present, agree with "
+                "`feed_forward_proj`",
+                "`relative_attention_max_distance` > `relative_attention_num_buckets` // 2"),
+)
+
+SENTENCE_KEYS = ModelKeys(
+    "sentence-transformers",
+    read={
+        "max_seq_length": Read(nullable(positive_int()), None,
+                               "inputs are truncated to this many tokens"),
+        "do_lower_case": Read(boolean(), False, "inputs are lowercased first"),
+    },
+    file="sentence_bert_config.json",
+)
+
+MODELS: dict[str, ModelKeys] = {"BERT": BERT_KEYS, "RoBERTa": ROBERTA_KEYS,
+                                "GPT-2": GPT2_KEYS, "T5": T5_KEYS,
+                                "sentence-transformers": SENTENCE_KEYS}
+
+
+# --------------------------------------------------------------------------- sentence-transformers
+SENTENCE_MODULES = ("Transformer", "Pooling", "Normalize")
+_POOLING_MODES = ("cls_token", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens",
+                  "lasttoken")
+
+
+def read_sentence_config(folder: Path, hidden: int) -> ModelConfig | None:
+    """A sentence-transformers folder's settings: ``sentence_bert_config.json`` (checked as
+    ``SENTENCE_KEYS``; None when absent) and, when ``modules.json`` lists them, its modules:
+    only a transformer, mean pooling and normalization load (gtdsl's ``encode`` is exactly
+    these), any other module or pooling mode is GT0909."""
+    modules = folder / "modules.json"
+    if os.path.lexists(modules):
+        _check_modules(folder, modules, hidden)
+    path = folder / SENTENCE_KEYS.file
+    if not os.path.lexists(path):
+        return None
+    return check_keys(read_json_object(path), SENTENCE_KEYS, path)
+
+
+def _check_modules(folder: Path, path: Path, hidden: int) -> None:
+    try:
+        listed = json.loads(read_bytes(path).decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except _Duplicate as d:
+        raise key_error(path, d.key, f"`modules.json` has the key `{d.key}` more than "
+                        "once") from None
+    except (ValueError, RecursionError) as e:
+        raise load_error(f"`modules.json` is not valid JSON: {e}", path=str(path)) from None
+    if not isinstance(listed, list) or not all(isinstance(m, dict) for m in listed):
+        raise load_error("`modules.json` must hold a list of modules (JSON objects)",
+                         path=str(path))
+    for m in listed:
+        kind = m.get("type")
+        short = kind.rsplit(".", 1)[-1] if isinstance(kind, str) else None
+        if short not in SENTENCE_MODULES:
+            raise key_error(path, "type", f"`modules.json` lists a module of `type` "
+                            f"{show(kind)}; gtdsl's sentence embeddings are a transformer, "
+                            "mean pooling and normalization only",
+                            help="remove the module, or run the model with "
+                            "sentence-transformers")
+        sub = m.get("path", "")
+        if short == "Pooling":
+            if not isinstance(sub, str) or ".." in Path(sub).parts or Path(sub).is_absolute():
+                raise key_error(path, "path", f"`modules.json`: the pooling module's path "
+                                f"{show(sub)} is not a folder inside the model folder")
+            pooling = folder / sub / "config.json"
+            if os.path.lexists(pooling):
+                _check_pooling(read_json_object(pooling, f"{sub}/config.json"), pooling, sub,
+                               hidden)
+
+
+def _check_pooling(cfg: Mapping[str, Any], path: Path, sub: str, hidden: int) -> None:
+    name = f"{sub}/config.json"
+    mode = cfg.get("pooling_mode")
+    if mode is not None and not _same(mode, "mean") and not _same(mode, ["mean"]):
+        raise key_error(path, "pooling_mode", f"`{name}`: `pooling_mode` is {show(mode)}; "
+                        "gtdsl's sentence embeddings use mean pooling only")
+    for m in _POOLING_MODES:
+        key = f"pooling_mode_{m}"
+        if key in cfg and not _same(cfg[key], False):
+            raise key_error(path, key, f"`{name}`: `{key}` is {show(cfg[key])}; gtdsl's "
+                            "sentence embeddings use mean pooling only")
+    if "pooling_mode_mean_tokens" in cfg and not _same(cfg["pooling_mode_mean_tokens"], True):
+        raise key_error(path, "pooling_mode_mean_tokens", f"`{name}`: "
+                        f"`pooling_mode_mean_tokens` is {show(cfg['pooling_mode_mean_tokens'])}"
+                        "; gtdsl's sentence embeddings use mean pooling only")
+    for key in ("word_embedding_dimension", "embedding_dimension"):
+        if key in cfg and not _same(cfg[key], hidden):
+            raise key_error(path, key, f"`{name}`: `{key}` is {show(cfg[key])}, but the model "
+                            f"has {hidden} features per token")
+
+
+# --------------------------------------------------------------------------- documentation
+def markdown() -> str:
+    """The "What a model folder may contain" tables of docs/models.md, from the lists above."""
+    out = ["Activations (`hidden_act`, `activation_function`): " + ", ".join(
+        f"`{a}`" for a in ACTIVATION_CODES) + " (transformers' ACT2FN names; `prelu` and "
+        "`xielu`, which carry weights of their own, are refused).\n"]
+    for keys in MODELS.values():
+        out.append(f"**{keys.model}** (`{keys.file}`) reads:\n")
+        out.append("| key | value | when absent |")
+        out.append("|---|---|---|")
+        for key, spec in keys.read.items():
+            absent = ("required" if spec.default is REQUIRED else "derived"
+                      if spec.default is DERIVED else f"`{show(spec.default)}`")
+            what = (spec.rule.doc or spec.rule.what).replace("|", "\\|")
+            out.append(f"| `{key}` | {what}" + (f": {spec.note}" if spec.note else "") +
+                       f" | {absent} |")
+        out.append("")
+        if keys.aliases:
+            out.append("Also read under transformers' other names: " + ", ".join(
+                f"`{a}` (= `{k}`)" for a, k in keys.aliases.items()) + ".\n")
+        if keys.checks_doc:
+            out.append("Checked together: " + "; ".join(keys.checks_doc) + ".\n")
+        if keys.refused:
+            out.append("Refused unless off (the key changes the computation and gtdsl does "
+                       "not implement it):\n")
+            for key, spec in keys.refused.items():
+                allowed = " or ".join(f"`{show(a)}`" for a in spec.allowed)
+                out.append(f"- `{key}` ({spec.why}): only {allowed} loads")
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+__all__ = ["ACTIVATION_CODES", "BERT_ACTIVATIONS", "BERT_KEYS", "DERIVED", "GPT2_ACTIVATIONS",
+           "GPT2_KEYS", "MAX_JSON_BYTES", "MODELS", "ModelConfig", "ModelKeys", "REQUIRED",
+           "ROBERTA_KEYS", "Read", "Refused", "Rule", "SENTENCE_KEYS", "T5_KEYS", "check_keys",
+           "key_error", "markdown", "model_type", "read_bytes", "read_config",
+           "read_json_object", "read_sentence_config", "show"]

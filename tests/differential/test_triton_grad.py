@@ -1,0 +1,236 @@
+"""Gradients through functions on the Triton backend, in Triton's interpreter on the CPU.
+
+Triton kernels have no backward: a call that needs gradients (grad mode on and any tensor
+argument, also inside a struct, list or ``?`` argument, requiring grad) must run the torch code
+and return a result with an autograd graph, never a detached one. For each kind of fusion group
+(pointwise, row reduction, matmul with an epilogue, attention) the gradients equal those of the
+torch backend and of the same computation written in PyTorch, and calls that need no gradient
+(``torch.no_grad()``, ``torch.inference_mode()``, inputs that do not require grad) still launch
+the kernels: kernel launches are counted directly, not inferred from timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gtdsl.lower.triton import kernels
+from gtdsl.runtime.jit import load_source
+
+TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def launches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every kernel launch, by the kind of its group."""
+    seen: list[str] = []
+    for cls in (kernels.GroupLauncher, kernels.MatmulLauncher, kernels.AttentionLauncher):
+        real = cls.__call__
+
+        def counted(self: Any, *values: Any, _real: Callable = real) -> Any:
+            seen.append(self.group.kind)
+            return _real(self, *values)
+
+        monkeypatch.setattr(cls, "__call__", counted)
+    return seen
+
+
+def _g(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _pointwise() -> tuple[str, list[torch.Tensor], Callable]:
+    src = ("def f(x: f32[m, n], y: f32[n]) -> f32[m, n]:\n"
+           "    return gelu(x * y + 1.0) * sigmoid(x)\n")
+    args = [torch.randn(3, 5, generator=_g(1)), torch.randn(5, generator=_g(2))]
+    return src, args, lambda x, y: F.gelu(x * y + 1.0) * torch.sigmoid(x)
+
+
+def _row() -> tuple[str, list[torch.Tensor], Callable]:
+    src = ("def f(x: f32[m, n], w: f32[n], c: f32[n]) -> f32[m, n]:\n"
+           "    return softmax(layer_norm(x, (n,), w, c, 1e-5), -1)\n")
+    args = [torch.randn(3, 6, generator=_g(3)), torch.randn(6, generator=_g(4)),
+            torch.randn(6, generator=_g(5))]
+    return src, args, lambda x, w, c: torch.softmax(F.layer_norm(x, (6,), w, c, 1e-5), -1)
+
+
+def _matmul() -> tuple[str, list[torch.Tensor], Callable]:
+    src = ("def f(x: f32[m, k], w: f32[n, k], c: f32[n]) -> f32[m, n]:\n"
+           "    return gelu(x @ w.T + c)\n")
+    args = [torch.randn(3, 4, generator=_g(6)), torch.randn(5, 4, generator=_g(7)),
+            torch.randn(5, generator=_g(8))]
+    return src, args, lambda x, w, c: F.gelu(x @ w.T + c)
+
+
+def _attention() -> tuple[str, list[torch.Tensor], Callable]:
+    src = ("def f(q: f32[b, h, s, d], k: f32[b, h, t, d], v: f32[b, h, t, d]) "
+           "-> f32[b, h, s, d]:\n"
+           "    return scaled_dot_product_attention(q, k, v, is_causal=True)\n")
+    args = [torch.randn(1, 2, 5, 4, generator=_g(9)), torch.randn(1, 2, 5, 4, generator=_g(10)),
+            torch.randn(1, 2, 5, 4, generator=_g(11))]
+    return src, args, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+GROUPS = {"pointwise": _pointwise, "row": _row, "matmul": _matmul, "attention": _attention}
+
+
+def _grads(fn: Callable, args: list[torch.Tensor], upstream: torch.Tensor,
+           wrt: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    leaves = [a.clone().requires_grad_(i in wrt) for i, a in enumerate(args)]
+    out = fn(*leaves)
+    assert out.grad_fn is not None, "a call that needs gradients returned a detached result"
+    grads = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream)
+    return out.detach(), list(grads)
+
+
+@pytest.mark.parametrize("kind", list(GROUPS))
+def test_gradients_through_each_group_kind(kind: str, launches: list[str]) -> None:
+    src, args, oracle = GROUPS[kind]()
+    tri = load_source(src, f"{kind}.gt", backend="triton").f
+    ref = load_source(src, f"{kind}.gt", backend="torch").f
+    assert f"[{kind}]" in tri.plan().describe(), tri.plan().describe()
+    upstream = torch.randn(oracle(*args).shape, generator=_g(99))
+    for wrt in ([0], list(range(len(args)))):
+        out, grads = _grads(tri, args, upstream, wrt)
+        assert launches == []  # the torch code ran: no kernel on a call needing gradients
+        ref_out, ref_grads = _grads(ref, args, upstream, wrt)
+        want_out, want = _grads(oracle, args, upstream, wrt)
+        torch.testing.assert_close(out, ref_out, rtol=0, atol=0)
+        for g, r, w in zip(grads, ref_grads, want):
+            torch.testing.assert_close(g, r, rtol=0, atol=0)  # the same torch code
+            torch.testing.assert_close(g, w, **TOL)  # and what PyTorch computes
+        torch.testing.assert_close(out, want_out, **TOL)
+    assert tri.cache_info().torch_for_grad == 2
+
+    # no gradient needed: the kernels run, and their result equals PyTorch's
+    leaves = [a.clone().requires_grad_() for a in args]
+    for context in (torch.no_grad, torch.inference_mode):
+        with context():
+            out = tri(*leaves)
+        assert out.grad_fn is None and not out.requires_grad
+        torch.testing.assert_close(out, oracle(*args), **TOL)
+    out = tri(*args)  # grad mode on, no input requires grad
+    torch.testing.assert_close(out, oracle(*args), **TOL)
+    assert launches == [kind] * 3, launches
+    assert tri.cache_info().torch_for_grad == 2
+
+
+def test_training_steps_change_the_weights() -> None:
+    """A few SGD steps through a Triton-backend function train its weights as torch's do."""
+    src, args, _ = _matmul()
+    tri = load_source(src, "train.gt", backend="triton").f
+    ref = load_source(src, "train.gt", backend="torch").f
+    x, w0, c0 = args
+    target = torch.randn(3, 5, generator=_g(12))
+    trained = []
+    for fn in (tri, ref):
+        w, c = w0.clone().requires_grad_(), c0.clone().requires_grad_()
+        opt = torch.optim.SGD([w, c], lr=0.1)
+        for _ in range(3):
+            opt.zero_grad()
+            loss = ((fn(x, w, c) - target) ** 2).mean()
+            loss.backward()
+            opt.step()
+        trained.append((w.detach(), c.detach()))
+    assert not torch.equal(trained[0][0], w0)
+    torch.testing.assert_close(trained[0], trained[1], rtol=0, atol=0)
+
+
+STRUCT_SRC = """struct Lin[K, N]:
+    w: f32[N, K]
+    b: f32[N]
+
+
+def lin(p: Lin[k, n], x: f32[m, k]) -> f32[m, n]:
+    return gelu(x @ p.w.T + p.b)
+
+
+def scan(ws: list[f32[n]], x: f32[m, n]) -> f32[m, n]:
+    y = tanh(x)
+    for w in ws:
+        y = y * w
+    return y
+
+
+def dyn(a, x: f32[m, n]):
+    return tanh(x) * a
+"""
+
+
+def test_tensors_inside_structs_lists_and_untyped_arguments(launches: list[str]) -> None:
+    m = load_source(STRUCT_SRC, "nested.gt", backend="triton")
+    g = _g(13)
+    x = torch.randn(3, 4, generator=g)
+    w, b = torch.randn(5, 4, generator=g), torch.randn(5, generator=g)
+    ws = [torch.randn(4, generator=g), torch.randn(4, generator=g)]
+    a = torch.randn(4, generator=g)
+
+    def run_lin(w_: torch.Tensor) -> torch.Tensor:
+        return m.lin(m.structs["Lin"](w=w_, b=b), x)
+
+    def run_scan(w1: torch.Tensor) -> torch.Tensor:
+        return m.scan([ws[0], w1], x)
+
+    cases = [(run_lin, w, lambda w_: F.gelu(x @ w_.T + b), "matmul"),
+             (run_scan, ws[1], lambda w1: torch.tanh(x) * ws[0] * w1, "pointwise"),
+             (lambda a_: m.dyn(a_, x), a, lambda a_: torch.tanh(x) * a_, "pointwise")]
+    for call, leaf, oracle, kind in cases:
+        launches.clear()
+        p = leaf.clone().requires_grad_()
+        out = call(p)
+        assert out.grad_fn is not None and launches == []
+        (grad,) = torch.autograd.grad(out.sum(), p)
+        q = leaf.clone().requires_grad_()
+        (want,) = torch.autograd.grad(oracle(q).sum(), q)
+        torch.testing.assert_close(grad, want, **TOL)
+        with torch.no_grad():
+            torch.testing.assert_close(call(p), oracle(leaf), **TOL)
+        torch.testing.assert_close(call(leaf), oracle(leaf), **TOL)
+        assert launches == [kind, kind], launches
+    for fn in (m.lin, m.scan, m.dyn):
+        assert fn.cache_info().torch_for_grad == 1
+
+
+def test_functions_calling_functions_keep_the_graph(launches: list[str]) -> None:
+    src = ("def inner(x: f32[m, n]) -> f32[m, n]:\n    return tanh(x) * 2.0\n\n\n"
+           "def outer(x: f32[m, n], y: f32[m, n]) -> f32[m, n]:\n"
+           "    return inner(x) + sigmoid(y)\n")
+    m = load_source(src, "calls.gt", backend="triton")
+    x, y = torch.randn(2, 3, generator=_g(14)), torch.randn(2, 3, generator=_g(15))
+    xl = x.clone().requires_grad_()
+    (gx,) = torch.autograd.grad(m.outer(xl, y).sum(), xl)
+    xr = x.clone().requires_grad_()
+    (want,) = torch.autograd.grad((torch.tanh(xr) * 2.0 + torch.sigmoid(y)).sum(), xr)
+    torch.testing.assert_close(gx, want, **TOL)
+    assert launches == []
+    with torch.no_grad():
+        torch.testing.assert_close(m.outer(xl, y), torch.tanh(x) * 2.0 + torch.sigmoid(y),
+                                   **TOL)
+    assert launches and set(launches) == {"pointwise"}
+
+
+def test_forward_mode_and_torch_func_transforms(launches: list[str]) -> None:
+    """Autodiff that sets no ``requires_grad`` (dual tensors, ``torch.func``) also gets the
+    differentiable code; a kernel would silently drop the tangents."""
+    import torch.autograd.forward_ad as fwd
+    import torch.func
+
+    src, args, oracle = _pointwise()
+    f = load_source(src, "fwd.gt", backend="triton").f
+    x, y = args
+    tangent = torch.randn(x.shape, generator=_g(16))
+    _, want = torch.func.jvp(lambda x_: oracle(x_, y), (x,), (tangent,))
+    with torch.no_grad(), fwd.dual_level():  # forward AD works under no_grad too
+        got = fwd.unpack_dual(f(fwd.make_dual(x, tangent), y)).tangent
+    assert got is not None
+    torch.testing.assert_close(got, want, **TOL)
+    torch.testing.assert_close(torch.func.jvp(lambda x_: f(x_, y), (x,), (tangent,))[1], want,
+                               **TOL)
+    torch.testing.assert_close(torch.func.grad(lambda x_: f(x_, y).sum())(x),
+                               torch.func.grad(lambda x_: oracle(x_, y).sum())(x), **TOL)
+    assert launches == []
+    assert f.cache_info().torch_for_grad == 3
