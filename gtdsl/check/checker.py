@@ -11,12 +11,14 @@ and checking goes on.
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import operator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gtdsl.check.env import FnInfo, Session, diag, size_vars_of, struct_field_type
+from gtdsl.check.pyallow import writing_args
 from gtdsl.check.subst import KEEP, Instance, Mismatch, strip_labels, substitute
 from gtdsl.diagnostics import Span
 from gtdsl.ir.core import Blame, BlameKind, Block, Eqn, Function, Lit, Op, Var, op_for
@@ -661,6 +663,29 @@ class FunctionChecker:
         self.emit(Op.EXTERN, (), (out,), (("path", path), ("call", False)), span=span)
         return V(t, out, span=span, origin=span, extern=True)
 
+    def python_writes(self, path: str, args: list[V], kwargs: dict[str, V]) -> V | None:
+        """An error when the call would write into a tensor it is given (``out=``,
+        ``inplace=True``, ``max_norm=`` of an embedding, ...): only values known statically
+        to leave the arguments alone pass."""
+        rules = writing_args(path)
+        try:
+            params = list(inspect.signature(self.s.allowed.resolve(path)).parameters)
+        except (TypeError, ValueError):  # a builtin: its writing arguments are keyword-only
+            params = []
+        given = dict(zip(params, args))
+        given.update(kwargs)
+        for name, v in given.items():
+            allowed = rules.get(name)
+            if allowed is None or v.value is not UNKNOWN and any(
+                    type(v.value) is type(a) and v.value == a for a in allowed):
+                continue
+            return self.error("GT1012", f"`{path}` with `{name}=` writes into the tensors it "
+                              "is given", v.span, "not allowed", help="leave the argument out"
+                              + (f" or pass {', '.join(map(repr, allowed))}" if allowed !=
+                                 (None,) else ""), notes=(
+                                  "a .gt file never writes into its caller's tensors",))
+        return None
+
     def python_missing(self, path: str, span: Span | None) -> V | None:
         """An error when the allowlisted ``path`` does not exist in the installed modules."""
         try:
@@ -1001,7 +1026,7 @@ class FunctionChecker:
             if v.unresolved:
                 return self.error("GT1001", f"undefined name `{v.label}`", v.span,
                                   "not defined")
-        missing = self.python_missing(path, e.span)
+        missing = self.python_missing(path, e.span) or self.python_writes(path, args, kwargs)
         if missing is not None:
             return missing
         t = TDyn(DynReason.EXTERN)

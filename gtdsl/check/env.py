@@ -216,7 +216,14 @@ class Session:
                     info = StructInfo(decl.name, decl, env, tuple(p.name for p in
                                                                    decl.size_params))
                     env.structs[decl.name] = info
-                    self.structs.setdefault(decl.name, info)
+                    first = self.structs.setdefault(decl.name, info)
+                    if first is not info:  # struct types compare by name: one per program
+                        self.error(diag(
+                            "GT1003", f"struct `{decl.name}` is also declared in module "
+                            f"`{first.module.name}`", decl.span, "declared again here",
+                            ((first.decl.span, "first declared here"),),
+                            help="rename one of them: struct names must be unique across the "
+                            "modules one program loads"))
             elif isinstance(decl, ast.FunctionDef):
                 if claim(decl.name, decl.span):
                     env.functions[decl.name] = FnInfo(decl.name, decl, env)
@@ -331,6 +338,12 @@ class Session:
         bound = set(info.params)
         for f in info.decl.fields:
             t = self.resolve_type(info.module, f.annotation, bound, f"struct `{info.name}`")
+            if f.name in info.fields:
+                self.error(diag("GT1003", f"field `{f.name}` of struct `{info.name}` is "
+                                "declared more than once", f.span, "declared again here",
+                                ((info.fields[f.name][1].span, "first declared here"),),
+                                help="rename or remove one of the fields"))
+                continue
             info.fields[f.name] = (t, f)
 
     def _signature(self, fn: FnInfo) -> None:

@@ -1,7 +1,7 @@
 """The Python names a ``.gt`` file may use: an explicit list of pure functions and values.
 
 A ``.gt`` file is untrusted input: checking or running one must never run a command, read or
-write a file, or reach the network. It reaches Python only through names on this list, each a
+write a file, reach the network, or write into the tensors its caller passed. It reaches Python only through names on this list, each a
 function that computes on its arguments and calls nothing it is given (no ``torch.cond``, no
 ``torch.save``/``torch.load``, no hooks), or a value (``torch.float32``, ``math.inf``). Every
 use is resolved statically by its full dotted name: ``torch.nn.functional.gelu`` is allowed,
@@ -82,7 +82,7 @@ avg_pool3d batch_norm bilinear binary_cross_entropy binary_cross_entropy_with_lo
 conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d cosine_embedding_loss
 cosine_similarity cross_entropy ctc_loss dropout dropout1d dropout2d dropout3d elu embedding
 embedding_bag fold gaussian_nll_loss gelu glu grid_sample group_norm gumbel_softmax
-hardshrink hardsigmoid hardswish hardtanh hinge_embedding_loss huber_loss instance_norm
+hardshrink hardsigmoid hardswish hardtanh hinge_embedding_loss huber_loss
 interpolate kl_div l1_loss layer_norm leaky_relu linear local_response_norm log_softmax
 logsigmoid lp_pool1d lp_pool2d margin_ranking_loss max_pool1d max_pool2d max_pool3d mish
 mse_loss multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss nll_loss
@@ -91,6 +91,23 @@ prelu relu relu6 rms_norm rrelu scaled_dot_product_attention selu sigmoid silu
 smooth_l1_loss soft_margin_loss softmax softmin softplus softshrink softsign tanh tanhshrink
 threshold triplet_margin_loss unfold
 """
+
+
+#: Arguments through which a listed function writes into tensors it is given, with the only
+#: values a ``.gt`` file may pass for them (statically known; absent is always fine). ``out``
+#: and ``inplace`` are refused for every function; these add the others.
+WRITING_ARGS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "torch.nn.functional.embedding": {"max_norm": (None,)},      # renormalises weight rows
+    "torch.nn.functional.embedding_bag": {"max_norm": (None,)},
+    "torch.nn.functional.batch_norm": {"training": (False,)},    # updates running statistics
+}
+_ALWAYS_WRITING: dict[str, tuple[Any, ...]] = {"out": (None,), "inplace": (False,)}
+
+
+def writing_args(path: str) -> dict[str, tuple[Any, ...]]:
+    """The arguments of ``path`` that would write into a caller's tensor, with the values
+    that do not (see ``WRITING_ARGS``)."""
+    return {**_ALWAYS_WRITING, **WRITING_ARGS.get(path, {})}
 
 
 def _names(module: str, text: str) -> frozenset[str]:
@@ -178,4 +195,5 @@ def bad_extra_name(name: Any) -> str | None:
     return None
 
 
-__all__ = ["Allowlist", "DEFAULT", "NAMESPACES", "PYTHON_NAMES", "bad_extra_name"]
+__all__ = ["Allowlist", "DEFAULT", "NAMESPACES", "PYTHON_NAMES", "WRITING_ARGS",
+           "bad_extra_name", "writing_args"]

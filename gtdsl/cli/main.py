@@ -22,6 +22,7 @@ from gtdsl.syntax.dump import dump_ast
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
+MAX_NEW_TOKENS, MAX_BEAMS = 100_000, 1024  # `gtdsl generate`: beyond these, a typo
 
 
 class _UsageError(Exception):
@@ -191,6 +192,9 @@ def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: 
 
     if n < 1 or beams < 1:
         return _usage("--max-new-tokens and --beams must be at least 1", err)
+    if n > MAX_NEW_TOKENS or beams > MAX_BEAMS:
+        return _usage(f"--max-new-tokens is at most {MAX_NEW_TOKENS} and --beams at most "
+                      f"{MAX_BEAMS}", err)
     if not Path(model).is_dir():
         err.write(render_text(Diagnostic("GT0909", f"`{model}` is not a model folder",
                                          help="give a folder holding config.json, "

@@ -373,6 +373,22 @@ def check_mask(function: str, mask: Any, ids: torch.Tensor, inferred: bool = Fal
     return mask.to(device=ids.device, dtype=torch.int64)
 
 
+def _check_memory(function: str, ids: torch.Tensor, beams: int, n: int, vocab: int) -> None:
+    """Refuse, before anything runs, a decoding whose own tensors alone (the candidates'
+    scores over the vocabulary, and the sequences) would not fit in half of memory."""
+    from gtdsl.runtime.tensorfile import memory_bytes
+
+    rows = ids.shape[0] * beams
+    need = rows * (3 * 4 * vocab + 3 * 8 * (ids.shape[-1] + n))
+    limit = memory_bytes()
+    if limit is not None and need > limit // 2:
+        raise argument_error("GT3001", f"`beams` and `max_new_tokens` of `{function}` ask for "
+                             f"{rows} rows of {ids.shape[-1] + n} tokens: at least {need} "
+                             f"bytes, more than half of this machine's memory ({limit} bytes)",
+                             "use fewer beams or new tokens, or a smaller batch",
+                             f"beams={beams}, max_new_tokens={n}")
+
+
 def check_count(function: str, name: str, value: Any, least: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise argument_error("GT3001", f"`{name}` of `{function}` does not match its declared "
@@ -470,6 +486,7 @@ class Decoding(ABC):
         _check_tokens(name, "pad_token_id", pad_token_id, False)
         s = self.settings(eos_token_id=eos_token_id, pad_token_id=pad_token_id)
         ids, mask = self._inputs(name, ids, attention_mask, s)
+        _check_memory(name, ids, 1, n, self._vocab)
         prompt, first, advance = self._decoder(ids, 1, mask, n, s)
         return greedy(first, prompt, advance, n, s["eos_token_id"], s["pad_token_id"])
 
@@ -502,6 +519,7 @@ class Decoding(ABC):
         s = self.settings(eos_token_id=eos_token_id, pad_token_id=pad_token_id,
                           length_penalty=length_penalty, early_stopping=early_stopping)
         ids, mask = self._inputs(name, ids, attention_mask, s)
+        _check_memory(name, ids, beams, n, self._vocab)
         prompt, first, advance = self._decoder(ids, beams, mask, n, s)
         return beam_search(first, prompt, advance, beams, n, s["eos_token_id"],
                            s["pad_token_id"], s["length_penalty"], s["early_stopping"])

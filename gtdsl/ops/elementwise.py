@@ -120,6 +120,11 @@ ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floor_divide": "//",
 COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
+def _positive(s: Size) -> bool:
+    c = s.constant()
+    return c is None or c > 0
+
+
 def _scalar_arith(op: str, x: TScalar, y: TScalar) -> Type:
     """Python numbers: ints stay ints (and sizes stay sizes), ``/`` gives a float."""
     kinds = {x.kind, y.kind}
@@ -127,6 +132,12 @@ def _scalar_arith(op: str, x: TScalar, y: TScalar) -> Type:
         return TScalar(ScalarKind.BOOL)
     if op == "div" or ScalarKind.FLOAT in kinds:
         return TScalar(ScalarKind.FLOAT)
+    if op == "pow" and ScalarKind.INT in kinds:  # int ** int: a float when the power is < 0
+        k = y.value.constant() if y.value is not None else None
+        if k is None and y.kind is ScalarKind.INT:
+            return DYN  # int or float, by the power's sign at run time
+        if k is not None and k < 0:
+            return TScalar(ScalarKind.FLOAT)
     value = None
     if x.value is not None and y.value is not None:
         if op == "add":
@@ -135,9 +146,9 @@ def _scalar_arith(op: str, x: TScalar, y: TScalar) -> Type:
             value = x.value - y.value
         elif op == "mul":
             value = x.value * y.value
-        elif op == "floor_divide" and y.value.constant() != 0:
-            value = x.value.floordiv(y.value)
-        elif op == "remainder" and y.value.constant() != 0:
+        elif op == "floor_divide" and _positive(y.value):  # sizes' // and %: by a
+            value = x.value.floordiv(y.value)           # positive divisor, as Python's
+        elif op == "remainder" and _positive(y.value):
             value = x.value.mod(y.value)
         elif op == "pow" and (k := y.value.constant()) is not None and 0 <= k <= 8:
             value = Size.of(1)

@@ -210,7 +210,7 @@ def _compare(s: Size, n: int, b: Bindings, where: str) -> None:
     got = s.evaluate(b.sizes)
     if got != n:
         bound = ", ".join(f"{v}={b.sizes[v]}" for v in sorted(s.variables()))
-        if s == Size.of(next(iter(s.variables()))):
+        if s.variables() and s == Size.of(next(iter(s.variables()))):
             v = next(iter(s.variables()))
             _fail(where, str(got), str(n), f"`{v}` = {got}, bound by {b.where[v]}"
                   if v in b.where else f"`{v}` = {got}")

@@ -100,6 +100,10 @@ class Sampler:
         dt = _CATEGORY_DEFAULT.get(t.dtype, t.dtype)
         device = str(t.device) if t.device.kind is not None else (self.device or "cpu")
         tdt = DT_TORCH[dt]
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"a random {t}" + (f" for `{name}`" if name else "") + " needs a "
+                             "CUDA device, and this torch sees none", "drop the `@ cuda` "
+                             "from the type, or run on a machine with a GPU")
         self._reserve(dims, tdt, t, name)
         if dt.value.startswith(("f", "bf", "c")):
             return torch.randn(dims, dtype=tdt, generator=self.gen).to(device)

@@ -16,7 +16,7 @@ from typing import Any
 
 from gtdsl.diagnostics import InternalError
 from gtdsl.ir.core import Block, Blame, BlameKind, Eqn, Function, Lit, Op, Var
-from gtdsl.lower.torch.calls import call_op
+from gtdsl.lower.torch.calls import call_op, checked_range
 from gtdsl.ops import OPS, OpError, Rel
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.runtime.errors import (
@@ -289,7 +289,10 @@ def resolve_extern(path: str, allowed: Any) -> Any:
 def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
     path = e.param("path")
     if path == "builtins.range":
-        return list(range(*ins))
+        try:
+            return checked_range(*ins)
+        except (OverflowError, TypeError) as exc:  # too long, or not ints (a `?` value)
+            raise value_error(fr.fn.name, "range", e.span, exc) from None
     if path == "builtins.slice":
         return slice(*ins)
     if path.startswith("%compare."):  # the checker's comparisons of unchecked values

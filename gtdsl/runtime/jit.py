@@ -48,7 +48,7 @@ from gtdsl.check.pyallow import Allowlist, bad_extra_name
 from gtdsl.diagnostics import Diagnostic, GtdslError, InternalError, SourceFile
 from gtdsl.diagnostics.diagnostic import ParseError
 from gtdsl.ir.core import BlameKind, Op
-from gtdsl.lower.torch.calls import resolve
+from gtdsl.lower.torch.calls import checked_mul, checked_pow, checked_range, resolve
 from gtdsl.lower.torch.codegen import PREFIX, lower_function
 from gtdsl.runtime import interp
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
@@ -569,6 +569,9 @@ class CompiledModule:
             f"{PREFIX}cast": lambda k, v, b: _cast(prog, k, v, b),
             f"{PREFIX}check_op": lambda k, b, *ins: _check_op(k, b, ins),
             f"{PREFIX}field": interp.get_field,
+            f"{PREFIX}pow": checked_pow,
+            f"{PREFIX}mul": checked_mul,
+            f"{PREFIX}range": checked_range,
             f"{PREFIX}assert_failed": lambda k: (_ for _ in ()).throw(assert_error(*k)),
         }
 

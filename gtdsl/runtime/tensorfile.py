@@ -30,6 +30,7 @@ import stat
 import struct
 import sys
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -296,9 +297,26 @@ def _dense(p: Path, key: str, t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def _check_unpacked_size(fh: BinaryIO, p: Path) -> None:
+    """A ``.pt`` file is a zip archive: refuse one whose entries unpack to more than half of
+    memory (a compressed archive can unpack to a thousand times its size) before loading."""
+    try:
+        with zipfile.ZipFile(fh) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip (a legacy .pt): torch.load judges it, within the file's own size
+    finally:
+        fh.seek(0)
+    limit = memory_bytes()
+    if limit is not None and total > limit // 2:
+        raise TensorFileError(f"`{p}` unpacks to {total} bytes, more than half of this "
+                              f"machine's memory ({limit} bytes)")
+
+
 def _read_pt(p: Path) -> dict[str, torch.Tensor]:
     fh, _ = _open_regular(p)
     with fh:
+        _check_unpacked_size(fh, p)
         try:
             obj = torch.load(fh, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises many kinds for a bad file
@@ -366,7 +384,8 @@ def _read_npy(p: Path) -> dict[str, torch.Tensor]:
     if not dtype.isnative:  # big-endian data: the same values in this machine's order
         arr = arr.astype(dtype.newbyteorder("="))
     try:
-        return {"": torch.from_numpy(np.ascontiguousarray(arr))}
+        # (np.ascontiguousarray would turn a 0-d array into shape [1])
+        return {"": torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))}
     except (TypeError, RuntimeError) as e:
         raise TensorFileError(f"`{p}` holds an array of dtype {dtype}, which torch cannot "
                               f"take ({e})") from None

@@ -8,6 +8,7 @@ problem into a diagnostic as well (GT09xx).
 from __future__ import annotations
 
 import os
+import re
 
 from gtdsl._resources import SOURCE_LIMIT, FileTooLarge, NotRegularFile, read_regular_file
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, Severity, SourceFile, Span
@@ -36,6 +37,7 @@ def parse_file_text(file: SourceFile, base_indent: int = 0) -> ast.Module:
     """
     text = file.text
     try:
+        _reject_bidi_controls(file)
         if base_indent == 0:
             _reject_indented_start(file)
         tree = parse_tree(file, text if text.endswith("\n") else text + "\n", "module",
@@ -45,6 +47,21 @@ def parse_file_text(file: SourceFile, base_indent: int = 0) -> ast.Module:
         raise ParseError([problem.diagnostic]) from None
     except RecursionError:
         raise ParseError([too_deep(file)]) from None
+
+
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _reject_bidi_controls(file: SourceFile) -> None:
+    """Bidirectional-text controls make code read differently from how it runs ("Trojan
+    Source", CVE-2021-42574): refused anywhere in a source, comments and strings included."""
+    m = _BIDI.search(file.text)
+    if m is not None:
+        raise SyntaxProblem(Diagnostic(
+            "GT0002", f"bidirectional-text control character U+{ord(m.group()):04X}",
+            Label(Span(file, m.start(), m.end()), "reorders how the text around it is shown"),
+            help="delete it: a source must read as it runs (write the character as an escape "
+            "in a string, e.g. \"\\u202e\")"))
 
 
 def _reject_indented_start(file: SourceFile) -> None:

@@ -612,3 +612,42 @@ def test_wrong_calls_with_size_keywords_and_under_jit(tmp_path: Path) -> None:
         with pytest.raises(TypeError) as got:
             call(double)
         assert str(got.value) == str(expected.value).replace(".plain()", ".double()")
+
+
+def test_a_pt_archive_that_unpacks_beyond_memory_is_refused_before_loading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deflated .pt of zeros is a thousandth of what it unpacks to: the unpacked size is
+    what must fit, read from the archive's directory before torch.load allocates anything."""
+    import zipfile
+
+    from gtdsl.runtime import tensorfile
+
+    plain = tmp_path / "plain.pt"
+    torch.save(torch.zeros(2_000_000), plain)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(plain) as z, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in z.infolist():
+            out.writestr(info.filename, z.read(info.filename))
+    assert bomb.stat().st_size * 100 < plain.stat().st_size
+    monkeypatch.setattr(tensorfile, "memory_bytes", lambda: 4 * plain.stat().st_size)
+    assert torch.equal(tensorfile.read_tensors(bomb)[""], torch.zeros(2_000_000))
+    monkeypatch.setattr(tensorfile, "memory_bytes", lambda: plain.stat().st_size)
+    loads = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(1))
+    with pytest.raises(tensorfile.TensorFileError, match="unpacks to"):
+        tensorfile.read_tensors(bomb)
+    assert not loads
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (2, 3)])
+def test_npy_keeps_its_shape_zero_dims_included(shape: tuple, tmp_path: Path) -> None:
+    import numpy as np
+
+    from gtdsl.runtime import tensorfile
+
+    a = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    arrays = [("c.npy", a)] + ([("f.npy", np.asfortranarray(a))] if a.ndim >= 2 else [])
+    for name, arr in arrays:
+        np.save(tmp_path / name, arr)
+        got = tensorfile.read_tensors(tmp_path / name)[""]
+        assert tuple(got.shape) == shape and torch.equal(got, torch.from_numpy(a))

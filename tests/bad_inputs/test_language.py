@@ -234,3 +234,41 @@ def test_bad_program_is_a_located_diagnostic(tmp_path: Path, files: object, code
 
 def test_every_row_has_its_own_name() -> None:
     assert len({r[0] for r in ROWS}) == len(ROWS)
+
+
+def test_one_struct_name_in_two_modules_is_refused(tmp_path: Path) -> None:
+    """Struct types compare by name: two different `S` in one program would let a value of
+    one pass for the other."""
+    import contextlib
+    import io
+
+    from gtdsl.cli import main
+
+    (tmp_path / "b.gt").write_text("struct S:\n    w: f32[3]\n    v: f32[3]\n\n\n"
+                                   "def g(s: S) -> f32[3]:\n    return s.w - s.v\n")
+    (tmp_path / "a.gt").write_text("from b import g\n\n\nstruct S:\n    w: f32[5]\n\n\n"
+                                   "def f(s: S) -> f32[5]:\n    return s.w\n")
+    (tmp_path / "dup.gt").write_text("struct S:\n    w: f32[3]\n    w: f32[5]\n")
+    for name in ("a.gt", "dup.gt"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = main(["check", str(tmp_path / name)])
+        assert code == 1 and "error[GT1003]" in out.getvalue() and "-->" in out.getvalue()
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202a", "\u2066", "\u2069"])
+@pytest.mark.parametrize("where", ["comment", "string", "docstring"])
+def test_bidirectional_text_controls_are_refused(char: str, where: str, tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from gtdsl.cli import main
+
+    line = {"comment": f"    # ok {char} here", "string": f'    s = "a{char}b"',
+            "docstring": f'    """{char}"""'}[where]
+    path = tmp_path / "bidi.gt"
+    path.write_text(f"def f(x: f32[n]) -> f32[n]:\n{line}\n    return x\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(["check", str(path)])
+    assert code == 1 and "error[GT0002]" in out.getvalue() and "bidi.gt:2:" in out.getvalue()

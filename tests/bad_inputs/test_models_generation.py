@@ -389,3 +389,25 @@ def test_the_generate_command_refuses_sampling(tmp_path: Path) -> None:
     assert "GT0909" in text and "`do_sample`" in text and "top_p" in text
     assert str(folder / "generation_config.json") in text and "Traceback" not in text
     assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize("kind", ["GPT2", "T5"])
+@pytest.mark.parametrize("beams,n", [(10 ** 8, 2), (1, 10 ** 10)])
+def test_decoding_that_cannot_fit_in_memory_is_refused_before_it_runs(
+        models: dict[str, Any], kind: str, beams: int, n: int) -> None:
+    m = models[kind]
+    ids = torch.tensor([[3, 4, 5]])
+    for call in ((lambda: m.beam_search(ids, n, beams)),) + (
+            ((lambda: m.generate(ids, n)),) if beams == 1 else ()):
+        with pytest.raises(GtdslError) as err:
+            call()
+        _check(err.value, "GT3001", "more than half of this machine's memory")
+
+
+@pytest.mark.parametrize("flags", [["--beams", "100000000"], ["--max-new-tokens", "10000000"]])
+def test_the_generate_command_caps_its_counts(tmp_path: Path, flags: list[str]) -> None:
+    folder, _ = _gpt2(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["generate", str(folder), "w5 w9", *flags], out, err) == 2
+    assert "GT0906" in err.getvalue() and "at most" in err.getvalue()
+    assert out.getvalue() == ""

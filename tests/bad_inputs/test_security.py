@@ -216,3 +216,84 @@ def test_a_long_chain_of_imports_is_refused_not_a_crash(tmp_path: Path, monkeypa
     ok = tmp_path / f"m{n - MAX_IMPORT_DEPTH + 1}.gt"  # a chain within the limit checks
     status, text = _check(ok)
     assert status == 0, text
+
+
+WRITES = [  # calls through which an allowlisted function would write into its arguments
+    ("out_keyword", "torch.add(w, 100.0, out=w)"),
+    ("inplace_keyword", "F.relu(w, inplace=True)"),
+    ("inplace_positional", "F.relu(w, True)"),
+    ("inplace_unknown", "F.hardtanh(w, -1.0, 1.0, b)"),
+    ("dropout_inplace", "F.dropout(w, 0.5, False, True)"),
+    ("embedding_max_norm", "F.embedding(i, w2, None, 0.001)"),
+    ("embedding_max_norm_keyword", "F.embedding(i, w2, max_norm=1.0)"),
+    ("batch_norm_training", "F.batch_norm(w2, w, w, training=True)"),
+    ("batch_norm_training_positional", "F.batch_norm(w2, w, w, None, None, True)"),
+    ("instance_norm", "F.instance_norm(w2, w, w)"),
+]
+
+
+@pytest.mark.parametrize("name,call", WRITES, ids=[w[0] for w in WRITES])
+def test_writing_into_the_callers_tensors_is_refused(name: str, call: str,
+                                                     tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.gt"
+    path.write_text("import torch\nimport torch.nn.functional as F\n\n\n"
+                    "def f(w: f32[n], w2: f32[n, n], i: i64[n], b: bool) -> f32[n]:\n"
+                    f"    y = {call}\n    return w\n")
+    status, text = _check(path)
+    assert status == 1 and "error[GT1012]" in text and "Traceback" not in text, text
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret"])
+def test_the_same_functions_without_writing_arguments_leave_the_callers_tensors_alone(
+        backend: str, tmp_path: Path) -> None:
+    path = tmp_path / "pure.gt"
+    path.write_text("import torch\nimport torch.nn.functional as F\n\n\n"
+                    "def f(w: f32[n], w2: f32[n, n], i: i64[n], v: f32[n]) -> f32[n]:\n"
+                    "    a = torch.add(w, 100.0)\n    r = F.relu(w, False)\n"
+                    "    e = F.embedding(i, w2, max_norm=None)\n"
+                    "    bn = F.batch_norm(w2, w, v, training=False)\n"
+                    "    return a + r + e.sum(0) + bn.sum(0)\n")
+    w, w2, i = torch.randn(3), torch.randn(3, 3), torch.tensor([0, 2, 1])
+    v = torch.rand(3) + 0.5
+    before = (w.clone(), w2.clone())
+    got = gtdsl.load(path, backend=backend).f(w, w2, i, v)
+    assert torch.equal(w, before[0]) and torch.equal(w2, before[1])
+    want = (w + 100.0) + torch.relu(w) + w2[i].sum(0) + torch.nn.functional.batch_norm(
+        w2, w, v).sum(0)
+    torch.testing.assert_close(got, want)
+
+
+RUNAWAY = [  # values known only at run time that would run for hours or fill memory
+    ("power_tower", "b = torch.finfo(torch.float32).bits\n    c = b ** b ** b", "`pow`"),
+    ("repeated_squaring", "c = torch.finfo(torch.float32).bits\n    for j in range(60):\n"
+     "        c = c * c", "`mul`"),
+    ("long_loop", "for j in range(n ** 12):\n        x = x + 1.0", "`range`"),
+    ("shape_power", "k = x.shape[0]\n    c = k ** k ** k", "`pow`"),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret"])
+@pytest.mark.parametrize("name,body,op", RUNAWAY, ids=[r[0] for r in RUNAWAY])
+def test_runaway_numbers_and_loops_are_refused_at_run_time(name: str, body: str, op: str,
+                                                           backend: str, tmp_path: Path) -> None:
+    import signal
+
+    path = tmp_path / f"{name}.gt"
+    path.write_text(f"import torch\n\n\ndef f(x: f32[n]) -> f32[n]:\n    {body}\n    return x\n")
+    signal.alarm(30)
+    try:
+        with pytest.raises(gtdsl.CastError) as err:
+            gtdsl.load(path, backend=backend).f(torch.ones(9))
+    finally:
+        signal.alarm(0)
+    assert err.value.diagnostics[0].code == "GT3005" and op in str(err.value)
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret"])
+def test_integer_powers_and_products_within_the_limit_are_pythons(backend: str,
+                                                                  tmp_path: Path) -> None:
+    path = tmp_path / "ok.gt"
+    path.write_text("def f(k: int, m: int):\n    return k ** m * (k * m) + 2 ** -k\n")
+    f = gtdsl.load(path, backend=backend).f
+    for k, m in [(3, 5), (2, 500), (-7, 3), (10, 0)]:
+        assert f(k, m) == k ** m * (k * m) + 2 ** -k

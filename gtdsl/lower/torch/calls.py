@@ -58,8 +58,41 @@ def _plan(op: OpDef) -> CallPlan:
 BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floor_divide": "//",
           "remainder": "%", "pow": "**", "matmul": "@", "eq": "==", "ne": "!=", "lt": "<",
           "le": "<=", "gt": ">", "ge": ">="}
-_PY_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-              "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
+#: The run-time twins of the checker's limits (GT2021, GT2022): a loop over a range, or an
+#: integer power or product, computed from values known only at run time.
+MAX_RANGE = 1_000_000
+MAX_INT_BITS = 4096
+
+
+def checked_pow(a: Any, b: Any) -> Any:
+    """``a ** b``, refusing an integer result wider than ``MAX_INT_BITS`` (Python would
+    compute it for hours, and hold gigabytes)."""
+    if type(a) is int and type(b) is int and b > 0 and abs(a) > 1 and (
+            b * (abs(a).bit_length() - 1) > MAX_INT_BITS):
+        raise OverflowError(f"{a} ** {b} has more than {MAX_INT_BITS} bits")
+    return a ** b
+
+
+def checked_mul(a: Any, b: Any) -> Any:
+    """``a * b``, refusing an integer product wider than ``MAX_INT_BITS`` (a loop squaring a
+    number would otherwise double its size each time)."""
+    if type(a) is int and type(b) is int and (
+            abs(a).bit_length() + abs(b).bit_length() > MAX_INT_BITS + 1):
+        raise OverflowError(f"an integer product of more than {MAX_INT_BITS} bits")
+    return a * b
+
+
+def checked_range(*args: Any) -> list[int]:
+    """``list(range(*args))`` for a ``for`` loop, of at most ``MAX_RANGE`` iterations."""
+    r = range(*args)
+    if len(r) > MAX_RANGE:
+        raise OverflowError(f"range({', '.join(map(str, args))}) runs {len(r)} times, more "
+                            f"than {MAX_RANGE}")
+    return list(r)
+
+
+_PY_BINARY = {"+": operator.add, "-": operator.sub, "*": checked_mul, "/": operator.truediv,
+              "//": operator.floordiv, "%": operator.mod, "**": checked_pow,
               "@": operator.matmul, "==": operator.eq, "!=": operator.ne, "<": operator.lt,
               "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 

@@ -22,7 +22,7 @@ from typing import Any
 from gtdsl.diagnostics import InternalError
 from gtdsl.ir.core import Block, BlameKind, Eqn, Function, Lit, Op, Var
 from gtdsl.lower.torch.calls import DT_TORCH, PLANS, is_default
-from gtdsl.types import DT, Dev, Size, Type
+from gtdsl.types import DT, Dev, Size, TTensor, Type
 
 PREFIX = "__gt_"
 
@@ -302,7 +302,7 @@ _PY_OPERATORS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne":
 def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     path = e.param("path")
     if path == "builtins.range":
-        return f"list(range({', '.join(ins)}))"
+        return f"{PREFIX}range({', '.join(ins)})"
     if path == "builtins.slice":
         return f"slice({', '.join(ins)})"
     if path.startswith("getattr."):
@@ -334,6 +334,10 @@ def _op(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
             continue
         kws.append(f"{kw}={text}")
     if plan.kind == "binary":
+        if plan.target in ("**", "*") and not any(isinstance(getattr(a, "type", None),
+                                                             TTensor) for a in e.ins):
+            # numbers (or `?` values): Python ints grow without bound; these are bounded
+            return f"{PREFIX}{'pow' if plan.target == '**' else 'mul'}({pos[0]}, {pos[1]})"
         return f"{_operand(pos[0])} {plan.target} {_operand(pos[1])}"
     if plan.kind == "negate":
         return f"-{_operand(pos[0])}"
