@@ -175,8 +175,9 @@ def _check_tensor(value: Any, t: TTensor, b: Bindings, path: str, pending: list)
     if row is not None and row.name is not None:
         if row.name in b.rows:
             if b.rows[row.name] != lead:
-                _fail(_join(path, f"leading dims `*{row.name}`"), str(b.rows[row.name]),
-                      str(lead), f"*{row.name} was bound by {b.where.get('*' + row.name)}")
+                by = b.where.get("*" + row.name)
+                _fail(_join(path, f"leading dims `*{row.name}`"), str(tuple(b.rows[row.name])),
+                      str(tuple(lead)), f"*{row.name} was bound by {by}" if by else "")
         else:
             b.rows[row.name] = lead
             b.where["*" + row.name] = _join(path, f"dims 0..{len(lead) - 1}" if lead else
