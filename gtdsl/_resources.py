@@ -80,12 +80,14 @@ def _read_fd(fd: int, path: str, size: int, limit: int) -> bytes:
             raise FileTooLarge(path, total, limit)
 
 
-def read_regular_file(path: str | os.PathLike[str], limit: int = SOURCE_LIMIT) -> bytes:
-    """The bytes of a regular file (symbolic links followed), at most ``limit`` of them.
+def open_regular(path: str | os.PathLike[str], limit: int | None) -> tuple[int, int]:
+    """A descriptor open for reading on a regular file (symbolic links followed) of at most
+    ``limit`` bytes (None: any size), and its size.
 
     Opened without blocking and checked on the open descriptor, so a FIFO, ``/dev/zero``, a
-    directory or a file swapped in after a check is refused at once, never waited on or read
-    forever: ``NotRegularFile``, ``FileTooLarge``, or the ``OSError`` of the open.
+    directory or a file swapped in after a check is refused at once, never waited on:
+    ``NotRegularFile``, ``FileTooLarge``, or the ``OSError`` of the open. The descriptor is
+    back in blocking mode; the caller closes it.
     """
     name = os.fspath(path)
     fd = os.open(name, os.O_RDONLY | _NONBLOCK)
@@ -93,9 +95,22 @@ def read_regular_file(path: str | os.PathLike[str], limit: int = SOURCE_LIMIT) -
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotRegularFile(name, file_kind(info.st_mode))
-        if info.st_size > limit:
+        if limit is not None and info.st_size > limit:
             raise FileTooLarge(name, info.st_size, limit)
-        return _read_fd(fd, name, info.st_size, limit)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return fd, info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int = SOURCE_LIMIT) -> bytes:
+    """The bytes of a regular file, at most ``limit`` of them (see ``open_regular``); a file
+    that grows past the limit while it is read is ``FileTooLarge`` too."""
+    fd, size = open_regular(path, limit)
+    try:
+        return _read_fd(fd, os.fspath(path), size, limit)
     finally:
         os.close(fd)
 

@@ -1,11 +1,12 @@
 """The Python names a ``.gt`` file may use: an explicit list of pure functions and values.
 
 A ``.gt`` file is untrusted input: checking or running one must never run a command, read or
-write a file, reach the network, or write into the tensors its caller passed. It reaches Python only through names on this list, each a
-function that computes on its arguments and calls nothing it is given (no ``torch.cond``, no
-``torch.save``/``torch.load``, no hooks), or a value (``torch.float32``, ``math.inf``). Every
-use is resolved statically by its full dotted name: ``torch.nn.functional.gelu`` is allowed,
-``torch.os`` and ``torch.os.system`` are not, whatever attributes the modules happen to have.
+write a file, reach the network, or write into the tensors its caller passed. It reaches
+Python only through names on this list, each a function that computes on its arguments and
+calls nothing it is given (no ``torch.cond``, no ``torch.save``/``torch.load``, no hooks), or
+a value (``torch.float32``, ``math.inf``). Every use is resolved statically by its full
+dotted name: ``torch.nn.functional.gelu`` is allowed, ``torch.os`` and ``torch.os.system``
+are not, whatever attributes the modules happen to have.
 
 ``import torch`` (or ``import torch.nn.functional as F``, ``import math``) binds a namespace:
 one of ``NAMESPACES``, or a module some allowlisted name lives in. Importing a namespace allows

@@ -184,8 +184,6 @@ def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: Text
 def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
-    import json
-
     from gtdsl.diagnostics import GtdslError
     from gtdsl.models.gpt2 import GPT2
     from gtdsl.models.t5 import T5

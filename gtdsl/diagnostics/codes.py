@@ -1,7 +1,8 @@
 """The registry of diagnostic codes.
 
 Codes are grouped by stage and never reused: GT0xxx syntax and input, GT1xxx names,
-GT2xxx types and shapes, GT3xxx casts and runtime checks, GT4xxx lowering, GT5xxx JIT, GT9xxx bugs in gtdsl itself.
+GT2xxx types and shapes, GT3xxx casts and runtime checks, GT4xxx lowering, GT5xxx JIT,
+GT9xxx bugs in gtdsl itself.
 Every code has a page ``docs/errors/<CODE>.md`` that ``gtdsl explain`` prints; a test
 keeps the registry and the pages in step.
 """

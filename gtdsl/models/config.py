@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gtdsl._resources import FileTooLarge, NotRegularFile, read_regular_file
 from gtdsl.models.weights import ModelLoadError, load_error
 
 MAX_JSON_BYTES = 4 * 2**20
@@ -40,45 +40,25 @@ loader reads None and derives it the same way)."""
 
 # --------------------------------------------------------------------------- files
 def read_bytes(path: Path, what: str = "", limit: int = MAX_JSON_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; anything else is GT0909.
-
-    The file is opened without blocking, so a FIFO is refused rather than waited on, and
-    it is checked on the open descriptor (``fstat``), so what is read is what was checked.
-    """
+    """The bytes of a regular file of at most ``limit`` bytes (``read_regular_file``: a FIFO
+    is refused rather than waited on, and what is read is what was checked); anything else
+    is GT0909."""
     name = what or path.name
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
+        return read_regular_file(path, limit)
+    except NotRegularFile:
+        raise load_error(f"`{name}` is not a regular file", path=str(path),
+                         help="model files are read only from regular files (not "
+                         "directories, FIFOs or devices)") from None
+    except FileTooLarge as e:
+        raise load_error(f"`{name}` is {e.size} bytes; files of this kind are read up to "
+                         f"{limit} bytes", path=str(path)) from None
     except OSError as e:
         if not path.exists():
             raise load_error(f"`{path.parent}` has no `{name}`", path=str(path),
                              help="a Hugging Face model folder holds config.json, "
                              "model.safetensors and the tokenizer files") from None
         raise load_error(f"cannot read `{name}`: {e.strerror or e}", path=str(path)) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise load_error(f"`{name}` is not a regular file", path=str(path),
-                             help="model files are read only from regular files (not "
-                             "directories, FIFOs or devices)")
-        if info.st_size > limit:
-            raise load_error(f"`{name}` is {info.st_size} bytes; files of this kind are read "
-                             f"up to {limit} bytes", path=str(path))
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise load_error(f"`{name}` grew past {limit} bytes while it was read",
-                                 path=str(path))
-        return b"".join(chunks)
-    except OSError as e:
-        raise load_error(f"cannot read `{name}`: {e.strerror or e}", path=str(path)) from None
-    finally:
-        os.close(fd)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -448,7 +428,7 @@ GPT2_KEYS = ModelKeys(
 )
 
 
-def _t5_act(proj: str) -> tuple[str, bool]:
+def t5_activation(proj: str) -> tuple[str, bool]:
     """transformers' T5Config: ``dense_act_fn`` and ``is_gated_act`` from
     ``feed_forward_proj``."""
     parts = proj.split("-")
@@ -456,7 +436,7 @@ def _t5_act(proj: str) -> tuple[str, bool]:
 
 
 def _t5_derived(v: Mapping[str, Any]) -> tuple[str, str] | None:
-    act, gated = _t5_act(v["feed_forward_proj"])
+    act, gated = t5_activation(v["feed_forward_proj"])
     for key, want in (("dense_act_fn", act), ("is_gated_act", gated)):
         if v[key] is not None and v[key] != want:
             return key, (f"`{key}` is {show(v[key])}, but `feed_forward_proj` "
@@ -638,5 +618,5 @@ def markdown() -> str:
 __all__ = ["ACTIVATION_CODES", "BERT_ACTIVATIONS", "BERT_KEYS", "DERIVED", "GPT2_ACTIVATIONS",
            "GPT2_KEYS", "MAX_JSON_BYTES", "MODELS", "ModelConfig", "ModelKeys", "REQUIRED",
            "ROBERTA_KEYS", "Read", "Refused", "Rule", "SENTENCE_KEYS", "T5_KEYS", "check_keys",
-           "key_error", "markdown", "model_type", "read_bytes", "read_config",
+           "key_error", "markdown", "model_type", "read_bytes", "read_config", "t5_activation",
            "read_json_object", "read_sentence_config", "show"]

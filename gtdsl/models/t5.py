@@ -26,7 +26,7 @@ import torch
 
 from gtdsl.check.subst import KEEP, substitute
 from gtdsl.models import search
-from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS
+from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS, t5_activation
 from gtdsl.models.weights import WeightReader, field, load_error, read_weights, save_folder
 from gtdsl.runtime.jit import load
 from gtdsl.types import Size, TStruct
@@ -104,34 +104,10 @@ class T5(search.Decoding):
         self._load()
 
     def _activation(self) -> int:
-        """The feed-forward's activation as transformers' T5Config resolves it: the config's
-        ``dense_act_fn`` and ``is_gated_act`` where present (they override), else from
-        ``feed_forward_proj`` (``gated-ACT`` or ``ACT``). Gated feed-forwards (T5 v1.1's
-        ``wi_0``/``wi_1``) are refused (GT0909), as are activations outside ``ACTIVATIONS``."""
-        c, where = self.raw_config, str(self.dir / "config.json")
-        proj = c.get("feed_forward_proj", "relu")
-        if not isinstance(proj, str):
-            raise load_error(f"`feed_forward_proj` in config.json must be a string, not "
-                             f"{json.dumps(proj)[:80]}", path=where)
-        parts = proj.split("-")
-        gated = c.get("is_gated_act", parts[0] == "gated" and len(parts) > 1)
-        act = c.get("dense_act_fn", "gelu_new" if proj == "gated-gelu" else parts[-1])
-        if gated is None:
-            gated = False  # transformers tests it for truth
-        if not isinstance(gated, bool):
-            raise load_error(f"`is_gated_act` in config.json must be true or false, not "
-                             f"{json.dumps(gated)[:80]}", path=where)
-        if gated:
-            key = "is_gated_act" if "is_gated_act" in c else "feed_forward_proj"
-            raise load_error(f"`{key}` {json.dumps(c.get(key, proj))[:80]} in config.json asks "
-                             "for a gated feed-forward, which this T5 does not implement",
-                             path=where, help="only T5 with a single `wi` feed-forward "
-                             "(feed_forward_proj \"relu\" and the like) is supported")
-        if not isinstance(act, str) or act not in ACTIVATIONS:
-            key = "dense_act_fn" if "dense_act_fn" in c else "feed_forward_proj"
-            raise load_error(f"`{key}` {json.dumps(c.get(key, proj))[:80]} in config.json "
-                             "names an activation this T5 does not support", path=where,
-                             help="supported: " + ", ".join(sorted(ACTIVATIONS)))
+        """The feed-forward's activation as transformers' T5Config resolves it from
+        ``feed_forward_proj`` (``read_config`` has refused gated feed-forwards, activations
+        outside ``ACTIVATIONS``, and ``dense_act_fn``/``is_gated_act`` that disagree)."""
+        act, _ = t5_activation(self.raw_config.value("feed_forward_proj"))
         return ACTIVATIONS[act]
 
     def _load(self) -> None:

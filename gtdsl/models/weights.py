@@ -26,16 +26,6 @@ def load_error(message: str, label: Label | None = None, help: str | None = None
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """``model.safetensors``: a regular file (a FIFO or a device is refused, not read)."""
-    import stat
-
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as e:
-        raise load_error(f"cannot read `{path.name}`: {e.strerror or e}", path=str(path)) from None
-    if not stat.S_ISREG(mode):
-        raise load_error(f"`{path.name}` is not a regular file", path=str(path),
-                         help="model files are read only from regular files (not "
-                         "directories, FIFOs or devices)")
     try:
         return read_safetensors(path)
     except TensorFileError as e:

@@ -35,7 +35,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, make_dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -51,12 +51,12 @@ from gtdsl.ir.core import BlameKind, Op
 from gtdsl.lower.torch.calls import checked_mul, checked_pow, checked_range, resolve
 from gtdsl.lower.torch.codegen import PREFIX, lower_function
 from gtdsl.runtime import interp
-from gtdsl.runtime.casts import Bindings, CastFailed, check_value
+from gtdsl.runtime.casts import Bindings
 from gtdsl.runtime.entry import (
     describe_key, generate_binder, generate_entry, key_of, key_parts, named_as, refuse_nested,
 )
 from gtdsl.runtime.errors import (
-    CastError, TypeCheckError, assert_error, bind_params, cast_error,
+    CastError, TypeCheckError, assert_error, bind_params,
 )
 from gtdsl.runtime.values import describe_value
 from gtdsl.types import TList, TOther, TScalar, TStruct, TTensor, TTuple

@@ -26,7 +26,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import stat
 import struct
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
+
+from gtdsl._resources import FileTooLarge, NotRegularFile, open_regular
 
 SAFETENSORS_DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -65,30 +66,21 @@ def memory_bytes() -> int | None:
 
 
 def _open_regular(p: Path) -> tuple[BinaryIO, int]:
-    """The file opened for reading, and its size: a regular file no larger than memory.
-
-    Opened without blocking (a FIFO opens at once, then is refused), checked on the open
-    descriptor, so the file checked is the file read."""
+    """The file opened for reading, and its size: a regular file no larger than memory
+    (``open_regular``: a FIFO is refused, never waited on; the file checked is the file
+    read)."""
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd, size = open_regular(p, memory_bytes())
     except FileNotFoundError:
         raise TensorFileError(f"`{p}` does not exist") from None
+    except NotRegularFile:
+        raise TensorFileError(f"`{p}` is not a regular file") from None
+    except FileTooLarge as e:
+        raise TensorFileError(f"`{p}` is {e.size} bytes, more than this machine's memory "
+                              f"({e.limit} bytes)") from None
     except OSError as e:
         raise TensorFileError(f"cannot read `{p}`: {e.strerror or e}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise TensorFileError(f"`{p}` is not a regular file")
-        limit = memory_bytes()
-        if limit is not None and st.st_size > limit:
-            raise TensorFileError(f"`{p}` is {st.st_size} bytes, more than this machine's "
-                                  f"memory ({limit} bytes)")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb"), st.st_size
-    except BaseException:
-        os.close(fd)
-        raise
+    return os.fdopen(fd, "rb"), size
 
 
 def _read_exact(fh: BinaryIO, n: int, p: Path, what: str) -> bytearray:
