@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gtdsl.check.checker import FunctionChecker, call_order
 from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
-from gtdsl.check.pyallow import Allowlist
+from gtdsl.ops.pyallow import Allowlist
 from gtdsl.diagnostics import Diagnostic, SourceFile
 from gtdsl.ir.core import Program
 from gtdsl.syntax import ast

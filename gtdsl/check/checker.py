@@ -17,9 +17,10 @@ import operator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gtdsl.check.env import FnInfo, Session, diag, size_vars_of, struct_field_type
-from gtdsl.check.pyallow import writing_args
-from gtdsl.check.subst import KEEP, Instance, Mismatch, strip_labels, substitute
+from gtdsl.check.env import FnInfo, Session, diag, struct_field_type
+from gtdsl.types.subst import size_vars_of
+from gtdsl.ops.pyallow import writing_args
+from gtdsl.types.subst import KEEP, Instance, Mismatch, strip_labels, substitute
 from gtdsl.diagnostics import Span
 from gtdsl.ir.core import Blame, BlameKind, Block, Eqn, Function, Lit, Op, Var, op_for
 from gtdsl.ops import OPS, UNKNOWN, Arg, OpError, Rel, bind

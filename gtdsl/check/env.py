@@ -2,7 +2,7 @@
 
 A ``Session`` loads a ``.gt`` module and, recursively, the ``.gt`` modules it imports (found
 next to the importing file). Python names come only from the explicit allowlist of
-``gtdsl.check.pyallow``, each by its full dotted name; they are externs of type ``?``. Struct
+``gtdsl.ops.pyallow``, each by its full dotted name; they are externs of type ``?``. Struct
 declarations are registered session-wide so that a struct reached through another struct's
 field resolves even when its name was not imported.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gtdsl.check.pyallow import DEFAULT, Allowlist
-from gtdsl.check.subst import KEEP, substitute
+from gtdsl.ops.pyallow import DEFAULT, Allowlist
+from gtdsl.types.subst import KEEP, size_vars_of, substitute
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
 from gtdsl.ir.core import Function
 from gtdsl.syntax import ast
@@ -96,31 +96,6 @@ def diag(code: str, message: str, span: Span | None, label: str = "",
     return Diagnostic(
         code, message, Label(span, label) if span is not None else None,
         tuple(Label(s, m) for s, m in secondary if s is not None), notes, help)
-
-
-def size_vars_of(t: Type, out: list[str], rows: list[str]) -> None:
-    """Size and row variables of ``t`` in order of first appearance."""
-    def add_size(s: Size | None) -> None:
-        if s is not None:
-            for v in sorted(s.variables()):
-                if v not in out:
-                    out.append(v)
-
-    if isinstance(t, TTensor):
-        if t.shape.row is not None and t.shape.row.name and t.shape.row.name not in rows:
-            rows.append(t.shape.row.name)
-        for d in t.shape.dims:
-            add_size(d.size)
-    elif isinstance(t, TScalar):
-        add_size(t.value)
-    elif isinstance(t, TStruct):
-        for a in t.args:
-            add_size(a)
-    elif isinstance(t, TList):
-        size_vars_of(t.elem, out, rows)
-    elif isinstance(t, TTuple):
-        for e in t.elems:
-            size_vars_of(e, out, rows)
 
 
 class Session:

@@ -27,7 +27,7 @@ from gtdsl.models.weights import (
     ModelLoadError, WeightReader, load_error, load_tokenizer, read_weights, save_folder,
 )
 from gtdsl.runtime.jit import CompiledModule, load
-from gtdsl.check.subst import KEEP, substitute
+from gtdsl.types.subst import KEEP, substitute
 from gtdsl.types import Size, TList, TStruct
 
 HERE = Path(__file__).resolve().parent

@@ -97,7 +97,7 @@ class GPT2(search.Decoding):
             decl = prog.struct(struct).fields[fpath.split(".")[0]][1]
             return reader.take(key, t, decl, shown)
 
-        from gtdsl.check.subst import KEEP, substitute
+        from gtdsl.types.subst import KEEP, substitute
         from gtdsl.types import Size
 
         h, k = Size.of("H"), Size.of("K")

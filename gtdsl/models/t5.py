@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from gtdsl.check.subst import KEEP, substitute
+from gtdsl.types.subst import KEEP, substitute
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS, t5_activation
 from gtdsl.models.weights import WeightReader, field, load_error, read_weights, save_folder

@@ -267,7 +267,7 @@ def _check_scalar(value: Any, t: TScalar, b: Bindings, path: str, pending: list)
 
 def _check_struct(value: Any, t: TStruct, b: Bindings, path: str,
                   structs: StructLookup | None, pending: list) -> None:
-    from gtdsl.check.subst import KEEP, substitute
+    from gtdsl.types.subst import KEEP, substitute
 
     info = structs(t.name) if structs is not None else None
     if info is None:

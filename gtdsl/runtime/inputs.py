@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from gtdsl.check.subst import KEEP, substitute
+from gtdsl.types.subst import KEEP, substitute
 from gtdsl.lower.torch.calls import DT_TORCH
 from gtdsl.runtime.tensorfile import memory_bytes
 from gtdsl.types import DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, \

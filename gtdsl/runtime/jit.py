@@ -43,8 +43,9 @@ from gtdsl._version import __version__
 from gtdsl._config import load_config
 from gtdsl._resources import package_digest, read_private_file, write_private_file
 from gtdsl.check import CheckResult, check_module
-from gtdsl.check.env import ALLOWED_PYTHON, size_vars_of
-from gtdsl.check.pyallow import Allowlist, bad_extra_name
+from gtdsl.check.env import ALLOWED_PYTHON
+from gtdsl.types.subst import size_vars_of
+from gtdsl.ops.pyallow import Allowlist, bad_extra_name
 from gtdsl.diagnostics import Diagnostic, GtdslError, InternalError, SourceFile
 from gtdsl.diagnostics.diagnostic import ParseError
 from gtdsl.ir.core import BlameKind, Op

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import gtdsl
-from gtdsl.check.pyallow import NAMESPACES, PYTHON_NAMES, DEFAULT
+from gtdsl.ops.pyallow import NAMESPACES, PYTHON_NAMES, DEFAULT
 from gtdsl.cli import main
 
 # (name, imports, body using MARK, the path the attempt would create, expected code)

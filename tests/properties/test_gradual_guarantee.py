@@ -13,7 +13,7 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtdsl.check.subst import strip_labels
+from gtdsl.types.subst import strip_labels
 from gtdsl.driver import check_file
 from gtdsl.syntax import ast
 from gtdsl.syntax.parse import parse_file, parse_source

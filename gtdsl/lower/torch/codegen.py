@@ -373,7 +373,7 @@ def _sizes_dict(ctx: _Ctx) -> str:
 
 
 def _type_names(t: Type, sizes: set[str], rows: set[str]) -> None:
-    from gtdsl.check.env import size_vars_of
+    from gtdsl.types.subst import size_vars_of
 
     names: list[str] = []
     rs: list[str] = []

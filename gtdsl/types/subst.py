@@ -1,5 +1,6 @@
 """Substituting size and row variables in types, and unifying a call's arguments with the
-callee's parameter types (size variables instantiated afresh at each call)."""
+callee's parameter types (size variables instantiated afresh at each call); the size and row
+variables a type mentions."""
 
 from __future__ import annotations
 
@@ -212,3 +213,28 @@ class Instance:
 
 
 __all__ = ["DYN", "Instance", "KEEP", "Mismatch", "strip_labels", "subst_size", "substitute"]
+
+
+def size_vars_of(t: Type, out: list[str], rows: list[str]) -> None:
+    """Size and row variables of ``t`` in order of first appearance."""
+    def add_size(s: Size | None) -> None:
+        if s is not None:
+            for v in sorted(s.variables()):
+                if v not in out:
+                    out.append(v)
+
+    if isinstance(t, TTensor):
+        if t.shape.row is not None and t.shape.row.name and t.shape.row.name not in rows:
+            rows.append(t.shape.row.name)
+        for d in t.shape.dims:
+            add_size(d.size)
+    elif isinstance(t, TScalar):
+        add_size(t.value)
+    elif isinstance(t, TStruct):
+        for a in t.args:
+            add_size(a)
+    elif isinstance(t, TList):
+        size_vars_of(t.elem, out, rows)
+    elif isinstance(t, TTuple):
+        for e in t.elems:
+            size_vars_of(e, out, rows)
