@@ -1,4 +1,5 @@
-"""Per-call overhead and cold compile time of the JIT on the CPU (BENCHMARKS.md row 10).
+"""Per-call overhead and cold compile time of the JIT on the CPU (docs/benchmarks.md,
+"Per-call overhead").
 
 For 1-op and 5-op functions with 1, 4 and 8 tensor arguments on small CPU tensors, each call
 on a cache hit is timed four ways in the same run: eager torch (the same ops as a Python

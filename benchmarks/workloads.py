@@ -1,5 +1,5 @@
-"""The workloads of BENCHMARKS.md: each a gtdsl function, the same computation in eager torch,
-a size sweep per device kind, and how many bytes and FLOPs one call moves or does (tutorial
+"""The workloads of docs/benchmarks.md: each a gtdsl function, the same computation in eager
+torch, a size sweep per device kind, and how many bytes and FLOPs one call moves or does (tutorial
 conventions: each input read once, each output written once; a matmul is 2·M·N·K)."""
 
 from __future__ import annotations

@@ -586,7 +586,7 @@ class FunctionChecker:
             t = TScalar(ScalarKind.INT, Size.of(n))  # its value: the size bound at run time
             return V(t, Lit(Size.of(n), t), value=Size.of(n), label=n, span=e.span)
         if n in self.fn.row_vars:
-            return self.error("GT2016", f"`{n}` is a row variable: `*{n}` stands for several "
+            return self.error("GT2024", f"`{n}` is a row variable: `*{n}` stands for several "
                               "dims, not one size", e.span, "used as a value",
                               help="read the dims from a tensor's shape, e.g. `x.shape`")
         if n in DTYPE_NAMES:
@@ -599,10 +599,10 @@ class FunctionChecker:
         if n in mod.externs and _is_value(self.s.allowed, mod.externs[n]):
             return self.python_value(mod.externs[n], e.span)  # `from math import inf`
         if mod.function(n) is not None or n in OPS or n in mod.externs:
-            return self.error("GT2016", f"`{n}` is a function; functions are not values here",
+            return self.error("GT2024", f"`{n}` is a function; functions are not values here",
                               e.span, "used as a value", help=f"call it: {n}(...)")
         if n in mod.py_modules:
-            return self.error("GT2016", f"`{n}` is a module", e.span, "used as a value",
+            return self.error("GT2024", f"`{n}` is a module", e.span, "used as a value",
                               help=f"use one of its names: {n}.NAME")
         t = TOther("label")
         return V(t, Lit(n, t), value=UNKNOWN, label=n, span=e.span, unresolved=True)
@@ -640,7 +640,7 @@ class FunctionChecker:
         if allowed.is_name(path):
             return self.python_missing(path, span)
         if allowed.is_namespace(path):
-            return self.error("GT2016", f"`{path}` is a module", span, "used as a value",
+            return self.error("GT2024", f"`{path}` is a module", span, "used as a value",
                               help=f"use one of its names: {path}.NAME")
         return self.error("GT1012", f"`{path}` is not an allowlisted Python name", span,
                           "not allowed", help="a .gt file may use only the pure tensor and "
@@ -825,7 +825,7 @@ class FunctionChecker:
             if f.id in OPS:
                 return self.op_call(f.id, args, kwargs, e.span)
             if mod.struct(f.id) is not None:
-                return self.error("GT2016", f"`{f.id}` is a struct; struct values come from "
+                return self.error("GT2025", f"`{f.id}` is a struct; struct values come from "
                                   "parameters", f.span, "not callable",
                                   help="take the struct as a parameter and load it from "
                                   "weights")
@@ -848,7 +848,8 @@ class FunctionChecker:
             return self.error("GT1011", f"{_kind(recv.type)} has no method `{f.attr}`", f.span,
                               "unknown method", help="every op of the catalogue is a tensor "
                               "method: x.sum(dim=n), x.to(f16), x.transpose(0, 1)")
-        return self.error("GT2016", "this expression is not callable", f.span, "called here")
+        return self.error("GT2025", "this expression is not callable", f.span, "called here",
+                          help="call a function, an op or a method: f(x), x.sum()")
 
     def arg(self, v: V) -> Arg:
         value = v.value

@@ -46,7 +46,8 @@ def _excerpt(labels: list[tuple[Label, str]], file: SourceFile) -> list[tuple[in
     return rows
 
 
-# Runtime failures report these facts as their own lines (TYPES.md §6), not as notes.
+# Runtime failures report these facts as their own lines (docs/runtime.md, "What is checked
+# when"), not as notes.
 BARE_NOTES = ("called from ", "got: ", "mismatch: ", "bindings: ", "op: ")
 
 

@@ -1,4 +1,5 @@
-"""The op catalogue (LANGUAGE.md §4): one entry per op in ``OPS``, each a type relation.
+"""The op catalogue (docs/language.md, "The op set"): one entry per op in ``OPS``, each a
+type relation.
 
 Importing this package registers every family.
 """

@@ -246,7 +246,7 @@ def resolve_dims(shape: TShape, arg: Arg, name: str) -> list[DimPos] | None:
 
 
 def broadcast_dim(rel: Rel, a: TDim, b: TDim, what: str) -> TDim:
-    """Value-directed broadcasting of one pair of dims (TYPES.md §5)."""
+    """Value-directed broadcasting of one pair of dims (labels: docs/types.md, "Labels")."""
     sa, sb = a.size, b.size
     # Labels are static names: where two differ, the result is unlabelled (a size-1 side
     # takes the other's label). Annotations relabel; by-name ops need a label to resolve.

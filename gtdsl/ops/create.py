@@ -49,10 +49,11 @@ def _shape(rel: Rel, arg: Arg, name: str) -> TShape:
     if elems is None:
         raise OpError("GT2014", f"`{name}` must be sizes written in place, e.g. (n, 4)", name)
     dims = []
-    for e in elems:
+    for i, e in enumerate(elems):
         v = as_size(static_int(e, name))
         if v is not None and (c := v.constant()) is not None and c < 0:
-            raise OpError("GT2016", f"sizes must be non-negative, got {c}", name)
+            raise OpError("GT2026", f"sizes must be non-negative, got {c}", f"{name}[{i}]",
+                          "a tensor's sizes are 0 or more")
         dims.append(TDim(e.label if not isinstance(e.value, int) else None, v))
     return TShape(None, tuple(dims))
 
@@ -140,9 +141,9 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
             numbers = [int(v) for v in numbers]
         v0, v1, st = numbers
         if st == 0:
-            raise OpError("GT2016", "arange step must not be 0", "step")
+            raise OpError("GT2026", "arange step must not be 0", "step")
         if (o1 - o0) / ost < 0:
-            raise OpError("GT2016", f"arange from {v0} to {v1} with step {st} goes the wrong "
+            raise OpError("GT2026", f"arange from {v0} to {v1} with step {st} goes the wrong "
                           "way", "end", "the step's sign must take start towards end")
         size = Size.of(math.ceil((v1 - v0) / st))
     if not floats:
@@ -150,15 +151,15 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
         if s0 is not None and s1 is not None and st is not None:
             c = st.constant()
             if c == 0:
-                raise OpError("GT2016", "arange step must not be 0", "step")
+                raise OpError("GT2026", "arange step must not be 0", "step")
             if c == 1:
                 size = s1 - s0
                 if (k := size.constant()) is not None and k < 0:
-                    raise OpError("GT2016", "arange end is before start", "end")
+                    raise OpError("GT2026", "arange end is before start", "end")
             elif c is not None and (a0 := s0.constant()) is not None and (
                     a1 := s1.constant()) is not None:
                 if (a1 - a0) * c < 0:
-                    raise OpError("GT2016", f"arange from {a0} to {a1} with step {c} goes the "
+                    raise OpError("GT2026", f"arange from {a0} to {a1} with step {c} goes the "
                                   "wrong way", "end", "the step's sign must take start "
                                   "towards end")
                 size = Size.of(len(range(a0, a1, c)))
@@ -173,7 +174,7 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
 def _reduction(a: dict[str, Arg]) -> str | None:
     r = a["reduction"].value
     if isinstance(r, str) and r not in ("mean", "sum", "none"):
-        raise OpError("GT2016", f"reduction must be 'mean', 'sum' or 'none', got {r!r}",
+        raise OpError("GT2027", f"reduction must be 'mean', 'sum' or 'none', got {r!r}",
                       "reduction")
     return r if isinstance(r, str) else None
 

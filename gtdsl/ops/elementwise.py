@@ -64,7 +64,7 @@ for _op in ("neg", "abs", "relu"):
 def _gelu(rel: Rel, a: dict[str, Arg]) -> Type:
     approx = a["approximate"].value
     if isinstance(approx, str) and approx not in ("none", "tanh"):
-        raise OpError("GT2016", f"approximate must be 'none' or 'tanh', got {approx!r}",
+        raise OpError("GT2027", f"approximate must be 'none' or 'tanh', got {approx!r}",
                       "approximate")
     return _activation(a, "gelu")
 
@@ -93,7 +93,7 @@ def _dropout(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
     p = a["p"].value
     if isinstance(p, (int, float)) and not isinstance(p, bool) and not 0 <= p <= 1:
-        raise OpError("GT2016", f"dropout probability must be in [0, 1], got {p}", "p")
+        raise OpError("GT2027", f"dropout probability must be in [0, 1], got {p}", "p")
     # like torch, dropout that cannot change anything (p 0 or 1, or not training) takes any
     # dtype; otherwise it draws random floats
     if not (a["training"].value is False or (isinstance(p, (int, float)) and p in (0, 1))):
@@ -198,7 +198,7 @@ def binary(rel: Rel, op: str, x: Arg, y: Arg) -> Type:
     if op == "pow" and isinstance(ty, TScalar) and ty.kind is ScalarKind.INT and (
             ty.value is not None and (k := ty.value.constant()) is not None and k < 0) and (
             dtype is DT.INT or dtype.category in (DT.INT, DT.UINT)):
-        raise OpError("GT2016", f"an integer tensor cannot be raised to the negative power "
+        raise OpError("GT2027", f"an integer tensor cannot be raised to the negative power "
                       f"{k}", "other", "convert first: x.to(f32) ** k")
     if op == "div":
         dtype = float_dtype(dtype)

@@ -77,7 +77,7 @@ def _getitem(rel: Rel, a: dict[str, Arg]) -> Type:
     assert items is not None
     n_ell = sum(1 for it in items if it.value is Ellipsis)
     if n_ell > 1:
-        raise OpError("GT2016", "an index may contain at most one `...`", "indices")
+        raise OpError("GT2027", "an index may contain at most one `...`", "indices")
     consumed = sum(_consumes(it) for it in items)
     if x.shape.row is None and consumed > len(x.shape.dims):
         raise OpError("GT2010", f"too many indices ({consumed}) for a tensor of rank "
@@ -206,8 +206,9 @@ def _slice(rel: Rel, d: TDim, parts: tuple[Arg, Arg, Arg]) -> TDim:
         rel.check("slicing: step")
         return TDim(d.label, None)
     if step <= 0:
-        raise OpError("GT2016", "slice steps must be positive", "indices",
-                      "torch does not support negative steps; use flip")
+        raise OpError("GT2026", "slice steps must be positive", "indices",
+                      "torch has no negative steps; to reverse a dim of size n, index it with "
+                      "arange(n - 1, -1, -1)")
     start = as_size(static_int(start_a, "start")) if start_a.value is not None else None
     stop = as_size(static_int(stop_a, "stop")) if stop_a.value is not None else None
     has_start = start_a.value is not None
@@ -294,7 +295,7 @@ def _embedding(rel: Rel, a: dict[str, Arg]) -> Type:
         w.shape.dims[0].size is not None else None
     if isinstance(pad, int) and not isinstance(pad, bool) and n is not None and not (
             -n <= pad < n):
-        raise OpError("GT2016", f"padding_idx {pad} is not a row of a {n}-row embedding",
+        raise OpError("GT2010", f"padding_idx {pad} is not a row of a {n}-row embedding",
                       "padding_idx", f"use a padding_idx in {-n}..{n - 1}")
     feat = w.shape.dims[-1] if w.shape.dims else TDim()
     return TTensor(w.dtype, TShape(idx.shape.row, idx.shape.dims + (feat,)), w.device)

@@ -160,7 +160,7 @@ def _einsum(rel: Rel, a: dict[str, Arg]) -> Type:
         has_ell = "..." in term
         subs = term.replace("...", "")
         if not all(c.isalpha() for c in subs):
-            raise OpError("GT2016", f"bad einsum term {term!r}", "equation",
+            raise OpError("GT2027", f"bad einsum term {term!r}", "equation",
                           "terms are letters, optionally with one leading ...")
         r = rank_of(t.shape)
         if r is not None and (r < len(subs) or (not has_ell and r != len(subs))):
@@ -193,7 +193,7 @@ def _einsum(rel: Rel, a: dict[str, Arg]) -> Type:
     subs = rhs.replace("...", "")
     for c in subs:
         if c not in letters:
-            raise OpError("GT2016", f"einsum output letter `{c}` is not in any input",
+            raise OpError("GT2027", f"einsum output letter `{c}` is not in any input",
                           "equation")
     dims = tuple(letters[c] for c in subs)
     if "..." in rhs:
@@ -230,7 +230,7 @@ def _sdpa(rel: Rel, a: dict[str, Arg]) -> Type:
             raise OpError("GT2002", f"the attention mask must be bool or {dtype} (the query's "
                           f"dtype), got {m.dtype}", "attn_mask")
         if a["is_causal"].value is True:
-            raise OpError("GT2016", "pass either attn_mask or is_causal=True, not both",
+            raise OpError("GT2013", "pass either attn_mask or is_causal=True, not both",
                           "attn_mask")
         # the mask is added in place to the scores q @ k^T: it broadcasts to their shape
         # (the batch dims of query and key, L, S) and cannot enlarge it

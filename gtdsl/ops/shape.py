@@ -43,7 +43,8 @@ def solve_target(rel: Rel, total: Size | None, target: list[tuple[Size | None, s
         raise OpError("GT2015", f"{what}: only one dim may be -1", "shape")
     for s, _ in target:
         if s is not None and (c := s.constant()) is not None and c < -1:
-            raise OpError("GT2015", f"{what}: invalid size {c}", "shape")
+            raise OpError("GT2026", f"{what}: invalid size {c}", "shape",
+                          "sizes are non-negative, or -1 for the one size to infer")
     known = Size.of(1)
     unknown = False
     for i, (s, _) in enumerate(target):
@@ -131,7 +132,7 @@ def _unflatten(rel: Rel, a: dict[str, Arg]) -> Type:
         raise OpError("GT2014", "unflatten: `sizes` must be a tuple written in place",
                       "sizes")
     if not target:
-        raise OpError("GT2016", "unflatten: `sizes` must not be empty", "sizes")
+        raise OpError("GT2026", "unflatten: `sizes` must not be empty", "sizes")
     if p.index is None:
         rel.check("unflatten: dim")
         return TTensor(x.dtype, ANY_SHAPE, x.device)
@@ -254,7 +255,7 @@ def _expand(rel: Rel, x: TTensor, target: list[tuple[Size | None, str | None]],
         k = n - i
         src = x.shape.dims[-k] if k <= len(x.shape.dims) else None
         if s is not None and (c := s.constant()) is not None and c < -1:
-            raise OpError("GT2016", f"{op}: invalid size {c}", "size",
+            raise OpError("GT2026", f"{op}: invalid size {c}", "size",
                           "sizes are non-negative, or -1 to keep a dim")
         if s is not None and s.constant() == -1:
             if src is None:
@@ -402,7 +403,7 @@ def _split(rel: Rel, a: dict[str, Arg]) -> Type:
     sections = _sizes_arg(a["split_size_or_sections"], "split_size_or_sections")
     for s, _ in sections or ():
         if s is not None and (c := s.constant()) is not None and c < 0:
-            raise OpError("GT2016", f"split sections must be non-negative, got {c}",
+            raise OpError("GT2026", f"split sections must be non-negative, got {c}",
                           "split_size_or_sections")
     if p.index is None:
         rel.check("split: dim")
@@ -419,7 +420,7 @@ def _split(rel: Rel, a: dict[str, Arg]) -> Type:
     size = as_size(static_int(a["split_size_or_sections"], "split_size_or_sections"))
     n, c = d.size.constant() if d.size is not None else None, size.constant() if size else None
     if c is not None and (c < 0 or (c == 0 and n not in (0, None))):
-        raise OpError("GT2016", f"split size {c} for a dim of size {n}" if c == 0 else
+        raise OpError("GT2026", f"split size {c} for a dim of size {n}" if c == 0 else
                       f"split size must be non-negative, got {c}", "split_size_or_sections",
                       "a split size of 0 only splits an empty dim" if c == 0 else None)
     if n == 0 and c == 0:
@@ -442,7 +443,7 @@ def _chunk(rel: Rel, a: dict[str, Arg]) -> Type:
         rel.check("chunk: sizes")
         return TList(TTensor(x.dtype, ANY_SHAPE, x.device))
     if chunks <= 0:
-        raise OpError("GT2016", f"chunk needs a positive number of chunks, got {chunks}",
+        raise OpError("GT2026", f"chunk needs a positive number of chunks, got {chunks}",
                       "chunks")
     d = x.shape.dims[p.index]
     n = d.size.constant() if d.size is not None else None
@@ -466,7 +467,7 @@ def _narrow(rel: Rel, a: dict[str, Arg]) -> Type:
     length = as_size(static_int(a["length"], "length"))
     start = as_size(static_int(a["start"], "start"))
     if length is not None and (c := length.constant()) is not None and c < 0:
-        raise OpError("GT2016", f"narrow: length must be non-negative, got {c}", "length")
+        raise OpError("GT2026", f"narrow: length must be non-negative, got {c}", "length")
     if p.index is None:
         rel.check("narrow: dim")
         return TTensor(x.dtype, ANY_SHAPE, x.device)

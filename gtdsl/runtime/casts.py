@@ -1,7 +1,8 @@
 """Runtime casts, the reference version: does a value belong to a type, given the size
-bindings so far? Binds what is unbound, never converts (TYPES.md §6).
+bindings so far? Binds what is unbound, never converts (docs/runtime.md, "What is checked
+when").
 
-The order is the one TYPES.md fixes: is it a tensor, device, dtype, rank, then sizes (first
+The order is the one that section states: is it a tensor, device, dtype, rank, then sizes (first
 bind unbound variables, then compare literals, bound variables and expressions); labels never.
 A failure is a ``Mismatch`` saying which part differs and why. The generated entry checks
 (``gtdsl.runtime.entry``) are the fast path; on any failure they call this to explain it.

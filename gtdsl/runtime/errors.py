@@ -1,5 +1,6 @@
 """Runtime failures as gtdsl errors: ``CastError`` (also a ``TypeError``) rendered as in
-TYPES.md §6, with the blamed party, what was received, what differs and the bindings."""
+docs/runtime.md, "What is checked when", with the blamed party, what was received, what
+differs and the bindings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Gradual types (TYPES.md §1, §3, §4): values, and precision, consistency, meet and join.
+"""Gradual types: values, and precision, consistency, meet and join (docs/types.md, "What is
+checked, and when"; docs/language.md, "What types mean (the design)").
 
 A tensor type is a product of a dtype node, a shape and a device node, and each relation is
 componentwise. Shapes have at most one leading variadic part: ``...`` (unknown dims) or a

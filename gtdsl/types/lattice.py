@@ -1,4 +1,4 @@
-"""Dtype and device trees (TYPES.md §2) and dtype promotion.
+"""Dtype and device trees (docs/types.md, "Dtypes and devices") and dtype promotion.
 
 Both are tree lattices: ``a ⊑ b`` iff ``b`` is an ancestor-or-self of ``a``; consistent iff
 comparable; meet is the lower one; join the lowest common ancestor. Promotion is an op rule,

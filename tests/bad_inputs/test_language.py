@@ -81,7 +81,7 @@ ROWS: list[tuple[str, object, str, float]] = [
      "def f(p: S[3]) -> f32[3]:\n    return p.w\n", "GT1008", FAST_S),
     ("struct_return_size_unbound", "struct S[d]:\n    w: f32[d]\n\n\n"
      "def f(p: S[d]) -> f32[e]:\n    return p.w\n", "GT1008", FAST_S),
-    ("row_variable_as_value", "def f(x: f32[*b, n]) -> int:\n    return b\n", "GT2016",
+    ("row_variable_as_value", "def f(x: f32[*b, n]) -> int:\n    return b\n", "GT2024",
      FAST_S),
     # identifiers as Python reads them
     ("invalid_character_in_name", "def f(x\u00b2: f32[n]) -> f32[n]:\n    return x\u00b2\n",

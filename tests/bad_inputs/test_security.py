@@ -70,8 +70,8 @@ ATTEMPTS = [
     ("exec", "", "exec(\"open('MARK', 'w')\")", "GT1001"),
     ("open", "", "open(\"MARK\", \"w\")", "GT1001"),
     ("dunder_import", "", "__import__(\"os\").system(\"touch MARK\")", "GT1001"),
-    ("getattr_builtin", "import torch", "getattr(torch, \"save\")(x, \"MARK\")", "GT2016"),
-    ("module_as_value", "import torch", "t = torch\n    t.save(x, \"MARK\")", "GT2016"),
+    ("getattr_builtin", "import torch", "getattr(torch, \"save\")(x, \"MARK\")", "GT2025"),
+    ("module_as_value", "import torch", "t = torch\n    t.save(x, \"MARK\")", "GT2024"),
 ]
 
 

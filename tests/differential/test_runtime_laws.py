@@ -1,10 +1,11 @@
-"""TYPES.md §7 laws 5 and 6 on generated programs and inputs biased toward violations.
+"""Two laws of gradual typing (docs/types.md, "What is checked, and when") on generated
+programs and inputs biased toward violations.
 
-- Law 6 (soundness): the compiled torch backend and the reference interpreter agree: the same
+- Soundness: the compiled torch backend and the reference interpreter agree: the same
   value bit for bit, or a ``CastError`` with the same code and blame label; never a raw
   torch error, on adversarial inputs (off by one, sizes 0 and 1, swapped dims, wrong dtype,
   a tensor on another device, a number where a tensor belongs).
-- Law 5 (dynamic gradual guarantee): weakening annotations changes no result: if the precise
+- The dynamic gradual guarantee: weakening annotations changes no result: if the precise
   program returns r, the weakened one returns r; if the weakened one raises ``CastError``, so
   does the precise one.
 """

@@ -1,6 +1,6 @@
 """Golden tests: programs carrying their own expectations.
 
-- ``parse/*.gt`` and the LANGUAGE.md examples in ``docs/examples``: parse cleanly; the AST
+- ``parse/*.gt`` and the documented examples in ``docs/examples``: parse cleanly; the AST
   dump is in the sibling ``.expected`` file; unparse then parse gives the same tree.
 - ``errors/*.gt``: the first line is ``# error[CODE] LINE:COL``; the file must fail with
   exactly that diagnostic, rendered as in the sibling ``.expected`` file.

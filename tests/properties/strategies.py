@@ -1,5 +1,6 @@
 """Shared hypothesis strategies: generated well-typed programs and the weakening of their
-annotations (TYPES.md §7 laws 4 and 5)."""
+annotations (the static and dynamic gradual guarantees: docs/types.md, "What is checked,
+and when")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""TYPES.md §7 law 4, the static gradual guarantee: weaken annotations of a well-typed
-program and it still checks, every inferred type equally or less precise.
+"""The static gradual guarantee (docs/types.md, "What is checked, and when"): weaken
+annotations of a well-typed program and it still checks, every inferred type equally or less
+precise.
 
 Weakenings: a size to ``?``, ``cuda:0 → cuda → ?``, ``f16 → float → ?``, a leading dims prefix
 to ``...``, a whole shape to ``[...]``. Labels that by-name ops use are binders and are kept,

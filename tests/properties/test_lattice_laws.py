@@ -1,12 +1,15 @@
-"""TYPES.md §7 law 1: precision, consistency, meet and join against a brute-force γ oracle.
+"""Precision, consistency, meet and join (docs/types.md, "What is checked, and when" and
+"Dtypes and devices") against a brute-force γ oracle.
 
 γσ(T) is computed by enumerating runtime metadata ``(device, dtype, sizes)`` over a small
 universe — devices cpu, cuda:0, cuda:1; every concrete dtype (and a witness for torch's
 wider unsigned dtypes, see GAMMA_DT); size tuples of rank ≤ 4 with
 each size in 0..4 — and keeping what T admits under the assignment σ of its size variables
-(al, be in 0..3). A tensor type is a product (§1), so γ is stored as the product of its
-device, dtype and size-tuple sets; each set is found by testing every element against a
-direct reading of §2–4, never through the relations under test.
+(al, be in 0..3). A tensor type is a product of its parts (docs/types.md, "What is checked,
+and when"), so γ is stored as the product of its device, dtype and size-tuple sets; each set
+is found by testing every element against a direct reading of the documented meanings
+(docs/types.md, "Dtypes and devices"; docs/language.md, "The forms at a glance"), never
+through the relations under test.
 
 Labels are erased at runtime and do not affect γ. They form a static flat lattice, checked
 positionwise: for a rank r, ``labels_at(shape, r)`` is the label each of the r runtime dims
@@ -38,7 +41,8 @@ from gtdsl.types.sizes import Size
 
 # ============================================================================ the oracle
 
-# γ of every dtype node, written out from the tree of §2 (plus torch's complex32, a leaf).
+# γ of every dtype node, written out from the tree of docs/language.md, "Dtypes" (plus
+# torch's complex32, a leaf).
 # The runtime dtypes are gtdsl's concrete dtypes plus one witness, U_OTHER, standing for
 # torch's uint16/uint32/uint64, which gtdsl has no node for: without it γ(uint) = γ(u8) and
 # the tree order could not be inclusion (see test_uint_category_has_one_member).
@@ -72,7 +76,8 @@ def _dim_admits(size: int | None, n: int) -> bool:
 
 
 def _shape_admits(fixed: bool, sizes: tuple[int | None, ...], t: tuple[int, ...]) -> bool:
-    """§4: a fixed shape wants exactly its rank; ``[..., d1..dk]`` at least k, right-aligned."""
+    """A fixed shape wants exactly its rank; ``[..., d1..dk]`` at least k, right-aligned
+    (docs/language.md, "The forms at a glance")."""
     k = len(sizes)
     if len(t) < k or fixed and len(t) != k:
         return False

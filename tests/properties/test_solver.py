@@ -1,4 +1,5 @@
-"""TYPES.md §7 law 3: the size solver never answers VALID or UNSAT wrongly.
+"""The size solver (docs/types.md, "Sizes and size variables") never answers VALID or UNSAT
+wrongly.
 
 Random polynomials over the variables a, b, c and the constants 0..5, built with
 ``+ - * // %``, are compared by brute force over every assignment of the variables in 0..4

@@ -1,4 +1,4 @@
-"""The package's imports follow the pipeline order (ARCHITECTURE.md): no back edges."""
+"""The package's imports follow the pipeline order (README.md, "Layout"): no back edges."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Cast insertion: where CHECK_CAST and CHECK_OP appear, counted (TYPES.md §5 invariant)."""
+"""Cast insertion: where CHECK_CAST and CHECK_OP appear, counted (a fully typed body casts only
+at its entry: docs/types.md, "Tightening types step by step")."""
 
 from __future__ import annotations
 

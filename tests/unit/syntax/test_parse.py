@@ -1,4 +1,5 @@
-"""Parser details: the LANGUAGE.md type examples, spans, soft keywords, limits."""
+"""Parser details: the type examples of docs/language.md ("Canonical spelling"), spans, soft
+keywords, limits."""
 
 from __future__ import annotations
 
