@@ -71,7 +71,7 @@ def capture(cases: list[tuple[str, str]]) -> list[Captured]:
 
     from gtdsl.lower.triton import kernels
     from gtdsl.runtime.inputs import Sampler
-    from gtdsl.runtime.jit import load_source
+    from gtdsl.driver import load_source
 
     seen: dict[str, Captured] = {}
     real_compile = kernels._compile

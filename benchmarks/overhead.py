@@ -6,8 +6,8 @@ on a cache hit is timed four ways in the same run: eager torch (the same ops as 
 function), gtdsl (checked entry + compiled body), ``torch.compile`` (default options, after
 warm-up), and jaxtyping+beartype checking the same annotations (when installed:
 ``pip install jaxtyping beartype``). The figure that matters is the difference to eager.
-Then the cold compile time of a 20-op function: parse, check, lower and first call, with the
-disk cache off.
+Then the cold compile time of a 20-op function: parse, check, lower and first call (each run
+a new source, so no checked program is reused).
 
 Run: ``python -m benchmarks.overhead [--quick] [--json OUT]``. Not a test: nothing here asserts.
 """
@@ -87,7 +87,7 @@ def _compiled(fn: Callable[..., Any], args: list[Any]) -> Callable[..., Any] | N
 
 
 def run_overhead(quick: bool, progress: Callable[[str], None]) -> list[dict[str, Any]]:
-    from gtdsl.runtime.jit import load_source
+    from gtdsl.driver import load_source
 
     calls, repeats = (2000, 3) if quick else (20000, 5)
     rows = []
@@ -114,9 +114,8 @@ def run_overhead(quick: bool, progress: Callable[[str], None]) -> list[dict[str,
 
 
 def run_cold_compile(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
-    from gtdsl.runtime.jit import load_source
+    from gtdsl.driver import load_source
 
-    os.environ["GTDSL_DISABLE_DISK_CACHE"] = "1"
     lines = ["def chain(x: f32[n, d], w: f32[d, d], b: f32[d]) -> f32[n, d]:", "    h = x"]
     unary = ["tanh", "exp", "sigmoid", "relu", "gelu"]
     for i in range(20):  # 20 ops: a mix of elementwise, matmul and reductions
@@ -139,7 +138,6 @@ def run_cold_compile(quick: bool, progress: Callable[[str], None]) -> dict[str, 
         m = load_source(src.replace("def chain", f"def chain{i}"), f"cold{i}.gt")
         getattr(m, f"chain{i}")(x, w, b)
         times.append((time.perf_counter() - t) * 1e3)
-    del os.environ["GTDSL_DISABLE_DISK_CACHE"]
     return {"ops": 20, "median_ms": statistics.median(times), "min_ms": min(times),
             "runs": len(times)}
 

@@ -5,8 +5,8 @@ This module is the public API: re-exports only, no logic.
 
 from gtdsl._version import __version__
 from gtdsl.diagnostics import Diagnostic, GtdslError, ParseError, Severity
-from gtdsl.driver import check
-from gtdsl.runtime import CastError, TypeCheckError, jit, load
+from gtdsl.driver import check, jit, load, load_source
+from gtdsl.runtime import CastError, TypeCheckError
 from gtdsl.syntax import parse_file, parse_function, parse_source, parse_type
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "check",
     "jit",
     "load",
+    "load_source",
     "parse_file",
     "parse_function",
     "parse_source",

@@ -3,13 +3,12 @@
 A leaf module: imports nothing from gtdsl.
 
 - ``GTDSL_CACHE_DIR``: the directory for gtdsl's on-disk caches (default:
-  ``$XDG_CACHE_HOME/gtdsl``, else ``~/.cache/gtdsl``). gtdsl keeps its files in private
-  subdirectories of it (``jit/``, ``parser/``, mode 0700) and reads back only what passes the
-  private-file rules of ``gtdsl._resources``; the directory itself may be shared.
+  ``$XDG_CACHE_HOME/gtdsl``, else ``~/.cache/gtdsl``). gtdsl keeps its parser tables (data,
+  never code) in a private subdirectory of it (``parser/``, mode 0700) and reads back only what
+  passes the private-file rules of ``gtdsl._resources``; the directory itself may be shared.
 - ``GTDSL_LOG``: comma-separated log topics; ``recompiles`` says why each compile after the
   first happened (to standard error); ``debug`` adds the Python traceback to a `gtdsl`
   command's internal-error report (GT9001).
-- ``GTDSL_DISABLE_DISK_CACHE=1``: keep compiled code in memory only.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from pathlib import Path
 class Config:
     cache_dir: Path
     log: frozenset[str] = frozenset()
-    disk_cache: bool = True
 
 
 def load_config(environ: dict[str, str] | None = None) -> Config:
@@ -34,5 +32,4 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
         base = env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
         cache = Path(base) / "gtdsl"
     log = frozenset(t.strip() for t in env.get("GTDSL_LOG", "").split(",") if t.strip())
-    disk = env.get("GTDSL_DISABLE_DISK_CACHE", "") not in ("1", "true", "yes")
-    return Config(cache_dir=cache, log=log, disk_cache=disk)
+    return Config(cache_dir=cache, log=log)

@@ -117,7 +117,7 @@ def read_regular_file(path: str | os.PathLike[str], limit: int = SOURCE_LIMIT) -
 
 # ====================================================================== private cache files
 #
-# gtdsl's disk caches (compiled bodies, parser tables) live under the cache directory in
+# gtdsl's disk cache (the parser tables) lives under the cache directory in
 # subdirectories gtdsl makes itself. What is read from there is trusted only as far as these
 # rules go: every directory below the cache directory and the file itself are opened without
 # following symbolic links and checked on the open descriptor (no window between check and
@@ -232,43 +232,3 @@ def remove_private_file(base: Path, parts: tuple[str, ...], name: str) -> None:
         pass
     finally:
         os.close(dfd)
-
-
-# ====================================================================== the package digest
-
-_DIGEST_SUFFIXES = (".py", ".gt", ".lark")
-
-
-@functools.lru_cache(maxsize=1)
-def package_digest() -> str:
-    """A digest of every source and data file of this gtdsl installation (the checker, the
-    IR, the code generators, the runtime, the grammar and the kernel templates).
-
-    Anything cached on disk from generated code is keyed by it: an entry made by any other
-    version of any of these files is never looked up. Computed once per process.
-    """
-    package = Path(__file__).resolve().parent
-    roots = [package]
-    if not (package / "_data").is_dir():  # a checkout: the data sits beside the package
-        roots += [checkout_root().joinpath(*_CHECKOUT_DIRS[k]) for k in ("grammar", "kernels")]
-    return tree_digest(roots)
-
-
-def tree_digest(roots: list[Path]) -> str:
-    """A digest of the names and contents of the ``.py``, ``.gt`` and ``.lark`` files under
-    ``roots`` (compiled ``__pycache__`` files left out)."""
-    h = hashlib.sha256()
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
-            if path.suffix not in _DIGEST_SUFFIXES or "__pycache__" in path.parts:
-                continue
-            try:
-                data = read_regular_file(path)
-            except OSError:
-                continue
-            rel = path.relative_to(root.parent).as_posix().encode()
-            h.update(len(rel).to_bytes(8, "little") + rel)
-            h.update(len(data).to_bytes(8, "little") + data)
-    return h.hexdigest()

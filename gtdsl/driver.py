@@ -1,20 +1,34 @@
-"""The driver: runs the front-end stages over a file or text and collects diagnostics.
+"""The driver: the one place that runs the pipeline, parse -> check -> compile.
 
-Input: a path or source text. Output: the diagnostics of reading, parsing and type checking
-(never raises on bad user input), and for the compile command the checked module: its
-signatures, its typed program and its IR.
+- ``check`` / ``check_file``: a path or source text to the diagnostics of reading, parsing and
+  type checking (never raises on bad user input), and for the compile command the checked
+  module: its signatures, its typed program and its IR.
+- ``load`` / ``load_source`` / ``jit``: a ``.gt`` file, source text or a Python function to a
+  ``CompiledModule`` (``gtdsl.runtime``), which receives the checked IR program and nothing
+  else of the front end. Checked programs are kept per process by the digest of their
+  sources and the allowlist, so loading the same sources again parses and checks nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gtdsl.check import CheckResult, check_module
+from gtdsl.check.env import ALLOWED_PYTHON
 from gtdsl.check.typed import print_typed
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
+from gtdsl.ir.core import Program
 from gtdsl.ir.printer import print_function
+from gtdsl.ops.pyallow import Allowlist, bad_extra_name
+from gtdsl.runtime.backends import REGISTRY, REQUESTS
+from gtdsl.runtime.errors import TypeCheckError
+from gtdsl.runtime.jit import usage_error
+from gtdsl.runtime.module import CompiledModule
 from gtdsl.syntax.parse import parse_file_text, read_source
 
 _SOURCE_SUFFIXES = (".gt",)
@@ -66,11 +80,142 @@ def check(path_or_source: str | os.PathLike[str], filename: str | None = None) -
     return list(check_file(path_or_source, filename).diagnostics)
 
 
-def emit(result: CheckResult, fn_name: str, what: str) -> str | None:
-    """``typed`` or ``ir`` text of one function of a checked module; None if no such function."""
+def emit(result: CheckResult, fn_name: str, what: str, backend: str = "torch") -> str | None:
+    """``typed`` or ``ir`` text of one function of a checked module; None if no such function.
+    The ``ir`` is what ``backend`` lowers: the checked IR after that backend's pass (the
+    triton backend's holds its fused kernels as ``KERNEL`` eqns)."""
     fn = result.module.functions.get(fn_name)
     if fn is None or fn.ir is None:
         return None
     if what == "ir":
-        return print_function(fn.ir)
+        return print_function(REGISTRY[backend].prepare(fn.ir))
     return print_typed(fn, result.signature(fn_name), getattr(fn, "lets", {}))
+
+
+def _check_errors(result: CheckResult) -> None:
+    errors = [d for d in result.diagnostics if d.is_error]
+    if errors:
+        raise TypeCheckError(errors)
+
+
+def load(path: str | os.PathLike[str], *, backend: str = "auto",
+         allow_python: tuple[str, ...] = ()) -> CompiledModule:
+    """Parse and check a ``.gt`` file; return a module whose functions are callable.
+
+    Raises ``gtdsl.ParseError`` or ``gtdsl.TypeCheckError`` (``str()`` is the rendered
+    diagnostics). ``allow_python`` adds Python functions or values the file may use, each by
+    its full dotted name (``("operator.neg",)``), beyond gtdsl's allowlist of pure torch and
+    math names; whole modules cannot be added. Loading runs nothing from the file.
+    """
+    p = Path(path)
+    file, _warnings = read_source(p)
+    return _compile_file(file, p, backend, allow_python)
+
+
+def load_source(text: str, filename: str = "<string>", *, backend: str = "auto",
+                allow_python: tuple[str, ...] = ()) -> CompiledModule:
+    """``load`` for source text (imports of other ``.gt`` files resolve from the current
+    directory)."""
+    return _compile_file(SourceFile(filename, text), None, backend, allow_python)
+
+
+def _allowlist(allow_python: Any) -> Allowlist:
+    """``allow_python`` checked: a tuple of full dotted names of functions or values."""
+    if isinstance(allow_python, str) or not isinstance(allow_python, (tuple, list)):
+        raise usage_error(f"allow_python must be a tuple of names, got {allow_python!r}",
+                           "e.g. allow_python=(\"operator.neg\",)")
+    for name in allow_python:
+        why = bad_extra_name(name)
+        if why is not None:
+            raise usage_error(f"allow_python: {why}", "name each function or value in "
+                               "full, e.g. allow_python=(\"operator.neg\",)")
+    return Allowlist(tuple(allow_python)) if allow_python else ALLOWED_PYTHON
+
+
+def _compile_file(file: SourceFile, p: Path | None, backend: str,
+                  allow_python: tuple[str, ...]) -> CompiledModule:
+    if backend not in REQUESTS:
+        raise usage_error(f"unknown backend {backend!r}", "use one of: " + ", ".join(REQUESTS))
+    allowed = _allowlist(allow_python)
+    program = _checked(file, p, allowed)
+    return CompiledModule(program, allowed, backend)
+
+
+def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] = ()) -> Any:
+    """Compile a Python function written in gtdsl (annotations as strings).
+
+    ``@gtdsl.jit`` or ``@gtdsl.jit(backend="torch")``. The function is parsed from its own
+    source and checked when decorated: static errors raise ``TypeCheckError`` there, with
+    locations in the ``.py`` file.
+    """
+    if fn is None:
+        return lambda f: jit(f, backend=backend, allow_python=allow_python)
+    if backend not in REQUESTS:
+        raise usage_error(f"unknown backend {backend!r}", "use one of: " + ", ".join(REQUESTS))
+    from gtdsl.syntax.pyfront import _base_indent, function_source
+    from gtdsl.runtime.entry import named_as
+
+    source = function_source(fn)
+    module = parse_file_text(source, base_indent=_base_indent(source))
+    fns = module.functions()
+    if len(fns) != 1 or len(module.body) != 1:
+        raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
+                                     f"`{fn.__qualname__}`", path=fn.__code__.co_filename,
+                                     help="define the function on its own with `def`")])
+    allowed = _allowlist(allow_python)
+    result = check_module(source, module, None, allowed)
+    _check_errors(result)
+    compiled = CompiledModule(result.program, allowed, backend)
+    out = compiled.functions[fns[0].name]
+    out.__wrapped__ = fn  # type: ignore[attr-defined]
+    for generated in (out._entry, out._bind):  # wrong calls name it as Python would
+        named_as(generated, getattr(fn, "__qualname__", out.name))
+    out.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+    return out
+
+
+# ---------------------------------------------------------------- checked programs, memoized
+
+_CHECKED: dict[tuple, tuple[Program, tuple[tuple[str, str], ...]]] = {}
+_CHECKED_LOCK = threading.Lock()
+_CHECKED_LIMIT = 64  # programs kept (the oldest is dropped first)
+
+
+def _checked(file: SourceFile, p: Path | None, allowed: Allowlist) -> Program:
+    """Parse and check ``file`` into its IR program; raise on any error.
+
+    A program is reused when the same text at the same place, with the same allowlist, was
+    checked before in this process and every module it imported still has the text it had
+    (imports are read again to compare, which costs a read, not a parse and a check)."""
+    where = str(p.resolve()) if p is not None else os.getcwd()
+    key = (file.name, where, hashlib.sha256(file.text.encode()).hexdigest(), allowed.names)
+    with _CHECKED_LOCK:
+        hit = _CHECKED.get(key)
+    if hit is not None and _imports_unchanged(hit[1]):
+        return hit[0]
+    tree = parse_file_text(file)
+    result = check_module(file, tree, p, allowed)
+    _check_errors(result)
+    modules = [f.module for f in (result.functions or {}).values()] + [
+        s.module for s in (result.structs or {}).values()]
+    imported = tuple(sorted({(str(m.path), m.file.text) for m in modules
+                             if m.path is not None and m.path != p}))
+    with _CHECKED_LOCK:
+        if len(_CHECKED) >= _CHECKED_LIMIT:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[key] = (result.program, imported)
+    return result.program
+
+
+def _imports_unchanged(imported: tuple[tuple[str, str], ...]) -> bool:
+    for path, text in imported:
+        try:
+            now, _ = read_source(Path(path))
+        except ParseError:
+            return False
+        if now.text != text:
+            return False
+    return True
+
+
+__all__ = ["Checked", "check", "check_file", "emit", "jit", "load", "load_source"]

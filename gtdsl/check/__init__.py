@@ -2,20 +2,23 @@
 
 ``check_module`` takes a parsed module and returns a ``CheckResult``: every diagnostic, each
 function's checked signature (inferred parts filled in), and the typed IR ``Program`` with
-its casts. Functions are checked callee first, so a caller sees the callee's inferred return
+its casts: every function with its parameter names, literal defaults and size variables,
+every struct declaration, the names the module exports. Execution reads only the program. Functions are checked callee first, so a caller sees the callee's inferred return
 type; a call on a cycle of calls is an error (GT2020).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ast as pyast
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gtdsl.check.checker import FunctionChecker, call_order
 from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
 from gtdsl.ops.pyallow import Allowlist
 from gtdsl.diagnostics import Diagnostic, SourceFile
-from gtdsl.ir.core import Program
+from gtdsl.ir.core import Field, Function, Program, StructDecl
 from gtdsl.syntax import ast
 from gtdsl.syntax.unparse import unparse_expr
 from gtdsl.types import TDyn
@@ -56,13 +59,50 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
 
     for fn in call_order(session):  # callees first; cycles and deep chains reported
         ensure(fn)
-    program = Program(tuple(f.ir for f in order if f.ir is not None))
     sigs = tuple((f.name, signature(f)) for f in env.functions.values())
     functions = {f.qualname: f for m in session.modules.values() for f in m.functions.values()}
     structs = dict(session.structs)
     for m in session.modules.values():
         structs.update({k: v for k, v in m.structs.items() if k not in structs})
+    exports = tuple((name, f.qualname) for name, f in env.functions.items()) + tuple(
+        (local, f.qualname) for local, f in env.imported_fns.items())
+    program = Program(tuple(_function(f) for f in order if f.ir is not None),
+                      tuple(_struct(info) for info in structs.values()), exports)
     return CheckResult(env, program, sigs, tuple(session.diagnostics), functions, structs)
+
+
+def _function(fn: FnInfo) -> Function:
+    """The IR function with everything a call needs from the declaration."""
+    assert fn.ir is not None
+    defaults = []
+    for name, _, p in fn.params:
+        if p.default is not None:
+            value = _literal(p.default)
+            if value is not _NOT_LITERAL:
+                defaults.append((name, value))
+    return replace(fn.ir, names=tuple(name for name, _, _ in fn.params),
+                   defaults=tuple(defaults),
+                   param_spans=tuple(p.span for _, _, p in fn.params),
+                   size_vars=tuple(fn.size_vars), doc=fn.decl.docstring,
+                   signature=signature(fn))
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(expr: ast.Expr) -> Any:
+    """A default's value (the checker allows only literals there; anything else has been
+    reported)."""
+    try:
+        return pyast.literal_eval(unparse_expr(expr))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+def _struct(info: Any) -> StructDecl:
+    return StructDecl(info.name, tuple(info.params),
+                      tuple(Field(name, t, decl.span) for name, (t, decl) in info.fields.items()),
+                      info.decl.span)
 
 
 def signature(fn: FnInfo) -> str:

@@ -52,6 +52,10 @@ def _build_parser() -> _Parser:
     comp.add_argument("--emit", choices=("ast", "typed", "ir", "torch", "triton"),
                       default="typed", help="what to print (default: typed); torch: the "
                       "generated Python; triton: the launch plan, kernels and host code")
+    comp.add_argument("--backend", choices=("torch", "triton", "interpret"), default=None,
+                      help="with --emit ir: the IR after this backend's pass (triton: fused "
+                      "ops as kernel eqns; default: the checked IR, which torch and "
+                      "interpret run as it is)")
     run = sub.add_parser("run", help="run one function of a .gt file and summarize its result")
     run.add_argument("file", metavar="FILE")
     run.add_argument("--fn", required=True, metavar="NAME", help="the function to run")
@@ -124,7 +128,10 @@ def run_check(files: Sequence[str], fmt: str, out: TextIO, err: TextIO,
     return EXIT_ERRORS if errors else EXIT_OK
 
 
-def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
+def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO,
+                backend: str | None = None) -> int:
+    if backend is not None and what != "ir":
+        return _usage(f"--backend goes with --emit ir, not --emit {what}", err)
     checked = check_file(path, is_path=True)
     for diag in checked.diagnostics:
         err.write(render_text(diag) + "\n")
@@ -146,17 +153,17 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO) -> int:
     elif what == "torch":
         if checked.errors:
             return EXIT_ERRORS
-        from gtdsl.runtime import load
+        from gtdsl.driver import load
 
         out.write(load(path).functions[fn].source())
     elif what == "triton":
         if checked.errors:
             return EXIT_ERRORS
-        from gtdsl.runtime import load
+        from gtdsl.driver import load
 
         out.write(load(path, backend="triton").functions[fn].triton_source())
     else:
-        out.write((emit(checked.result, fn, what) or "") + "\n")
+        out.write((emit(checked.result, fn, what, backend or "torch") or "") + "\n")
     return EXIT_ERRORS if checked.errors else EXIT_OK
 
 
@@ -306,7 +313,7 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
     if args.command == "check":
         return run_check(args.files, args.format, out, err, args.types)
     if args.command == "compile":
-        return run_compile(args.file, args.fn, args.emit, out, err)
+        return run_compile(args.file, args.fn, args.emit, out, err, args.backend)
     if args.command == "generate":
         return run_generate(args.model, args.prompt, args.max_new_tokens, args.beams, out,
                             err)

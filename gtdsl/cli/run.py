@@ -16,7 +16,8 @@ from typing import Any, TextIO
 import torch
 
 from gtdsl.diagnostics import Diagnostic, GtdslError, render_text
-from gtdsl.runtime import CastError, load
+from gtdsl.driver import load
+from gtdsl.runtime import CastError
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.runtime.errors import CALLER
 from gtdsl.runtime.inputs import InputError, Sampler
@@ -104,7 +105,7 @@ def _arguments(module: Any, fn: Any, args: list[str], sizes: list[str], seed: in
         if name.strip() in size_values:
             raise RunError(f"`--size {name.strip()}` is given twice")
         size_values[name.strip()] = n
-    known = set(fn._sizes) | set(fn.module.program.info[fn.qualname].size_vars)
+    known = set(fn._sizes) | set(fn.module.program.ir[fn.qualname].size_vars)
     for name in size_values:
         if name not in known:
             raise RunError(f"`{fn.name}` has no size variable `{name}`",
@@ -176,7 +177,7 @@ def _given_value(module: Any, name: str, text: str, t: Any, gen: torch.Generator
 def _struct_from(module: Any, struct: str, tensors: dict, prefix: str, path: str) -> Any:
     info = module.program.struct(struct)
     fields = {}
-    for f, (ft, _) in info.fields.items():
+    for f, ft in info.field_types().items():
         key = f"{prefix}{f}"
         if isinstance(ft, TStruct):
             fields[f] = _struct_from(module, ft.name, tensors, key + ".", path)

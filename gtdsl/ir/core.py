@@ -1,20 +1,24 @@
-"""The typed core IR: what cast insertion produces and the backends consume.
+"""The typed core IR: what cast insertion produces and every later stage consumes.
 
 ::
 
-    module   ::= function*
-    function ::= name (param: type)* -> type { block }
+    program  ::= function* struct* exports
+    function ::= name (param: type [= literal])* [size vars] -> type { block }
     block    ::= eqn*
     eqn      ::= (out: type)* = OP[param=value, ...](atom, ...)  @ span
                | IF(cond) { block } else { block } -> outs        (blocks end in YIELD or RETURN)
                | FOR(item in list; carried) { block } -> outs     (the block ends in YIELD)
+               | KERNEL[kernel](ins) { block } -> outs            (the block ends in YIELD)
     atom     ::= var | literal
 
-A ``Lit`` whose value is a ``Size`` is a size expression, evaluated from the size variables
-bound by the function's entry casts. ``Op`` is closed: the structural ops below plus one member per catalogue op (``Op.SUM``,
-``Op.MATMUL`` ...). ``CHECK_CAST`` carries its target type and a ``Blame``; it checks, never
-converts. ``CHECK_OP`` carries the residual facts an op relation could not decide, checked at
-run time by re-running the relation on concrete metadata.
+The program is the boundary between checking and execution: the interpreter, the code
+generators and the runtime read nothing else (no syntax trees, no checker state). A ``Lit``
+whose value is a ``Size`` is a size expression, evaluated from the size variables bound by
+the function's entry casts. ``Op`` is closed and spelled out below: the structural ops plus
+one member per catalogue op (``Op.SUM``, ``Op.MATMUL`` ...). ``CHECK_CAST`` carries its
+target type and a ``Blame``; it checks, never converts. ``CHECK_OP`` carries the residual
+facts an op relation could not decide, checked at run time by re-running the relation on
+concrete metadata.
 """
 
 from __future__ import annotations
@@ -24,35 +28,163 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from gtdsl.diagnostics import Span
-from gtdsl.ops import OPS
 from gtdsl.types import Size, Type
 
-STRUCTURAL = (
-    "CHECK_CAST",  # out = in, after checking it against params.target
-    "CHECK_OP",  # residual facts of the op that follows (params.op, params.facts)
-    "CONST",  # out = params.value
-    "CALL",  # out = gtdsl function params.callee (a module-qualified name)
-    "EXTERN",  # out = Python callable params.path (result unchecked)
-    "GET_FIELD",  # out = in.params.field
-    "GET_ITEM",  # out = in[params.index] for tuples and lists
-    "TUPLE",  # out = (in, ...)
-    "LIST",  # out = [in, ...]
-    "ATTR",  # out = metadata of a tensor: params.attr in shape, ndim, dtype, device
-    "ASSERT",  # check the condition in; params.message
-    "NOT",  # out = not in
-    "UNARY",  # out = -in or +in (params.op) on a Python number or an unchecked value
-    "IF",
-    "FOR",
-    "YIELD",  # end of an IF/FOR block: the values of the block's outputs
-    "RETURN",  # return in from the function
-)
+class Op(enum.Enum):
+    """Every op of the IR: the structural ops, then one per catalogue op, whose value is its
+    catalogue name (``Op.SUM.value == "sum"``; a unit test keeps this list equal to
+    ``gtdsl.ops.OPS``)."""
 
-Op = enum.Enum("Op", [*STRUCTURAL, *(name.upper() for name in sorted(OPS))])  # type: ignore[misc]
+    CHECK_CAST = "check_cast"  # out = in, after checking it against params.target
+    CHECK_OP = "check_op"  # residual facts of the op that follows (params.op, params.names)
+    CONST = "const"  # out = params.value
+    CALL = "call"  # out = gtdsl function params.callee (a module-qualified name)
+    EXTERN = "extern"  # out = allowlisted Python name params.path, called or not (params.call)
+    GET_FIELD = "get_field"  # out = in.params.field
+    GET_ITEM = "get_item"  # out = in[params.index] for tuples and lists
+    TUPLE = "tuple"  # out = (in, ...)
+    LIST = "list"  # out = [in, ...]
+    ATTR = "attr"  # out = metadata of a tensor: params.attr in shape, ndim, dtype, device
+    GETATTR = "getattr"  # out = the public attribute params.attr of an unchecked value
+    COMPARE = "compare"  # out = in0 <params.op> in1 on Python values (operator table)
+    BOOL_OP = "bool_op"  # out = in0 and/or in1 ... (params.op)
+    RANGE = "range"  # out = the ints of range(in...), at most MAX_RANGE of them
+    SLICE = "slice"  # out = slice(in0, in1, in2)
+    ASSERT = "assert"  # check the condition in; params.message
+    NOT = "not"  # out = not in
+    UNARY = "unary"  # out = -in or +in (params.op: neg, pos) on a number or unchecked value
+    KERNEL = "kernel"  # outs = one fused kernel over ins (params.kernel); its block: the eqns
+    IF = "if"
+    FOR = "for"
+    YIELD = "yield"  # end of an IF/FOR/KERNEL block: the values of the block's outputs
+    RETURN = "return"  # return in from the function
+    # the catalogue
+    T = "T"
+    ABS = "abs"
+    ADD = "add"
+    ALL = "all"
+    AMAX = "amax"
+    AMIN = "amin"
+    ANY = "any"
+    ARANGE = "arange"
+    ARGMAX = "argmax"
+    ARGMIN = "argmin"
+    BMM = "bmm"
+    BROADCAST_TO = "broadcast_to"
+    CAT = "cat"
+    CHUNK = "chunk"
+    CLAMP = "clamp"
+    CONTIGUOUS = "contiguous"
+    COS = "cos"
+    CROSS_ENTROPY = "cross_entropy"
+    DIV = "div"
+    DROPOUT = "dropout"
+    EINSUM = "einsum"
+    EMBEDDING = "embedding"
+    EMPTY = "empty"
+    EMPTY_LIKE = "empty_like"
+    EQ = "eq"
+    ERF = "erf"
+    EXP = "exp"
+    EXP2 = "exp2"
+    EXPAND = "expand"
+    FLATTEN = "flatten"
+    FLOOR_DIVIDE = "floor_divide"
+    FULL = "full"
+    FULL_LIKE = "full_like"
+    GATHER = "gather"
+    GE = "ge"
+    GELU = "gelu"
+    GETITEM = "getitem"
+    GT = "gt"
+    INDEX_SELECT = "index_select"
+    ISNAN = "isnan"
+    LAYER_NORM = "layer_norm"
+    LE = "le"
+    LINEAR = "linear"
+    LOG = "log"
+    LOG1P = "log1p"
+    LOG2 = "log2"
+    LOG_SOFTMAX = "log_softmax"
+    LOGICAL_AND = "logical_and"
+    LOGICAL_NOT = "logical_not"
+    LOGICAL_OR = "logical_or"
+    LOGSUMEXP = "logsumexp"
+    LT = "lt"
+    MASKED_FILL = "masked_fill"
+    MASKED_SELECT = "masked_select"
+    MATMUL = "matmul"
+    MAX = "max"
+    MAXIMUM = "maximum"
+    MEAN = "mean"
+    MIN = "min"
+    MINIMUM = "minimum"
+    MSE_LOSS = "mse_loss"
+    MUL = "mul"
+    NARROW = "narrow"
+    NE = "ne"
+    NEG = "neg"
+    NLL_LOSS = "nll_loss"
+    NONZERO = "nonzero"
+    NORM = "norm"
+    ONES = "ones"
+    ONES_LIKE = "ones_like"
+    PERMUTE = "permute"
+    POW = "pow"
+    PROD = "prod"
+    RAND = "rand"
+    RAND_LIKE = "rand_like"
+    RANDN = "randn"
+    RANDN_LIKE = "randn_like"
+    RELU = "relu"
+    REMAINDER = "remainder"
+    RENAME = "rename"
+    RESHAPE = "reshape"
+    RMS_NORM = "rms_norm"
+    RSQRT = "rsqrt"
+    SCALED_DOT_PRODUCT_ATTENTION = "scaled_dot_product_attention"
+    SIGMOID = "sigmoid"
+    SILU = "silu"
+    SIN = "sin"
+    SOFTMAX = "softmax"
+    SOFTPLUS = "softplus"
+    SPLIT = "split"
+    SQRT = "sqrt"
+    SQUEEZE = "squeeze"
+    STACK = "stack"
+    STD = "std"
+    SUB = "sub"
+    SUM = "sum"
+    TANH = "tanh"
+    TO = "to"
+    TRANSPOSE = "transpose"
+    TRIL = "tril"
+    TRIU = "triu"
+    UNFLATTEN = "unflatten"
+    UNIQUE = "unique"
+    UNSQUEEZE = "unsqueeze"
+    VAR = "var"
+    VIEW = "view"
+    WHERE = "where"
+    ZEROS = "zeros"
+    ZEROS_LIKE = "zeros_like"
+
+    @property
+    def catalogue(self) -> bool:
+        """Whether this is a catalogue op (its value names its ``OpDef``)."""
+        return self not in STRUCTURAL
+
+
+STRUCTURAL: frozenset[Op] = frozenset(
+    op for op in Op if op.name in (
+        "CHECK_CAST", "CHECK_OP", "CONST", "CALL", "EXTERN", "GET_FIELD", "GET_ITEM", "TUPLE",
+        "LIST", "ATTR", "GETATTR", "COMPARE", "BOOL_OP", "RANGE", "SLICE", "ASSERT", "NOT",
+        "UNARY", "KERNEL", "IF", "FOR", "YIELD", "RETURN"))
 
 
 def op_for(name: str) -> Op:
     """The IR op of catalogue op ``name``."""
-    return Op[name.upper()]
+    return Op(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +233,7 @@ class BlameKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Blame:
-    """Who is at fault when a runtime check fails (TYPES.md §6)."""
+    """Who is at fault when a run-time check fails (docs/types.md, "Casts and blame")."""
 
     kind: BlameKind
     function: str
@@ -109,6 +241,7 @@ class Blame:
     what: str  # e.g. "argument `x`", "the result", "`hardswish(...)`"
     positive: bool = True  # True: the value's producer is blamed; False: its consumer
     origin: Span | None = field(default=None, compare=False)  # where the vaguer type came from
+    param: str | None = None  # ARG: the parameter's name
 
     def __str__(self) -> str:
         where = self.span.location if self.span is not None else "?"
@@ -135,19 +268,63 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Function:
-    name: str
+    """One checked function: what calling and running it needs, and nothing of the source.
+
+    ``names`` are the parameters' names (Python's call rules bind by them), ``defaults``
+    the literal defaults by name, ``size_vars`` the size variables a caller may give by
+    keyword or the entry binds, ``signature`` the checked signature as source text."""
+
+    name: str  # module-qualified
     params: tuple[Var, ...]
     returns: Type
     body: Block
     span: Span | None = field(default=None, compare=False)
+    names: tuple[str, ...] = ()
+    defaults: tuple[tuple[str, Any], ...] = ()
+    param_spans: tuple[Span | None, ...] = field(default=(), compare=False)
+    size_vars: tuple[str, ...] = ()
+    doc: str | None = None
+    signature: str = ""
+
+    def param_names(self) -> tuple[str, ...]:
+        return self.names or tuple(p.hint for p in self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: Type
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StructDecl:
+    """A struct declaration: its size parameters and its fields' declared types."""
+
+    name: str
+    params: tuple[str, ...]
+    fields: tuple[Field, ...]
+    span: Span | None = field(default=None, compare=False)
+
+    def field_types(self) -> dict[str, Type]:
+        return {f.name: f.type for f in self.fields}
 
 
 @dataclass(frozen=True, slots=True)
 class Program:
+    """A checked module and what it imports: every function (callees first), every struct,
+    and the names the module exports (its own functions and the ones it imports, by the
+    name the module uses, to their qualified names)."""
+
     functions: tuple[Function, ...]
+    structs: tuple[StructDecl, ...] = ()
+    exports: tuple[tuple[str, str], ...] = ()
 
     def function(self, name: str) -> Function:
         return next(f for f in self.functions if f.name == name)
+
+    def struct(self, name: str) -> StructDecl | None:
+        return next((s for s in self.structs if s.name == name), None)
 
 
 def walk(block: Block):

@@ -1,8 +1,11 @@
-"""Text form of the IR, one eqn a line, casts and their blame visible."""
+"""Text form of the IR, one eqn a line, casts and their blame visible; nested blocks indented
+under a label (``then:``/``else:`` of an IF, ``body:`` of a FOR, ``kernel:`` of a KERNEL)."""
 
 from __future__ import annotations
 
-from gtdsl.ir.core import Block, Eqn, Function, Lit, Op, Program, Var
+from gtdsl.ir.core import Block, Eqn, Function, Lit, Op, Var
+
+_LABELS = {Op.IF: ("then", "else"), Op.FOR: ("body",), Op.KERNEL: ("kernel",)}
 
 
 def _param(value: object) -> str:
@@ -16,14 +19,17 @@ def _param(value: object) -> str:
 def print_eqn(eqn: Eqn, indent: str) -> list[str]:
     outs = ", ".join(f"{v}: {v.type}" for v in eqn.outs)
     ins = ", ".join(str(a) for a in eqn.ins)
-    params = ", ".join(f"{k}={_param(v)}" for k, v in eqn.params)
+    if eqn.op is Op.KERNEL:  # kernel[name: kind]
+        params = str(eqn.param("kernel"))
+    else:
+        params = ", ".join(f"{k}={_param(v)}" for k, v in eqn.params)
     head = eqn.op.name.lower() + (f"[{params}]" if params else "") + f"({ins})"
     line = f"{indent}{outs} = {head}" if outs else f"{indent}{head}"
     if eqn.span is not None:
         line += f"  # {eqn.span.line}:{eqn.span.column}"
     lines = [line]
     for i, block in enumerate(eqn.blocks):
-        label = {Op.IF: ("then", "else"), Op.FOR: ("body",)}.get(eqn.op, ("block",) * 9)[i]
+        label = _LABELS.get(eqn.op, ())[i] if i < len(_LABELS.get(eqn.op, ())) else "block"
         lines.append(f"{indent}  {label}:")
         lines += print_block(block, indent + "    ")
     return lines
@@ -39,7 +45,3 @@ def print_block(block: Block, indent: str = "  ") -> list[str]:
 def print_function(fn: Function) -> str:
     params = ", ".join(f"{p}: {p.type}" for p in fn.params)
     return "\n".join([f"def {fn.name}({params}) -> {fn.returns}:", *print_block(fn.body)])
-
-
-def print_program(program: Program) -> str:
-    return "\n\n".join(print_function(f) for f in program.functions)

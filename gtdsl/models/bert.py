@@ -23,39 +23,35 @@ from gtdsl.models.config import (
     ACTIVATION_CODES, BERT_KEYS, ROBERTA_KEYS, ModelConfig, ModelKeys, check_keys, read_config,
     read_sentence_config,
 )
+from gtdsl.models.structs import Weights, flatten, prefixed, weight_bias
 from gtdsl.models.weights import (
-    ModelLoadError, WeightReader, load_error, load_tokenizer, read_weights, save_folder,
+    ModelLoadError, load_error, load_tokenizer, read_weights, save_folder,
 )
-from gtdsl.runtime.jit import CompiledModule, load
-from gtdsl.types.subst import KEEP, substitute
-from gtdsl.types import Size, TList, TStruct
+from gtdsl.driver import load
+from gtdsl.runtime.module import CompiledModule
 
 HERE = Path(__file__).resolve().parent
 KEPT = ("embeddings.position_ids",)  # a buffer transformers writes and ignores
-POOLER = {"weight": "pooler.dense.weight", "bias": "pooler.dense.bias"}
+POOLER = weight_bias("pooler.dense")
 
-# struct field path -> Hugging Face key ({i}: the layer index)
+# the key maps: struct field -> Hugging Face key (gtdsl.models.structs)
 EMBEDDINGS = {"word": "embeddings.word_embeddings.weight",
               "position": "embeddings.position_embeddings.weight",
               "token_type": "embeddings.token_type_embeddings.weight",
-              "norm.weight": "embeddings.LayerNorm.weight",
-              "norm.bias": "embeddings.LayerNorm.bias"}
-LAYER = {"attention.query.weight": "attention.self.query.weight",
-         "attention.query.bias": "attention.self.query.bias",
-         "attention.key.weight": "attention.self.key.weight",
-         "attention.key.bias": "attention.self.key.bias",
-         "attention.value.weight": "attention.self.value.weight",
-         "attention.value.bias": "attention.self.value.bias",
-         "attention.output.weight": "attention.output.dense.weight",
-         "attention.output.bias": "attention.output.dense.bias",
-         "attention.norm.weight": "attention.output.LayerNorm.weight",
-         "attention.norm.bias": "attention.output.LayerNorm.bias",
-         "ffn.up.weight": "intermediate.dense.weight",
-         "ffn.up.bias": "intermediate.dense.bias",
-         "ffn.down.weight": "output.dense.weight",
-         "ffn.down.bias": "output.dense.bias",
-         "ffn.norm.weight": "output.LayerNorm.weight",
-         "ffn.norm.bias": "output.LayerNorm.bias"}
+              "norm": weight_bias("embeddings.LayerNorm")}
+LAYER = {"attention": {"query": weight_bias("attention.self.query"),
+                       "key": weight_bias("attention.self.key"),
+                       "value": weight_bias("attention.self.value"),
+                       "output": weight_bias("attention.output.dense"),
+                       "norm": weight_bias("attention.output.LayerNorm")},
+         "ffn": {"up": weight_bias("intermediate.dense"), "down": weight_bias("output.dense"),
+                 "norm": weight_bias("output.LayerNorm")}}
+
+
+def keys(layers: int) -> dict[str, Any]:
+    """The key map of the ``Bert`` struct with ``layers`` layers."""
+    return {"embeddings": EMBEDDINGS,
+            "layers": [prefixed(f"encoder.layer.{i}.", LAYER) for i in range(layers)]}
 
 
 _error = load_error
@@ -130,62 +126,27 @@ class Bert:
     # ------------------------------------------------------------------ weights
     def _load_params(self) -> Any:
         path = self.dir / "model.safetensors"
-        m, c = self.module, self.config
-        prog = m.program
-        reader = WeightReader(path, read_weights(path), c.sizes, prog.struct)
-
-        def field(struct: str, path_in_struct: str, key: str, args: dict[str, Any],
-                  shown: str) -> Any:
-            info = prog.struct(struct)
-            head, _, rest = path_in_struct.partition(".")
-            ft, decl = info.fields[head]
-            env = {p: a for p, a in zip(info.params, args.get(struct, ()))}
-            t = substitute(ft, lambda v: env.get(v, KEEP), rows={})
-            if rest:
-                assert isinstance(t, TStruct)
-                args = dict(args)
-                args[t.name] = t.args
-                return field(t.name, rest, key, args, shown)
-            return reader.take(key, t, decl, shown, f"{struct}.{head}")
-
-        def build(struct: str, mapping: dict[str, str], args: dict[str, Any],
-                  prefix: str = "", shown: str = "") -> Any:
-            values: dict[str, Any] = {}
-            for fpath, key in mapping.items():
-                values[fpath] = field(struct, fpath, prefix + key, args, f"{shown}.{fpath}")
-            return _nest(m, struct, values, prog)
-
-        sz = {k: Size.of(k) for k in ("V", "P", "T", "H", "K", "F")}
-        hk = sz["H"] * sz["K"]
-        emb = build("Embeddings", EMBEDDINGS, {"Embeddings": (sz["V"], sz["P"], sz["T"], hk)},
-                    shown="p.embeddings")
-        layers = [build("Layer", LAYER, {"Layer": (sz["H"], sz["K"], sz["F"])},
-                        f"encoder.layer.{i}.", f"p.layers[{i}]") for i in range(c.layers)]
-        if any(key in reader.tensors for key in POOLER.values()):
+        c = self.config
+        weights = Weights(self.module, path, read_weights(path), c.sizes)
+        params = weights.load(weights.struct_type("Bert"), keys(c.layers), "p")
+        self.pooler = None
+        if any(key in weights.tensors for key in POOLER.values()):
             # the pooler (BertModel's, for classification heads): checked, kept, saved back
-            for fpath, key in POOLER.items():
-                self.kept[key] = field("Dense", fpath, key, {"Dense": (hk, hk)}, f"pooler.{fpath}")
+            self.pooler = weights.load(weights.struct_type("Dense", "H*K", "H*K"), POOLER,
+                                       "pooler")
         for key in KEPT:
-            if key in reader.tensors:
-                self.kept[key] = reader.tensors[key]
-                reader.used.add(key)
-        extra = reader.unused()
-        if extra:
-            raise _error(f"`{path.name}` holds tensors this BERT does not use: "
-                         f"{', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""),
-                         path=str(path), help="check that the folder holds a BERT model "
-                         f"with {c.layers} layers")
-        return m.structs["Bert"](embeddings=emb, layers=layers)
+            if (t := weights.unchecked(key)) is not None:
+                self.kept[key] = t
+        weights.finish("BERT", help=f"check that the folder holds a BERT model with "
+                       f"{c.layers} layers")
+        return params
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Every tensor that was loaded, by Hugging Face key name (the layout it was loaded
         from): the parameters, and the pooler and buffers the encoder does not use."""
-        out: dict[str, torch.Tensor] = {}
-        for fpath, key in EMBEDDINGS.items():
-            out[key] = _get(self.params.embeddings, fpath)
-        for i, layer in enumerate(self.params.layers):
-            for fpath, key in LAYER.items():
-                out[f"encoder.layer.{i}.{key}"] = _get(layer, fpath)
+        out = flatten(self.params, keys(self.config.layers))
+        if self.pooler is not None:
+            out.update(flatten(self.pooler, POOLER))
         out.update(self.kept)
         return out
 
@@ -251,30 +212,6 @@ class Bert:
                     self.params, t["ids"], t["types"], positions, t["mask"], self.config.eps,
                     self.config.act, **self.config.sizes))
         return torch.cat(out) if out else torch.empty(0, self.config.hidden)
-
-
-def _get(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _nest(m: CompiledModule, struct: str, values: dict[str, Any], prog: Any) -> Any:
-    """Build ``struct`` from dotted field paths (``attention.query.weight``)."""
-    info = prog.struct(struct)
-    fields: dict[str, Any] = {}
-    groups: dict[str, dict[str, Any]] = {}
-    for path, v in values.items():
-        head, _, rest = path.partition(".")
-        if rest:
-            groups.setdefault(head, {})[rest] = v
-        else:
-            fields[head] = v
-    for head, sub in groups.items():
-        t, _ = info.fields[head]
-        name = t.elem.name if isinstance(t, TList) else t.name
-        fields[head] = _nest(m, name, sub, prog)
-    return m.structs[struct](**fields)
 
 
 def _check_normalizer(folder: Path, tok: Any) -> None:

@@ -23,23 +23,25 @@ import torch
 
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES
-from gtdsl.models.weights import ModelLoadError, WeightReader, field, read_weights, save_folder
+from gtdsl.models.structs import Weights, flatten, prefixed, weight_bias
+from gtdsl.models.weights import ModelLoadError, read_weights, save_folder
 from gtdsl.models.weights import load_error as _error
-from gtdsl.runtime.jit import load
+from gtdsl.driver import load
+from gtdsl.types import TList
 
 HERE = Path(__file__).resolve().parent
-BLOCK = {"ln_1.weight": "ln_1.weight", "ln_1.bias": "ln_1.bias",
-         "attn.weight": "attn.c_attn.weight", "attn.bias": "attn.c_attn.bias",
-         "proj.weight": "attn.c_proj.weight", "proj.bias": "attn.c_proj.bias",
-         "ln_2.weight": "ln_2.weight", "ln_2.bias": "ln_2.bias",
-         "fc.weight": "mlp.c_fc.weight", "fc.bias": "mlp.c_fc.bias",
-         "out.weight": "mlp.c_proj.weight", "out.bias": "mlp.c_proj.bias"}
-SKIPPED = ("lm_head.weight",)
+# the key maps: struct field -> Hugging Face key (gtdsl.models.structs)
+BLOCK = {"ln_1": weight_bias("ln_1"), "attn": weight_bias("attn.c_attn"),
+         "proj": weight_bias("attn.c_proj"), "ln_2": weight_bias("ln_2"),
+         "fc": weight_bias("mlp.c_fc"), "out": weight_bias("mlp.c_proj")}
+EMBEDDINGS = {"token": "wte.weight", "position": "wpe.weight"}
+LN_F = weight_bias("ln_f")
+TIED = "lm_head.weight"  # the output head is the token embeddings: a copy is not read
 # transformers' ACT2FN names -> the codes of `activation` in blocks.gt (prelu and xielu, with
 # learned parameters, are refused)
 ACTIVATIONS = ACTIVATION_CODES
 NEG = -1e9  # the additive bias of a masked key: exp underflows to exactly 0
-SKIPPED_SUFFIX = (".attn.bias", ".attn.masked_bias")
+BUFFERS = (".attn.bias", ".attn.masked_bias")  # the attention mask buffers, not read
 
 
 class GPT2(search.Decoding):
@@ -90,68 +92,24 @@ class GPT2(search.Decoding):
     def _load(self) -> None:
         path = self.dir / "model.safetensors"
         tensors = {k.removeprefix("transformer."): v for k, v in read_weights(path).items()}
-        m, prog = self.module, self.module.program
-        reader = WeightReader(path, tensors, dict(self.sizes, D=self.hidden), prog.struct)
+        weights = Weights(self.module, path, tensors, dict(self.sizes, D=self.hidden))
+        self.blocks = weights.load(TList(weights.struct_type("Block")), self._block_keys(),
+                                   "blocks")
+        self.embeddings = weights.load(weights.struct_type("PositionalEmbeddings", "V", "P",
+                                                           "H*K"), EMBEDDINGS, "embeddings")
+        self.ln_f = weights.load(weights.struct_type("Norm", "H*K"), LN_F, "ln_f")
+        weights.unchecked(TIED)
+        weights.finish("GPT-2", ignore=lambda key: key.endswith(BUFFERS))
 
-        def take(key: str, struct: str, fpath: str, t: Any, shown: str) -> torch.Tensor:
-            decl = prog.struct(struct).fields[fpath.split(".")[0]][1]
-            return reader.take(key, t, decl, shown)
-
-        from gtdsl.types.subst import KEEP, substitute
-        from gtdsl.types import Size
-
-        h, k = Size.of("H"), Size.of("K")
-        hk = h * k
-
-        def struct_value(name: str, args: tuple, mapping: dict[str, str], prefix: str,
-                         shown: str) -> Any:
-            info = prog.struct(name)
-            env = dict(zip(info.params, args))
-            values: dict[str, Any] = {}
-            for fpath, key in mapping.items():
-                head, _, rest = fpath.partition(".")
-                ft = substitute(info.fields[head][0], lambda v: env.get(v, KEEP), rows={})
-                if rest:
-                    sub = prog.struct(ft.name)
-                    sub_env = dict(zip(sub.params, ft.args))
-                    ft2 = substitute(sub.fields[rest][0], lambda v: sub_env.get(v, KEEP),
-                                     rows={})
-                    values.setdefault(head, {})[rest] = take(prefix + key, ft.name, rest, ft2,
-                                                             f"{shown}.{fpath}")
-                else:
-                    values[head] = take(prefix + key, name, fpath, ft, f"{shown}.{fpath}")
-            fields = {}
-            for head, v in values.items():
-                if isinstance(v, dict):
-                    ft = prog.struct(name).fields[head][0]
-                    fields[head] = m.structs[ft.name](**v)
-                else:
-                    fields[head] = v
-            return m.structs[name](**fields)
-
-        self.blocks = [struct_value("Block", (h, k), BLOCK, f"h.{i}.", f"blocks[{i}]")
-                       for i in range(self.n_layers)]
-        self.embeddings = struct_value("PositionalEmbeddings", (Size.of("V"), Size.of("P"), hk),
-                                       {"token": "wte.weight", "position": "wpe.weight"}, "",
-                                       "embeddings")
-        self.ln_f = struct_value("Norm", (hk,), {"weight": "ln_f.weight", "bias": "ln_f.bias"},
-                                 "", "ln_f")
-        extra = reader.unused(SKIPPED, SKIPPED_SUFFIX)
-        if extra:
-            raise _error(f"`{path.name}` holds tensors this GPT-2 does not use: "
-                         f"{', '.join(extra[:5])}", path=str(path))
+    def _block_keys(self) -> list[Any]:
+        return [prefixed(f"h.{i}.", BLOCK) for i in range(self.n_layers)]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters by Hugging Face key name (GPT2LMHeadModel's, Conv1D weights
         ``[in, out]`` as stored; the tied head is left out)."""
-        out = {"transformer.wte.weight": self.embeddings.token,
-               "transformer.wpe.weight": self.embeddings.position,
-               "transformer.ln_f.weight": self.ln_f.weight,
-               "transformer.ln_f.bias": self.ln_f.bias}
-        for i, block in enumerate(self.blocks):
-            for fpath, key in BLOCK.items():
-                out[f"transformer.h.{i}.{key}"] = field(block, fpath)
-        return out
+        out = {**flatten(self.embeddings, EMBEDDINGS), **flatten(self.ln_f, LN_F),
+               **flatten(self.blocks, self._block_keys())}
+        return {f"transformer.{k}": v for k, v in out.items()}
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the model back as a Hugging Face folder (``config.json``,

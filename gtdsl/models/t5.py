@@ -24,38 +24,54 @@ from typing import Any
 
 import torch
 
-from gtdsl.types.subst import KEEP, substitute
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS, t5_activation
-from gtdsl.models.weights import WeightReader, field, load_error, read_weights, save_folder
-from gtdsl.runtime.jit import load
-from gtdsl.types import Size, TStruct
+from gtdsl.models.structs import Weights, f32, flatten
+from gtdsl.models.weights import load_error, read_weights, save_folder
+from gtdsl.driver import load
+from gtdsl.types import TList
 
 HERE = Path(__file__).resolve().parent
-ATTN = {"q": "q.weight", "k": "k.weight", "v": "v.weight", "o": "o.weight"}
 NEG = -1e9  # an additive mask: exp underflows to exactly 0
+COPIES = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")  # of shared.weight
+HEAD = "lm_head.weight"  # an untied output head (else the head is shared.weight)
 
 
-def _enc_map(i: int) -> dict[str, str]:
+def _attn(prefix: str) -> dict[str, str]:
+    return {f: f"{prefix}.{f}.weight" for f in ("q", "k", "v", "o")}
+
+
+def _ff(prefix: str) -> dict[str, str]:
+    return {"wi": f"{prefix}.DenseReluDense.wi.weight", "wo": f"{prefix}.DenseReluDense.wo.weight"}
+
+
+def _norm(prefix: str) -> dict[str, str]:
+    return {"weight": f"{prefix}.layer_norm.weight"}
+
+
+def _enc_keys(i: int) -> dict[str, Any]:
+    """The key map of encoder layer ``i`` (an ``EncoderLayer``)."""
     p = f"encoder.block.{i}.layer."
-    out = {f"attn.{f}": f"{p}0.SelfAttention.{k}" for f, k in ATTN.items()}
-    out.update({"attn_norm.weight": f"{p}0.layer_norm.weight",
-                "ff.wi": f"{p}1.DenseReluDense.wi.weight",
-                "ff.wo": f"{p}1.DenseReluDense.wo.weight",
-                "ff_norm.weight": f"{p}1.layer_norm.weight"})
-    return out
+    return {"attn_norm": _norm(p + "0"), "attn": _attn(p + "0.SelfAttention"),
+            "ff_norm": _norm(p + "1"), "ff": _ff(p + "1")}
 
 
-def _dec_map(i: int) -> dict[str, str]:
+def _dec_keys(i: int) -> dict[str, Any]:
+    """The key map of decoder layer ``i`` (a ``DecoderLayer``)."""
     p = f"decoder.block.{i}.layer."
-    out = {f"self_attn.{f}": f"{p}0.SelfAttention.{k}" for f, k in ATTN.items()}
-    out.update({f"cross_attn.{f}": f"{p}1.EncDecAttention.{k}" for f, k in ATTN.items()})
-    out.update({"self_norm.weight": f"{p}0.layer_norm.weight",
-                "cross_norm.weight": f"{p}1.layer_norm.weight",
-                "ff.wi": f"{p}2.DenseReluDense.wi.weight",
-                "ff.wo": f"{p}2.DenseReluDense.wo.weight",
-                "ff_norm.weight": f"{p}2.layer_norm.weight"})
-    return out
+    return {"self_norm": _norm(p + "0"), "self_attn": _attn(p + "0.SelfAttention"),
+            "cross_norm": _norm(p + "1"), "cross_attn": _attn(p + "1.EncDecAttention"),
+            "ff_norm": _norm(p + "2"), "ff": _ff(p + "2")}
+
+
+def _keys(n_enc: int, n_dec: int) -> dict[str, Any]:
+    """The key map of each value ``T5`` loads, by its attribute."""
+    rel = "block.0.layer.0.SelfAttention.relative_attention_bias.weight"
+    return {"encoder": [_enc_keys(i) for i in range(n_enc)],
+            "decoder": [_dec_keys(i) for i in range(n_dec)],
+            "enc_final": {"weight": "encoder.final_layer_norm.weight"},
+            "dec_final": {"weight": "decoder.final_layer_norm.weight"},
+            "shared": "shared.weight", "enc_rel": f"encoder.{rel}", "dec_rel": f"decoder.{rel}"}
 
 
 def relative_buckets(rel: torch.Tensor, bidirectional: bool, num_buckets: int,
@@ -112,73 +128,33 @@ class T5(search.Decoding):
 
     def _load(self) -> None:
         path = self.dir / "model.safetensors"
-        tensors = read_weights(path)
-        m, prog = self.module, self.module.program
-        reader = WeightReader(path, tensors, dict(self.sizes, V=self.vocab), prog.struct)
-        sz = {k: Size.of(k) for k in ("D", "H", "K", "F", "V")}
-
-        def build(name: str, args: tuple, mapping: dict[str, str], shown: str) -> Any:
-            info = prog.struct(name)
-            env = dict(zip(info.params, args))
-            fields: dict[str, Any] = {}
-            sub: dict[str, dict[str, Any]] = {}
-            for fpath, key in mapping.items():
-                head, _, rest = fpath.partition(".")
-                ft, decl = info.fields[head]
-                ft = substitute(ft, lambda v: env.get(v, KEEP), rows={})
-                if rest:
-                    assert isinstance(ft, TStruct)
-                    sinfo = prog.struct(ft.name)
-                    senv = dict(zip(sinfo.params, ft.args))
-                    st, sdecl = sinfo.fields[rest]
-                    st = substitute(st, lambda v: senv.get(v, KEEP), rows={})
-                    sub.setdefault(head, {})[rest] = reader.take(
-                        key, st, sdecl, f"{shown}.{fpath}", f"{ft.name}.{rest}")
-                else:
-                    fields[head] = reader.take(key, ft, decl, f"{shown}.{fpath}",
-                                               f"{name}.{head}")
-            for head, values in sub.items():
-                ft = substitute(info.fields[head][0], lambda v: env.get(v, KEEP), rows={})
-                fields[head] = m.structs[ft.name](**values)
-            return m.structs[name](**fields)
-
-        layer_args = (sz["D"], sz["H"], sz["K"], sz["F"])
-        self.encoder = [build("EncoderLayer", layer_args, _enc_map(i), f"encoder[{i}]")
-                        for i in range(self.n_enc)]
-        self.decoder = [build("DecoderLayer", layer_args, _dec_map(i), f"decoder[{i}]")
-                        for i in range(self.n_dec)]
-        self.enc_final = build("RMSNorm", (sz["D"],), {"weight": "encoder.final_layer_norm."
-                                                       "weight"}, "encoder_final")
-        self.dec_final = build("RMSNorm", (sz["D"],), {"weight": "decoder.final_layer_norm."
-                                                       "weight"}, "decoder_final")
-        from gtdsl.types import DT, TDim, TShape, TTensor
-
-        table_t = TTensor(DT.F32, TShape(None, (TDim("buckets", Size.of(self.buckets)),
-                                                 TDim("heads", sz["H"]))))
-        emb_t = TTensor(DT.F32, TShape(None, (TDim("vocab", sz["V"]), TDim("hidden", sz["D"]))))
-        self.shared = reader.take("shared.weight", emb_t, None, "shared")
-        for key in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight"):
-            copy = tensors.get(key)
+        weights = Weights(self.module, path, read_weights(path), dict(self.sizes, V=self.vocab))
+        keys, table = _keys(self.n_enc, self.n_dec), f32(buckets=self.buckets, heads="H")
+        self.encoder = weights.load(TList(weights.struct_type("EncoderLayer")), keys["encoder"],
+                                    "encoder")
+        self.decoder = weights.load(TList(weights.struct_type("DecoderLayer")), keys["decoder"],
+                                    "decoder")
+        self.enc_final = weights.load(weights.struct_type("RMSNorm"), keys["enc_final"],
+                                      "enc_final")
+        self.dec_final = weights.load(weights.struct_type("RMSNorm"), keys["dec_final"],
+                                      "dec_final")
+        self.shared = weights.load(f32(vocab="V", hidden="D"), keys["shared"], "shared")
+        self.enc_rel = weights.load(table, keys["enc_rel"], "enc_rel")
+        self.dec_rel = weights.load(table, keys["dec_rel"], "dec_rel")
+        for key in COPIES:
+            copy = weights.unchecked(key)
             if copy is not None and not (copy.shape == self.shared.shape and
                                          torch.equal(copy, self.shared)):
                 raise load_error(f"`{key}` differs from `shared.weight`: this T5 has one "
                                  "embedding table for the encoder, the decoder and (when "
                                  "tied) the output head", path=str(path),
                                  help="save the model with its embeddings shared")
-        self.enc_rel = reader.take("encoder.block.0.layer.0.SelfAttention."
-                                   "relative_attention_bias.weight", table_t, None, "encoder bias")
-        self.dec_rel = reader.take("decoder.block.0.layer.0.SelfAttention."
-                                   "relative_attention_bias.weight", table_t, None, "decoder bias")
         # transformers ties the head to the shared table unless the file holds another one
-        self.untied_head = "lm_head.weight" in tensors
+        self.untied_head = HEAD in weights.tensors
         if self.untied_head:
-            self.lm_head = reader.take("lm_head.weight", emb_t, None, "lm_head")
+            self.lm_head = weights.load(f32(vocab="V", hidden="D"), HEAD, "lm_head")
         self.output_scale = self.d ** -0.5 if self._scales_outputs() else 1.0
-        extra = reader.unused(("encoder.embed_tokens.", "decoder.embed_tokens.",
-                               "lm_head.weight"))
-        if extra:
-            raise load_error(f"`{path.name}` holds tensors this T5 does not use: "
-                             f"{', '.join(extra[:5])}", path=str(path))
+        weights.finish("T5")
 
     def _scales_outputs(self) -> bool:
         """transformers' T5Config.scale_decoder_outputs: the key itself, else true unless
@@ -200,18 +176,11 @@ class T5(search.Decoding):
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters by Hugging Face key name (T5ForConditionalGeneration's; the tied
         head and the embedding copies are left out)."""
-        out = {"shared.weight": self.shared,
-               "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight":
-                   self.enc_rel,
-               "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight":
-                   self.dec_rel,
-               "encoder.final_layer_norm.weight": self.enc_final.weight,
-               "decoder.final_layer_norm.weight": self.dec_final.weight}
-        for layers, mapping in ((self.encoder, _enc_map), (self.decoder, _dec_map)):
-            for i, layer in enumerate(layers):
-                out.update({key: field(layer, fpath) for fpath, key in mapping(i).items()})
+        out: dict[str, torch.Tensor] = {}
+        for name, keys in _keys(self.n_enc, self.n_dec).items():
+            out.update(flatten(getattr(self, name), keys))
         if self.untied_head:
-            out["lm_head.weight"] = self.lm_head
+            out[HEAD] = self.lm_head
         return out
 
     def save(self, directory: str | os.PathLike[str]) -> Path:

@@ -70,7 +70,7 @@ class Mismatch:
         return f"{where}expected {self.expected}, got {self.got}{why}"
 
 
-StructLookup = Callable[[str], Any]  # struct name -> StructInfo (params, fields)
+StructLookup = Callable[[str], Any]  # struct name -> its ir.StructDecl, or None
 
 
 class CastFailed(Exception):
@@ -277,7 +277,7 @@ def _check_struct(value: Any, t: TStruct, b: Bindings, path: str,
     for p, a in zip(info.params, t.args):
         # an unknown struct argument is a fresh variable, bound by the first field using it
         env[p] = a if a is not None else Size.of(f"#{path}.{p}")
-    for name, (ft, _) in info.fields.items():
+    for name, ft in info.field_types().items():
         if isinstance(value, Mapping):
             if name not in value:
                 _fail(_join(path, f"field `{name}`"), "a value", "nothing", "missing")

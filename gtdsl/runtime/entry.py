@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from gtdsl.diagnostics import Diagnostic, Label, Span
-from gtdsl.lower.torch.calls import DT_TORCH
+from gtdsl.ops.calls import DT_TORCH
 from gtdsl.lower.torch.codegen import PREFIX, size_py
 from gtdsl.types import DT, ScalarKind, Size, TDyn, TScalar, TTensor, Type
 from gtdsl.types.lattice import dt_members

@@ -111,7 +111,7 @@ def op_error(op: str, blame: Blame, message: str, help: str | None, got: str,
     b = bindings.describe(where=False)
     if b:
         notes.append(f"bindings: {b}")
-    from gtdsl.lower.torch.calls import BINARY
+    from gtdsl.ops.calls import BINARY
 
     shown = f"`{BINARY[op]}`" if op in BINARY else "indexing" if op == "getitem" else \
         f"call to `{op}`"

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from gtdsl.types.subst import KEEP, substitute
-from gtdsl.lower.torch.calls import DT_TORCH
+from gtdsl.ops.calls import DT_TORCH
 from gtdsl.runtime.tensorfile import memory_bytes
 from gtdsl.types import DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, \
     TTuple, Type
@@ -140,7 +140,7 @@ class Sampler:
         for p, a in zip(info.params, t.args):
             env[p] = a if a is not None else Size.of(f"{t.name}.{p}")
         fields = {}
-        for f, (ft, _) in info.fields.items():
+        for f, ft in info.field_types().items():
             fields[f] = self.value(substitute(ft, lambda v: env.get(v, KEEP), rows={}), f)
         cls = self.classes.get(t.name)
         return cls(**fields) if cls is not None else fields

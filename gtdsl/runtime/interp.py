@@ -10,55 +10,41 @@ belongs to the type the relation computed (a difference is a bug in gtdsl, repor
 
 from __future__ import annotations
 
-import operator
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from gtdsl.diagnostics import InternalError
+from gtdsl.ir import core as ir
 from gtdsl.ir.core import Block, Blame, BlameKind, Eqn, Function, Lit, Op, Var
-from gtdsl.lower.torch.calls import call_op, checked_range
 from gtdsl.ops import OPS, OpError, Rel
+from gtdsl.ops.calls import call_op
+from gtdsl.ops.operators import BY_NAME as OPERATORS, checked_range
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.runtime.errors import (
     assert_error, bind_params, cast_error, op_error, unchecked_error, value_error,
 )
-from gtdsl.runtime.values import arg_of, describe_value, literal, type_of_value
-from gtdsl.syntax.unparse import unparse_expr
-from gtdsl.types import TDyn, TTensor
-
-_CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
-        "eq": operator.eq, "ne": operator.ne, "in": lambda a, b: a in b,
-        "not_in": lambda a, b: a not in b, "and_": lambda a, b: a and b,
-        "or_": lambda a, b: a or b}
-
-_UNARY = {"-": operator.neg, "+": operator.pos}
+from gtdsl.runtime.values import arg_of, describe_value, get_field, literal, type_of_value
+from gtdsl.types import TDyn
 
 
 class Program:
-    """What running needs from a checked module: IR functions, parameters, structs, imports."""
+    """An IR program made runnable: its functions by qualified name, its structs, the
+    Python names it may use."""
 
-    def __init__(self, result: Any, allowed: Any) -> None:
-        self.result = result
+    def __init__(self, program: ir.Program, allowed: Any) -> None:
+        self.program = program
         self.allowed = allowed
-        self.ir: dict[str, Function] = {f.name: f for f in result.program.functions}
-        self.info = result.functions
-        self.structs = result.structs
+        self.ir: dict[str, Function] = {f.name: f for f in program.functions}
+        self.structs: dict[str, ir.StructDecl] = {s.name: s for s in program.structs}
         self.defaults: dict[str, dict[str, Any]] = {
-            q: {name: default_value(p.default) for name, _, p in f.params
-                if p.default is not None} for q, f in self.info.items()}
+            f.name: dict(f.defaults) for f in program.functions}
 
-    def struct(self, name: str) -> Any:
+    def struct(self, name: str) -> ir.StructDecl | None:
         return self.structs.get(name)
 
-    def param_names(self, qualname: str) -> list[str]:
-        return [name for name, _, _ in self.info[qualname].params]
-
-
-def default_value(expr: Any) -> Any:
-    """A parameter's default (a literal expression) as a Python value."""
-    import ast as pyast
-
-    return pyast.literal_eval(unparse_expr(expr))
+    def param_names(self, qualname: str) -> tuple[str, ...]:
+        return self.ir[qualname].param_names()
 
 
 def bind_arguments(prog: Program, qualname: str, args: tuple, kwargs: Mapping[str, Any]
@@ -122,7 +108,7 @@ def run_function(prog: Program, fn: Function, values: list[Any],
              e.param("blame").kind is BlameKind.ARG and isinstance(e.ins[0], Var) and
              e.ins[0].id in params]
     if entry:
-        owners = [(e.param("blame").what.split("`")[1], e.param("target")) for e in entry]
+        owners = [(e.param("blame").param or "", e.param("target")) for e in entry]
         bind_params(owners, [fr.env[e.ins[0].id] for e in entry],
                     [e.param("blame") for e in entry], fr.bindings, prog.struct)
     try:
@@ -194,7 +180,7 @@ def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         return not ins[0]
     if op is Op.UNARY:
         try:
-            return _UNARY[e.param("op")](ins[0])
+            return OPERATORS[e.param("op")].fn(ins[0])
         except Exception as exc:  # an unchecked value without `-`
             raise unchecked_error(fr.fn.name, e.span, exc) from None
     if op is Op.CONST:
@@ -208,20 +194,34 @@ def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         x = ins[0]
         return {"shape": lambda: tuple(x.shape), "ndim": x.dim, "dtype": lambda: x.dtype,
                 "device": lambda: x.device}[attr]()
+    if op is Op.COMPARE or op is Op.BOOL_OP:
+        fn = OPERATORS[e.param("op")].fn
+        try:
+            return fn(*ins) if op is Op.COMPARE else functools.reduce(fn, ins)
+        except Exception as exc:  # unchecked values Python cannot compare
+            raise unchecked_error(fr.fn.name, e.span, exc) from None
+    if op is Op.RANGE:
+        try:
+            return checked_range(*ins)
+        except (OverflowError, TypeError) as exc:  # too long, or not ints (a `?` value)
+            raise value_error(fr.fn.name, "range", e.span, exc) from None
+    if op is Op.SLICE:
+        return slice(*ins)
+    if op is Op.GETATTR:
+        attr = e.param("attr")
+        if attr.startswith("_"):
+            raise InternalError(f"private attribute `{attr}` in the IR")
+        try:
+            return getattr(ins[0], attr)
+        except Exception as exc:
+            raise unchecked_error(fr.fn.name, e.span, exc) from None
     if op is Op.EXTERN:
         return _extern(prog, fr, e, ins)
     return run_op(fr.fn.name, e, ins, fr.bindings)
 
 
-def get_field(value: Any, name: str) -> Any:
-    if isinstance(value, Mapping):
-        return value[name]
-    return getattr(value, name)
-
-
 def cast(prog: Program, b: Bindings, value: Any, target: Any, blame: Blame) -> None:
-    owner = blame.what.split("`")[1] if blame.kind is BlameKind.ARG and "`" in blame.what \
-        else ""
+    owner = blame.param or "" if blame.kind is BlameKind.ARG else ""
     if blame.kind is not BlameKind.ARG:
         b.where.clear()  # inside a body only the values of sizes are reported (as compiled)
     try:
@@ -247,7 +247,7 @@ def check_op(name: str, names: tuple[str, ...], blame: Blame, ins: list[Any],
 
 
 def run_op(function: str, e: Eqn, ins: list[Any], b: Bindings) -> Any:
-    name = _op_name(e)
+    name = e.op.value
     names = e.param("names")
     blame = Blame(BlameKind.OP_ARG, function, e.span, f"the arguments of `{name}`")
     expected = check_op(name, names, blame, ins, b)
@@ -264,19 +264,6 @@ def run_op(function: str, e: Eqn, ins: list[Any], b: Bindings) -> Any:
     return out
 
 
-_OP_NAMES: dict[Op, str] = {}
-
-
-def _op_name(e: Eqn) -> str:
-    name = _OP_NAMES.get(e.op)
-    if name is None:
-        from gtdsl.ir.core import op_for
-
-        name = next(n for n in OPS if op_for(n) is e.op)
-        _OP_NAMES[e.op] = name
-    return name
-
-
 def resolve_extern(path: str, allowed: Any) -> Any:
     """An allowlisted Python name by its full dotted path (the checker allowed it; checked
     again here, so IR that names anything else never runs)."""
@@ -288,21 +275,7 @@ def resolve_extern(path: str, allowed: Any) -> Any:
 
 def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
     path = e.param("path")
-    if path == "builtins.range":
-        try:
-            return checked_range(*ins)
-        except (OverflowError, TypeError) as exc:  # too long, or not ints (a `?` value)
-            raise value_error(fr.fn.name, "range", e.span, exc) from None
-    if path == "builtins.slice":
-        return slice(*ins)
-    if path.startswith("%compare."):  # the checker's comparisons of unchecked values
-        return _CMP[path[len("%compare."):]](*ins)
     try:
-        if path.startswith("getattr."):
-            attr = path[len("getattr."):]
-            if attr.startswith("_"):
-                raise InternalError(f"private attribute `{attr}` in the IR")
-            return getattr(ins[0], attr)
         obj = resolve_extern(path, prog.allowed)
         if e.param("call", True) is False:
             return obj
@@ -315,4 +288,4 @@ def _extern(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         raise unchecked_error(fr.fn.name, e.span, exc) from None
 
 
-__all__ = ["Program", "bind_arguments", "interpret", "run_function", "TTensor"]
+__all__ = ["Program", "bind_arguments", "interpret", "run_function"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from gtdsl.lower.torch.calls import DT_TORCH
+from gtdsl.ops.calls import DT_TORCH
 from gtdsl.ops import UNKNOWN, Arg
 from gtdsl.types import (
     DT, Dev, ScalarKind, Size, TDim, TList, TOther, TScalar, TShape, TTensor, TTuple, Type,
@@ -142,3 +142,10 @@ def literal(value: Any, sizes: Mapping[str, Any]) -> Any:
     if isinstance(value, Dev):
         return str(value)
     return value
+def get_field(value: Any, name: str) -> Any:
+    """Field ``name`` of a struct value: a mapping's item or an object's attribute."""
+    if isinstance(value, Mapping):
+        return value[name]
+    return getattr(value, name)
+
+

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from gtdsl.diagnostics import GtdslError
 from gtdsl.runtime.errors import CastError
 from gtdsl.runtime.inputs import Sampler
-from gtdsl.runtime.jit import load_source
+from gtdsl.driver import load_source
 from gtdsl.syntax import ast, parse_source
 from gtdsl.syntax.unparse import unparse
 from tests.properties.strategies import programs, weaken

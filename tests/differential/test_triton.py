@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gtdsl.runtime.inputs import Sampler
-from gtdsl.runtime.jit import load_source
+from gtdsl.driver import load_source
 from tests.conftest import REPO
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-10),
@@ -81,7 +81,7 @@ def test_op_in_a_kernel_equals_the_interpreter(expr: str, params: str) -> None:
     fn, out, ref = _run(src)
     assert out.dtype == ref.dtype and out.shape == ref.shape
     torch.testing.assert_close(out, ref, **TOL[ref.dtype])
-    plan = fn.plan().describe()
+    plan = fn.plan()
     assert "kernel" in plan and not any(line.startswith("torch ") and not any(
         k in line for k in ("check_op", "get_field", "tuple")) for line in plan.splitlines()), plan
 
@@ -113,7 +113,7 @@ def test_examples_run_through_kernels() -> None:
                     tri.structs)
         args = [s.value(t, n) for n, t in fn._params]
         torch.testing.assert_close(fn(*args), ref.functions[fn_name](*args), **TOL[torch.float32])
-        assert fn.plan().describe().count("kernel ") == kernels, fn.plan().describe()
+        assert fn.plan().count("kernel ") == kernels, fn.plan()
 
 
 # ---------------------------------------------------------------- structure
@@ -121,7 +121,7 @@ def test_examples_run_through_kernels() -> None:
 
 def _kernels(src: str) -> list[str]:
     m = load_source(src, "s.gt", backend="triton")
-    plan = next(iter(m.functions.values())).plan().describe().splitlines()
+    plan = next(iter(m.functions.values())).plan().splitlines()
     compute = [line for line in plan if line.startswith("torch ") and not any(
         k in line for k in ("check_op", "get_field", "tuple"))]
     assert compute == [], plan

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gtdsl.runtime.jit import load_source
+from gtdsl.driver import load_source
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -9,8 +9,11 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "gtdsl"
 # Stages in pipeline order; a module may import its own stage and earlier ones only.
-ORDER = ["diagnostics", "syntax", "types", "ops", "ir", "check", "lower", "driver", "runtime",
+ORDER = ["diagnostics", "syntax", "types", "ops", "ir", "check", "lower", "runtime", "driver",
          "models", "cli"]
+# The typed IR is the boundary between checking and execution: what runs reads no syntax
+# trees and no checker state.
+FORBIDDEN = {"lower": ("syntax", "check"), "runtime": ("syntax", "check")}
 LEAVES = {"_version", "_resources", "_config"}  # import nothing from gtdsl; usable everywhere
 TRITON_ALLOWED = ("lower/triton", "runtime")
 
@@ -57,6 +60,8 @@ def back_edges(sources: list[tuple[str, Path]]) -> list[str]:
                 problems.append(f"{module} -> {target}: stage not in the pipeline order")
             elif ORDER.index(theirs) > ORDER.index(mine):
                 problems.append(f"{module} ({mine}) imports later stage {target} ({theirs})")
+            elif theirs in FORBIDDEN.get(mine, ()):
+                problems.append(f"{module} ({mine}) reads the front end: {target}")
     return problems
 
 
@@ -81,3 +86,10 @@ def test_the_checker_sees_back_edges(tmp_path: Path) -> None:
     problems = back_edges([("gtdsl.syntax.bad", syntax / "bad.py")])
     assert len(problems) == 2
     assert "gtdsl.cli.main" in problems[0] and "gtdsl.runtime" in problems[1]
+    runtime = tmp_path / "gtdsl" / "runtime"
+    runtime.mkdir(parents=True)
+    (runtime / "bad.py").write_text("from gtdsl.check.env import Session\n"
+                                    "from ..syntax.unparse import unparse_expr\n"
+                                    "from gtdsl.ir.core import Op\n")
+    problems = back_edges([("gtdsl.runtime.bad", runtime / "bad.py")])
+    assert len(problems) == 2 and all("reads the front end" in p for p in problems)

@@ -1,11 +1,14 @@
 """IR → straight-line Python over torch ops: the torch backend's code generator.
 
 Input: one IR ``Function``. Output: ``Generated``, the source of ``def __gt_body(params...,
-sizes...)`` and the constants it refers to as globals ``__gt_k<i>`` (cast targets and blame labels,
-op callables, callees, default values). The generated body runs no interpretation at call
+sizes...)`` and the constants it refers to as globals ``__gt_k<i>``: typed records
+(``gtdsl.lower.records``: cast sites, op checks, callees, torch functions, Python names,
+kernel launches) and plain values (torch dtypes). The generated body runs no interpretation at call
 time: every op is a direct call. The entry casts are not in it: the generated entry check
 (``gtdsl.runtime.entry``) runs them and passes the bound sizes in, as ``__gt_s_<name>``
-(row variables as tuples, ``__gt_r_<name>``).
+(row variables as tuples, ``__gt_r_<name>``). A ``KERNEL`` eqn (from a backend's fusion
+pass) becomes ``if <launch>.ok(ins): outs = <launch>(ins)``, its block lowered in the
+``else`` branch for the inputs the kernel does not take.
 
 User text never reaches the source unescaped: variables are named by number (their hint is
 reduced to identifier characters), literals are written with ``repr`` of ints, bools,
@@ -21,8 +24,13 @@ from typing import Any
 
 from gtdsl.diagnostics import InternalError
 from gtdsl.ir.core import Block, BlameKind, Eqn, Function, Lit, Op, Var
-from gtdsl.lower.torch.calls import DT_TORCH, PLANS, is_default
+from gtdsl.lower.records import (
+    AssertSite, Callee, CastSite, Launch, OpCheck, PythonName, TorchFunction,
+)
+from gtdsl.ops.calls import DT_TORCH, PLANS, is_default
+from gtdsl.ops.operators import BY_NAME as OPERATORS
 from gtdsl.types import DT, Dev, Size, TTensor, Type
+from gtdsl.types.subst import size_vars_of
 
 PREFIX = "__gt_"
 
@@ -30,7 +38,7 @@ PREFIX = "__gt_"
 @dataclass
 class Generated:
     source: str
-    constants: list[Any]
+    constants: list[Any]  # records of gtdsl.lower.records, or plain values
     sizes: tuple[str, ...]  # the size variables the body takes, in order
     rows: tuple[str, ...]
 
@@ -44,7 +52,6 @@ class _Ctx:
     lines: list[str] = field(default_factory=list)
     constants: list[Any] = field(default_factory=list)
     alias: dict[int, str] = field(default_factory=dict)
-    plan: Any = None
 
     def const(self, value: Any) -> str:
         self.constants.append(value)
@@ -75,13 +82,11 @@ def size_py(s: Size) -> str:
 
 
 def lower_function(fn: Function, sizes: tuple[str, ...], rows: tuple[str, ...],
-                   emit: bool = True, plan: Any = None) -> Generated:
+                   emit: bool = True) -> Generated:
     """Lower ``fn``; with ``emit`` False only the constants are collected (a cached source
-    is being reused: the constants come out in the same order). ``plan`` (from the Triton
-    fusion pass) replaces each fused group of top-level eqns by one kernel launch, with
-    the group's torch code kept as the path for inputs the kernel does not take."""
+    is being reused: the constants come out in the same order). A ``KERNEL`` eqn becomes
+    its launch, with its block lowered as the path for inputs the kernel does not take."""
     ctx = _Ctx(fn, set(sizes), set(rows), emit)
-    ctx.plan = plan
     params = [var_name(p) for p in fn.params]
     extra = [f"{PREFIX}s_{s}" for s in sizes] + [f"{PREFIX}r_{r}" for r in rows]
     ctx.lines.append(f"def {PREFIX}body({', '.join(params + extra)}):")
@@ -124,11 +129,7 @@ def _block(ctx: _Ctx, block: Block, depth: int, entry: bool = False,
     start = len(ctx.lines)
     dead = _dead_after(ctx, block) if entry else {}
     for i, e in enumerate(block.eqns):
-        group = ctx.plan.group_of.get(id(e)) if entry and ctx.plan is not None else None
-        if group is not None:
-            _launch(ctx, group, e, pad, depth)
-        else:
-            _eqn(ctx, e, pad, depth, entry, yield_to)
+        _eqn(ctx, e, pad, depth, entry, yield_to)
         if dead.get(i) and ctx.emit and e.op is not Op.RETURN:
             # free intermediate tensors as soon as they are dead, as eager code does: keeping
             # them alive to the end of the function defeats the caching allocator
@@ -149,26 +150,17 @@ def _dead_after(ctx: _Ctx, block: Block) -> dict[int, list[str]]:
             if isinstance(src, Var):
                 alias[e.outs[0].id] = alias.get(src.id, src.id)
     params = {p.id for p in ctx.fn.params}
-    plan = ctx.plan
-    hidden: set[int] = set()  # values that live only inside a kernel
-    if plan is not None:
-        for g in plan.groups:
-            outs = {o.id for o in g.outputs}
-            hidden |= {o.id for x in g.eqns for o in x.outs if o.id not in outs}
     last: dict[int, int] = {}
     defined: dict[int, int] = {}
     for i, e in enumerate(block.eqns):
-        group = plan.group_of.get(id(e)) if plan is not None else None
-        at = block.eqns.index(group.eqns[-1]) if group is not None else i
         atoms = list(e.ins) + [a for b in e.blocks for x in walk_block(b) for a in x.ins]
         for a in atoms:
             if isinstance(a, Var):
                 r = alias.get(a.id, a.id)
-                last[r] = max(last.get(r, -1), at)
+                last[r] = max(last.get(r, -1), i)
         if e.op is not Op.CHECK_CAST:
             for o in e.outs:
-                if o.id not in hidden:
-                    defined[o.id] = at
+                defined[o.id] = i
     out: dict[int, list[str]] = {}
     for v, i in defined.items():
         if v in params:
@@ -190,7 +182,7 @@ def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
             ctx.alias[e.outs[0].id] = ins[0]  # the entry check did this one
             return
         target = e.param("target")
-        k = ctx.const((target, blame))
+        k = ctx.const(CastSite(target, blame))
         sizes = _sizes_dict(ctx)  # the names bound so far: the cast binds the new ones
         new = _new_names(ctx, target)
         if new:
@@ -203,7 +195,7 @@ def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
         ctx.alias[e.outs[0].id] = ins[0]
         return
     if op is Op.CHECK_OP:
-        k = ctx.const((e.param("op"), e.param("names"), e.param("blame")))
+        k = ctx.const(OpCheck(e.param("op"), e.param("names"), e.param("blame")))
         w(f"{pad}{PREFIX}check_op({k}, {_sizes_dict(ctx)}, {', '.join(ins)})")
         return
     if op is Op.RETURN:
@@ -231,34 +223,27 @@ def _eqn(ctx: _Ctx, e: Eqn, pad: str, depth: int, entry: bool,
         for o, name in zip(e.outs, binders[1:]):
             w(f"{pad}{var_name(o)} = {name}")
         return
+    if op is Op.KERNEL:
+        # launch the kernel; for inputs it does not take (32-bit offsets overflow, a row too
+        # long for one block), run its block as torch ops
+        k = ctx.const(Launch(e))
+        outs = [var_name(o) for o in e.outs]
+        args = ", ".join(ins)
+        if ctx.emit:
+            ops = ", ".join(x.op.name.lower() for x in e.blocks[0].eqns[:-1])
+            w(f"{pad}# kernel {' '.join(str(e.param('kernel')).split())} ({ops})")
+        w(f"{pad}if {k}.ok({args}):")
+        w(f"{pad}    {', '.join(outs)} = {k}({args})")
+        w(f"{pad}else:")
+        _block(ctx, e.blocks[0], depth + 1, yield_to=outs)
+        return
     if op is Op.ASSERT:
-        k = ctx.const((ctx.fn.name, e.span, e.param("message")))
+        k = ctx.const(AssertSite(ctx.fn.name, e.span, e.param("message")))
         w(f"{pad}if not {ins[0]}:")
         w(f"{pad}    {PREFIX}assert_failed({k})")
         return
     out = var_name(e.outs[0]) if e.outs else "_"
     w(f"{pad}{out} = {_expr(ctx, e, ins)}")
-
-
-def _launch(ctx: _Ctx, group: Any, e: Eqn, pad: str, depth: int) -> None:
-    """At the group's last eqn: launch its kernel, or, for inputs the kernel does not take
-    (32-bit offsets overflow, a row too long for one block), run the group's eqns as torch
-    ops."""
-    if e is not group.eqns[-1]:
-        return
-    w = ctx.lines.append if ctx.emit else (lambda _line: None)
-    k = ctx.const(("launch", group))
-    ins = ", ".join(_atom(ctx, a) for a in group.inputs)
-    outs = ", ".join(var_name(o) for o in group.outputs) + (
-        "," if len(group.outputs) == 1 else "")
-    ops = ", ".join(x.op.name.lower() for x in group.eqns)
-    if ctx.emit:
-        w(f"{pad}# {group.kind} kernel: {ops}")
-    w(f"{pad}if {k}.ok({ins}):")
-    w(f"{pad}    {outs.rstrip(',')} = {k}({ins})")
-    w(f"{pad}else:")
-    for x in group.eqns:
-        _eqn(ctx, x, pad + "    ", depth + 1, True, None)
 
 
 def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
@@ -270,7 +255,18 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     if op is Op.NOT:
         return f"not {ins[0]}"
     if op is Op.UNARY:
-        return f"{_UNARY[e.param('op')]}{_operand(ins[0])}"
+        return OPERATORS[e.param("op")].emit(_operand(ins[0]))
+    if op is Op.COMPARE or op is Op.BOOL_OP:
+        return OPERATORS[e.param("op")].emit(*ins)
+    if op is Op.RANGE:
+        return f"{PREFIX}range({', '.join(ins)})"
+    if op is Op.SLICE:
+        return f"slice({', '.join(ins)})"
+    if op is Op.GETATTR:
+        attr = e.param("attr")
+        if attr.startswith("_") or not attr.isidentifier():
+            raise InternalError(f"private attribute `{attr}` in the IR")
+        return f"getattr({ins[0]}, {attr!r})"
     if op is Op.CONST:
         return _literal(ctx, e.param("value"))
     if op is Op.GET_FIELD:
@@ -285,7 +281,7 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
         return {"shape": f"tuple({ins[0]}.shape)", "ndim": f"{ins[0]}.dim()",
                 "dtype": f"{ins[0]}.dtype", "device": f"{ins[0]}.device"}[attr]
     if op is Op.CALL:
-        k = ctx.const(("call", e.param("callee")))
+        k = ctx.const(Callee(e.param("callee")))
         args = [f"{n}={a}" for n, a in zip(e.param("args"), ins)]
         args += [f"{v}={_literal(ctx, s)}" for v, s in e.param("sizes", ())]
         return f"{k}({', '.join(args)})"
@@ -294,25 +290,9 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     return _op(ctx, e, ins)
 
 
-_UNARY = {"-": "-", "+": "+"}
-_PY_OPERATORS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
-                 "in": "in", "not_in": "not in", "and_": "and", "or_": "or"}
-
-
 def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     path = e.param("path")
-    if path == "builtins.range":
-        return f"{PREFIX}range({', '.join(ins)})"
-    if path == "builtins.slice":
-        return f"slice({', '.join(ins)})"
-    if path.startswith("getattr."):
-        attr = path[len("getattr."):]
-        if attr.startswith("_") or not attr.isidentifier():
-            raise InternalError(f"private attribute `{attr}` in the IR")
-        return f"getattr({ins[0]}, {attr!r})"
-    if path.startswith("%compare."):  # the checker's comparisons of unchecked values
-        return f"({ins[0]} {_PY_OPERATORS[path[len('%compare.'):]]} {ins[1]})"
-    k = ctx.const(("extern", path, e.param("call", True)))
+    k = ctx.const(PythonName(path))
     if e.param("call", True) is False:
         return k
     keywords = e.param("keywords", ()) or ()
@@ -322,8 +302,7 @@ def _extern(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
 
 
 def _op(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
-    name = e.op.name.lower() if e.op.name.lower() in PLANS else _catalogue_name(e)
-    plan = PLANS[name]
+    plan = PLANS[e.op.value]
     by_name = dict(zip(e.param("names"), zip(e.ins, ins)))
     pos = [by_name[p][1] for p in plan.positional]
     kws = []
@@ -349,21 +328,12 @@ def _op(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
         return f"{pos[0]}.{plan.target}"
     if plan.kind == "method":
         return f"{pos[0]}.{plan.target}({', '.join(pos[1:] + kws)})"
-    k = ctx.const(("op", plan.target))
+    k = ctx.const(TorchFunction(plan.target))
     return f"{k}({', '.join(pos + kws)})"
 
 
 def _operand(text: str) -> str:
     return text if text.isidentifier() else f"({text})"
-
-
-def _catalogue_name(e: Eqn) -> str:
-    from gtdsl.ops import OPS
-
-    for name in OPS:
-        if name.upper() == e.op.name or name == e.op.value:
-            return name
-    raise KeyError(e.op)
 
 
 def _sizes_dict(ctx: _Ctx) -> str:
@@ -373,8 +343,6 @@ def _sizes_dict(ctx: _Ctx) -> str:
 
 
 def _type_names(t: Type, sizes: set[str], rows: set[str]) -> None:
-    from gtdsl.types.subst import size_vars_of
-
     names: list[str] = []
     rs: list[str] = []
     size_vars_of(t, names, rs)

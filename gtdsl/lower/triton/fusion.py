@@ -1,7 +1,12 @@
-"""The fusion pass: which eqns of a function's top-level block run together in one kernel.
+"""The fusion pass: the eqns of a function's top-level block that run together in one kernel
+become one ``KERNEL`` eqn.
 
-Input: an IR ``Function``. Output: a ``Plan``, its top-level eqns in order, each either alone
-(run as a torch op by the torch code generator) or part of a ``Group`` that one kernel runs:
+``fuse(fn)`` returns ``fn`` with each group of fused eqns replaced by one ``KERNEL`` eqn placed
+where the group's last eqn was: its inputs are the values the group reads from outside, its
+outputs the values used after it, its parameter ``kernel`` a ``Kernel`` (kind, name, iteration
+shape) and its block the group's eqns ending in ``YIELD`` of the outputs. Values only the
+kernel uses are defined only inside the block. Everything else stays as it was (run as
+torch ops by the torch code generator). The groups:
 
 - ``pointwise``: elementwise ops and broadcasts whose results all have the group's shape;
 - ``row``: elementwise ops and reductions along the last dim (sum, mean, amax, amin with
@@ -12,7 +17,7 @@ Input: an IR ``Function``. Output: a ``Plan``, its top-level eqns in order, each
   or ``linear``) with an elementwise epilogue on its result: bias, activation, residual;
 - ``attention``: ``scaled_dot_product_attention`` on [B, H, L, D] tensors without a mask.
 
-Rules that keep the plan correct: the kernel launches where the group's last eqn was, so an
+Rules that keep the rewrite correct: the kernel runs where the group's last eqn was, so an
 eqn joins a group only if no input it takes from outside depends on the group, and no torch
 op placed among the group's eqns uses a value the group computes; every
 value the group hands out has the group's full shape (or is a row statistic of a row group);
@@ -22,10 +27,12 @@ stay torch code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gtdsl.ir.core import Eqn, Function, Lit, Op, Var, op_for, walk
+from gtdsl.ir.core import Block, Eqn, Function, Lit, Op, Var, op_for, walk
 from gtdsl.lower.triton.exprs import (
     BINARY, FLOATS, OTHER, ROW_REDUCE, UNARY, elementwise,
 )
@@ -35,44 +42,94 @@ from gtdsl.types import DT, Size, TScalar, TShape, TTensor, TTuple
 OP_NAMES = {op_for(n): n for n in OPS}
 
 
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """The ``kernel`` parameter of a ``KERNEL`` eqn: the kernel's kind (``pointwise``,
+    ``row``, ``matmul``, ``attention``), its name and its iteration shape (row: the full
+    rows). The launcher is built from the eqn: this, its inputs and its block."""
+
+    kind: str
+    name: str
+    shape: TShape
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.kind}"
+
+
 @dataclass
 class Group:
+    """A group being formed by the analysis (``fuse`` turns each into a ``KERNEL`` eqn)."""
+
     kind: str  # "pointwise" | "row" | "matmul" | "attention"
     eqns: list[Eqn] = field(default_factory=list)
     shape: TShape | None = None  # the iteration shape (row: the full rows)
     start: int = 0  # index of the first eqn in the block
     defined: set[int] = field(default_factory=set)  # vars the group computes
     outputs: list[Var] = field(default_factory=list)
-    inputs: list[Any] = field(default_factory=list)  # Vars and scalar Lits, first-use order
+    inputs: list[Var] = field(default_factory=list)  # first-use order
 
     @property
     def name(self) -> str:
         return f"{self.kind}_{self.eqns[0].outs[0].id}"
 
 
-@dataclass
-class Plan:
-    fn: Function
-    groups: list[Group]
-    group_of: dict[int, Group]  # id(eqn) -> its group
+def fuse(fn: Function) -> Function:
+    """``fn`` with each fused group of its top-level eqns replaced by one ``KERNEL`` eqn."""
+    found = groups(fn)
+    if not found:
+        return fn
+    last = {id(g.eqns[-1]): g for g in found}
+    members = {id(e) for g in found for e in g.eqns}
+    fresh = itertools.count(_max_id(fn) + 1)
+    eqns: list[Eqn] = []
+    for e in fn.body.eqns:
+        if id(e) in last:
+            eqns.append(_kernel_eqn(last[id(e)], fresh))
+        elif id(e) not in members:
+            eqns.append(e)
+    return replace(fn, body=Block(tuple(eqns)))
 
-    def describe(self) -> str:
-        """One line per step, in run order: a kernel where its group's last eqn was."""
-        lines = []
-        for e in self.fn.body.eqns:
-            g = self.group_of.get(id(e))
-            if g is None:
-                if e.op.name not in ("CHECK_CAST", "RETURN") or e.op is Op.CHECK_CAST and \
-                        e.param("blame").kind.value != "arg":
-                    lines.append(f"torch  {e.op.name.lower()}"
-                                 + (f" -> %{e.outs[0].id}" if e.outs else ""))
-                continue
-            if e is not g.eqns[-1]:
-                continue
-            ops = ", ".join(OP_NAMES.get(x.op, x.op.name.lower()) for x in g.eqns)
-            outs = ", ".join(f"%{o.id}" for o in g.outputs)
-            lines.append(f"kernel {g.name} [{g.kind}]: {ops} -> {outs}")
-        return "\n".join(lines)
+
+def _kernel_eqn(g: Group, fresh: Iterator[int]) -> Eqn:
+    """The group as one eqn. Its outputs keep their vars outside; inside the block the eqns
+    that compute them define fresh ones (a var is defined once), which the YIELD hands out."""
+    inner = {o.id: Var(next(fresh), o.hint, o.type) for o in g.outputs}
+
+    def sub(a: Any) -> Any:
+        return inner.get(a.id, a) if isinstance(a, Var) else a
+
+    body = [replace(e, ins=tuple(sub(a) for a in e.ins), outs=tuple(sub(o) for o in e.outs))
+            for e in g.eqns]
+    body.append(Eqn(Op.YIELD, tuple(inner[o.id] for o in g.outputs), ()))
+    kernel = Kernel(g.kind, g.name, g.shape)
+    return Eqn(Op.KERNEL, tuple(g.inputs), tuple(g.outputs), (("kernel", kernel),),
+               (Block(tuple(body)),), g.eqns[-1].span)
+
+
+def _max_id(fn: Function) -> int:
+    ids = [p.id for p in fn.params]
+    for e in walk(fn.body):
+        ids += [o.id for o in e.outs]
+        ids += [v.id for v in e.param("binders", ()) if isinstance(v, Var)] \
+            if e.op is Op.FOR else []
+    return max(ids, default=0)
+
+
+def describe(fn: Function) -> str:
+    """The launch plan of a fused function: one line per step, in run order (the entry
+    checks and the return left out)."""
+    lines = []
+    for e in fn.body.eqns:
+        if e.op is Op.KERNEL:
+            k = e.param("kernel")
+            ops = ", ".join(OP_NAMES.get(x.op, x.op.name.lower()) for x in e.blocks[0].eqns[:-1])
+            outs = ", ".join(f"%{o.id}" for o in e.outs)
+            lines.append(f"kernel {k.name} [{k.kind}]: {ops} -> {outs}")
+        elif e.op.name not in ("CHECK_CAST", "RETURN") or e.op is Op.CHECK_CAST and \
+                e.param("blame").kind.value != "arg":
+            lines.append(f"torch  {e.op.name.lower()}" + (f" -> %{e.outs[0].id}" if e.outs
+                                                          else ""))
+    return "\n".join(lines)
 
 
 def op_name(e: Eqn) -> str | None:
@@ -221,11 +278,8 @@ def _stat_shape(full: TShape) -> TShape:
     return TShape(full.row, full.dims[:-1] + (TDim(None, Size.of(1)),))
 
 
-def _reduced_shape(full: TShape) -> TShape:
-    return TShape(full.row, full.dims[:-1])
-
-
-def plan_function(fn: Function) -> Plan:
+def groups(fn: Function) -> list[Group]:
+    """The fused groups of ``fn``'s top-level block, each with its inputs and outputs."""
     eqns = list(fn.body.eqns)
     uses: dict[int, int] = {}
     for e in walk(fn.body):
@@ -256,14 +310,12 @@ def plan_function(fn: Function) -> Plan:
         return False
 
     producer: dict[int, Group] = {}
-    groups: list[Group] = []
-    group_of: dict[int, Group] = {}
+    found: list[Group] = []
     transposes: dict[int, Eqn] = {}  # var id -> its T eqn (folded into a matmul)
     for i, e in enumerate(eqns):
         if classify_attention(e):
             g = Group("attention", [e], e.outs[0].type.shape, i, {e.outs[0].id})
-            groups.append(g)
-            group_of[id(e)] = g
+            found.append(g)
             continue
         kind = classify(e)
         if kind is None:
@@ -274,10 +326,10 @@ def plan_function(fn: Function) -> Plan:
             transposes[out.id] = e
             continue
         candidates = [producer[a.id] for a in e.ins if isinstance(a, Var) and a.id in producer]
-        if groups and groups[-1] not in candidates:
+        if found and found[-1] not in candidates:
             # an independent op of the same shape can share the latest kernel:
             # in `gelu(x + c) * sigmoid(y)`, sigmoid(y) joins the gelu group
-            candidates.insert(0, groups[-1])
+            candidates.insert(0, found[-1])
         joined = None
         for g in reversed(candidates):
             group_eqns = {i2 for i2, x in enumerate(eqns) if id(x) in {id(y) for y in g.eqns}}
@@ -292,7 +344,7 @@ def plan_function(fn: Function) -> Plan:
             joined = _new_group(e, kind, args, i)
             if joined is None:
                 continue
-            groups.append(joined)
+            found.append(joined)
         else:
             joined.eqns.append(e)
             if joined.kind == "pointwise" and kind in ("reduce", "rowop"):
@@ -300,23 +352,17 @@ def plan_function(fn: Function) -> Plan:
                 joined.shape = args["input"].type.shape
         joined.defined.add(out.id)
         producer[out.id] = joined
-        group_of[id(e)] = joined
         if kind == "matmul":
             t = transposes.get(args.get("other", args.get("weight")).id) if isinstance(
                 args.get("other", args.get("weight")), Var) else None
             if t is not None and uses.get(t.outs[0].id, 0) == 1:
                 joined.eqns.insert(0, t)
-                group_of[id(t)] = joined
                 joined.defined.add(t.outs[0].id)
-    for g in groups:
+    for g in found:
         _finish(g, uses)
     # a group whose values nobody uses stays torch code: it still runs (and may fail) as the
     # reference does, but no kernel is built for it
-    dead = [g for g in groups if not g.outputs]
-    for g in dead:
-        for e in g.eqns:
-            group_of.pop(id(e), None)
-    return Plan(fn, [g for g in groups if g.outputs], group_of)
+    return [g for g in found if g.outputs]
 
 
 def _new_group(e: Eqn, kind: str, args: dict[str, Any], i: int) -> Group | None:
@@ -378,4 +424,4 @@ def _finish(g: Group, uses: dict[int, int]) -> None:
                 g.outputs.append(o)
 
 
-__all__ = ["Group", "Plan", "classify", "op_name", "plan_function"]
+__all__ = ["Group", "Kernel", "classify", "describe", "fuse", "groups", "op_name"]

@@ -1,11 +1,13 @@
-"""Triton kernels for fusion groups: source generation and the launchers that run them.
+"""Triton kernels for ``KERNEL`` eqns: source generation and the launchers that run them.
 
-A launcher is called by the generated host code with the group's inputs (tensors and
-numbers) and returns its outputs. It reads sizes and strides at run time and passes them to
-the kernel as arguments, so one compiled kernel serves every size; the kernel source depends
-only on the group, the rank, and (for rows) the power-of-two block holding a row. Triton adds
-its own specializations (an integer argument equal to 1 or divisible by 16, aligned
-pointers) on top, as it does for any kernel.
+``launcher_for(eqn)`` builds the launcher of a ``KERNEL`` eqn (``gtdsl.lower.triton.fusion``)
+from its ``kernel`` parameter, its inputs and its block. A launcher is called by the
+generated host code with the eqn's inputs (tensors and numbers) and returns its outputs. It
+reads sizes and strides at run time and passes them to the kernel as arguments, so one
+compiled kernel serves every size; the kernel source depends only on the kernel, the rank,
+and (for rows) the power-of-two block holding a row. Triton adds its own specializations (an
+integer argument equal to 1 or divisible by 16, aligned pointers) on top, as it does for any
+kernel.
 
 What a kernel assumes is guaranteed before it runs: dtypes and ranks by the function's
 types and the specialization key, equal sizes by the entry casts (the checker proved every
@@ -19,15 +21,16 @@ import itertools
 import linecache
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from gtdsl._resources import data_path
-from gtdsl.ir.core import Lit, Var
+from gtdsl.ir.core import Eqn, Function, Lit, Op, Var
 from gtdsl.lower.triton.exprs import TL_DTYPE, elementwise, literal
-from gtdsl.lower.triton.fusion import Group, _args, op_name
-from gtdsl.types import DT, TScalar, TTensor
+from gtdsl.lower.triton.fusion import _args, op_name
+from gtdsl.types import DT, TScalar, TShape, TTensor
 
 _COUNTER = itertools.count()
 _LOCK = threading.Lock()
@@ -74,6 +77,28 @@ def _compile(name: str, source: str) -> Any:
 
 
 # ====================================================================== group bodies
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A ``KERNEL`` eqn as its launcher reads it: the kernel's kind, name and iteration shape,
+    the eqns of its block (its ``YIELD`` left out), its inputs and the block's values it
+    stores (the ``YIELD``'s)."""
+
+    kind: str
+    name: str
+    shape: TShape
+    eqns: tuple[Eqn, ...]
+    inputs: tuple[Var, ...]
+    outputs: tuple[Var, ...]
+
+    @classmethod
+    def of(cls, eqn: Eqn) -> Group:
+        if eqn.op is not Op.KERNEL:
+            raise ValueError(f"a launcher runs a KERNEL eqn, not {eqn.op.name}")
+        k = eqn.param("kernel")
+        *body, last = eqn.blocks[0].eqns
+        return cls(k.kind, k.name, k.shape, tuple(body), tuple(eqn.ins), tuple(last.ins))
 
 
 class _Body:
@@ -310,7 +335,7 @@ class GroupLauncher:
 
 
 def _torch_dtype(v: Var) -> torch.dtype:
-    from gtdsl.lower.torch.calls import DT_TORCH
+    from gtdsl.ops.calls import DT_TORCH
 
     return DT_TORCH[v.type.dtype]
 
@@ -503,7 +528,10 @@ class AttentionLauncher:
         return out
 
 
-def launcher_for(group: Group) -> Any:
+def launcher_for(eqn: Eqn) -> Any:
+    """The launcher of a ``KERNEL`` eqn: ``launcher.ok(*ins)`` says whether the kernel takes
+    these inputs, ``launcher(*ins)`` runs it and returns the eqn's outputs."""
+    group = Group.of(eqn)
     if group.kind == "matmul":
         return MatmulLauncher(group)
     if group.kind == "attention":
@@ -511,4 +539,27 @@ def launcher_for(group: Group) -> Any:
     return GroupLauncher(group)
 
 
-__all__ = ["GroupLauncher", "MatmulLauncher", "launcher_for", "triton_modules"]
+def kernel_sources(fn: Function) -> list[str]:
+    """The source of each kernel of a fused function, in run order: pointwise and row
+    kernels for the rank the types fix (other ranks are generated per call; a row kernel is
+    shown for a 128-wide block), matmul and attention as generated from their templates."""
+    parts = []
+    for e in fn.body.eqns:
+        if e.op is not Op.KERNEL:
+            continue
+        launcher = launcher_for(e)
+        g = launcher.group
+        if g.kind in ("matmul", "attention"):
+            parts.append(launcher.source)
+            continue
+        rank = g.shape.rank
+        if rank is None:
+            parts.append(f"# {g.name}: its rank is known per call; shown for rank "
+                         f"{len(g.shape.dims) + 1}")
+            rank = len(g.shape.dims) + 1
+        parts.append(launcher.source(max(rank, 1), 128 if g.kind == "row" else None))
+    return parts
+
+
+__all__ = ["AttentionLauncher", "Group", "GroupLauncher", "MatmulLauncher", "kernel_sources",
+           "launcher_for", "triton_modules"]

@@ -10,7 +10,7 @@ import torch
 
 from benchmarks import tutorial_triton
 from benchmarks.workloads import WORKLOADS
-from gtdsl.runtime.jit import load_source
+from gtdsl.driver import load_source
 
 
 @pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)

@@ -25,7 +25,7 @@ import torch
 import gtdsl
 from gtdsl.check.checker import MAX_CALL_DEPTH, MAX_CONSTANT_BITS, MAX_LOOP_TRIPS
 from gtdsl.driver import check_file
-from gtdsl.runtime import load
+from gtdsl.driver import load
 from gtdsl.syntax.build_types import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH
 
 BACKENDS = ["torch", "interpret", "triton"]

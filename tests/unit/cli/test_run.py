@@ -1,5 +1,6 @@
-"""``gtdsl run`` and ``gtdsl compile --emit torch``: arguments from types, files and numbers;
-exit 0 with a summary, 1 for a program error (with blame), 2 for bad usage; no traceback."""
+"""``gtdsl run`` and ``gtdsl compile --emit torch`` (and ``--emit ir --backend triton``):
+arguments from types, files and numbers; exit 0 with a summary, 1 for a program error (with
+blame), 2 for bad usage; no traceback."""
 
 from __future__ import annotations
 
@@ -99,6 +100,20 @@ def test_compile_emit_torch_shows_generated_code() -> None:
     code, out, err = run("compile", str(LANG / "mlp.gt"), "--fn", "mlp", "--emit", "torch")
     assert code == 0, err
     assert "def __gt_entry(" in out and "def __gt_body(" in out and "@" in out
+
+
+def test_compile_emit_ir_backend_triton_shows_the_fused_kernels() -> None:
+    path = str(LANG / "mlp.gt")
+    code, out, err = run("compile", path, "--fn", "mlp", "--emit", "ir", "--backend", "triton")
+    assert code == 0, err
+    heads = [line for line in out.splitlines() if "= kernel[matmul_" in line]
+    assert len(heads) == 2 and all(": matmul](" in h for h in heads)
+    assert out.count("    kernel:") == 2 and "yield(" in out
+    code, plain, err = run("compile", path, "--fn", "mlp", "--emit", "ir")
+    assert code == 0 and "kernel" not in plain
+    assert run("compile", path, "--fn", "mlp", "--emit", "ir", "--backend", "torch")[1] == plain
+    code, _, err = run("compile", path, "--fn", "mlp", "--emit", "typed", "--backend", "triton")
+    assert code == 2 and "GT0906" in err and "--emit ir" in err
 
 
 def test_bench_help_and_usage_errors(capsys) -> None:

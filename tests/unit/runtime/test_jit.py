@@ -1,4 +1,4 @@
-"""The JIT: one compile per dtype/device/rank class, caches in memory and on disk, concurrent
+"""The JIT: one compile per dtype/device/rank class, caches in memory, concurrent
 first calls, recompile logging, ``@gtdsl.jit`` and ``gtdsl.load``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import gtdsl
-from gtdsl.runtime.jit import load_source
+from gtdsl.driver import load_source
 from tests.conftest import REPO
 
 RMS = REPO / "docs" / "examples" / "language" / "rms_norm.gt"
@@ -107,27 +107,31 @@ def test_size_variables_by_keyword() -> None:
         m.heads(x, H=5, K=3)  # 15 is not 12
 
 
-def test_disk_cache_is_used_and_corruption_is_recompiled(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GTDSL_CACHE_DIR", str(tmp_path))
-    src = "def f(x: f32[n]) -> f32[n]:\n    return exp(x) + 1\n"
+def test_a_checked_program_is_reused_until_a_source_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing and checking is the expensive part of loading: the same sources load again
+    without either, and an imported module edited on disk is checked again."""
+    from gtdsl import driver
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lib.gt").write_text("def g(x: f32[n]) -> f32[n]:\n    return x + 1\n")
+    main = tmp_path / "main.gt"
+    main.write_text("from lib import g\n\ndef f(x: f32[n]) -> f32[n]:\n    return g(x) * 2\n")
+    checks = []
+    real = driver.check_module
+    monkeypatch.setattr(driver, "check_module", lambda *a, **k: checks.append(1) or real(*a, **k))
     x = torch.randn(5)
-    first = load_source(src, "c.gt")
-    assert torch.equal(first.f(x), torch.exp(x) + 1)
-    assert first.f.cache_info().disk_hits == 0
-    files = list((tmp_path / "jit").rglob("*.py"))
-    assert len(files) == 1
-    second = load_source(src, "c.gt")
-    assert torch.equal(second.f(x), torch.exp(x) + 1)
-    assert second.f.cache_info().disk_hits == 1
-    for garbage in (b"", b"\xff\xfe not utf-8", b"# gtdsl-jit-cache 1 0000\nraise SystemExit\n",
-                    files[0].read_bytes()[:40]):
-        files[0].write_bytes(garbage)
-        third = load_source(src, "c.gt")
-        assert torch.equal(third.f(x), torch.exp(x) + 1)  # recompiled, never trusted
-        assert third.f.cache_info().disk_hits == 0
-    assert "raise SystemExit" not in files[0].read_text()  # rewritten whole
-    assert not [p for p in (tmp_path / "jit").rglob(".tmp-*")]  # nothing half-written
+    assert torch.equal(gtdsl.load(main).f(x), (x + 1) * 2)
+    assert torch.equal(gtdsl.load(main).f(x), (x + 1) * 2)
+    assert len(checks) == 1
+    (tmp_path / "lib.gt").write_text("def g(x: f32[n]) -> f32[n]:\n    return x + 3\n")
+    assert torch.equal(gtdsl.load(main).f(x), (x + 3) * 2)
+    assert len(checks) == 2
+    assert torch.equal(gtdsl.load(main, allow_python=("operator.neg",)).f(x), (x + 3) * 2)
+    assert len(checks) == 3  # another allowlist is another check
+    main.write_text("def f(x: f32[n]) -> f32[n]:\n    return x - 1\n")
+    assert torch.equal(gtdsl.load(main).f(x), x - 1)
+    assert len(checks) == 4
 
 
 def test_unwritable_cache_dir_still_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,14 +259,6 @@ def test_string_literals_stay_data() -> None:
     a, b = torch.randn(2, 3), torch.randn(3, 4)
     torch.testing.assert_close(m.f(a, b), a @ b)
     assert '"ij,jk->ik"' in m.f.source() or "'ij,jk->ik'" in m.f.source()
-
-
-def test_cache_dir_env_is_respected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GTDSL_CACHE_DIR", str(tmp_path / "c"))
-    m = load_source("def f(x: f32[n]) -> f32[n]:\n    return x - 1\n", "d.gt")
-    m.f(torch.ones(1))
-    assert any((tmp_path / "c" / "jit").rglob("*.py"))
-    assert os.access(tmp_path / "c", os.W_OK)
 
 
 def test_casts_never_copy_or_convert() -> None:

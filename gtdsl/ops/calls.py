@@ -10,15 +10,14 @@ the reference interpreter and the generated code.
 from __future__ import annotations
 
 import importlib
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from gtdsl.ops import OPS
-from gtdsl.ops.table import REQUIRED, OpDef
+from gtdsl.ops.operators import BY_NAME, names
+from gtdsl.ops.table import OPS, REQUIRED, OpDef
 from gtdsl.types import DT
 
 DT_TORCH: dict[DT, torch.dtype] = {
@@ -55,46 +54,7 @@ def _plan(op: OpDef) -> CallPlan:
 
 # Arithmetic and comparisons are Python's operators: torch's semantics on tensors, Python's
 # on two numbers (``n * 2`` of two sizes stays an int; torch.mul would reject it).
-BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floor_divide": "//",
-          "remainder": "%", "pow": "**", "matmul": "@", "eq": "==", "ne": "!=", "lt": "<",
-          "le": "<=", "gt": ">", "ge": ">="}
-#: The run-time twins of the checker's limits (GT2021, GT2022): a loop over a range, or an
-#: integer power or product, computed from values known only at run time.
-MAX_RANGE = 1_000_000
-MAX_INT_BITS = 4096
-
-
-def checked_pow(a: Any, b: Any) -> Any:
-    """``a ** b``, refusing an integer result wider than ``MAX_INT_BITS`` (Python would
-    compute it for hours, and hold gigabytes)."""
-    if type(a) is int and type(b) is int and b > 0 and abs(a) > 1 and (
-            b * (abs(a).bit_length() - 1) > MAX_INT_BITS):
-        raise OverflowError(f"{a} ** {b} has more than {MAX_INT_BITS} bits")
-    return a ** b
-
-
-def checked_mul(a: Any, b: Any) -> Any:
-    """``a * b``, refusing an integer product wider than ``MAX_INT_BITS`` (a loop squaring a
-    number would otherwise double its size each time)."""
-    if type(a) is int and type(b) is int and (
-            abs(a).bit_length() + abs(b).bit_length() > MAX_INT_BITS + 1):
-        raise OverflowError(f"an integer product of more than {MAX_INT_BITS} bits")
-    return a * b
-
-
-def checked_range(*args: Any) -> list[int]:
-    """``list(range(*args))`` for a ``for`` loop, of at most ``MAX_RANGE`` iterations."""
-    r = range(*args)
-    if len(r) > MAX_RANGE:
-        raise OverflowError(f"range({', '.join(map(str, args))}) runs {len(r)} times, more "
-                            f"than {MAX_RANGE}")
-    return list(r)
-
-
-_PY_BINARY = {"+": operator.add, "-": operator.sub, "*": checked_mul, "/": operator.truediv,
-              "//": operator.floordiv, "%": operator.mod, "**": checked_pow,
-              "@": operator.matmul, "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-              "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+BINARY = names("binary", "compare")
 
 
 def _plan0(op: OpDef) -> CallPlan:
@@ -141,7 +101,7 @@ def call_op(name: str, values: dict[str, Any]) -> Any:
     kw = {k: v for (k, d), v in zip(plan.optional, plan.values_of(values))
           if not is_default(v, d)}
     if plan.kind == "binary":
-        return _PY_BINARY[plan.target](pos[0], pos[1])
+        return BY_NAME[plan.op].fn(pos[0], pos[1])
     if plan.kind == "negate":
         return -pos[0]
     if plan.kind == "identity":
