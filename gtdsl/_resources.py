@@ -8,8 +8,6 @@ from gtdsl, so every stage may use it.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import secrets
 import stat
@@ -69,7 +67,8 @@ def file_kind(mode: int) -> str:
 
 def _read_fd(fd: int, path: str, size: int, limit: int) -> bytes:
     """Up to ``limit`` bytes of an open regular file; a file that grew past it is refused."""
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = os.read(fd, min(max(size, 1 << 16), limit + 1 - total))
         if not chunk:

@@ -3,8 +3,14 @@
 ``check_module`` takes a parsed module and returns a ``CheckResult``: every diagnostic, each
 function's checked signature (inferred parts filled in), and the typed IR ``Program`` with
 its casts: every function with its parameter names, literal defaults and size variables,
-every struct declaration, the names the module exports. Execution reads only the program. Functions are checked callee first, so a caller sees the callee's inferred return
-type; a call on a cycle of calls is an error (GT2020).
+every struct declaration, the names the module exports. Execution reads only the program.
+Functions are checked callee first, so a caller sees the callee's inferred return type; a call
+on a cycle of calls is an error (GT2020).
+
+The modules: ``env`` resolves names (modules, imports, structs, signatures); ``callgraph``
+orders the functions; ``function`` checks one body, through the layers ``builder`` (IR and
+diagnostics), ``casts``, ``calls``, ``expressions`` and ``statements``; ``messages`` holds
+shared wording; ``typed`` prints the typed view of a function.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gtdsl.check.checker import FunctionChecker, call_order
+from gtdsl.check.callgraph import call_order
 from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
+from gtdsl.check.function import FunctionChecker
 from gtdsl.ops.pyallow import Allowlist
 from gtdsl.diagnostics import Diagnostic, SourceFile
 from gtdsl.ir.core import Field, Function, Program, StructDecl

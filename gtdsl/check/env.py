@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from gtdsl.ops.pyallow import DEFAULT, Allowlist
 from gtdsl.types.subst import KEEP, size_vars_of, substitute
@@ -18,8 +19,8 @@ from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
 from gtdsl.ir.core import Function
 from gtdsl.syntax import ast
 from gtdsl.syntax.parse import parse_file_text, read_source
-from gtdsl.types import DYN, Size, TDyn, TScalar, TStruct, Type, type_of
-from gtdsl.types.core import DynReason, ScalarKind, TDim, TList, TShape, TTensor, TTuple
+from gtdsl.types import DYN, Size, TDyn, Type, type_of
+from gtdsl.types.core import DynReason, ScalarKind, TDim, TShape
 
 #: How deep a chain of ``.gt`` imports may go (module a imports b imports c ...).
 MAX_IMPORT_DEPTH = 64
@@ -216,7 +217,8 @@ class Session:
                         notes=("a .gt file is data: it reaches Python only through "
                                "allowlisted functions, never files, processes or the network",)))
 
-    def _import_from(self, env: ModuleEnv, decl: ast.ImportFrom, claim) -> None:
+    def _import_from(self, env: ModuleEnv, decl: ast.ImportFrom,
+                     claim: Callable[[str, Span | None], bool]) -> None:
         if self.allowed.is_namespace(decl.module):
             for alias in decl.names:
                 local = alias.asname or alias.name
@@ -252,8 +254,8 @@ class Session:
             if claim(local, alias.span):
                 if fn is not None:
                     env.imported_fns[local] = fn
-                else:
-                    env.imported_structs[local] = st  # type: ignore[assignment]
+                elif st is not None:  # one of the two, as checked above
+                    env.imported_structs[local] = st
 
     # ---------------------------------------------------------------- types
     def resolve_type(self, env: ModuleEnv, t: ast.TypeExpr | None, bound: set[str] | None,

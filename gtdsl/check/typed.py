@@ -6,7 +6,9 @@ each cast inserted on a line is listed under it as a comment, with its blame.
 
 from __future__ import annotations
 
+from gtdsl.check.builder import target_names
 from gtdsl.check.env import FnInfo
+from gtdsl.diagnostics import Span
 from gtdsl.ir.core import Op, walk
 from gtdsl.syntax import ast
 from gtdsl.syntax.unparse import unparse_expr
@@ -26,7 +28,7 @@ def print_typed(fn: FnInfo, sig: str, lets: dict[tuple[int, int], object]) -> st
                 casts.setdefault(eqn.span.line, []).append(text)
     lines = [sig + ":"]
 
-    def note(span, depth: int) -> None:
+    def note(span: Span | None, depth: int) -> None:
         if span is None:
             return
         last = span.file.line_col(max(span.start, span.end - 1))[0]
@@ -38,14 +40,14 @@ def print_typed(fn: FnInfo, sig: str, lets: dict[tuple[int, int], object]) -> st
         t = lets.get((target.span.start, target.span.end)) if target.span else None
         return str(t) if t is not None else "?"
 
-    def stmts(body, depth: int) -> None:
+    def stmts(body: tuple[ast.Stmt, ...], depth: int) -> None:
         pad = "    " * depth
         for st in body:
             if isinstance(st, ast.Assign) and isinstance(st.target, ast.Name):
                 lines.append(f"{pad}{st.target.id}: {let_type(st.target)} = "
                              f"{unparse_expr(st.value)}")
             elif isinstance(st, ast.Assign):
-                names = ", ".join(f"{n.id}: {let_type(n)}" for n in st.target.elts)
+                names = ", ".join(f"{n.id}: {let_type(n)}" for n in target_names(st.target))
                 lines.append(f"{pad}{names} = {unparse_expr(st.value)}")
             elif isinstance(st, ast.AnnAssign):
                 lines.append(f"{pad}{st.target.id}: {let_type(st.target)} = "
@@ -62,8 +64,7 @@ def print_typed(fn: FnInfo, sig: str, lets: dict[tuple[int, int], object]) -> st
                     stmts(st.orelse, depth + 1)
                 continue
             elif isinstance(st, ast.For):
-                target = st.target.id if isinstance(st.target, ast.Name) else ", ".join(
-                    n.id for n in st.target.elts)
+                target = ", ".join(n.id for n in target_names(st.target))
                 lines.append(f"{pad}for {target} in {unparse_expr(st.iter)}:")
                 note(st.span and _head(st), depth + 1)
                 stmts(st.body, depth + 1)
@@ -81,10 +82,9 @@ def print_typed(fn: FnInfo, sig: str, lets: dict[tuple[int, int], object]) -> st
     return "\n".join(lines)
 
 
-def _head(node):
+def _head(node: ast.FunctionDef | ast.For) -> Span:
     """The span of a compound statement's first line only."""
-    from gtdsl.diagnostics import Span
-
     span = node.span
+    assert span is not None  # called only where the statement has a span
     end = span.file.text.find("\n", span.start)
     return Span(span.file, span.start, end if end >= 0 else span.end)

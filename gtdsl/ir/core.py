@@ -233,7 +233,7 @@ class BlameKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Blame:
-    """Who is at fault when a run-time check fails (docs/types.md, "Casts and blame")."""
+    """Who is at fault when a run-time check fails (docs/types.md, "Reading an error")."""
 
     kind: BlameKind
     function: str

@@ -119,7 +119,6 @@ class Bert:
         self.config = BertConfig.from_json(self.raw_config)
         self.sentence_config = read_sentence_config(self.dir, self.config.hidden)
         self.module: CompiledModule = load(HERE / "bert.gt", backend=backend)
-        self.kept: dict[str, torch.Tensor] = {}
         self.params = self._load_params()
         self._tokenizer = None
 
@@ -129,14 +128,12 @@ class Bert:
         c = self.config
         weights = Weights(self.module, path, read_weights(path), c.sizes)
         params = weights.load(weights.struct_type("Bert"), keys(c.layers), "p")
-        self.pooler = None
+        self.pooler: Any = None
         if any(key in weights.tensors for key in POOLER.values()):
             # the pooler (BertModel's, for classification heads): checked, kept, saved back
             self.pooler = weights.load(weights.struct_type("Dense", "H*K", "H*K"), POOLER,
                                        "pooler")
-        for key in KEPT:
-            if (t := weights.unchecked(key)) is not None:
-                self.kept[key] = t
+        self.kept = {key: t for key in KEPT if (t := weights.unchecked(key)) is not None}
         weights.finish("BERT", help=f"check that the folder holds a BERT model with "
                        f"{c.layers} layers")
         return params

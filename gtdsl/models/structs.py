@@ -32,16 +32,13 @@ Fields = dict[str, tuple[Type, Span | None]]  # field -> declared type, declarat
 
 
 def _declaration(module: Any, name: str) -> tuple[tuple[str, ...], Fields]:
-    """A struct's size parameters and its fields (declared type, span of the declaration): the
-    one place the loader reads the program's struct declarations."""
+    """A struct's size parameters and its fields (declared type, span of the declaration), from
+    the IR program's ``StructDecl``: the one place the loader reads struct declarations."""
     decl = module.program.struct(name)
     if decl is None:
         raise load_error(f"the model's program declares no struct `{name}`",
                          help="a key map fills the structs of the model's own program")
-    if isinstance(decl.fields, dict):  # name -> (type, syntax node)
-        return tuple(decl.params), {f: (t, getattr(node, "span", None))
-                                    for f, (t, node) in decl.fields.items()}
-    return tuple(decl.params), {f.name: (f.type, f.span) for f in decl.fields}  # IR fields
+    return tuple(decl.params), {f.name: (f.type, f.span) for f in decl.fields}
 
 
 def _size(s: str | int | Size) -> Size:

@@ -12,6 +12,7 @@ from gtdsl.ops.base import (
     is_tensorish, promote, rank_of, real_dtype, reject_complex, require_float,
     require_inexact, same_device, tensor_of,
 )
+from gtdsl.ops.operators import names
 from gtdsl.ops.table import define
 from gtdsl.types import DYN, ScalarKind, Size, Type
 from gtdsl.types.lattice import Dev
@@ -115,9 +116,9 @@ def _logical_not(rel: Rel, a: dict[str, Arg]) -> Type:
 
 # ============================================================================ binary
 
-ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floor_divide": "//",
-         "remainder": "%", "pow": "**"}
-COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+# the operator table's tensor operators (matmul is a linear-algebra op)
+ARITH = {name: sym for name, sym in names("binary").items() if name != "matmul"}
+COMPARE = names("compare")
 
 
 def _positive(s: Size) -> bool:
@@ -298,13 +299,13 @@ def _to(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
     dtype, device = x.dtype, x.device
     for name in ("dtype", "device"):
-        v = a[name].value
+        v, vt = a[name].value, a[name].type
         if isinstance(v, DT):
             dtype = v
         elif isinstance(v, Dev):
             device = v
-        elif isinstance(a[name].type, TOther) and a[name].type.what in ("dtype", "device"):
-            if a[name].type.what == "dtype":
+        elif isinstance(vt, TOther) and vt.what in ("dtype", "device"):
+            if vt.what == "dtype":
                 dtype = DT.ANY
             else:
                 device = Dev()

@@ -7,6 +7,8 @@ so the relations record no residual check for it.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from gtdsl.ops.base import (
     ANY_SHAPE, DOTS, DT, Arg, OpError, Rel, Size, TDim, TDyn, TOther, TScalar, TShape,
     TTensor, as_size, broadcast_shapes, rank_of, resolve_dim, same_device, seq_elems,
@@ -132,7 +134,7 @@ def _flat(pieces: list[Piece]) -> tuple[TDim, ...]:
     return tuple(d for kind, p in pieces if kind == "dims" for d in p)
 
 
-def _is_mask(t: Type) -> bool:
+def _is_mask(t: Type) -> TypeGuard[TTensor]:
     return isinstance(t, TTensor) and t.dtype in (DT.BOOL, DT.U8, DT.UINT)
 
 
@@ -141,7 +143,7 @@ def _consumes(it: Arg) -> int:
     if it.value is None or it.value is Ellipsis:
         return 0
     if _is_mask(it.type):
-        r = rank_of(it.type.shape)  # type: ignore[union-attr]
+        r = rank_of(it.type.shape)
         if r is None:
             raise OpError("GT2009", "a mask index needs a known rank", "indices")
         return r
@@ -173,10 +175,10 @@ def _apply(rel: Rel, indices: list[Arg], dims: list[TDim], x: TTensor) -> list[P
             out.append(("dims", [_slice(rel, d, v)]))
             continue
         if isinstance(it.type, TScalar) and it.type.kind.value in ("int",):
-            k = static_int(it, "index")
-            if isinstance(k, int) and d.size is not None and (n := d.size.constant()) is not None:
-                if not -n <= k < n:
-                    raise OpError("GT2010", f"index {k} is out of range for a dim of size {n}",
+            at = static_int(it, "index")
+            if isinstance(at, int) and d.size is not None and (n := d.size.constant()) is not None:
+                if not -n <= at < n:
+                    raise OpError("GT2010", f"index {at} is out of range for a dim of size {n}",
                                   "indices")
             else:
                 rel.check("indexing: index within the dim")

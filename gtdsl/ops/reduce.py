@@ -48,7 +48,7 @@ def _keepdim_needs_dim(a: dict[str, Arg], op: str) -> None:
 
 def reduce_shape(x: TShape, arg: Arg, keepdim: object) -> TShape:
     positions = resolve_dims(x, arg, "dim")
-    keep = keepdim is True
+    keep: bool | None = keepdim is True
     if keepdim not in (True, False):  # unknown flag: rank unknown
         keep = None
     if positions is None:

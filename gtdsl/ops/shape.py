@@ -184,11 +184,15 @@ def _permute(rel: Rel, a: dict[str, Arg]) -> Type:
             return TTensor(x.dtype, ANY_SHAPE, x.device)
         raise OpError("GT2009", "permute needs the tensor's rank known statically", "dims",
                       "annotate the tensor with a fixed number of dims")
-    if sorted(p.index for p in positions) != list(range(len(x.shape.dims))):  # type: ignore
-        raise OpError("GT2010", f"permute needs each of the {len(x.shape.dims)} dims exactly "
-                      "once", "dims")
-    return TTensor(x.dtype, TShape(None, tuple(x.shape.dims[p.index]  # type: ignore[index]
-                                               for p in positions)), x.device)
+    rank = len(x.shape.dims)
+    known = [p.index for p in positions if p.index is not None]
+    if len(known) < len(positions):  # a dim given only at run time: the rank stays known
+        if len(positions) == rank and len(set(known)) == len(known):
+            rel.check("permute: dims")
+            return TTensor(x.dtype, TShape(None, (TDim(),) * rank), x.device)
+    elif sorted(known) == list(range(rank)):
+        return TTensor(x.dtype, TShape(None, tuple(x.shape.dims[i] for i in known)), x.device)
+    raise OpError("GT2010", f"permute needs each of the {rank} dims exactly once", "dims")
 
 
 def _is_one(d: TDim) -> bool | None:
@@ -410,9 +414,9 @@ def _split(rel: Rel, a: dict[str, Arg]) -> Type:
         return TList(TTensor(x.dtype, ANY_SHAPE, x.device))
     d = x.shape.dims[p.index]
     if sections is not None:
-        total = Size.of(0)
+        total: Size | None = Size.of(0)
         for s, _ in sections:
-            total = total + s if s is not None and total is not None else None  # type: ignore
+            total = total + s if s is not None and total is not None else None
         if total is not None:
             rel.equal(d.size, total, "split: the sections must add up to the dim's size",
                       "split_size_or_sections")

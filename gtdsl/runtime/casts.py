@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -97,19 +97,19 @@ def check_value(value: Any, t: Type, b: Bindings, what: str = "",
             b.where[k] = f"{owner} {b.where[k]}"
 
 
-class _Pending(list):
+class _Pending(list[tuple[Size, int, str]]):
     """Equations left for the end of a check; also says whether this is an entry check (and
     of which parameter), where tensors without a device must share the call's device."""
 
     entry_owner: str | None = None
 
 
-def _fail(path: str, expected: str, got: str, reason: str = "") -> None:
+def _fail(path: str, expected: str, got: str, reason: str = "") -> NoReturn:
     raise CastFailed(Mismatch(path, expected, got, reason))
 
 
 def _check(value: Any, t: Type, b: Bindings, path: str, structs: StructLookup | None,
-           pending: list) -> None:
+           pending: _Pending) -> None:
     if isinstance(t, TDyn):
         return
     if isinstance(t, TTensor):
@@ -140,7 +140,7 @@ def _join(path: str, part: str) -> str:
     return f"{path}, {part}" if path else part
 
 
-def _check_tensor(value: Any, t: TTensor, b: Bindings, path: str, pending: list) -> None:
+def _check_tensor(value: Any, t: TTensor, b: Bindings, path: str, pending: _Pending) -> None:
     if not isinstance(value, torch.Tensor):
         _fail(path, f"a tensor {t}", describe_value(value), "not a tensor")
     if value.is_nested:  # its ragged dims have no size; torch cannot even report its shape
@@ -148,9 +148,9 @@ def _check_tensor(value: Any, t: TTensor, b: Bindings, path: str, pending: list)
               "nested tensors are not taken: pad them to one length (to_padded_tensor)")
     dev = t.device
     if dev.kind is not None:
-        d = value.device
-        if d.type != dev.kind or (dev.index is not None and d.index != dev.index):
-            _fail(_join(path, "device"), str(dev), str(d))
+        on = value.device
+        if on.type != dev.kind or (dev.index is not None and on.index != dev.index):
+            _fail(_join(path, "device"), str(dev), str(on))
     elif pending.entry_owner is not None:
         if b.device is None:
             b.device = value.device
@@ -191,7 +191,7 @@ def _check_tensor(value: Any, t: TTensor, b: Bindings, path: str, pending: list)
         _size(d.size, n, b, where, pending)
 
 
-def _size(s: Size, n: int, b: Bindings, where: str, pending: list) -> None:
+def _size(s: Size, n: int, b: Bindings, where: str, pending: _Pending) -> None:
     c = s.constant()
     if c is not None:
         if c != n:
@@ -220,7 +220,7 @@ def _compare(s: Size, n: int, b: Bindings, where: str) -> None:
               size_str(s), str(n))
 
 
-def _finish(b: Bindings, pending: list) -> None:
+def _finish(b: Bindings, pending: _Pending) -> None:
     """Solve what is left: bind linear one-variable equations, then compare everything."""
     progress = True
     while pending and progress:
@@ -253,7 +253,7 @@ def _finish(b: Bindings, pending: list) -> None:
             " by keyword: " + ", ".join(f"{v}=..." for v in free))
 
 
-def _check_scalar(value: Any, t: TScalar, b: Bindings, path: str, pending: list) -> None:
+def _check_scalar(value: Any, t: TScalar, b: Bindings, path: str, pending: _Pending) -> None:
     if t.kind is ScalarKind.BOOL:
         ok = isinstance(value, bool)
     elif t.kind is ScalarKind.INT:
@@ -267,7 +267,7 @@ def _check_scalar(value: Any, t: TScalar, b: Bindings, path: str, pending: list)
 
 
 def _check_struct(value: Any, t: TStruct, b: Bindings, path: str,
-                  structs: StructLookup | None, pending: list) -> None:
+                  structs: StructLookup | None, pending: _Pending) -> None:
     from gtdsl.types.subst import KEEP, substitute
 
     info = structs(t.name) if structs is not None else None

@@ -226,10 +226,10 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
                 # unpacking checks the rank and names every size in one step
                 targets = []
                 for j, d in enumerate(t.shape.dims):
-                    v = _simple_var(d.size)
-                    if v is not None and v not in bound:
-                        targets.append(f"{PREFIX}s_{v}")
-                        bound.add(v)
+                    var = _simple_var(d.size)
+                    if var is not None and var not in bound:
+                        targets.append(f"{PREFIX}s_{var}")
+                        bound.add(var)
                     else:
                         targets.append(f"{sh}_{j}")
                 unpack = ", ".join(targets) + ("," if k == 1 else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
+from types import FrameType
 from typing import Any, Sequence
 
 from gtdsl.diagnostics import Diagnostic, GtdslError, Label
@@ -45,7 +46,7 @@ def caller_location() -> str | None:
     what the command line set, for `gtdsl run`)."""
     if CALLER.get() is not None:
         return CALLER.get()
-    f = sys._getframe(1)
+    f: FrameType | None = sys._getframe(1)
     while f is not None:
         name = f.f_code.co_filename
         if not name.startswith(_PACKAGE_DIR) and not name.startswith("<gtdsl") and \
@@ -91,7 +92,7 @@ def cast_error(blame: Blame, target: Any, value_desc: str, mismatch: Mismatch,
              BlameKind.RET: f"returned here; the declared return type is {target}"}.get(
         blame.kind, f"needs {target} here")
     primary = Label(blame.span, label) if blame.span is not None else None
-    secondary = ()
+    secondary: tuple[Label, ...] = ()
     if blame.origin is not None and blame.origin != blame.span:
         secondary = (Label(blame.origin, "the value's type is unknown from here"),)
     help = {

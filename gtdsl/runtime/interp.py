@@ -104,13 +104,13 @@ def run_function(prog: Program, fn: Function, values: list[Any],
     # the entry casts bind sizes as the compiled entry does: a parameter whose sizes stay open
     # (`H*K` with neither bound) is checked after the others; the casts then re-check in order
     params = {p.id for p in fn.params}
-    entry = [e for e in fn.body.eqns if e.op is Op.CHECK_CAST and
-             e.param("blame").kind is BlameKind.ARG and isinstance(e.ins[0], Var) and
-             e.ins[0].id in params]
+    entry = [(e, x) for e in fn.body.eqns if e.op is Op.CHECK_CAST and
+             e.param("blame").kind is BlameKind.ARG and isinstance(x := e.ins[0], Var) and
+             x.id in params]
     if entry:
-        owners = [(e.param("blame").param or "", e.param("target")) for e in entry]
-        bind_params(owners, [fr.env[e.ins[0].id] for e in entry],
-                    [e.param("blame") for e in entry], fr.bindings, prog.struct)
+        owners = [(e.param("blame").param or "", e.param("target")) for e, _ in entry]
+        bind_params(owners, [fr.env[x.id] for _, x in entry],
+                    [e.param("blame") for e, _ in entry], fr.bindings, prog.struct)
     try:
         _run_block(prog, fr, fn.body)
     except _Return as r:

@@ -105,10 +105,12 @@ def _assert_failed(k: AssertSite) -> None:
 def _struct_class(info: ir.StructDecl) -> type:
     """A plain class for a struct's values: keyword construction, one attribute per field."""
     names = [f.name for f in info.fields]
-    cls = make_dataclass(info.name, [(f, Any) for f in names], kw_only=True, repr=False)
-    cls.__repr__ = lambda self: f"{info.name}(" + ", ".join(  # type: ignore[assignment]
-        f"{f}={_short(getattr(self, f))}" for f in names) + ")"
-    return cls
+
+    def __repr__(self: object) -> str:
+        return f"{info.name}(" + ", ".join(f"{f}={_short(getattr(self, f))}" for f in names) + ")"
+
+    return make_dataclass(info.name, [(f, Any) for f in names], kw_only=True, repr=False,
+                          namespace={"__repr__": __repr__})
 
 
 def _short(v: Any) -> str:

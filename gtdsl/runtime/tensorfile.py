@@ -24,6 +24,7 @@ a write goes to a temporary file renamed into place, so nothing is left half-wri
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import struct
@@ -32,7 +33,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
@@ -65,7 +66,7 @@ def memory_bytes() -> int | None:
         return None
 
 
-def _open_regular(p: Path) -> tuple[BinaryIO, int]:
+def _open_regular(p: Path) -> tuple[io.BufferedReader, int]:
     """The file opened for reading, and its size: a regular file no larger than memory
     (``open_regular``: a FIFO is refused, never waited on; the file checked is the file
     read)."""
@@ -83,7 +84,7 @@ def _open_regular(p: Path) -> tuple[BinaryIO, int]:
     return os.fdopen(fd, "rb"), size
 
 
-def _read_exact(fh: BinaryIO, n: int, p: Path, what: str) -> bytearray:
+def _read_exact(fh: io.BufferedReader, n: int, p: Path, what: str) -> bytearray:
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -266,8 +267,8 @@ def write_safetensors(path: str | os.PathLike[str], tensors: Mapping[str, torch.
         with os.fdopen(fd, "wb") as fh:
             fh.write(struct.pack("<Q", len(head)))
             fh.write(head)
-            for c in chunks:
-                fh.write(c)
+            for chunk in chunks:
+                fh.write(chunk)
         os.replace(tmp, p)
     except BaseException:
         try:
@@ -289,7 +290,7 @@ def _dense(p: Path, key: str, t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def _check_unpacked_size(fh: BinaryIO, p: Path) -> None:
+def _check_unpacked_size(fh: io.BufferedReader, p: Path) -> None:
     """A ``.pt`` file is a zip archive: refuse one whose entries unpack to more than half of
     memory (a compressed archive can unpack to a thousand times its size) before loading."""
     try:

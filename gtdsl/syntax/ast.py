@@ -24,7 +24,7 @@ from gtdsl.diagnostics import Span
 
 def _span() -> Span | None:
     """The ``span`` field: last, optional, excluded from equality and repr."""
-    return field(default=None, compare=False, repr=False)  # type: ignore[no-any-return]
+    return field(default=None, compare=False, repr=False)
 
 
 # ============================================================================ types
@@ -528,13 +528,13 @@ class Module:
         return tuple(d for d in self.body if isinstance(d, StructDef))
 
 
-def _type_str(self: object) -> str:
+def _type_str(self: TypeExpr) -> str:
     from gtdsl.syntax.unparse import unparse_type
 
-    return unparse_type(self)  # type: ignore[arg-type]
+    return unparse_type(self)
 
 
 # str() of a type value is its canonical surface syntax.
 for _cls in (DynType, TensorType, ScalarType, StructType, ListType, TupleType):
-    _cls.__str__ = _type_str  # type: ignore[method-assign, assignment]
+    setattr(_cls, "__str__", _type_str)
 del _cls

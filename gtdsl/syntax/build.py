@@ -16,7 +16,7 @@ from lark import Token, Tree
 
 from gtdsl.diagnostics import Span
 from gtdsl.syntax import ast
-from gtdsl.syntax.build_types import TypeBuilder
+from gtdsl.syntax.build_types import TypeBuilder, as_token
 
 _BINOPS = {
     "add": ast.BinOpKind.ADD, "sub": ast.BinOpKind.SUB, "mul": ast.BinOpKind.MUL,
@@ -65,7 +65,7 @@ class AstBuilder(TypeBuilder):
 
     def decorator(self, tree: Tree) -> ast.Expr:
         dotted, call_args = tree.children
-        parts = dotted.children
+        parts = [as_token(p) for p in dotted.children]
         expr: ast.Expr = ast.Name(parts[0].value, self.span(parts[0]))
         for part in parts[1:]:
             expr = ast.Attribute(expr, part.value, self.span(parts[0]).to(self.span(part)))
@@ -84,7 +84,7 @@ class AstBuilder(TypeBuilder):
         header_end = self.span(suite).start
         span = self.span(outer if outer is not None else tree)
         return ast.FunctionDef(
-            name=name.value,
+            name=as_token(name).value,
             size_params=self.size_params(size_params),
             params=self.parameters(params),
             returns=self.annotation(returns) if returns is not None else None,
@@ -105,8 +105,9 @@ class AstBuilder(TypeBuilder):
     def size_params(self, tree: Tree | None) -> tuple[ast.SizeParam, ...]:
         if tree is None:
             return ()
-        self.reject_duplicates(tree.children, "size parameter")
-        return tuple(ast.SizeParam(t.value, self.span(t)) for t in tree.children)
+        names = [as_token(t) for t in tree.children]
+        self.reject_duplicates(names, "size parameter")
+        return tuple(ast.SizeParam(t.value, self.span(t)) for t in names)
 
     def reject_duplicates(self, names: list[Token], what: str) -> None:
         seen: set[str] = set()
@@ -119,13 +120,13 @@ class AstBuilder(TypeBuilder):
     def parameters(self, tree: Tree | None) -> tuple[ast.Param, ...]:
         if tree is None:
             return ()
-        self.reject_duplicates([p.children[0] for p in tree.children], "parameter")
+        self.reject_duplicates([as_token(p.children[0]) for p in tree.children], "parameter")
         params = []
         seen_default: ast.Param | None = None
         for p in tree.children:
             name, annotation, default = p.children
             param = ast.Param(
-                name.value,
+                as_token(name).value,
                 self.annotation(annotation) if annotation is not None else None,
                 self.expr(default) if default is not None else None,
                 self.span(p),
@@ -158,9 +159,11 @@ class AstBuilder(TypeBuilder):
                 docstring = self.string_value(item)
             elif item.data == "field":
                 fname, annotation = item.children
-                fields.append(ast.Field(fname.value, self.annotation(annotation), self.span(item)))
+                fields.append(ast.Field(as_token(fname).value, self.annotation(annotation),
+                                        self.span(item)))
         span = self.span(tree)
-        return ast.StructDef(name.value, self.size_params(size_params), tuple(fields), docstring,
+        return ast.StructDef(as_token(name).value, self.size_params(size_params), tuple(fields),
+                             docstring,
                              Span(self.file, span.start, self._trim_end(span.end, span.start)))
 
     def import_from(self, tree: Tree) -> ast.ImportFrom:
@@ -171,15 +174,15 @@ class AstBuilder(TypeBuilder):
         if targets.data != "import_list":  # parenthesised list
             targets = targets.children[0]
         names = tuple(
-            ast.Alias(a.children[0].value, _opt_value(a.children[1]), self.span(a))
+            ast.Alias(as_token(a.children[0]).value, _opt_value(a.children[1]), self.span(a))
             for a in targets.children
         )
-        return ast.ImportFrom(".".join(t.value for t in dotted.children), names,
+        return ast.ImportFrom(_dotted_name(dotted), names,
                               self.span(tree).to(self.span(targets)))
 
     def dotted_as(self, tree: Tree) -> ast.Alias:
         dotted, asname = tree.children
-        return ast.Alias(".".join(t.value for t in dotted.children), _opt_value(asname),
+        return ast.Alias(_dotted_name(dotted), _opt_value(asname),
                          self.span(tree))
 
     # ------------------------------------------------------------------ statements
@@ -206,7 +209,8 @@ class AstBuilder(TypeBuilder):
         return ast.AnnAssign(name, self.annotation(annotation), self.expr(value), self.span(tree))
 
     def stmt_aug_assign(self, tree: Tree) -> ast.Stmt:
-        target, op, value = tree.children
+        target, op_node, value = tree.children
+        op = as_token(op_node)
         name = self.target(target)
         if not isinstance(name, ast.Name):
             self.fail("GT0013", f"`{op.value}` needs a single name on its left", target)
@@ -240,7 +244,7 @@ class AstBuilder(TypeBuilder):
     def stmt_for_stmt(self, tree: Tree) -> ast.Stmt:
         target, iterable, body = tree.children
         *names, comma = target.children
-        elts = tuple(ast.Name(n.value, self.span(n)) for n in names)
+        elts = tuple(ast.Name(as_token(n).value, self.span(n)) for n in names)
         tgt: ast.Name | ast.Tuple = (
             elts[0] if len(elts) == 1 and comma is None else ast.Tuple(elts, self.span(target))
         )
@@ -265,24 +269,24 @@ class AstBuilder(TypeBuilder):
                   help=_assign_help(bad))
 
     # ------------------------------------------------------------------ expressions
-    def expr(self, tree: Tree | Token) -> ast.Expr:
+    def expr(self, tree: Tree) -> ast.Expr:
         method: Callable[[Tree], ast.Expr] = getattr(self, f"expr_{tree.data}")
         return method(tree)
 
     def expr_name(self, tree: Tree) -> ast.Expr:
-        return ast.Name(tree.children[0].value, self.span(tree))
+        return ast.Name(as_token(tree.children[0]).value, self.span(tree))
 
     def expr_int_lit(self, tree: Tree) -> ast.Expr:
-        return ast.Int(self.int_value(tree.children[0]), self.span(tree))
+        return ast.Int(self.int_value(as_token(tree.children[0])), self.span(tree))
 
     def expr_float_lit(self, tree: Tree) -> ast.Expr:
-        return ast.Float(self.float_value(tree.children[0]), self.span(tree))
+        return ast.Float(self.float_value(as_token(tree.children[0])), self.span(tree))
 
     def expr_str_lit(self, tree: Tree) -> ast.Expr:
         return ast.Str(self.string_value(tree), self.span(tree))
 
     def string_value(self, tree: Tree) -> str:
-        return "".join(self.string_token_value(tok) for tok in tree.children)
+        return "".join(self.string_token_value(as_token(tok)) for tok in tree.children)
 
     def expr_none_lit(self, tree: Tree) -> ast.Expr:
         return ast.NoneLit(self.span(tree))
@@ -316,7 +320,7 @@ class AstBuilder(TypeBuilder):
 
     def expr_attribute(self, tree: Tree) -> ast.Expr:
         value, attr = tree.children
-        return ast.Attribute(self.expr(value), attr.value, self.span(tree))
+        return ast.Attribute(self.expr(value), as_token(attr).value, self.span(tree))
 
     def expr_call(self, tree: Tree) -> ast.Expr:
         func, call_args = tree.children
@@ -331,7 +335,8 @@ class AstBuilder(TypeBuilder):
             return (), ()
         for arg in arguments.children:
             if isinstance(arg, Tree) and arg.data == "keyword":
-                name, value = arg.children
+                name_node, value = arg.children
+                name = as_token(name_node)
                 if any(k.name == name.value for k in keywords):
                     self.fail("GT0017", f"keyword argument `{name.value}` is repeated", arg,
                               "given a second time here", help="pass each keyword once")
@@ -386,7 +391,7 @@ class AstBuilder(TypeBuilder):
 
     def expr_compare(self, tree: Tree) -> ast.Expr:
         left, *rest = tree.children
-        ops = tuple(_CMP_OPS[" ".join(t.value for t in op.children)] for op in rest[0::2])
+        ops = tuple(_CMP_OPS[" ".join(as_token(t).value for t in op.children)] for op in rest[0::2])
         comparators = tuple(self.expr(c) for c in rest[1::2])
         return ast.Compare(self.expr(left), ops, comparators, self.span(tree))
 
@@ -394,8 +399,12 @@ class AstBuilder(TypeBuilder):
         body, test, orelse = tree.children
         return ast.IfExp(self.expr(test), self.expr(body), self.expr(orelse), self.span(tree))
 
-def _opt_value(tok: Token | None) -> str | None:
-    return tok.value if tok is not None else None
+def _opt_value(node: object) -> str | None:
+    return as_token(node).value if node is not None else None
+
+
+def _dotted_name(tree: Tree) -> str:
+    return ".".join(as_token(t).value for t in tree.children)
 
 
 def _last_span(stmts: tuple[ast.Stmt, ...]) -> Span:

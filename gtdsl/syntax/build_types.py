@@ -185,9 +185,9 @@ class TypeBuilder:
         return value
 
     # ------------------------------------------------------------------ types
-    def annotation(self, tree: Tree | Token) -> ast.TypeExpr:
-        if isinstance(tree, Tree) and tree.data == "string_annotation":
-            return self.string_annotation(tree.children[0])
+    def annotation(self, tree: Tree) -> ast.TypeExpr:
+        if tree.data == "string_annotation":
+            return self.string_annotation(as_token(tree.children[0]))
         return self.type(tree)
 
     def string_annotation(self, tok: Token) -> ast.TypeExpr:
@@ -229,7 +229,7 @@ class TypeBuilder:
 
     def named_type(self, tree: Tree) -> ast.TypeExpr:
         name_tok, shape, device = tree.children
-        name = name_tok.value
+        name = as_token(name_tok).value
         span = self.span(tree)
         # `int`, `float`, `bool` alone are Python scalars; a written shape or device makes
         # them tensor dtypes (`bool[]`, `int @ cuda`); `int[N]` alone is an int naming size N.
@@ -300,9 +300,9 @@ class TypeBuilder:
         if kind == "dyn_size":
             return None
         if kind == "size_int":
-            return ast.SizeLit(self.int_value(tree.children[0]), span)
+            return ast.SizeLit(self.int_value(as_token(tree.children[0])), span)
         if kind == "size_name":
-            return ast.SizeVar(tree.children[0].value, span)
+            return ast.SizeVar(as_token(tree.children[0]).value, span)
         left, right = tree.children
         lhs, rhs = self.size(left), self.size(right)
         assert lhs is not None and rhs is not None
@@ -311,7 +311,8 @@ class TypeBuilder:
     def device(self, tree: Tree | None) -> ast.Device | None:
         if tree is None:
             return None
-        (tok,) = tree.children
+        (child,) = tree.children
+        tok = as_token(child)
         span = self.span(tree)
         if tok.type == "QMARK":
             return None
@@ -328,6 +329,12 @@ class TypeBuilder:
         self.fail("GT0011", f"unknown device `{tok.value}`", tok, "not a device",
                   help="write `@ cpu`, `@ cuda`, `@ cuda:0` (any index) or `@ ?`")
 
+
+def as_token(node: object) -> Token:
+    """``node`` as the token the grammar puts at this position of a rule's children."""
+    if not isinstance(node, Token):
+        raise AssertionError(f"expected a token, got {node!r}")
+    return node
 
 
 def _string_prefix(text: str) -> str:

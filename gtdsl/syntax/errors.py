@@ -7,6 +7,8 @@ exception never leaves this module: ``parse_tree`` converts all of them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -73,7 +75,7 @@ def classify(err: UnexpectedInput, file: SourceFile, text: str, offset: int,
 
 def _unexpected_character(err: UnexpectedCharacters, file: SourceFile, text: str,
                           offset: int) -> Diagnostic:
-    pos = err.pos_in_stream
+    pos = err.pos_in_stream or 0  # always the lexer's int here; Lark's base class types it None
     char = text[pos] if pos < len(text) else ""
     at = Span(file, offset + pos, offset + pos + 1)
     # `'''abc` lexes as the empty string `''` and then fails at the third quote.
@@ -183,7 +185,7 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
                           "than the one before, but nothing opens a block"),
                           help="indent only the body of a `def`, `if`, `for` or `struct`")
     if "_INDENT" in expected:
-        header = _line_of(text, previous.start_pos) if previous is not None else ""
+        header = _line_of(text, previous.start_pos or 0) if previous is not None else ""
         first = header.split()[0] if header.split() else ""
         label = f"expected an indented block after the {_BLOCK_KEYWORDS.get(first, 'colon')}"
         return Diagnostic("GT0004", "expected an indented block", Label(at, label),
@@ -200,7 +202,7 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
     if unclosed is not None:
         return unclosed_diagnostic(file, offset, unclosed, tok)
     if "COLON" in expected and kind in ("_NEWLINE", "$END", "_DEDENT"):
-        line = _line_of(text, previous.start_pos if previous is not None else 0)
+        line = _line_of(text, (previous.start_pos or 0) if previous is not None else 0)
         first = line.split()[0] if line.split() else ""
         if first in _BLOCK_KEYWORDS:
             end = offset + (previous.end_pos or 0) if previous is not None else at.start
@@ -220,23 +222,23 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, text: str, offset:
                           "of a module", Label(at, "a statement outside any function"),
                           help="move it into a function body (indented under a `def`)")
     if kind == "EQUAL" and previous is not None:
-        line = _line_of(text, tok.start_pos or 0).split()
-        if line and line[0] in ("if", "elif", "assert"):
+        words = _line_of(text, tok.start_pos or 0).split()
+        if words and words[0] in ("if", "elif", "assert"):
             return Diagnostic("GT0001", "unexpected `=` in a condition",
                               Label(at, "`=` assigns"), help="to compare, write `==`")
     what = _describe_token(tok)
-    advice = None
+    hint = None
     if (kind in ("NAME", "INT", "FLOAT", "STRING") and previous is not None
             and previous.type in ("NAME", "INT", "FLOAT", "STRING", "RPAR", "RSQB")):
-        advice = "is a `,` or an operator missing before it?"
+        hint = "is a `,` or an operator missing before it?"
     return Diagnostic("GT0001", f"unexpected {what}",
-                      Label(at, f"expected {_expected_text(expected)}"), help=advice)
+                      Label(at, f"expected {_expected_text(expected)}"), help=hint)
 
 
 def _parser_expected(err: UnexpectedToken) -> set[str]:
     """Terminals the parser could take. For a token the contextual lexer refused, Lark's
     ``expected`` lists only what that lexer state could lex (no _INDENT, say)."""
-    state = getattr(err, "state", None)
+    state: Any = getattr(err, "state", None)  # Lark's parser state; None without one
     try:
         keys = state.parse_conf.parse_table.states[state.position].keys()
     except AttributeError:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Literal, NoReturn
 
 import lark
 from lark import Lark, Token
@@ -142,8 +143,9 @@ class Layout(Indenter):
     def _span(self, tok: Token) -> Span:
         return token_span(self.file, tok, self.offset)
 
-    def _fail(self, code: str, message: str, tok: Token, label: str = "", **kw: object) -> None:
-        raise SyntaxProblem(Diagnostic(code, message, Label(self._span(tok), label), **kw))  # type: ignore[arg-type]
+    def _fail(self, code: str, message: str, tok: Token, label: str = "",
+              help: str | None = None) -> NoReturn:
+        raise SyntaxProblem(Diagnostic(code, message, Label(self._span(tok), label), help=help))
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.indent_level = indents = [self.base_indent]
@@ -330,7 +332,7 @@ _PARSER_OPTIONS: dict = dict(parser="lalr", lexer="contextual", start=["module",
 _LOAD_OPTIONS: dict = dict(propagate_positions=True)
 
 
-def _table_cache() -> str | bool:
+def _table_cache() -> str | Literal[False]:
     """Where the LALR tables are kept between processes (~0.2 s to build, ~20 ms to load),
     or False where there is no private place for them.
 

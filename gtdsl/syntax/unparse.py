@@ -155,8 +155,8 @@ def _expr(e: ast.Expr) -> tuple[str, int]:
             return f" {op.value} ".join(unparse_expr(v, mine + 1) for v in values), mine
         case ast.Compare(left=left, ops=ops, comparators=comparators):
             parts = [unparse_expr(left, _ARITH)]
-            for op, comp in zip(ops, comparators):
-                parts += [op.value, unparse_expr(comp, _ARITH)]
+            for cmp_op, comp in zip(ops, comparators):
+                parts += [cmp_op.value, unparse_expr(comp, _ARITH)]
             return " ".join(parts), _CMP
         case ast.IfExp(test=test, body=body, orelse=orelse):
             text = (f"{unparse_expr(body, _OR)} if {unparse_expr(test, _OR)} "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeVar, Union
 
 from gtdsl.types.lattice import (
     ANY_DEVICE, DT, Dev, dev_join, dev_leq, dev_meet, dt_join, dt_leq, dt_meet,
@@ -239,6 +239,15 @@ def dim_leq(a: TDim, b: TDim) -> bool:
     return label_leq(a.label, b.label) and size_leq(a.size, b.size)
 
 
+_T = TypeVar("_T")
+
+
+def _all_met(parts: list[_T | None]) -> tuple[_T, ...] | None:
+    """The parts' meets, or None when one of them is empty."""
+    met = tuple(p for p in parts if p is not None)
+    return met if len(met) == len(parts) else None
+
+
 def dim_meet(a: TDim, b: TDim, eqs: list[SizeEq]) -> TDim | None:
     ok, label = label_meet(a.label, b.label)
     ok2, size = size_meet(a.size, b.size, eqs)
@@ -277,8 +286,8 @@ def shape_meet(a: TShape, b: TShape, eqs: list[SizeEq]) -> TShape | None:
     if a.row is None and b.row is None or a.row is not None and a.row == b.row and a.row.name:
         if len(a.dims) != len(b.dims):
             return None
-        dims = [dim_meet(x, y, eqs) for x, y in zip(a.dims, b.dims)]
-        return None if any(d is None for d in dims) else TShape(a.row, tuple(dims))  # type: ignore[arg-type]
+        dims = _all_met([dim_meet(x, y, eqs) for x, y in zip(a.dims, b.dims)])
+        return None if dims is None else TShape(a.row, dims)
     if a.row is None:  # fixed vs variadic ...
         return _right_aligned(a, b, eqs, fixed=True)
     if b.row is None:
@@ -293,10 +302,10 @@ def _right_aligned(a: TShape, b: TShape, eqs: list[SizeEq], fixed: bool) -> TSha
     n = max(len(a.dims), len(b.dims))
     ad = (TDim(),) * (n - len(a.dims)) + a.dims
     bd = (TDim(),) * (n - len(b.dims)) + b.dims
-    dims = [dim_meet(x, y, eqs) for x, y in zip(ad, bd)]
-    if any(d is None for d in dims):
+    dims = _all_met([dim_meet(x, y, eqs) for x, y in zip(ad, bd)])
+    if dims is None:
         return None
-    return TShape(None if fixed else DOTS, tuple(dims))  # type: ignore[arg-type]
+    return TShape(None if fixed else DOTS, dims)
 
 
 def _row_meet(rowed: TShape, other: TShape, eqs: list[SizeEq]) -> TShape | None:
@@ -387,7 +396,8 @@ def meet(a: Type, b: Type, eqs: list[SizeEq] | None = None) -> Type | None:
         if len(a.elems) != len(b.elems):
             return None
         elems = [meet(x, y, eqs) for x, y in zip(a.elems, b.elems)]
-        return None if any(e is None for e in elems) else TTuple(tuple(elems))  # type: ignore[arg-type]
+        met = tuple(e for e in elems if e is not None)
+        return TTuple(met) if len(met) == len(elems) else None
     if isinstance(a, TOther) and a == b:
         return a
     return None

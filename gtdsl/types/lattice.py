@@ -48,8 +48,8 @@ class DT(enum.Enum):
     def category(self) -> DT:
         """The top-level node below ``?`` this dtype belongs to (itself for bool)."""
         node = self
-        while node.parent not in (None, DT.ANY):
-            node = node.parent  # type: ignore[assignment]
+        while (parent := node.parent) is not None and parent is not DT.ANY:
+            node = parent
         return node
 
 
@@ -65,8 +65,8 @@ CONCRETE_DTYPES: tuple[DT, ...] = tuple(d for d in DT if d in _DT_LEAVES)
 
 def _ancestors(node: DT) -> list[DT]:
     out = [node]
-    while out[-1].parent is not None:
-        out.append(out[-1].parent)  # type: ignore[arg-type]
+    while (parent := out[-1].parent) is not None:
+        out.append(parent)
     return out
 
 

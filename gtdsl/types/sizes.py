@@ -372,7 +372,7 @@ def solve_for(a: Size, b: Size, flexible: Iterable[str]) -> Solution | None:
     """Solve ``a = b`` for one flexible variable occurring linearly, when exact."""
     d = a - b
     for var in sorted(d.variables() & frozenset(flexible)):
-        solved = d.linear_coefficient(var)
+        solved: tuple[int | Size, Size] | None = d.linear_coefficient(var)
         if solved is None:
             solved = _monomial_coefficient(d, var)
             if solved is None:

@@ -117,8 +117,8 @@ class Instance:
         elif isinstance(param, TList) and isinstance(arg, TList):
             self.unify(arg.elem, param.elem, what)
         elif isinstance(param, TTuple) and isinstance(arg, TTuple):
-            for i, (a, p) in enumerate(zip(arg.elems, param.elems)):
-                self.unify(a, p, f"{what}[{i}]")
+            for i, (elem, elem_param) in enumerate(zip(arg.elems, param.elems)):
+                self.unify(elem, elem_param, f"{what}[{i}]")
 
     def _shape(self, a: TShape, p: TShape, what: str) -> None:
         k = len(p.dims)
@@ -188,8 +188,9 @@ class Instance:
 
     def size(self, a: Size, p: Size, what: str) -> None:
         """Equate the argument's size ``a`` with the parameter's ``p``."""
-        p = subst_size(p, self.env) if not (p.variables() & self.flexible - set(
-            self.sizes)) else p.substitute(lambda v: self.sizes.get(v))
+        # This call's bindings; the variables not bound here (the caller's, or flexible ones
+        # not yet solved) are kept.
+        p = p.substitute(lambda v: self.sizes.get(v))
         unbound = p.variables() & (self.flexible - set(self.sizes))
         if unbound:
             sol = solve_for(p, a, unbound)

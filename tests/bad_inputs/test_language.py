@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from gtdsl.check.checker import MAX_CALL_DEPTH, MAX_CONSTANT_BITS, MAX_LOOP_TRIPS
+from gtdsl.check.callgraph import MAX_CALL_DEPTH
+from gtdsl.check.expressions import MAX_CONSTANT_BITS
+from gtdsl.check.statements import MAX_LOOP_TRIPS
 from gtdsl.cli import main
 from gtdsl.syntax.build_types import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH
 

@@ -107,11 +107,12 @@ def _kernel_eqn(g: Group, fresh: Iterator[int]) -> Eqn:
 
 
 def _max_id(fn: Function) -> int:
+    """The largest var id ``fn`` defines (its parameters, eqn outputs and loop binders)."""
     ids = [p.id for p in fn.params]
     for e in walk(fn.body):
         ids += [o.id for o in e.outs]
-        ids += [v.id for v in e.param("binders", ()) if isinstance(v, Var)] \
-            if e.op is Op.FOR else []
+        if e.op is Op.FOR:
+            ids += [v.id for v in e.param("binders", ())]
     return max(ids, default=0)
 
 

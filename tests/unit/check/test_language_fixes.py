@@ -23,7 +23,9 @@ import pytest
 import torch
 
 import gtdsl
-from gtdsl.check.checker import MAX_CALL_DEPTH, MAX_CONSTANT_BITS, MAX_LOOP_TRIPS
+from gtdsl.check.callgraph import MAX_CALL_DEPTH
+from gtdsl.check.expressions import MAX_CONSTANT_BITS
+from gtdsl.check.statements import MAX_LOOP_TRIPS
 from gtdsl.driver import check_file
 from gtdsl.driver import load
 from gtdsl.syntax.build_types import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH

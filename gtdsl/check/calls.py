@@ -1,0 +1,399 @@
+"""Calls with checked arguments: catalogue ops (bound to their parameters and checked by their
+relation, a ``CHECK_OP`` for what it leaves to run time), calls of gtdsl functions (their size
+variables instantiated by the arguments, each argument cast to its parameter), and allowlisted
+Python names (values and extern calls of type ``?``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from gtdsl.check.builder import V
+from gtdsl.check.casts import CastChecker
+from gtdsl.check.env import FnInfo
+from gtdsl.check.messages import op_label, undefined_help
+from gtdsl.diagnostics import Span
+from gtdsl.ir.core import Atom, BlameKind, Lit, Op, op_for
+from gtdsl.ops import OPS, UNKNOWN, Arg, OpDef, OpError, Rel, bind
+from gtdsl.ops.base import resolve_dim, seq_elems
+from gtdsl.ops.pyallow import Allowlist, writing_args
+from gtdsl.syntax import ast
+from gtdsl.types import (
+    DT, DynReason, Row, ScalarKind, Size, TDyn, TList, TOther, TScalar, TShape, TStruct,
+    TTensor, TTuple, Type,
+)
+from gtdsl.types.subst import KEEP, Instance, Mismatch, size_vars_of, strip_labels, substitute
+
+# the parameters that name dims (by position or by label)
+LABEL_PARAMS = {"dim", "dim0", "dim1", "dims", "names", "start_dim", "end_dim"}
+
+
+class CallChecker(CastChecker):
+    # ---------------------------------------------------------------- ops
+    def op_call(self, name: str, args: list[V], kwargs: dict[str, V], span: Span | None,
+                shown: str | None = None) -> V:
+        """``shown`` is how the source wrote the op when it is an operator (``+``)."""
+        op = OPS[name]
+        all_args = list(zip(op.params, args)) + [(next((p for p in op.params if p.name == k),
+                                                       None), v) for k, v in kwargs.items()]
+        for p, v in all_args:
+            if v.unresolved and (p is None or p.name not in LABEL_PARAMS):
+                return self.error("GT1001", f"undefined name `{v.label}`", v.span, "not "
+                                  "defined", help=undefined_help(v.label, {}, self.fn))
+        try:
+            bound = bind(op, [self.arg(a) for a in args],
+                         {k: self.arg(v) for k, v in kwargs.items()})
+            rel = Rel(rigid=self.rigid)
+            out_t = op.relation(rel, bound)
+        except OpError as err:
+            culprit = None
+            if err.arg is not None:
+                by_name = dict(zip((p.name for p in op.params), args)) | kwargs
+                base, _, rest = err.arg.partition("[")
+                culprit = by_name.get(base)
+                if rest and culprit is not None and isinstance(culprit.value, tuple):
+                    i = int(rest.rstrip("]"))
+                    elem = culprit.value[i] if i < len(culprit.value) else None
+                    if elem is not None:  # an element of a tuple argument: point at it
+                        culprit = V(elem.type, None, span=elem.span)
+            where = culprit.span if culprit is not None and culprit.span else span
+            secondary: tuple[tuple[Span | None, str], ...] = ()
+            if culprit is not None and culprit.decl is not None:
+                secondary = ((culprit.decl, f"its type is declared here: {culprit.type}"),)
+            elif culprit is None:
+                secondary = tuple((a.decl, f"declared as {a.type}") for a in
+                                  [*args, *kwargs.values()] if a.decl is not None)[:2]
+            sig = (f"`{shown}` is {op.signature()}" if shown else
+                   f"the signature is {op.signature()}")
+            return self.error(err.code, err.message, where,
+                              op_label(f"`{shown}`" if shown else f"call to `{name}`",
+                                       culprit), secondary, help=err.help or sig,
+                              notes=err.notes)
+        names = tuple(bound)
+        sources = self._sources(op, args, kwargs)
+        ref = _reference_shape(bound[op.params[0].name].type) if op.params else None
+        ins = []
+        for k in names:
+            try:
+                ins.append(self._in_atom(k, bound[k], sources.get(k), ref, span))
+            except OpError as err:
+                return self.error(err.code, err.message, span,
+                                  op_label(f"call to `{name}`", None), help=err.help)
+        # An operand of unknown type: the relation is re-run on its metadata when it runs.
+        dyn = [a for a in [*args, *kwargs.values()] if _has_dyn(a.type)]
+        if dyn and not rel.residuals:
+            rel.check("operands of unknown type")
+        if rel.residuals:
+            origin = next((a.origin for a in args if a.origin is not None), None)
+            extern = any(a.extern for a in args)
+            self.emit(Op.CHECK_OP, tuple(ins), (), (
+                ("op", name), ("names", names), ("facts", tuple(rel.residuals)),
+                ("blame", self.blame(BlameKind.EXTERN if extern else BlameKind.OP_ARG,
+                                     f"the arguments of `{name}`", span, origin))), span=span)
+        out = self.var(name, out_t)
+        self.emit(op_for(name), tuple(ins), (out,), (("names", names),), span=span)
+        value = UNKNOWN
+        if isinstance(out_t, TScalar) and out_t.value is not None:
+            c = out_t.value.constant()
+            value = c if c is not None else out_t.value
+        origin = next((a.origin for a in args if a.origin is not None and isinstance(
+            out_t, TTensor) and out_t.dtype is DT.ANY), None)
+        return V(out_t, out, value=value, span=span, origin=origin)
+
+    def _sources(self, op: OpDef, args: list[V], kwargs: dict[str, V]) -> dict[str, Any]:
+        """Each parameter's source: a V, or for a variadic parameter a list of Vs."""
+        out: dict[str, Any] = {}
+        positional = list(args)
+        for p in op.params:
+            if p.variadic:
+                out[p.name] = positional if len(positional) != 1 or not isinstance(
+                    positional[0].type, (TTuple, TList, TDyn)) else positional[0]
+                positional = []
+            elif positional and not p.keyword_only:
+                out[p.name] = positional.pop(0)
+        out.update(kwargs)
+        return out
+
+    def _in_atom(self, k: str, a: Arg, src: Any, ref: TShape | None,
+                 span: Span | None) -> Atom:
+        """The IR input for parameter ``k``: dims named by label become positions, a
+        variadic parameter becomes one tuple, labels of ``rename`` become strings."""
+        if k == "names":
+            return Lit(tuple(e.label for e in (seq_elems(a) or (a,))), TOther("label"))
+        elems = seq_elems(a)
+        if k in LABEL_PARAMS and ref is not None and any(
+                e.label is not None and not isinstance(e.value, int)
+                for e in (elems if elems is not None else (a,))):
+            def pos(e: Arg) -> int:
+                p = resolve_dim(ref, e, k)
+                if p.index is None:
+                    raise OpError("GT2013", f"`{k}` mixes labels with positions known only "
+                                  "at run time", k, "pass every dim by label or every dim "
+                                  "by position")
+                return p.index if ref.row is None else p.negative
+            if elems is None:
+                return Lit(pos(a), TScalar(ScalarKind.INT))
+            return Lit(tuple(pos(e) for e in elems), a.type)
+        if isinstance(src, list):  # a variadic parameter given as separate arguments
+            if all(isinstance(v.atom, Lit) for v in src):
+                return Lit(tuple(v.atom.value for v in src), a.type)
+            out = self.var("tup", a.type)
+            self.emit(Op.TUPLE, tuple(v.atom for v in src), (out,), span=span)
+            return out
+        if src is not None and not src.unresolved:
+            return src.atom
+        return Lit(a.value, a.type)
+
+    # ---------------------------------------------------------------- Python names
+    def python_path(self, e: ast.Expr, env: dict[str, V]) -> str | None:
+        """The full dotted Python name ``e`` spells (``torch.nn.functional.gelu``) when it is
+        an attribute chain on an imported Python namespace, else ``None``."""
+        parts: list[str] = []
+        while isinstance(e, ast.Attribute):
+            parts.append(e.attr)
+            e = e.value
+        mod = self.fn.module
+        if not (isinstance(e, ast.Name) and e.id in mod.py_modules and e.id not in env):
+            return None
+        return ".".join([mod.py_modules[e.id], *reversed(parts)])
+
+    def python_name(self, path: str, span: Span | None) -> V | None:
+        """An error unless ``path`` is an allowlisted Python name (``None`` when it is)."""
+        allowed = self.s.allowed
+        if allowed.is_name(path):
+            return self.python_missing(path, span)
+        if allowed.is_namespace(path):
+            return self.error("GT2024", f"`{path}` is a module", span, "used as a value",
+                              help=f"use one of its names: {path}.NAME")
+        return self.error("GT1012", f"`{path}` is not an allowlisted Python name", span,
+                          "not allowed", help="a .gt file may use only the pure tensor and "
+                          "math functions and values on gtdsl's allowlist (see `gtdsl explain "
+                          "GT1012`)", notes=(
+                              "a .gt file is data: it never reaches files, processes, the "
+                              "network, or functions that call values they are given",))
+
+    def python_value(self, path: str, span: Span | None) -> V:
+        """An allowlisted Python name used as a value. Numbers (``math.inf``, ``torch.pi``)
+        are constants of their scalar type, as if written out; anything else is an extern
+        of type ``?``."""
+        obj = self.s.allowed.resolve(path)
+        kind = {bool: ScalarKind.BOOL, int: ScalarKind.INT, float: ScalarKind.FLOAT}.get(
+            type(obj))
+        t: Type
+        if kind is not None:
+            t = TScalar(kind, Size.of(obj) if kind is ScalarKind.INT else None)
+            return V(t, Lit(obj, t), value=obj, span=span)
+        t = TDyn(DynReason.EXTERN)
+        out = self.var(path.rsplit(".", 1)[-1], t)
+        self.emit(Op.EXTERN, (), (out,), (("path", path), ("call", False)), span=span)
+        return V(t, out, span=span, origin=span, extern=True)
+
+    def python_writes(self, path: str, args: list[V], kwargs: dict[str, V]) -> V | None:
+        """An error when the call would write into a tensor it is given (``out=``,
+        ``inplace=True``, ``max_norm=`` of an embedding, ...): only values known statically
+        to leave the arguments alone pass."""
+        rules = writing_args(path)
+        try:
+            params = list(inspect.signature(self.s.allowed.resolve(path)).parameters)
+        except (TypeError, ValueError):  # a builtin: its writing arguments are keyword-only
+            params = []
+        given = dict(zip(params, args))
+        given.update(kwargs)
+        for name, v in given.items():
+            allowed = rules.get(name)
+            if allowed is None or v.value is not UNKNOWN and any(
+                    type(v.value) is type(a) and v.value == a for a in allowed):
+                continue
+            return self.error("GT1012", f"`{path}` with `{name}=` writes into the tensors it "
+                              "is given", v.span, "not allowed", help="leave the argument out"
+                              + (f" or pass {', '.join(map(repr, allowed))}" if allowed !=
+                                 (None,) else ""), notes=(
+                                  "a .gt file never writes into its caller's tensors",))
+        return None
+
+    def python_missing(self, path: str, span: Span | None) -> V | None:
+        """An error when the allowlisted ``path`` does not exist in the installed modules."""
+        try:
+            self.s.allowed.resolve(path)
+        except LookupError as err:
+            return self.error("GT1012", str(err), span, "not available",
+                              help="this Python or torch version lacks it: use another "
+                              "allowlisted name")
+        return None
+
+    def extern_call(self, path: str, args: list[V], kwargs: dict[str, V], e: ast.Call) -> V:
+        for v in [*args, *kwargs.values()]:
+            if v.unresolved:
+                return self.error("GT1001", f"undefined name `{v.label}`", v.span,
+                                  "not defined")
+        missing = self.python_missing(path, e.span) or self.python_writes(path, args, kwargs)
+        if missing is not None:
+            return missing
+        t = TDyn(DynReason.EXTERN)
+        out = self.var(path.rsplit(".", 1)[-1], t)
+        self.emit(Op.EXTERN, tuple(a.atom for a in args) + tuple(v.atom for v in
+                                                                  kwargs.values()), (out,),
+                  (("path", path), ("keywords", tuple(kwargs))), span=e.span)
+        return V(t, out, span=e.span, origin=e.span, extern=True)
+
+    # ---------------------------------------------------------------- gtdsl functions
+    def user_call(self, callee: FnInfo, args: list[V], kwargs: dict[str, V],
+                  e: ast.Call) -> V:
+        for v in [*args, *kwargs.values()]:
+            if v.unresolved:
+                return self.error("GT1001", f"undefined name `{v.label}`", v.span,
+                                  "not defined", help=undefined_help(v.label, {}, self.fn))
+        if callee.state != "done" and id(callee) in self.s.cyclic:
+            return self.dyn_error(e.span)  # a call on a cycle: reported as GT2020
+        self.ensure(callee)
+        params = callee.params
+        bound: dict[str, V] = {}
+        if len(args) > len(params):
+            return self.error("GT2013", f"`{callee.name}` takes {len(params)} arguments, got "
+                              f"{len(args)}", e.span, "called here",
+                              ((callee.decl.span, "defined here"),))
+        for (pname, _, _), v in zip(params, args):
+            bound[pname] = v
+        size_args: dict[str, Size] = {}
+        for k, v in kwargs.items():
+            if k not in {p[0] for p in params} and k in callee.size_vars:
+                # a size variable of the callee, given by keyword (as from Python)
+                value = v.type.value if isinstance(v.type, TScalar) and \
+                    v.type.kind is ScalarKind.INT else None
+                if value is None or value.has_opaque() or value.variables() - self.rigid:
+                    return self.error(
+                        "GT2013", f"size `{k}` of `{callee.name}` needs a size the checker "
+                        f"knows, got {v.type}", v.span, "not a known size",
+                        ((callee.decl.span, "defined here"),),
+                        help="pass a size variable, an integer literal, or an expression "
+                        "of them")
+                size_args[k] = value
+                continue
+            if k not in {p[0] for p in params}:
+                return self.error("GT2013", f"`{callee.name}` has no parameter `{k}`", v.span,
+                                  "unknown keyword", ((callee.decl.span, "defined here"),))
+            if k in bound:
+                return self.error("GT2013", f"`{callee.name}` got `{k}` twice", v.span, "here")
+            bound[k] = v
+        for pname, _, p in params:
+            if pname not in bound and p.default is None:
+                return self.error("GT2013", f"`{callee.name}` is missing its argument "
+                                  f"`{pname}`", e.span, "called here",
+                                  ((p.span, "parameter declared here"),))
+        # Rename the callee's variables apart, then instantiate them afresh for this call.
+        ren = {v: f"{v}'" for v in callee.size_vars}
+        ren_rows = {r: f"{r}'" for r in callee.row_vars}
+        int_params = {pname for pname, t, _ in params if isinstance(t, TScalar)
+                      and t.kind is ScalarKind.INT and t.value is None}
+
+        def rename(t: Type) -> Type:
+            return substitute(t, lambda v: Size.of(ren[v]) if v in ren else (
+                None if v in int_params else KEEP),
+                {r: TShape(Row(n), ()) for r, n in ren_rows.items()})
+
+        inst = Instance(frozenset(ren.values()), frozenset(ren_rows.values()), rigid=self.rigid)
+        inst.sizes.update({ren[k]: value for k, value in size_args.items()})
+        ptypes = {pname: rename(t) for pname, t, _ in params}
+        pdecl = {pname: p.annotation.span if p.annotation else p.span for pname, _, p in params}
+        for pname, v in bound.items():
+            try:
+                inst.unify(strip_labels(v.type), ptypes[pname], f"argument `{pname}`")
+            except Mismatch as m:
+                return self.error(m.code, f"in a call to `{callee.name}`: {m.message}", v.span,
+                                  f"this has type {v.type}",
+                                  ((pdecl[pname], f"parameter `{pname}` declared here"),),
+                                  help=m.help or "pass a value of the declared type, or "
+                                  "loosen the parameter's annotation")
+        inst.settle()
+        # a size the arguments leave open (`H` and `K` from an `H*K` dim) fails at run time
+        # too, unless an argument whose size is not known statically can still fix it
+        later = {x for pname, v in bound.items() if not _fully_static(v.type)
+                 for x in _size_vars(ptypes[pname])}
+        open_vars = inst.undetermined(later)
+        if open_vars:
+            back = {r: v for v, r in ren.items()}
+            names = [back[x] for x in open_vars]
+            where = next(pname for pname, _, _ in params
+                         if set(open_vars) & _size_vars(ptypes[pname]))
+            shown = ", ".join(f"`{n}`" for n in names)
+            return self.error(
+                "GT2013", f"in a call to `{callee.name}`: no argument determines {shown}",
+                e.span, "called here",
+                ((pdecl[where], f"`{where}` mentions {shown} only in products or "
+                  "sums of unknowns"),),
+                help="give them by keyword: " + ", ".join(f"{n}=..." for n in names))
+        atoms = []
+        for pname, _, p in params:
+            if pname not in bound:
+                continue
+            v = bound[pname]
+            target = inst.resolve(ptypes[pname])
+            kind = BlameKind.EXTERN if v.extern else BlameKind.OP_ARG
+            c = self.coerce(v, target, self.blame(kind, f"argument `{pname}` of "
+                                                  f"`{callee.name}`", v.span, v.origin),
+                            pdecl[pname], f"argument `{pname}` of `{callee.name}`", v.span)
+            atoms.append(c.atom)
+        rt = inst.resolve(rename(callee.returns))
+        out = self.var(callee.name, rt)
+        # The callee's size variables as this call instantiated them: the callee binds them
+        # from these (`attention[H, K]` cannot recover H and K from `H*K`-sized weights).
+        pnames = {pname for pname, _, _ in params}
+        sizes = tuple((v, inst.sizes[ren[v]]) for v in callee.size_vars
+                      if v not in pnames and ren[v] in inst.sizes and not (
+                          inst.sizes[ren[v]].variables() - self.rigid))
+        self.emit(Op.CALL, tuple(atoms), (out,), (("callee", callee.qualname),
+                                                  ("args", tuple(n for n in bound)),
+                                                  ("sizes", sizes)),
+                  span=e.span)
+        return V(rt, out, span=e.span)
+
+
+def is_python_value(allowed: Allowlist, path: str) -> bool:
+    """Whether the allowlisted name ``path`` is a value (``math.inf``), not a function."""
+    try:
+        return not callable(allowed.resolve(path))
+    except LookupError:
+        return False
+
+
+def _reference_shape(t: Type) -> TShape | None:
+    """The shape whose dims an op's dim arguments name: its first tensor (or first element
+    of a tensor list, as in ``cat``)."""
+    if isinstance(t, TTensor):
+        return t.shape
+    if isinstance(t, TTuple) and t.elems:
+        return _reference_shape(t.elems[0])
+    if isinstance(t, TList):
+        return _reference_shape(t.elem)
+    return None
+
+
+def _has_dyn(t: Type) -> bool:
+    """Whether ``t`` is, or holds, a ``?`` that is not an error."""
+    if isinstance(t, TDyn):
+        return t.reason is not DynReason.ERROR
+    if isinstance(t, TTuple):
+        return any(_has_dyn(e) for e in t.elems)
+    if isinstance(t, TList):
+        return _has_dyn(t.elem)
+    return False
+
+
+def _fully_static(t: Type) -> bool:
+    """Every size in ``t`` is known statically (as a constant or a size variable)."""
+    if isinstance(t, TTensor):
+        return t.shape.row is None and all(d.size is not None for d in t.shape.dims)
+    if isinstance(t, TStruct):
+        return all(a is not None for a in t.args)
+    if isinstance(t, (TList,)):
+        return _fully_static(t.elem)
+    if isinstance(t, TTuple):
+        return all(_fully_static(e) for e in t.elems)
+    return not isinstance(t, TDyn)
+
+
+def _size_vars(t: Type) -> set[str]:
+    names: list[str] = []
+    size_vars_of(t, names, [])
+    return set(names)
