@@ -15,14 +15,13 @@ shared wording; ``typed`` prints the typed view of a function.
 
 from __future__ import annotations
 
-import ast as pyast
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gtdsl.check.callgraph import call_order
 from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
-from gtdsl.check.function import FunctionChecker
+from gtdsl.check.function import NOT_LITERAL, FunctionChecker, default_value
 from gtdsl.ops.pyallow import Allowlist
 from gtdsl.diagnostics import Diagnostic, SourceFile
 from gtdsl.ir.core import Field, Function, Program, StructDecl
@@ -84,26 +83,14 @@ def _function(fn: FnInfo) -> Function:
     defaults = []
     for name, _, p in fn.params:
         if p.default is not None:
-            value = _literal(p.default)
-            if value is not _NOT_LITERAL:
+            value = default_value(p.default)
+            if value is not NOT_LITERAL:  # otherwise GT2028 was reported
                 defaults.append((name, value))
     return replace(fn.ir, names=tuple(name for name, _, _ in fn.params),
                    defaults=tuple(defaults),
                    param_spans=tuple(p.span for _, _, p in fn.params),
                    size_vars=tuple(fn.size_vars), doc=fn.decl.docstring,
                    signature=signature(fn))
-
-
-_NOT_LITERAL = object()
-
-
-def _literal(expr: ast.Expr) -> Any:
-    """A default's value (the checker allows only literals there; anything else has been
-    reported)."""
-    try:
-        return pyast.literal_eval(unparse_expr(expr))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _NOT_LITERAL
 
 
 def _struct(info: Any) -> StructDecl:

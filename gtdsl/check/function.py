@@ -14,11 +14,33 @@ and checks the body.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gtdsl.check.builder import Flow, V
 from gtdsl.check.statements import StmtChecker
 from gtdsl.ir.core import BlameKind, Block, Function, Lit, Op
 from gtdsl.ops import UNKNOWN
+from gtdsl.syntax import ast
 from gtdsl.types import DYN, ScalarKind, Size, TDyn, TOther, TScalar, Type, join
+
+NOT_LITERAL: Any = type("NotLiteral", (), {"__repr__": lambda self: "NOT_LITERAL"})()
+
+
+def default_value(expr: ast.Expr) -> Any:
+    """A parameter default's value: a number (signed), a string, a bool, None, or a tuple of
+    them; ``NOT_LITERAL`` for anything else (reported as GT2028)."""
+    if isinstance(expr, (ast.Int, ast.Float, ast.Str, ast.Bool)):
+        return expr.value
+    if isinstance(expr, ast.NoneLit):
+        return None
+    if isinstance(expr, ast.UnaryOp) and expr.op in (ast.UnaryOpKind.NEG, ast.UnaryOpKind.POS) \
+            and isinstance(expr.operand, (ast.Int, ast.Float)):
+        v = expr.operand.value
+        return -v if expr.op is ast.UnaryOpKind.NEG else v
+    if isinstance(expr, ast.Tuple):
+        items = tuple(default_value(e) for e in expr.elts)
+        return NOT_LITERAL if any(i is NOT_LITERAL for i in items) else items
+    return NOT_LITERAL
 
 
 class FunctionChecker(StmtChecker):
@@ -31,6 +53,12 @@ class FunctionChecker(StmtChecker):
         for name, t, p in fn.params:
             v = self.var(name, DYN)
             raw.append(v)
+            if p.default is not None and default_value(p.default) is NOT_LITERAL:
+                self.error("GT2028", f"the default of `{name}` is not a literal",
+                           p.default.span, "computed here",
+                           help="a default is a number, a string, True, False, None or a tuple "
+                           f"of them; to compute one, default to None and set `{name}` in the "
+                           "body")
             t_body: Type
             if isinstance(t, TScalar) and t.kind is ScalarKind.INT and t.value is None and \
                     name not in fn.size_vars:

@@ -82,6 +82,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT2025", "not callable"),
     ("GT2026", "invalid size, count or step"),
     ("GT2027", "argument value not allowed"),
+    ("GT2028", "parameter default is not a literal"),
     # --- runtime casts and checks
     ("GT3001", "value does not match its declared type"),
     ("GT3002", "op arguments fail a check at run time"),

@@ -24,6 +24,7 @@ concrete metadata.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -327,7 +328,7 @@ class Program:
         return next((s for s in self.structs if s.name == name), None)
 
 
-def walk(block: Block):
+def walk(block: Block) -> Iterator[Eqn]:
     """Every eqn of a block, nested blocks included, in order."""
     for eqn in block.eqns:
         yield eqn

@@ -246,12 +246,16 @@ def _lowercase_first(tok: Any) -> None:
     from tokenizers.normalizers import Lowercase, Sequence
 
     norm = tok.normalizer
-    if isinstance(norm, Lowercase) or (isinstance(norm, Sequence) and
-                                       any(isinstance(n, Lowercase) for n in norm)):
+    # a Sequence normalizer iterates over its members (tokenizers' stubs do not say so)
+    members: list[Any] = list(_iterable(norm)) if isinstance(norm, Sequence) else \
+        [norm] if norm is not None else []
+    if any(isinstance(n, Lowercase) for n in members):
         return
-    parts = [Lowercase()] + (list(norm) if isinstance(norm, Sequence) else
-                             [norm] if norm is not None else [])
-    tok.normalizer = Sequence(parts)
+    tok.normalizer = Sequence([Lowercase()] + members)
+
+
+def _iterable(value: Any) -> Any:
+    return value
 
 
 class Roberta(Bert):

@@ -331,9 +331,9 @@ def markdown() -> str:
         if keys.refused:
             out.append("Refused unless off (the key changes the computation and gtdsl does "
                        "not implement it):\n")
-            for key, spec in keys.refused.items():
-                allowed = " or ".join(f"`{show(a)}`" for a in spec.allowed)
-                out.append(f"- `{key}` ({spec.why}): only {allowed} loads")
+            for key, refused in keys.refused.items():
+                allowed = " or ".join(f"`{show(a)}`" for a in refused.allowed)
+                out.append(f"- `{key}` ({refused.why}): only {allowed} loads")
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -223,7 +223,7 @@ class ModelKeys:
     file: str = "config.json"
 
 
-class ModelConfig(dict):  # type: ignore[type-arg]
+class ModelConfig(dict[str, Any]):
     """A config file as read (the dict is written back as it is by ``save``), after every
     declared key was checked; ``value(key)`` is a read key's checked value or its default."""
 
@@ -272,10 +272,10 @@ def check_keys(data: Mapping[str, Any], keys: ModelKeys, path: Path) -> ModelCon
                             f"it as {spec.rule.what}",
                             help=f"`{key}`: {spec.note}" if spec.note else None)
         values[key] = spec.rule.convert(v)
-    for key, spec in keys.refused.items():
-        if key in data and not any(same(data[key], a) for a in spec.allowed):
-            allowed = " or ".join(show(a) for a in spec.allowed)
-            raise key_error(path, key, f"`{name}`: `{key}` is {show(data[key])}: {spec.why}, "
+    for key, refused in keys.refused.items():
+        if key in data and not any(same(data[key], a) for a in refused.allowed):
+            allowed = " or ".join(show(a) for a in refused.allowed)
+            raise key_error(path, key, f"`{name}`: `{key}` is {show(data[key])}: {refused.why}, "
                             f"which gtdsl's {keys.model} does not implement",
                             help=f"only {allowed} loads; gtdsl refuses the folder rather "
                             "than compute something else")

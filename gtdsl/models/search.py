@@ -33,12 +33,13 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import torch
 
 from gtdsl.diagnostics import Diagnostic
-from gtdsl.models.config import read_json_object
+from gtdsl.models.config import ModelConfig, read_json_object
 from gtdsl.models.weights import load_error, load_tokenizer
 from gtdsl.runtime.errors import CastError, caller_location
 
@@ -309,7 +310,7 @@ _SKIPPED = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 def _call_site() -> str | None:
     """``file:line`` of the innermost caller outside gtdsl and torch (the user's call)."""
-    f = sys._getframe(1)
+    f: FrameType | None = sys._getframe(1)
     while f is not None:
         name = f.f_code.co_filename
         if not name.startswith(_SKIPPED) and not name.startswith("<"):
@@ -440,9 +441,13 @@ class Decoding(ABC):
     as transformers' ``generate`` does for a decoder-only model."""
 
     dir: Path
-    raw_config: dict[str, Any]
-    _vocab: int
+    raw_config: ModelConfig
     infers_mask = False
+
+    @property
+    @abstractmethod
+    def _vocab(self) -> int:
+        """The vocabulary size."""
 
     @abstractmethod
     def _decoder(self, ids: torch.Tensor, beams: int, mask: torch.Tensor | None,

@@ -13,7 +13,7 @@ by key, for saving.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -26,7 +26,7 @@ from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.types import DT, Size, TDim, TList, TShape, TStruct, TTensor, TTuple, Type
 from gtdsl.types.subst import KEEP, substitute
 
-KeyMap = Union[str, dict[str, "KeyMap"], list["KeyMap"], tuple["KeyMap", ...]]
+KeyMap = Union[str, Mapping[str, "KeyMap"], Sequence["KeyMap"]]  # Sequence: a list or tuple
 Owner = tuple[str, Span | None]  # the field a tensor fills (`Dense.weight`), its declaration
 Fields = dict[str, tuple[Type, Span | None]]  # field -> declared type, declaration
 
@@ -61,9 +61,10 @@ def prefixed(prefix: str, keys: KeyMap) -> KeyMap:
     """``keys`` with ``prefix`` before every key (``encoder.layer.3.``)."""
     if isinstance(keys, str):
         return prefix + keys
-    if isinstance(keys, dict):
+    if isinstance(keys, Mapping):
         return {f: prefixed(prefix, k) for f, k in keys.items()}
-    return type(keys)(prefixed(prefix, k) for k in keys)
+    inner = [prefixed(prefix, k) for k in keys]
+    return tuple(inner) if isinstance(keys, tuple) else inner
 
 
 def weight_bias(prefix: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gtdsl.diagnostics import Diagnostic, GtdslError, InternalError
-from gtdsl.ir.core import BlameKind, Function, Op
+from gtdsl.ir.core import BlameKind, Eqn, Function, Op, Var
 from gtdsl.lower.torch.codegen import PREFIX, lower_function
 from gtdsl.runtime import interp
 from gtdsl.runtime.backends import REGISTRY, REQUESTS, Backend, choose
@@ -85,8 +85,7 @@ class JitFunction:
         self._size_kw = tuple(v for v in fn.size_vars if v not in pnames and
                               v.isidentifier() and not v.startswith(PREFIX))
         self._parts = key_parts(self._params)
-        by_input = {e.ins[0].id: e.param("blame") for e in self._fn.body.eqns
-                    if e.op is Op.CHECK_CAST and e.param("blame").kind is BlameKind.ARG}
+        by_input = {i: e.param("blame") for i, e in _entry_casts(self._fn).items()}
         self._blames = [by_input.get(p.id) for p in self._fn.params]
         self._table: dict[tuple, Any] = {}
         self._stats = [0]  # fast-path calls (hits and misses)
@@ -269,10 +268,17 @@ class JitFunction:
         return "\n".join(parts) + "\n" + gen.source
 
 
+def _entry_casts(fn: Function) -> dict[int, Eqn]:
+    """The entry casts of ``fn`` (the ``CHECK_CAST`` eqns blaming an argument) by the id of
+    the parameter each checks."""
+    return {a.id: e for e in fn.body.eqns
+            if e.op is Op.CHECK_CAST and e.param("blame").kind is BlameKind.ARG
+            for a in e.ins if isinstance(a, Var)}
+
+
 def _entry_targets(fn: Function) -> list[tuple[str, Type]]:
     """Each parameter's entry cast target (``?`` for unannotated ones)."""
-    targets = {e.ins[0].id: e.param("target") for e in fn.body.eqns
-               if e.op is Op.CHECK_CAST and e.param("blame").kind is BlameKind.ARG}
+    targets = {i: e.param("target") for i, e in _entry_casts(fn).items()}
     return [(n, targets.get(p.id, DYN)) for n, p in zip(fn.param_names(), fn.params)]
 
 

@@ -95,6 +95,30 @@ def test_sizes_and_bools_as_operands_equal_the_interpreter(expr: str) -> None:
     torch.testing.assert_close(out, ref, **TOL[ref.dtype])
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_keepdim_known_only_at_run_time_stays_torch_code(keep: bool) -> None:
+    """The row kernel needs a static keepdim: with a `bool` parameter the reduction runs as a
+    torch op (it crashed the fusion pass), and the result equals the interpreter's."""
+    src = "def f(x: f32[m, n], k: bool):\n    return sum(x * 2.0, -1, keepdim=k)\n"
+    tri = load_source(src, "t.gt", backend="triton")
+    ref = load_source(src, "t.gt", backend="interpret")
+    x = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(tri.f(x, keep), ref.f(x, keep))
+    assert "sum" not in "".join(line for line in tri.f.plan().splitlines()
+                                if line.startswith("kernel"))
+
+
+def test_attention_with_an_unannotated_query_is_left_unfused() -> None:
+    src = ("def f(q, k: f32[b, h, s, d], v: f32[b, h, s, d]):\n"
+           "    return scaled_dot_product_attention(q, k, v)\n")
+    tri = load_source(src, "t.gt", backend="triton")
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(1, 2, 5, 4, generator=g) for _ in range(3))
+    torch.testing.assert_close(tri.f(q, k, v),
+                               torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    assert "kernel" not in tri.f.plan()
+
+
 def test_one_compile_per_class_and_odd_sizes() -> None:
     src = "def f(x: f32[m, n], w: f32[n]) -> f32[m, n]:\n    return rms_norm(x, (n,), w)\n"
     for m, n in [(1, 1), (3, 5), (4, 17), (2, 33), (5, 100)]:

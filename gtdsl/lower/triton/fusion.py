@@ -30,14 +30,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TypeGuard
 
-from gtdsl.ir.core import Block, Eqn, Function, Lit, Op, Var, op_for, walk
+from gtdsl.ir.core import Atom, Block, Eqn, Function, Lit, Op, Var, op_for, walk
 from gtdsl.lower.triton.exprs import (
     BINARY, FLOATS, OTHER, ROW_REDUCE, UNARY, elementwise,
 )
 from gtdsl.ops import OPS
-from gtdsl.types import DT, Size, TScalar, TShape, TTensor, TTuple
+from gtdsl.types import DT, Size, TDim, TScalar, TShape, TTensor, TTuple, Type
 
 OP_NAMES = {op_for(n): n for n in OPS}
 
@@ -61,8 +61,8 @@ class Group:
     """A group being formed by the analysis (``fuse`` turns each into a ``KERNEL`` eqn)."""
 
     kind: str  # "pointwise" | "row" | "matmul" | "attention"
-    eqns: list[Eqn] = field(default_factory=list)
-    shape: TShape | None = None  # the iteration shape (row: the full rows)
+    eqns: list[Eqn]
+    shape: TShape  # the iteration shape (row: the full rows)
     start: int = 0  # index of the first eqn in the block
     defined: set[int] = field(default_factory=set)  # vars the group computes
     outputs: list[Var] = field(default_factory=list)
@@ -95,11 +95,11 @@ def _kernel_eqn(g: Group, fresh: Iterator[int]) -> Eqn:
     that compute them define fresh ones (a var is defined once), which the YIELD hands out."""
     inner = {o.id: Var(next(fresh), o.hint, o.type) for o in g.outputs}
 
-    def sub(a: Any) -> Any:
-        return inner.get(a.id, a) if isinstance(a, Var) else a
+    def sub(v: Var) -> Var:
+        return inner.get(v.id, v)
 
-    body = [replace(e, ins=tuple(sub(a) for a in e.ins), outs=tuple(sub(o) for o in e.outs))
-            for e in g.eqns]
+    body = [replace(e, ins=tuple(sub(a) if isinstance(a, Var) else a for a in e.ins),
+                    outs=tuple(sub(o) for o in e.outs)) for e in g.eqns]
     body.append(Eqn(Op.YIELD, tuple(inner[o.id] for o in g.outputs), ()))
     kernel = Kernel(g.kind, g.name, g.shape)
     return Eqn(Op.KERNEL, tuple(g.inputs), tuple(g.outputs), (("kernel", kernel),),
@@ -137,15 +137,23 @@ def op_name(e: Eqn) -> str | None:
     return OP_NAMES.get(e.op)
 
 
-def _args(e: Eqn) -> dict[str, Any]:
+def _args(e: Eqn) -> dict[str, Atom]:
     return dict(zip(e.param("names", ()), e.ins))
 
 
-def _is_float_tensor(t: Any) -> bool:
+def _is_float_tensor(t: Type) -> TypeGuard[TTensor]:
     return isinstance(t, TTensor) and t.dtype in FLOATS
 
 
-def _atom_ok(a: Any) -> bool:
+def tensor_of(a: Atom) -> TTensor:
+    """The tensor type of ``a``, where the fusion rules guarantee a tensor (the output of a
+    fused op, the operand a group's kind is chosen by)."""
+    if not isinstance(a.type, TTensor):
+        raise TypeError(f"{a} is not a tensor but {a.type}")
+    return a.type
+
+
+def _atom_ok(a: Atom) -> bool:
     """A tensor operand of float dtype, or a number (a Python scalar or literal)."""
     t = a.type
     if isinstance(t, TTensor):
@@ -157,7 +165,14 @@ def _atom_ok(a: Any) -> bool:
         a.value, bool)
 
 
-def _last_dim_is(a: Any, t: TTensor) -> bool:
+def _none_or_vector(a: Atom) -> bool:
+    """A norm's weight or bias: None, or a float vector."""
+    t = a.type
+    return isinstance(a, Lit) and a.value is None or _is_float_tensor(t) and len(
+        t.shape.dims) == 1 and t.shape.row is None
+
+
+def _last_dim_is(a: Atom, t: TTensor) -> bool:
     dims = t.shape.dims
     if not dims:
         return False
@@ -176,8 +191,9 @@ def classify(e: Eqn) -> str | None:
     out_t = e.outs[0].type
     if name in UNARY or name in BINARY or name in OTHER:
         if name == "to":
-            return "ew" if _is_float_tensor(out_t) and isinstance(args.get("device"), Lit) and \
-                args["device"].value is None and _is_float_tensor(args["input"].type) else None
+            device = args.get("device")
+            return "ew" if _is_float_tensor(out_t) and isinstance(device, Lit) and \
+                device.value is None and _is_float_tensor(args["input"].type) else None
         lits = {k: a.value for k, a in args.items() if isinstance(a, Lit)}
         if name == "gelu" and lits.get("approximate", "none") not in ("none", "tanh"):
             return None
@@ -198,12 +214,14 @@ def classify(e: Eqn) -> str | None:
     x = args.get("input")
     if x is None or not _is_float_tensor(x.type) or not _is_float_tensor(out_t):
         return None
-    if name in ROW_REDUCE and _last_dim_is(args["dim"], x.type) and not args["keepdim"].value \
-            in (None,):
-        return "reduce"
-    if name in ("softmax", "log_softmax") and _last_dim_is(args["dim"], x.type) and (
-            isinstance(args.get("dtype"), Lit) and args["dtype"].value is None):
-        return "rowop"
+    if name in ROW_REDUCE and _last_dim_is(args["dim"], x.type):
+        # keepdim a literal: a variable one leaves the result's rank to the run
+        keepdim = args["keepdim"]
+        return "reduce" if isinstance(keepdim, Lit) and keepdim.value is not None else None
+    if name in ("softmax", "log_softmax") and _last_dim_is(args["dim"], x.type):
+        dtype = args.get("dtype")
+        if isinstance(dtype, Lit) and dtype.value is None:
+            return "rowop"
     if name in ("layer_norm", "rms_norm"):
         shape = args["normalized_shape"]
         last = x.type.shape.dims[-1].size if x.type.shape.dims else None
@@ -215,9 +233,7 @@ def classify(e: Eqn) -> str | None:
         else:
             one = None
         if one is not None and last is not None and one == last:
-            if all(isinstance(args[k], Lit) and args[k].value is None or _is_float_tensor(
-                    args[k].type) and len(args[k].type.shape.dims) == 1 and
-                    args[k].type.shape.row is None for k in ("weight", "bias") if k in args):
+            if all(_none_or_vector(args[k]) for k in ("weight", "bias") if k in args):
                 eps = args["eps"]
                 if isinstance(eps, Lit) or isinstance(eps.type, TScalar):
                     return "rowop"
@@ -247,11 +263,12 @@ def classify_attention(e: Eqn) -> bool:
     if op_name(e) != "scaled_dot_product_attention":
         return False
     args = _args(e)
-    q, k, v = args["query"], args["key"], args["value"]
-    if q.type.dtype is DT.F64:
-        return False  # the template accumulates in f32
-    if not all(_is_float_tensor(a.type) and a.type.shape.row is None and
-               len(a.type.shape.dims) == 4 and a.type.dtype == q.type.dtype for a in (q, k, v)):
+    tensors = [t for t in (args["query"].type, args["key"].type, args["value"].type)
+               if _is_float_tensor(t)]
+    if len(tensors) != 3 or tensors[0].dtype is DT.F64:  # the template accumulates in f32
+        return False
+    if not all(t.shape.row is None and len(t.shape.dims) == 4 and t.dtype == tensors[0].dtype
+               for t in tensors):
         return False
     if not (isinstance(args["attn_mask"], Lit) and args["attn_mask"].value is None):
         return False
@@ -259,7 +276,7 @@ def classify_attention(e: Eqn) -> bool:
         return False
     if not isinstance(args["is_causal"], Lit):
         return False
-    d = [a.type.shape.dims[-1].size for a in (q, k, v)]
+    d = [t.shape.dims[-1].size for t in tensors]
     if any(x is None for x in d) or not (d[0] == d[1] == d[2]):
         return False
     scale = args["scale"]
@@ -274,8 +291,6 @@ def _same_shape(a: TShape | None, b: TShape | None) -> bool:
 
 
 def _stat_shape(full: TShape) -> TShape:
-    from gtdsl.types import TDim
-
     return TShape(full.row, full.dims[:-1] + (TDim(None, Size.of(1)),))
 
 
@@ -315,7 +330,7 @@ def groups(fn: Function) -> list[Group]:
     transposes: dict[int, Eqn] = {}  # var id -> its T eqn (folded into a matmul)
     for i, e in enumerate(eqns):
         if classify_attention(e):
-            g = Group("attention", [e], e.outs[0].type.shape, i, {e.outs[0].id})
+            g = Group("attention", [e], tensor_of(e.outs[0]).shape, i, {e.outs[0].id})
             found.append(g)
             continue
         kind = classify(e)
@@ -343,19 +358,17 @@ def groups(fn: Function) -> list[Group]:
                 break
         if joined is None:
             joined = _new_group(e, kind, args, i)
-            if joined is None:
-                continue
             found.append(joined)
         else:
             joined.eqns.append(e)
             if joined.kind == "pointwise" and kind in ("reduce", "rowop"):
                 joined.kind = "row"
-                joined.shape = args["input"].type.shape
+                joined.shape = tensor_of(args["input"]).shape
         joined.defined.add(out.id)
         producer[out.id] = joined
         if kind == "matmul":
-            t = transposes.get(args.get("other", args.get("weight")).id) if isinstance(
-                args.get("other", args.get("weight")), Var) else None
+            rhs = args.get("other", args.get("weight"))
+            t = transposes.get(rhs.id) if isinstance(rhs, Var) else None
             if t is not None and uses.get(t.outs[0].id, 0) == 1:
                 joined.eqns.insert(0, t)
                 joined.defined.add(t.outs[0].id)
@@ -366,16 +379,16 @@ def groups(fn: Function) -> list[Group]:
     return [g for g in found if g.outputs]
 
 
-def _new_group(e: Eqn, kind: str, args: dict[str, Any], i: int) -> Group | None:
-    out_t = e.outs[0].type
+def _new_group(e: Eqn, kind: str, args: dict[str, Atom], i: int) -> Group:
+    out_t = tensor_of(e.outs[0])
     if kind == "ew":
         return Group("pointwise", [e], out_t.shape, i)
     if kind in ("reduce", "rowop"):
-        return Group("row", [e], args["input"].type.shape, i)
+        return Group("row", [e], tensor_of(args["input"]).shape, i)
     return Group("matmul", [e], out_t.shape, i)
 
 
-def _all_ins(e: Eqn):
+def _all_ins(e: Eqn) -> Iterator[Atom]:
     """Every atom an eqn reads, inside its blocks too."""
     yield from e.ins
     for b in e.blocks:
@@ -383,8 +396,8 @@ def _all_ins(e: Eqn):
             yield from x.ins
 
 
-def _can_join(g: Group, e: Eqn, kind: str, args: dict[str, Any]) -> bool:
-    out_t = e.outs[0].type
+def _can_join(g: Group, e: Eqn, kind: str, args: dict[str, Atom]) -> bool:
+    out_t = tensor_of(e.outs[0])
     if kind == "matmul":
         return False
     if g.kind == "matmul":
@@ -405,7 +418,7 @@ def _can_join(g: Group, e: Eqn, kind: str, args: dict[str, Any]) -> bool:
                                                                      _stat_shape(g.shape))
         return _same_shape(out_t.shape, g.shape)
     # a reduction or row op joins a pointwise group over the same full shape, or a row group
-    return bool(g.shape.dims) and _same_shape(args["input"].type.shape, g.shape)
+    return bool(g.shape.dims) and _same_shape(tensor_of(args["input"]).shape, g.shape)
 
 
 def _finish(g: Group, uses: dict[int, int]) -> None:

@@ -27,9 +27,9 @@ from typing import Any
 import torch
 
 from gtdsl._resources import data_path
-from gtdsl.ir.core import Eqn, Function, Lit, Op, Var
+from gtdsl.ir.core import Atom, Eqn, Function, Lit, Op, Var
 from gtdsl.lower.triton.exprs import TL_DTYPE, elementwise, literal
-from gtdsl.lower.triton.fusion import _args, op_name
+from gtdsl.lower.triton.fusion import Kernel, _args, op_name, tensor_of
 from gtdsl.types import DT, TScalar, TShape, TTensor
 
 _COUNTER = itertools.count()
@@ -96,9 +96,22 @@ class Group:
     def of(cls, eqn: Eqn) -> Group:
         if eqn.op is not Op.KERNEL:
             raise ValueError(f"a launcher runs a KERNEL eqn, not {eqn.op.name}")
-        k = eqn.param("kernel")
+        k: Kernel = eqn.param("kernel")
         *body, last = eqn.blocks[0].eqns
-        return cls(k.kind, k.name, k.shape, tuple(body), tuple(eqn.ins), tuple(last.ins))
+        return cls(k.kind, k.name, k.shape, tuple(body), _vars(eqn.ins), _vars(last.ins))
+
+
+def _var(a: Atom) -> Var:
+    """``a``, where the fusion pass guarantees a var: a ``KERNEL`` eqn's inputs and its block's
+    yielded values (a kernel takes and hands out values, never literals), a matrix product's
+    tensor operands."""
+    if not isinstance(a, Var):
+        raise ValueError(f"a kernel operand is a var, not the literal {a}")
+    return a
+
+
+def _vars(atoms: tuple[Atom, ...]) -> tuple[Var, ...]:
+    return tuple(_var(a) for a in atoms)
 
 
 class _Body:
@@ -120,7 +133,7 @@ class _Body:
             self.names[a.id] = f"s{i}"
             self.kinds[a.id] = "stat"
 
-    def atom(self, a: Any) -> str:
+    def atom(self, a: Atom) -> str:
         if isinstance(a, Var):
             return self.names[a.id]
         return literal(a.value)
@@ -129,6 +142,8 @@ class _Body:
         out: list[str] = []
         for e in self.group.eqns:
             name = op_name(e)
+            if name is None:
+                raise ValueError(f"a kernel's block holds catalogue ops, not {e.op.name}")
             if name in ("T", "matmul", "linear"):
                 continue
             args = _args(e)
@@ -174,7 +189,7 @@ class _Body:
                 expr = elementwise(name, exprs, lits)
                 assert expr is not None, name
                 if name == "to":
-                    expr = f"{expr}.to({TL_DTYPE[o.type.dtype]}).to({self.compute})"
+                    expr = f"{expr}.to({TL_DTYPE[tensor_of(o).dtype]}).to({self.compute})"
                 out.append(f"{v} = {expr}")
                 kind = "stat" if all(self.kinds.get(a.id) == "stat" for a in e.ins
                                      if isinstance(a, Var)) else "full"
@@ -190,7 +205,7 @@ def _compute_type(group: Group) -> str:
 
 
 def _load(i: int, a: Var, offset: str, mask: str, compute: str) -> str:
-    cast = "" if a.type.dtype is DT.BOOL else f".to({compute})"
+    cast = "" if tensor_of(a).dtype is DT.BOOL else f".to({compute})"
     return f"    x{i} = tl.load(p{i} + {offset}, mask={mask}, other=0){cast}"
 
 
@@ -203,8 +218,8 @@ class GroupLauncher:
     def __init__(self, group: Group) -> None:
         self.group = group
         self.compute = _compute_type(group)
-        self._kernels: dict[tuple, Any] = {}
-        self.sources: dict[tuple, str] = {}
+        self._kernels: dict[tuple[int, int | None], Any] = {}  # (rank, block) -> kernel
+        self.sources: dict[tuple[int, int | None], str] = {}
         self.launches = 0
         body = _Body(group, self.compute)
         body.statements("n_cols")
@@ -318,7 +333,7 @@ class GroupLauncher:
             outs = []
             for o, kind in zip(g.outputs, self.kinds):
                 oshape = shape if kind == "full" else (
-                    lead + (1,) if len(o.type.shape.dims) == len(g.shape.dims) else lead)
+                    lead + (1,) if len(tensor_of(o).shape.dims) == len(g.shape.dims) else lead)
                 outs.append(torch.empty(oshape, dtype=_torch_dtype(o), device=device))
             lstrides, cstrides = [], []
             for t in tensors:
@@ -337,7 +352,7 @@ class GroupLauncher:
 def _torch_dtype(v: Var) -> torch.dtype:
     from gtdsl.ops.calls import DT_TORCH
 
-    return DT_TORCH[v.type.dtype]
+    return DT_TORCH[tensor_of(v).dtype]
 
 
 # ====================================================================== matmul template
@@ -361,7 +376,8 @@ MATMUL_CONFIGS = [(128, 128, 32, 4, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4)
                   (64, 64, 32, 4, 4), (128, 256, 64, 8, 3), (256, 128, 64, 8, 3)]
 
 
-def _autotuned(kernel: Any, configs: list[tuple], key: list[str]) -> Any:
+def _autotuned(kernel: Any, configs: list[tuple[int, int, int, int, int]],
+               key: list[str]) -> Any:
     triton, _ = triton_modules()
     return triton.autotune(
         configs=[triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
@@ -377,10 +393,12 @@ class MatmulLauncher:
         self.t = next((e for e in group.eqns if op_name(e) == "T"), None)
         args = _args(self.mm)
         self.is_linear = op_name(self.mm) == "linear"
-        self.lhs = args["input"]
-        self.rhs = args["weight"] if self.is_linear else args["other"]
-        self.bias = args.get("bias") if self.is_linear and isinstance(args.get("bias"), Var) \
-            else None
+        # the operands are vars: a kernel's inputs, or the output of the T folded into it
+        self.lhs = _var(args["input"])
+        self.rhs = _var(args["weight"] if self.is_linear else args["other"])
+        self.t_input = _var(self.t.ins[0]) if self.t is not None else None
+        bias = args.get("bias")
+        self.bias = bias if self.is_linear and isinstance(bias, Var) else None
         self.compute = "tl.float32"
         body = _Body(group, self.compute)
         used = {a.id for e in group.eqns if e is not self.mm and e is not self.t
@@ -389,7 +407,7 @@ class MatmulLauncher:
             used.add(self.bias.id)
         self.extra = [a for a in body.tensor_inputs if a.id in used]
         self.scalars = body.scalar_inputs
-        self._kernel = None
+        self._kernel: Any = None  # the compiled (and, on a GPU, autotuned) Triton kernel
         self.launches = 0
         self.name = f"gtdsl_{group.name}"
         self.source = self._source()
@@ -430,7 +448,7 @@ class MatmulLauncher:
     def ok(self, *values: Any) -> bool:
         vals = dict(zip((a.id for a in self.group.inputs), values))
         x = vals[self.lhs.id]
-        n = vals[(self.t.ins[0] if self.t is not None else self.rhs).id].shape
+        n = vals[(self.t_input if self.t_input is not None else self.rhs).id].shape
         return fits_int32(values) and x.numel() // max(x.shape[-1], 1) * max(n) <= INT32
 
     def __call__(self, *values: Any) -> Any:
@@ -438,8 +456,8 @@ class MatmulLauncher:
         g = self.group
         vals = dict(zip((a.id for a in g.inputs), values))
         x = vals[self.lhs.id]
-        if self.t is not None:
-            w = vals[self.t.ins[0].id]  # (x @ w.T): w is [N, K]
+        if self.t_input is not None:
+            w = vals[self.t_input.id]  # (x @ w.T): w is [N, K]
             b_mat = w.t()
         elif self.is_linear:
             b_mat = vals[self.rhs.id].t()
@@ -492,7 +510,7 @@ class AttentionLauncher:
         self.args = _args(e)
         self.name = f"gtdsl_{group.name}"
         self.source = template("attention.py").replace("KERNEL_NAME", self.name)
-        self._kernel = None
+        self._kernel: Any = None  # the compiled Triton kernel
         self.launches = 0
 
     def ok(self, *values: Any) -> bool:
@@ -528,7 +546,7 @@ class AttentionLauncher:
         return out
 
 
-def launcher_for(eqn: Eqn) -> Any:
+def launcher_for(eqn: Eqn) -> GroupLauncher | MatmulLauncher | AttentionLauncher:
     """The launcher of a ``KERNEL`` eqn: ``launcher.ok(*ins)`` says whether the kernel takes
     these inputs, ``launcher(*ins)`` runs it and returns the eqn's outputs."""
     group = Group.of(eqn)
@@ -548,10 +566,10 @@ def kernel_sources(fn: Function) -> list[str]:
         if e.op is not Op.KERNEL:
             continue
         launcher = launcher_for(e)
-        g = launcher.group
-        if g.kind in ("matmul", "attention"):
+        if not isinstance(launcher, GroupLauncher):  # matmul and attention
             parts.append(launcher.source)
             continue
+        g = launcher.group
         rank = g.shape.rank
         if rank is None:
             parts.append(f"# {g.name}: its rank is known per call; shown for rank "

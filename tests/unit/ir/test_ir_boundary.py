@@ -151,3 +151,21 @@ def test_the_verifier_refuses_a_compare_without_an_operator() -> None:
     bad = Program((replace(total, body=strip(total.body)),))
     with pytest.raises(VerifyError, match="COMPARE lacks"):
         verify_program(bad)
+
+
+def test_defaults_are_literal_values_in_the_program() -> None:
+    prog = _program("def f(x: f32[n], a: float = -2.5, b: int = +3, c: tuple[int, int] = (1, -2),"
+                    " d: bool = True, e=None) -> f32[n]:\n    return x * a + b\n")
+    assert prog.function("f").defaults == (("a", -2.5), ("b", 3), ("c", (1, -2)), ("d", True),
+                                           ("e", None))
+    x = torch.randn(3)
+    torch.testing.assert_close(CompiledModule(prog, DEFAULT).f(x), x * -2.5 + 3)
+
+
+@pytest.mark.parametrize("default", ["zeros(3)", "x", "1.0 + 2.0", "(1, y)", "[1, 2]", "-x"])
+def test_a_default_that_is_not_a_literal_is_gt2028(default: str) -> None:
+    src = f"def f(x: f32[n], y: int = 1, k = {default}) -> f32[n]:\n    return x\n"
+    file = SourceFile("m.gt", src)
+    result = check_module(file, parse_file_text(file))
+    assert [d.code for d in result.diagnostics] == ["GT2028"]
+    assert result.diagnostics[0].primary.span.column == src.index(f"k = {default}") + 5
