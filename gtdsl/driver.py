@@ -187,10 +187,14 @@ def _checked(file: SourceFile, p: Path | None, allowed: Allowlist) -> Program:
     A program is reused when the same text at the same place, with the same allowlist, was
     checked before in this process and every module it imported still has the text it had
     (imports are read again to compare, which costs a read, not a parse and a check)."""
-    where = str(p.resolve()) if p is not None else os.getcwd()
-    key = (file.name, where, hashlib.sha256(file.text.encode()).hexdigest(), allowed.names)
+    try:  # imports resolve from the file's directory, or the current one for text
+        where = str(p.resolve()) if p is not None else os.getcwd()
+    except OSError:  # the current directory was removed: nothing to key by, check afresh
+        where = None
+    text = file.text.encode("utf-8", "surrogatepass")  # a lone surrogate is the parser's error
+    key = (file.name, where, hashlib.sha256(text).hexdigest(), allowed.names)
     with _CHECKED_LOCK:
-        hit = _CHECKED.get(key)
+        hit = _CHECKED.get(key) if where is not None else None
     if hit is not None and _imports_unchanged(hit[1]):
         return hit[0]
     tree = parse_file_text(file)
@@ -200,10 +204,11 @@ def _checked(file: SourceFile, p: Path | None, allowed: Allowlist) -> Program:
         s.module for s in (result.structs or {}).values()]
     imported = tuple(sorted({(str(m.path), m.file.text) for m in modules
                              if m.path is not None and m.path != p}))
-    with _CHECKED_LOCK:
-        if len(_CHECKED) >= _CHECKED_LIMIT:
-            _CHECKED.pop(next(iter(_CHECKED)))
-        _CHECKED[key] = (result.program, imported)
+    if where is not None:
+        with _CHECKED_LOCK:
+            if len(_CHECKED) >= _CHECKED_LIMIT:
+                _CHECKED.pop(next(iter(_CHECKED)))
+            _CHECKED[key] = (result.program, imported)
     return result.program
 
 

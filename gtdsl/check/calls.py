@@ -343,7 +343,8 @@ class CallChecker(CastChecker):
                       if v not in pnames and ren[v] in inst.sizes and not (
                           inst.sizes[ren[v]].variables() - self.rigid))
         self.emit(Op.CALL, tuple(atoms), (out,), (("callee", callee.qualname),
-                                                  ("args", tuple(n for n in bound)),
+                                                  ("args", tuple(p for p, _, _ in params
+                                                                 if p in bound)),
                                                   ("sizes", sizes)),
                   span=e.span)
         return V(rt, out, span=e.span)

@@ -27,8 +27,9 @@ NOT_LITERAL: Any = type("NotLiteral", (), {"__repr__": lambda self: "NOT_LITERAL
 
 
 def default_value(expr: ast.Expr) -> Any:
-    """A parameter default's value: a number (signed), a string, a bool, None, or a tuple of
-    them; ``NOT_LITERAL`` for anything else (reported as GT2028)."""
+    """A parameter default's value: a number (signed), a string, a bool, None, or a tuple or
+    list of them; ``NOT_LITERAL`` for anything else (reported as GT2028). A list default is
+    one list for every call, as in Python; gtdsl code cannot change a list."""
     if isinstance(expr, (ast.Int, ast.Float, ast.Str, ast.Bool)):
         return expr.value
     if isinstance(expr, ast.NoneLit):
@@ -37,9 +38,11 @@ def default_value(expr: ast.Expr) -> Any:
             and isinstance(expr.operand, (ast.Int, ast.Float)):
         v = expr.operand.value
         return -v if expr.op is ast.UnaryOpKind.NEG else v
-    if isinstance(expr, ast.Tuple):
-        items = tuple(default_value(e) for e in expr.elts)
-        return NOT_LITERAL if any(i is NOT_LITERAL for i in items) else items
+    if isinstance(expr, (ast.Tuple, ast.List)):
+        items = [default_value(e) for e in expr.elts]
+        if any(i is NOT_LITERAL for i in items):
+            return NOT_LITERAL
+        return tuple(items) if isinstance(expr, ast.Tuple) else items
     return NOT_LITERAL
 
 
@@ -56,8 +59,8 @@ class FunctionChecker(StmtChecker):
             if p.default is not None and default_value(p.default) is NOT_LITERAL:
                 self.error("GT2028", f"the default of `{name}` is not a literal",
                            p.default.span, "computed here",
-                           help="a default is a number, a string, True, False, None or a tuple "
-                           f"of them; to compute one, default to None and set `{name}` in the "
+                           help="a default is a number, a string, True, False, None, or a tuple "
+                           f"or list of them; to compute one, default to None and set `{name}` in the "
                            "body")
             t_body: Type
             if isinstance(t, TScalar) and t.kind is ScalarKind.INT and t.value is None and \

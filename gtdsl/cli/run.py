@@ -23,7 +23,7 @@ from gtdsl.runtime.errors import CALLER
 from gtdsl.runtime.inputs import InputError, Sampler
 from gtdsl.runtime.tensorfile import SUFFIXES, TensorFileError, read_tensors
 from gtdsl.runtime.values import type_of_value
-from gtdsl.types import TDyn, TStruct, TTensor
+from gtdsl.types import TDyn, TStruct, TTensor, TTuple
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 MAX_SIZE = 2 ** 63 - 1  # torch's sizes are 64-bit
@@ -183,15 +183,17 @@ def _struct_from(module: Any, struct: str, tensors: dict, prefix: str, path: str
             fields[f] = _struct_from(module, ft.name, tensors, key + ".", path)
         elif key in tensors:
             fields[f] = tensors[key]
-        elif any(k.startswith(key + ".") for k in tensors):  # a list: key.0.*, key.1.*
+        elif any(k.startswith(key + ".") for k in tensors):  # a list or tuple: key.0, key.1
             items = []
             i = 0
-            elem = getattr(ft, "elem", None)
+            elems = ft.elems if isinstance(ft, TTuple) else None
             while any(k.startswith(f"{key}.{i}.") or k == f"{key}.{i}" for k in tensors):
+                elem = elems[i] if elems is not None and i < len(elems) else getattr(
+                    ft, "elem", None)
                 items.append(_struct_from(module, elem.name, tensors, f"{key}.{i}.", path)
                              if isinstance(elem, TStruct) else tensors[f"{key}.{i}"])
                 i += 1
-            fields[f] = items
+            fields[f] = tuple(items) if elems is not None else items
         else:
             raise RunError(f"`{path}` has no tensor `{key}` for field `{f}` of `{struct}`")
     return module.structs[struct](**fields)

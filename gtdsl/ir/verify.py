@@ -7,13 +7,14 @@
   that op with the check's inputs in the block of a later ``KERNEL``);
 - every structural op carries its parameters; ``COMPARE``, ``BOOL_OP`` and ``UNARY`` name an
   operator of the operator table of their kind;
+- a ``KERNEL``'s block reads only the kernel's inputs and what it defines itself;
 - ``IF`` has two blocks, ``FOR`` and ``KERNEL`` one, each ending in ``YIELD`` (or ``RETURN``
   for IF), whose arity matches the eqn's outputs; ``RETURN`` ends a block.
 """
 
 from __future__ import annotations
 
-from gtdsl.ir.core import Blame, Block, Eqn, Function, Op, Program, Var
+from gtdsl.ir.core import Blame, Block, Eqn, Function, Op, Program, Var, walk
 from gtdsl.ops.operators import names
 
 
@@ -75,7 +76,7 @@ def _block(block: Block, defined: set[int], fn: Function, carried: int | None) -
                 raise VerifyError(f"{fn.name}: {eqn.op.name} lacks its parameter names")
             if len(eqn.param("names")) != len(eqn.ins):
                 raise VerifyError(f"{fn.name}: {eqn.op.name} names/inputs arity")
-        if eqn.op in _PARAMS and {k for k, _ in eqn.params} < _PARAMS[eqn.op]:
+        if eqn.op in _PARAMS and not _PARAMS[eqn.op] <= {k for k, _ in eqn.params}:
             raise VerifyError(f"{fn.name}: {eqn.op.name} lacks "
                               f"{sorted(_PARAMS[eqn.op] - {k for k, _ in eqn.params})}")
         if eqn.op in _OPERATOR_OPS and eqn.param("op") not in _OPERATOR_OPS[eqn.op]:
@@ -83,6 +84,8 @@ def _block(block: Block, defined: set[int], fn: Function, carried: int | None) -
         blocks = {Op.IF: 2, Op.FOR: 1, Op.KERNEL: 1}.get(eqn.op, 0)
         if len(eqn.blocks) != blocks:
             raise VerifyError(f"{fn.name}: {eqn.op.name} has {len(eqn.blocks)} blocks")
+        if eqn.op is Op.KERNEL:
+            _kernel_reads(fn, eqn)
         for b in eqn.blocks:
             inner = set(scope)
             if eqn.op is Op.FOR:
@@ -111,3 +114,14 @@ def _fused_later(rest: tuple[Eqn, ...], check: Eqn) -> bool:
     (the check stays where it was, so it still runs before the kernel)."""
     return any(e.op is Op.KERNEL and any(x.op.value == check.param("op") and x.ins == check.ins
                                          for x in e.blocks[0].eqns) for e in rest)
+
+
+def _kernel_reads(fn: Function, eqn: Eqn) -> None:
+    """A KERNEL's block reads only the kernel's inputs and the values it defines itself."""
+    given = {a.id for a in eqn.ins if isinstance(a, Var)}
+    for x in walk(eqn.blocks[0]) if eqn.blocks else ():
+        for a in x.ins:
+            if isinstance(a, Var) and a.id not in given:
+                raise VerifyError(f"{fn.name}: kernel {eqn.param('kernel')} reads {a}, which "
+                                  "is not one of its inputs")
+        given |= {o.id for o in x.outs}

@@ -203,8 +203,8 @@ def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
     if op is Op.RANGE:
         try:
             return checked_range(*ins)
-        except (OverflowError, TypeError) as exc:  # too long, or not ints (a `?` value)
-            raise value_error(fr.fn.name, "range", e.span, exc) from None
+        except (OverflowError, TypeError, ValueError) as exc:  # too long, a step of 0, or
+            raise value_error(fr.fn.name, "range", e.span, exc) from None  # not ints (`?`)
     if op is Op.SLICE:
         return slice(*ins)
     if op is Op.GETATTR:

@@ -119,6 +119,26 @@ def test_attention_with_an_unannotated_query_is_left_unfused() -> None:
     assert "kernel" not in tri.f.plan()
 
 
+@pytest.mark.parametrize("expr", ["sum(x, dim=-1, keepdim=True) + y",
+                                  "mean(x, -1, keepdim=True) * y - amax(x, -1, keepdim=True)"])
+def test_a_row_statistic_combined_with_an_input_keeps_its_shape(expr: str) -> None:
+    """A per-row input ([b, 1]) next to a row statistic: the result is [b, 1], as torch has
+    it (the row kernel once loaded the input along the row and returned a full row)."""
+    src = f"def f(x: f32[m, n], y: f32[m, 1]) -> f32[m, 1]:\n    return {expr}\n"
+    fn, out, ref = _run(src)
+    assert out.shape == ref.shape == (SIZES["m"], 1)
+    torch.testing.assert_close(out, ref, **TOL[ref.dtype])
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (0,)])
+def test_empty_tensors_launch_nothing_and_equal_torch(shape: tuple[int, ...]) -> None:
+    src = "def f(x: f32[*s], y: f32[*s]):\n    return where(x > y, x, y) + 1.0\n"
+    tri = load_source(src, "e.gt", backend="triton")
+    x, y = torch.randn(shape), torch.randn(shape)
+    out = tri.f(x, y)
+    assert out.shape == shape and torch.equal(out, torch.where(x > y, x, y) + 1.0)
+
+
 def test_one_compile_per_class_and_odd_sizes() -> None:
     src = "def f(x: f32[m, n], w: f32[n]) -> f32[m, n]:\n    return rms_norm(x, (n,), w)\n"
     for m, n in [(1, 1), (3, 5), (4, 17), (2, 33), (5, 100)]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gtdsl.ops.operators import BY_NAME as OPERATORS
+from gtdsl.ops.operators import names
 from gtdsl.types import DT
 
 FLOATS = (DT.F16, DT.BF16, DT.F32, DT.F64)
@@ -39,24 +41,21 @@ UNARY: dict[str, Callable[[str], str]] = {
     "relu": lambda a: f"tl.maximum({a}, 0.0)",
     "silu": lambda a: f"({a} * tl.sigmoid({a}))",
 }
+def _infix(name: str) -> Callable[[str, str], str]:
+    op = OPERATORS[name]
+    return lambda a, b: op.emit(a, b)
+
+
+# the operator table's arithmetic and comparisons Triton computes as Python writes them
+# (floor division, remainder and powers have their own lowerings, or none)
+COMPARE = set(names("compare"))
 BINARY: dict[str, Callable[[str, str], str]] = {
-    "add": lambda a, b: f"({a} + {b})",
-    "sub": lambda a, b: f"({a} - {b})",
-    "mul": lambda a, b: f"({a} * {b})",
-    "div": lambda a, b: f"({a} / {b})",
+    **{n: _infix(n) for n in ("add", "sub", "mul", "div", *COMPARE)},
     "maximum": lambda a, b: f"tl.maximum({a}, {b})",
     "minimum": lambda a, b: f"tl.minimum({a}, {b})",
-    "eq": lambda a, b: f"({a} == {b})",
-    "ne": lambda a, b: f"({a} != {b})",
-    "lt": lambda a, b: f"({a} < {b})",
-    "le": lambda a, b: f"({a} <= {b})",
-    "gt": lambda a, b: f"({a} > {b})",
-    "ge": lambda a, b: f"({a} >= {b})",
 }
-COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}
 OTHER = {"where", "gelu", "pow", "clamp", "to", "logical_and", "logical_or", "logical_not"}
 ROW_REDUCE = {"sum", "mean", "amax", "amin"}
-ROW_OPS = {"softmax", "log_softmax", "layer_norm", "rms_norm"}
 POW_EXPONENTS = {2: "({a} * {a})", 3: "({a} * {a} * {a})", 0.5: "tl.sqrt({a})",
                  -1: "(1.0 / {a})", 1: "{a}", -0.5: "tl.rsqrt({a})"}
 
@@ -111,5 +110,5 @@ def literal(v: Any) -> str:
     return repr(v)
 
 
-__all__ = ["BINARY", "COMPARE", "FLOATS", "OTHER", "ROW_OPS", "ROW_REDUCE", "TL_DTYPE", "UNARY",
+__all__ = ["BINARY", "COMPARE", "FLOATS", "OTHER", "ROW_REDUCE", "TL_DTYPE", "UNARY",
            "elementwise", "literal"]

@@ -414,8 +414,13 @@ def _can_join(g: Group, e: Eqn, kind: str, args: dict[str, Atom]) -> bool:
         return True
     if kind == "ew":
         if g.kind == "row":
-            return _same_shape(out_t.shape, g.shape) or _same_shape(out_t.shape,
-                                                                     _stat_shape(g.shape))
+            if _same_shape(out_t.shape, g.shape):
+                return True
+            # a row statistic's shape: only from the group's own statistics (a tensor read
+            # from outside is loaded along the row, and would make the result a full row)
+            return _same_shape(out_t.shape, _stat_shape(g.shape)) and all(
+                a.id in g.defined for a in e.ins
+                if isinstance(a, Var) and isinstance(a.type, TTensor))
         return _same_shape(out_t.shape, g.shape)
     # a reduction or row op joins a pointwise group over the same full shape, or a row group
     return bool(g.shape.dims) and _same_shape(tensor_of(args["input"]).shape, g.shape)

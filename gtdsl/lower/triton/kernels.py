@@ -17,7 +17,6 @@ done with zero strides computed from the real shapes, never assumed.
 
 from __future__ import annotations
 
-import itertools
 import linecache
 import os
 import threading
@@ -32,7 +31,6 @@ from gtdsl.lower.triton.exprs import TL_DTYPE, elementwise, literal
 from gtdsl.lower.triton.fusion import Kernel, _args, op_name, tensor_of
 from gtdsl.types import DT, TScalar, TShape, TTensor
 
-_COUNTER = itertools.count()
 _LOCK = threading.Lock()
 MAX_ROW = 1 << 15  # longer rows run as torch ops (a row lives in registers)
 INT32 = (1 << 31) - 1  # kernels index with 32-bit offsets: larger tensors run as torch ops
@@ -319,11 +317,12 @@ class GroupLauncher:
             outs = [torch.empty(shape, dtype=_torch_dtype(o), device=device) for o in g.outputs]
             strides = [s for t in tensors for s in t.expand(shape).reshape(shape1).stride()] \
                 if shape else [0] * len(tensors)
-            numel = max(1, outs[0].numel() if outs else 1)
-            block = 1024 if not interpreting() else min(1024, triton.next_power_of_2(numel))
-            kernel = self._kernel(rank, None)
-            grid = (triton.cdiv(numel, block),)
-            kernel[grid](*tensors, *scalars, *outs, *shape1, *strides, numel, BLOCK=block)
+            numel = outs[0].numel() if outs else 0
+            if numel:  # an empty result: nothing to compute, nothing to launch
+                block = 1024 if not interpreting() else min(1024, triton.next_power_of_2(numel))
+                kernel = self._kernel(rank, None)
+                grid = (triton.cdiv(numel, block),)
+                kernel[grid](*tensors, *scalars, *outs, *shape1, *strides, numel, BLOCK=block)
         else:
             n = shape[-1]
             lead = tuple(shape[:-1])

@@ -64,6 +64,22 @@ def test_run_fills_a_struct_from_safetensors_keys(tmp_path: Path) -> None:
     assert "values [0, 1, 2, 3, 4, 5]" in out
 
 
+def test_run_fills_list_and_tuple_fields_from_numbered_keys(tmp_path: Path) -> None:
+    (tmp_path / "s.gt").write_text(
+        "struct L[d]:\n    w: f32[d]\n\nstruct M[d]:\n    layers: list[L[d]]\n"
+        "    t: tuple[f32[d], f32[d]]\n\ndef f(m: M[d], x: f32[d]) -> f32[d]:\n"
+        "    return x * m.t[0] + m.t[1] + m.layers[1].w\n")
+    write_safetensors(tmp_path / "m.safetensors", {
+        "layers.0.w": torch.zeros(3), "layers.1.w": torch.full((3,), 10.0),
+        "t.0": torch.full((3,), 2.0), "t.1": torch.ones(3)})
+    torch.save(torch.arange(3.0), tmp_path / "x.pt")
+    code, out, err = run("run", str(tmp_path / "s.gt"), "--fn", "f",
+                         "--arg", f"m={tmp_path / 'm.safetensors'}",
+                         "--arg", f"x={tmp_path / 'x.pt'}")
+    assert code == 0, err
+    assert "values [11, 13, 15]" in out
+
+
 def test_run_usage_errors_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 3)
     cases = [

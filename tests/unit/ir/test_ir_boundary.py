@@ -155,17 +155,77 @@ def test_the_verifier_refuses_a_compare_without_an_operator() -> None:
 
 def test_defaults_are_literal_values_in_the_program() -> None:
     prog = _program("def f(x: f32[n], a: float = -2.5, b: int = +3, c: tuple[int, int] = (1, -2),"
-                    " d: bool = True, e=None) -> f32[n]:\n    return x * a + b\n")
+                    " d: bool = True, e=None, g=[1, (2, 'q')]) -> f32[n]:\n    return x * a + b\n")
     assert prog.function("f").defaults == (("a", -2.5), ("b", 3), ("c", (1, -2)), ("d", True),
-                                           ("e", None))
+                                           ("e", None), ("g", [1, (2, "q")]))
     x = torch.randn(3)
     torch.testing.assert_close(CompiledModule(prog, DEFAULT).f(x), x * -2.5 + 3)
 
 
-@pytest.mark.parametrize("default", ["zeros(3)", "x", "1.0 + 2.0", "(1, y)", "[1, 2]", "-x"])
+@pytest.mark.parametrize("default", ["zeros(3)", "x", "1.0 + 2.0", "(1, y)", "[1, y]", "-x"])
 def test_a_default_that_is_not_a_literal_is_gt2028(default: str) -> None:
     src = f"def f(x: f32[n], y: int = 1, k = {default}) -> f32[n]:\n    return x\n"
     file = SourceFile("m.gt", src)
     result = check_module(file, parse_file_text(file))
     assert [d.code for d in result.diagnostics] == ["GT2028"]
     assert result.diagnostics[0].primary.span.column == src.index(f"k = {default}") + 5
+
+
+@pytest.mark.parametrize("backend", ["interpret", "torch", "triton"])
+def test_keyword_arguments_of_a_gtdsl_call_bind_by_name(backend: str) -> None:
+    """`sub2(b=y, a=x)` is `sub2(x, y)`: the CALL's argument names follow its inputs."""
+    from gtdsl.driver import load_source
+
+    m = load_source("def sub2(a: f32[n], b: f32[n]) -> f32[n]:\n    return a - b\n"
+                    "def f(x: f32[n], y: f32[n]) -> f32[n]:\n    return sub2(b=y, a=x)\n",
+                    "kw.gt", backend=backend)
+    x, y = torch.tensor([10.0, 4.0]), torch.tensor([1.0, 1.0])
+    torch.testing.assert_close(m.f(x, y), x - y)
+
+
+@pytest.mark.parametrize("backend", ["interpret", "torch", "triton"])
+def test_a_range_step_of_zero_is_a_gtdsl_error(backend: str) -> None:
+    import gtdsl
+    from gtdsl.driver import load_source
+
+    m = load_source("def r(a: int, b: int, s: int) -> int:\n    t: int = 0\n"
+                    "    for i in range(a, b, s):\n        t = t + i\n    return t\n",
+                    "rng.gt", backend=backend)
+    assert m.r(0, 10, 3) == 18
+    with pytest.raises(gtdsl.CastError) as err:
+        m.r(0, 10, 0)
+    assert "GT3005" in str(err.value) and "range" in str(err.value)
+
+
+def test_loading_text_with_a_lone_surrogate_is_a_parse_error() -> None:
+    import gtdsl
+    from gtdsl.driver import load_source
+
+    with pytest.raises(gtdsl.ParseError):
+        load_source('def f() -> int:\n    s = "\ud800"\n    return 1\n', "s.gt")
+
+
+def test_loading_text_from_a_removed_directory_still_works(tmp_path, monkeypatch) -> None:
+    from gtdsl.driver import load_source
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    m = load_source("def f(x: f32[n]) -> f32[n]:\n    return x + 1\n", "g.gt")
+    assert m.f(torch.zeros(2)).tolist() == [1.0, 1.0]
+
+
+def test_the_verifier_refuses_an_eqn_missing_a_required_parameter() -> None:
+    from dataclasses import replace
+
+    from gtdsl.ir.core import Block, Program
+
+    prog = _program(SRC)
+    total = prog.function("total")
+    call = next(e for e in total.body.eqns if e.op is Op.CALL)
+    bad_call = replace(call, params=tuple(kv for kv in call.params if kv[0] != "callee"))
+    bad = replace(total, body=Block(tuple(bad_call if e is call else e
+                                          for e in total.body.eqns)))
+    with pytest.raises(VerifyError, match="CALL lacks"):
+        verify_program(Program((bad,)))
