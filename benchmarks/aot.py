@@ -65,8 +65,6 @@ def capture(cases: list[tuple[str, str]]) -> list[Captured]:
     """Run each case's function once in Triton's interpreter (``TRITON_INTERPRET=1`` must be
     set before Triton is imported: ``main`` runs this in a child process), recording each
     kernel at its first launch."""
-    import inspect
-
     import torch
 
     from gtdsl.lower.triton import kernels
@@ -74,30 +72,21 @@ def capture(cases: list[tuple[str, str]]) -> list[Captured]:
     from gtdsl.driver import load_source
 
     seen: dict[str, Captured] = {}
-    real_compile = kernels._compile
+    real = {cls: cls.__call__ for cls in (kernels.GroupLauncher, kernels.MatmulLauncher,
+                                          kernels.AttentionLauncher)}
 
-    def recording_compile(name: str, source: str) -> Any:
-        kernel = real_compile(name, source)
-        params = list(inspect.signature(kernel.fn).parameters)
+    def recording(cls: Any) -> Any:
+        def launch(self: Any, *values: Any) -> Any:
+            for sp in self.specs(*values):
+                if sp.source not in seen:
+                    sig = dict(sp.signature)
+                    kind = self.group.kind
+                    seen[sp.source] = Captured(sp.name, sp.source, kind, sig, dict(sp.constexprs))
+            return real[cls](self, *values)
+        return launch
 
-        class Launch:
-            def __getitem__(self, grid: Any) -> Any:
-                def launch(*args: Any, **kw: Any) -> Any:
-                    if source not in seen:
-                        given = dict(zip(params, args))
-                        given.update(kw)
-                        sig = {p: ("constexpr" if p in kw else _arg_type(given[p]))
-                               for p in params}
-                        kind = "matmul" if "BLOCK_K" in params else "attention" if \
-                            "CAUSAL" in params else "row" if "BLOCK_N" in params else \
-                            "pointwise"
-                        seen[source] = Captured(name, source, kind, sig, dict(kw))
-                    return kernel[grid](*args, **kw)
-                return launch
-
-        return Launch()
-
-    kernels._compile = recording_compile
+    for cls in real:
+        cls.__call__ = recording(cls)
     try:
         for i, (expr, params) in enumerate(cases):
             src = f"def f({params}):\n    return {expr}\n"
@@ -110,7 +99,8 @@ def capture(cases: list[tuple[str, str]]) -> list[Captured]:
                     else a for a in args]
             fn(*args)
     finally:
-        kernels._compile = real_compile
+        for cls, f in real.items():
+            cls.__call__ = f
     out = list(seen.values())
     for c in out:
         c.settings = _gpu_settings(c)
