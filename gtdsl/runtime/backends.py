@@ -4,7 +4,9 @@
 - ``torch``: the IR lowered to straight-line Python over torch ops (``gtdsl.lower.torch``);
 - ``triton``: the fusion pass (``gtdsl.lower.triton.fusion.fuse``) first rewrites the IR,
   each group of fused ops becoming one ``KERNEL`` eqn, then the torch lowering launches
-  them; a call that needs gradients runs the torch code for its key (``gtdsl.runtime.grad``).
+  them, each kernel a ``torch.autograd.Function`` with a backward generated from its IR
+  (``gtdsl.lower.triton.autograd``); a call inside forward-mode AD or a ``torch.func``
+  transform runs the torch code for its key (``gtdsl.runtime.grad``).
 
 A backend's ``prepare`` is the IR pass that runs before it: ``Function`` in, ``Function`` out,
 verified by ``gtdsl.ir.verify`` like any pass. Only the triton backend's output holds
@@ -38,12 +40,13 @@ class Backend:
     name: str
     compiled: bool  # False: the interpreter runs the IR itself
     prepare: Callable[[Function], Function]  # the IR pass that runs before lowering
-    guards_grad: bool = False  # calls needing gradients run the torch code instead
+    # calls under forward-mode AD or torch.func transforms run the torch code instead
+    guards_transforms: bool = False
 
 
 REGISTRY: dict[str, Backend] = {
     "torch": Backend("torch", True, _no_pass),
-    "triton": Backend("triton", True, _fusion, guards_grad=True),
+    "triton": Backend("triton", True, _fusion, guards_transforms=True),
     "interpret": Backend("interpret", False, _no_pass),
 }
 REQUESTS = ("auto", *REGISTRY)

@@ -50,8 +50,9 @@ class CacheInfo:
     misses: int
     compiles: int
     keys: int
-    # calls on the Triton backend that needed gradients and so ran the torch code
-    torch_for_grad: int = 0
+    # calls on the Triton backend made inside forward-mode AD or a torch.func transform, which
+    # ran the torch code
+    torch_for_transforms: int = 0
 
 
 _PASS = (GtdslError, InternalError)  # what a compiled body's caller lets through untouched
@@ -91,7 +92,7 @@ class JitFunction:
         self._stats = [0]  # fast-path calls (hits and misses)
         self._misses = 0
         self._compiles = 0
-        self._grad_table: dict[tuple, Any] = {}  # torch code for Triton calls needing grads
+        self._grad_table: dict[tuple, Any] = {}  # torch code for Triton calls under transforms
         self._grad_calls = [0]
         self._lock = threading.Lock()
         self._entry = self._make_entry()
@@ -228,14 +229,13 @@ class JitFunction:
     def _build(self, key: tuple) -> Any:
         backend = self.backend_for(key)
         body = self._build_backend(key, backend)
-        if not backend.guards_grad:
+        if not backend.guards_transforms:
             return body
-        return guard(self.qualname, self._params, len(self._sizes) + len(self._rows),
-                     self.module.program.struct, body, lambda: self._torch_body(key),
-                     self._grad_calls)
+        return guard(self.qualname, len(self._params) + len(self._sizes) + len(self._rows),
+                     body, lambda: self._torch_body(key), self._grad_calls)
 
     def _torch_body(self, key: tuple) -> Any:
-        """The torch code for ``key``, for calls that need gradients on a Triton function."""
+        """The torch code for ``key``, for Triton calls under forward-mode AD or torch.func."""
         with self._lock:
             fn = self._grad_table.get(key)
             if fn is None:

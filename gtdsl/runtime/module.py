@@ -60,9 +60,10 @@ class CompiledModule:
     def _constant(self, c: Any) -> Any:
         """A record resolved to what the body calls; data records and values as they are."""
         if isinstance(c, Launch):
+            from gtdsl.lower.triton.autograd import differentiable
             from gtdsl.lower.triton.kernels import launcher_for
 
-            return launcher_for(c.kernel)
+            return differentiable(launcher_for(c.kernel))
         if isinstance(c, Callee):
             return self.functions[c.qualname]
         if isinstance(c, TorchFunction):

@@ -272,3 +272,19 @@ def test_generated_programs_through_kernels_equal_the_interpreter(text, sizes, m
             torch.testing.assert_close(g, w, **TOL[w.dtype])
     else:
         assert got[1:] == want[1:], (text, got, want)
+
+
+def test_an_epilogue_hands_out_no_value_the_next_kernel_recomputes() -> None:
+    """``x = x + a @ wo.T`` then a norm of ``x``: the product's kernel stores ``x`` only, and
+    ``x * x`` is recomputed by the norm's row kernel (no extra tensor written and read)."""
+    src = ("def f(x: f32[m, n], a: f32[m, k], wo: f32[n, k], g: f32[n]) -> f32[m, n]:\n"
+           "    x = x + a @ wo.T\n"
+           "    h = x * rsqrt(mean(x * x, dim=-1, keepdim=True) + 1e-6) * g\n"
+           "    return x + h\n")
+    fn, out, ref = _run(src)
+    torch.testing.assert_close(out, ref, **TOL[ref.dtype])
+    kernels = [line for line in fn.plan().splitlines() if line.startswith("kernel")]
+    assert len(kernels) == 2, kernels
+    assert kernels[0].endswith("[matmul]: T, matmul, add -> %" + kernels[0].split("%")[-1])
+    assert "," not in kernels[0].split("->")[1], kernels  # one output
+    assert "[row]: mul, mean" in kernels[1], kernels

@@ -295,7 +295,36 @@ def _stat_shape(full: TShape) -> TShape:
 
 
 def groups(fn: Function) -> list[Group]:
-    """The fused groups of ``fn``'s top-level block, each with its inputs and outputs."""
+    """The fused groups of ``fn``'s top-level block, each with its inputs and outputs.
+
+    A matrix product's epilogue hands out no value a later kernel recomputes cheaply: an
+    epilogue op whose result is only used after the kernel, computed from values the kernel
+    hands out anyway (``x * x`` after ``x = x + a @ w.T``, for the next norm), is left out of
+    the epilogue and fuses into its users' kernel instead, saving a tensor's write and read."""
+    keep_out: set[int] = set()
+    for _ in range(len(fn.body.eqns) + 1):
+        found = _groups(fn, keep_out)
+        more = {id(e) for g in found if g.kind == "matmul" for e in _recomputable(g)}
+        if more <= keep_out:
+            return found
+        keep_out |= more
+    return found
+
+
+def _recomputable(g: Group) -> list[Eqn]:
+    """The epilogue eqns of a matmul group that only add outputs: each one's results are used
+    outside the group only, and the group values it reads are outputs already."""
+    if len(g.outputs) < 2:
+        return []
+    out_ids = {o.id for o in g.outputs}
+    read_inside = {a.id for e in g.eqns for a in e.ins if isinstance(a, Var)}
+    return [e for e in g.eqns if classify(e) == "ew"
+            and all(o.id in out_ids and o.id not in read_inside for o in e.outs)
+            and all(a.id in out_ids for a in e.ins if isinstance(a, Var) and a.id in g.defined)]
+
+
+def _groups(fn: Function, keep_out: set[int]) -> list[Group]:
+    """``groups``, the eqns ``keep_out`` names (by ``id``) kept out of matmul epilogues."""
     eqns = list(fn.body.eqns)
     uses: dict[int, int] = {}
     for e in walk(fn.body):
@@ -353,7 +382,8 @@ def groups(fn: Function) -> list[Group]:
             independent = all(not (ancestry(producer_index[a.id]) & group_eqns)
                               for a in e.ins if isinstance(a, Var) and a.id not in g.defined
                               and a.id in producer_index)
-            if independent and not users_between(g, i) and _can_join(g, e, kind, args):
+            if independent and not users_between(g, i) and _can_join(g, e, kind, args) and \
+                    not (g.kind == "matmul" and id(e) in keep_out):
                 joined = g
                 break
         if joined is None:

@@ -1,0 +1,310 @@
+"""Gradients through Triton kernels: every ``KERNEL`` eqn is a ``torch.autograd.Function``.
+
+``differentiable(launcher)`` wraps a launcher for the generated host code. A launch whose
+tensor inputs need no gradient (or made with grad mode off) runs the kernel directly; one
+that needs gradients runs it through ``KernelFunction``, whose backward is generated from the
+kernel's IR:
+
+- pointwise and row groups: ``gtdsl.lower.triton.autodiff`` derives a backward group of the
+  same kind, launched as its own kernel; the forward saves nothing but its inputs (the
+  backward kernel recomputes the forward values, which costs no memory traffic);
+- a matrix product with an epilogue: the forward also stores the product before the epilogue
+  (only when there is an epilogue); the backward runs the epilogue's derivative as a
+  pointwise kernel, then the two gradient products (Triton's matmul template) and, for
+  ``linear``'s bias, a sum over rows;
+- attention: the launcher's own flash-style backward kernels (it saves the output and the
+  per-row log-sum-exp).
+
+Gradients of inputs broadcast into a kernel are reduced to their shapes
+(``Tensor.sum_to_size``). Double backward (``create_graph=True``) differentiates the group's
+ops recomputed as torch ops, so it works for every kind, at torch's speed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from gtdsl.ir.core import Atom, Eqn, Lit, Var
+from gtdsl.lower.triton.autodiff import Derivative, derivative
+from gtdsl.lower.triton.base import Group
+from gtdsl.lower.triton.fusion import _args, op_name
+from gtdsl.lower.triton.rows import GroupLauncher
+from gtdsl.types import DT, Size, TTensor
+
+_LOCK = threading.Lock()
+
+
+class KernelFunction(torch.autograd.Function):
+    """One launch of a kernel, differentiable: ``KernelFunction.apply(op, *inputs)``."""
+
+    @staticmethod
+    def forward(ctx: Any, op: Differentiable, *values: Any) -> Any:
+        outs, saved = op.forward_saving(values)
+        ctx.op = op
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.n_saved = len(saved)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)), *saved)
+        frozen = [o for o in outs if not (o.is_floating_point() or o.is_complex())]
+        if frozen:
+            ctx.mark_non_differentiable(*frozen)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        stored = ctx.saved_tensors
+        n_in = len(stored) - ctx.n_saved
+        tensors = iter(stored[:n_in])
+        values = tuple(next(tensors) if v is None else v for v in ctx.others)
+        saved = tuple(stored[n_in:])
+        needs = tuple(ctx.needs_input_grad[1:])
+        if torch.is_grad_enabled():  # create_graph: a differentiable backward
+            res = ctx.op.torch_backward(values, grads, needs)
+        else:
+            res = ctx.op.backward(values, saved, grads, needs)
+        return (None, *res)
+
+
+class Differentiable:
+    """A launcher as the host code calls it: ``ok`` as the launcher's, calls differentiable."""
+
+    def __init__(self, launcher: Any) -> None:
+        self.launcher = launcher
+        self.group: Group = launcher.group
+        self.ok = launcher.ok
+        self.tensor_pos = tuple(i for i, a in enumerate(self.group.inputs)
+                                if isinstance(a.type, TTensor))
+        self._derivatives: dict[tuple, tuple[Derivative, GroupLauncher]] = {}
+        self._saving: Any = None  # matmul: the launcher that also stores the product
+        self._epilogue: tuple[Group, list[Var]] | None = None  # matmul: its epilogue alone
+
+    def __call__(self, *values: Any) -> Any:
+        if torch.is_grad_enabled():
+            for i in self.tensor_pos:
+                if values[i].requires_grad:
+                    return KernelFunction.apply(self, *values)
+        return self.launcher(*values)
+
+    # ------------------------------------------------------------------ forward
+    def forward_saving(self, values: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        kind = self.group.kind
+        if kind == "matmul":
+            saving = self._saving_launcher()
+            if saving is None:
+                return _tuple(self.launcher(*values)), ()
+            z, *outs = _tuple(saving(*values))
+            return tuple(outs), (z,)
+        if kind == "attention" and hasattr(self.launcher, "forward_saving"):
+            outs, saved = self.launcher.forward_saving(*values)
+            return tuple(outs), tuple(saved)
+        return _tuple(self.launcher(*values)), ()
+
+    def _saving_launcher(self) -> Any:
+        """The matmul launcher that also stores the product before the epilogue (None when
+        there is no epilogue, or the product is an output already)."""
+        mm = self.launcher.mm
+        z = mm.outs[0]
+        g = self.group
+        if len(g.eqns) == (2 if self.launcher.t is not None else 1) or z in g.outputs:
+            return None
+        if self._saving is None:
+            with _LOCK:
+                if self._saving is None:
+                    self._saving = type(self.launcher)(Group(
+                        g.kind, f"{g.name}_saving", g.shape, g.eqns, g.inputs,
+                        (z, *g.outputs)))
+        return self._saving
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, values: tuple[Any, ...], saved: tuple[Any, ...],
+                 grads: tuple[Any, ...], needs: tuple[bool, ...]) -> tuple[Any, ...]:
+        kind = self.group.kind
+        if kind in ("pointwise", "row"):
+            return self._group_backward(self.group, values, grads, needs)
+        if kind == "matmul":
+            return self._matmul_backward(values, saved, grads, needs)
+        if hasattr(self.launcher, "backward"):
+            return tuple(self.launcher.backward(values, saved, grads, needs))
+        return self.torch_backward(values, grads, needs)
+
+    def _group_backward(self, group: Group, values: tuple[Any, ...], grads: tuple[Any, ...],
+                        needs: tuple[bool, ...]) -> tuple[Any, ...]:
+        with_grad = tuple(g is not None for g in grads)
+        if not any(with_grad) or not any(needs):
+            return (None,) * len(values)
+        key = (id(group), with_grad, needs)
+        found = self._derivatives.get(key)
+        if found is None:
+            d = derivative(group, with_grad, needs)
+            found = self._derivatives[key] = (d, GroupLauncher(d.group))
+        d, launch = found
+        gs = []
+        for o, gr in zip(group.outputs, grads):
+            if gr is None:
+                continue
+            t = o.type
+            # a row statistic without keepdim: the kernel reads it as [..., 1]
+            if group.kind == "row" and isinstance(t, TTensor) and len(t.shape.dims) < len(
+                    group.shape.dims):
+                gr = gr.unsqueeze(-1)
+            gs.append(gr)
+        tensors = [v for v, a in zip(values, group.inputs) if isinstance(a.type, TTensor)]
+        full = torch.broadcast_shapes(*(t.shape for t in tensors), *(g.shape for g in gs))
+        extra = [full[-1] if len(full) else 1] if d.takes_row_length else []
+        outs = _tuple(launch(*values, *gs, *extra)) if d.group.outputs else ()
+        res: list[Any] = []
+        for v, j in zip(values, d.grads_for):
+            if j is None:
+                res.append(None)
+                continue
+            g = outs[j]
+            if g.shape != full:
+                g = g.expand(full)
+            res.append(g.sum_to_size(v.shape) if g.shape != v.shape else g)
+        return tuple(res)
+
+    def _matmul_backward(self, values: tuple[Any, ...], saved: tuple[Any, ...],
+                         grads: tuple[Any, ...], needs: tuple[bool, ...]) -> tuple[Any, ...]:
+        L = self.launcher
+        g = self.group
+        ids = [a.id for a in g.inputs]
+        vals = dict(zip(ids, values))
+        need = {a.id: n for a, n in zip(g.inputs, needs)}
+        acc: dict[int, Any] = {}
+
+        def add(v: Var, grad: Any) -> None:
+            if grad is None or not need.get(v.id):
+                return
+            grad = grad.sum_to_size(vals[v.id].shape) if grad.shape != vals[v.id].shape \
+                else grad
+            acc[v.id] = grad if v.id not in acc else acc[v.id] + grad
+
+        mm = L.mm
+        z = mm.outs[0]
+        epi = [e for e in g.eqns if e is not mm and e is not L.t]
+        x = vals[L.lhs.id]
+        if epi:
+            if self._epilogue is None:
+                defined = {o.id for e in epi for o in e.outs}
+                found: list[Var] = [z]
+                for e in epi:
+                    for a in e.ins:
+                        if isinstance(a, Var) and a.id not in defined and a not in found:
+                            found.append(a)
+                self._epilogue = (Group("pointwise", f"{g.name}_epilogue", g.shape, tuple(epi),
+                                        tuple(found), g.outputs), found)
+            sub, ins = self._epilogue
+            zval = saved[0] if saved else _tuple(L(*values))[0]  # the product is an output
+            sub_vals = tuple(zval if a.id == z.id else vals[a.id] for a in ins)
+            sub_needs = tuple(a.id == z.id or bool(need.get(a.id)) for a in ins)
+            sub_grads = self._group_backward(sub, sub_vals, grads, sub_needs)
+            dz = sub_grads[0]
+            for a, gr in zip(ins[1:], sub_grads[1:]):
+                add(a, gr)
+        else:
+            dz = next((gr for o, gr in zip(g.outputs, grads) if o.id == z.id), None)
+        if dz is None:
+            return tuple(acc.get(a.id) if isinstance(a.type, TTensor) else None
+                         for a in g.inputs)
+        if L.t_input is not None:
+            w = vals[L.t_input.id]
+            b_mat, transposed = w.t(), True
+        elif L.is_linear:
+            w = vals[L.rhs.id]
+            b_mat, transposed = w.t(), True
+        else:
+            b_mat, transposed = vals[L.rhs.id], False
+        k_dim, n = b_mat.shape
+        a2 = x.reshape(-1, k_dim)
+        dz2 = dz.reshape(-1, n)
+        if need.get(L.lhs.id):
+            add(L.lhs, _mm(dz2, b_mat.t()).reshape(x.shape))
+        weight = L.t_input if L.t_input is not None else L.rhs
+        if need.get(weight.id):
+            add(weight, _mm(dz2.t(), a2) if transposed else _mm(a2.t(), dz2))
+        if L.bias is not None and need.get(L.bias.id):
+            add(L.bias, dz2.sum(0))
+        return tuple(acc.get(a.id) if isinstance(a.type, TTensor) else None for a in g.inputs)
+
+    # ------------------------------------------------------------------ create_graph
+    def torch_backward(self, values: tuple[Any, ...], grads: tuple[Any, ...],
+                       needs: tuple[bool, ...]) -> tuple[Any, ...]:
+        """The backward as torch ops over the group's ops recomputed as torch ops: itself
+        differentiable (double backward)."""
+        wanted = [v for v, n in zip(values, needs) if n]
+        with torch.enable_grad():
+            outs = torch_group(self.group, values)
+            pairs = [(o, gr) for o, gr in zip(outs, grads)
+                     if gr is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+            if not pairs or not wanted:
+                return (None,) * len(values)
+            got = torch.autograd.grad([o for o, _ in pairs], wanted, [gr for _, gr in pairs],
+                                      create_graph=torch.is_grad_enabled(), allow_unused=True)
+        it = iter(got)
+        return tuple(next(it) if n else None for n in needs)
+
+
+def torch_group(group: Group, values: tuple[Any, ...]) -> list[Any]:
+    """The group's ops run as torch ops (differentiable by torch)."""
+    env: dict[int, Any] = dict(zip((a.id for a in group.inputs), values))
+    for e in group.eqns:
+        env[e.outs[0].id] = _torch_op(e, env)
+    return [env[o.id] for o in group.outputs]
+
+
+def _torch_op(e: Eqn, env: dict[int, Any]) -> Any:
+    from gtdsl.ops.calls import call_op
+
+    name = op_name(e)
+    if name is None:
+        raise ValueError(f"a kernel's block holds catalogue ops, not {e.op.name}")
+    args = {k: _value(a, env) for k, a in _args(e).items()}
+    if name in ("layer_norm", "rms_norm"):  # one normalized dim, the last (fusion's rule)
+        args["normalized_shape"] = (args["input"].shape[-1],)
+    return call_op(name, args)
+
+
+def _value(a: Atom, env: dict[int, Any]) -> Any:
+    if isinstance(a, Var):
+        return env[a.id]
+    assert isinstance(a, Lit)
+    return _literal(a.value)
+
+
+def _literal(v: Any) -> Any:
+    from gtdsl.ops.calls import DT_TORCH
+
+    if isinstance(v, DT):
+        return DT_TORCH[v]
+    if isinstance(v, Size):
+        c = v.constant()
+        if c is None:
+            raise ValueError(f"a kernel literal {v} depends on sizes")
+        return c
+    if isinstance(v, tuple):
+        return tuple(_literal(x) for x in v)
+    return v
+
+
+def _tuple(out: Any) -> tuple[Any, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A gradient's matrix product on Triton's matmul template (torch's for f64, which the
+    template does not take)."""
+    from gtdsl.lower.triton import matmul
+
+    mm = getattr(matmul, "mm", None)
+    if mm is None or a.dtype == torch.float64:
+        return a @ b
+    return mm(a, b)
+
+
+def differentiable(launcher: Any) -> Differentiable:
+    return Differentiable(launcher)
+
+
+__all__ = ["Differentiable", "KernelFunction", "differentiable", "torch_group"]
