@@ -115,7 +115,7 @@ def ceilings(device: str, quick: bool) -> dict[str, float]:
 
 
 def _first_call_times(w: Workload, dtype: str, args: list[Any], device: str,
-                      cache_dir: str) -> tuple[float, float]:
+                      cache_dir: str, backend: str = "auto") -> tuple[float, float]:
     """Load and first call: cold (parse, check, lower, compile), and warm (the same sources
     loaded again in this process: the checked program is reused, the body is compiled)."""
     from gtdsl.driver import load_source
@@ -124,13 +124,13 @@ def _first_call_times(w: Workload, dtype: str, args: list[Any], device: str,
     try:
         os.environ["GTDSL_CACHE_DIR"] = cache_dir
         t = time.perf_counter()
-        load_source(w.gt_source(dtype), f"cold_{w.name}.gt").fn(*args)
+        load_source(w.gt_source(dtype), f"cold_{w.name}.gt", backend=backend).fn(*args)
         _sync(device)
         cold = time.perf_counter() - t
-        load_source(w.gt_source(dtype), f"warm_{w.name}.gt").fn(*args)  # checks it once
-        _sync(device)
+        load_source(w.gt_source(dtype), f"warm_{w.name}.gt", backend=backend).fn(*args)
+        _sync(device)  # the first load checks it once
         t = time.perf_counter()
-        f = load_source(w.gt_source(dtype), f"warm_{w.name}.gt").fn
+        f = load_source(w.gt_source(dtype), f"warm_{w.name}.gt", backend=backend).fn
         f(*args)
         _sync(device)
         warm = time.perf_counter() - t
@@ -149,14 +149,37 @@ def _close(a: Any, b: Any, dtype: torch.dtype) -> float:
     return (a - b).abs().max().item() / scale
 
 
+TINY = 32  # --tiny: the largest dimension of a rehearsal's one size
+
+
+def sweep(w: Workload, device: str, quick: bool, tiny: bool = False) -> tuple[dict, ...]:
+    """The sizes a run measures: the device's sweep, its first two (``--quick``), or one
+    size with every dimension at most ``TINY`` (``--tiny``: a rehearsal in Triton's
+    interpreter)."""
+    if tiny:
+        return ({k: min(v, TINY) for k, v in w.cpu_sizes[0].items()},)
+    if quick:
+        return w.quick_sizes(device)
+    return w.cpu_sizes if device == "cpu" else w.gpu_sizes
+
+
+def results_name(device: str) -> str:
+    """The folder of a device's results: ``cpu``, or the GPU's name with dashes for spaces
+    (``nvidia-h100-80gb-hbm3``)."""
+    if device == "cpu":
+        return "cpu"
+    return torch.cuda.get_device_name().replace(" ", "-").lower()
+
+
 def run_workload(w: Workload, device: str, quick: bool, ceil: dict[str, float],
-                 progress: Progress, use_compile: bool, cache_dir: str) -> dict[str, Any]:
+                 progress: Progress, use_compile: bool, cache_dir: str,
+                 backend: str = "auto", tiny: bool = False) -> dict[str, Any]:
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     gt_dtype = "f32" if device == "cpu" else "bf16"
-    sizes = w.quick_sizes(device) if quick else (w.cpu_sizes if device == "cpu" else w.gpu_sizes)
+    sizes = sweep(w, device, quick, tiny)
     from gtdsl.driver import load_source
 
-    fn = load_source(w.gt_source(gt_dtype), f"bench_{w.name}.gt").fn
+    fn = load_source(w.gt_source(gt_dtype), f"bench_{w.name}.gt", backend=backend).fn
     compiled = torch.compile(w.eager, dynamic=True) if use_compile else None
     tutorial = None
     if device == "cuda":
@@ -204,7 +227,7 @@ def run_workload(w: Workload, device: str, quick: bool, ceil: dict[str, float],
         rows.append(row)
     progress.step(f"{w.name} first-call times")
     cold, warm = _first_call_times(w, gt_dtype, w.inputs(sizes[0], device, dtype), device,
-                                   cache_dir)
+                                   cache_dir, backend)
     return {"name": w.name, "title": w.title, "metric": w.metric, "dtype": gt_dtype,
             "size_key": w.size_key, "rows": rows,
             "gtdsl_compiles": fn.cache_info().compiles, "sizes": len(sizes),
@@ -373,7 +396,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", metavar="DIR", help="where results go "
                     "(default benchmarks/results/<device>)")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--backend", choices=("auto", "triton"), default="auto",
+                    help="gtdsl's backend (triton on the CPU: Triton's interpreter)")
+    ap.add_argument("--tiny", action="store_true", help=f"one size per workload, every "
+                    f"dimension at most {TINY} (a rehearsal of a run, not a measurement)")
+    ap.add_argument("--gpu-lane", action="store_true", help="run the GPU lane instead: the "
+                    "gpu tests and the GPU benchmark rows (`--gpu-lane --help` for its "
+                    "options; benchmarks/gpu_lane.sh)")
     ap.add_argument("--no-progress", action="store_true")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--gpu-lane" in argv:  # its own options follow (benchmarks/gpu_lane.py)
+        from benchmarks.gpu_lane import main as lane_main
+
+        return lane_main([x for x in argv if x != "--gpu-lane"])
     a = ap.parse_args(argv)
     device = a.device if a.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -387,31 +422,33 @@ def main(argv: list[str] | None = None) -> int:
     if device == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     workloads = [w for w in WORKLOADS if not a.only or w.name in a.only]
-    steps = sum(len(w.quick_sizes(device) if a.quick else (
-        w.cpu_sizes if device == "cpu" else w.gpu_sizes)) + 1 for w in workloads) + 2
+    steps = sum(len(sweep(w, device, a.quick, a.tiny)) + 1 for w in workloads) + 2
     progress = Progress(steps, not a.no_progress)
-    name = device if device == "cpu" else torch.cuda.get_device_name().replace(" ", "-")
-    out = Path(a.out) if a.out else HERE / "results" / name.lower()
-    result: dict[str, Any] = {"environment": environment(device), "quick": a.quick}
+    out = Path(a.out) if a.out else HERE / "results" / results_name(device)
+    result: dict[str, Any] = {"environment": environment(device), "quick": a.quick,
+                              "tiny": a.tiny, "backend": a.backend}
     progress.step("measuring the machine's ceilings")
-    result["ceilings"] = ceilings(device, a.quick)
+    result["ceilings"] = ceilings(device, a.quick or a.tiny)
     cache_dir = tempfile.mkdtemp(prefix="gtdsl-bench-")
     result["workloads"] = []
     for w in workloads:
-        use_compile = not a.no_compile and (not a.quick or w is workloads[0])
+        use_compile = not a.no_compile and (not (a.quick or a.tiny) or w is workloads[0])
         result["workloads"].append(run_workload(w, device, a.quick, result["ceilings"],
-                                                progress, use_compile, cache_dir))
+                                                progress, use_compile, cache_dir, a.backend,
+                                                a.tiny))
     progress.step("per-call overhead")
     from benchmarks.overhead import run_cold_compile, run_overhead
 
     if not a.only:
-        result["overhead"] = run_overhead(a.quick or device != "cpu", lambda _: None)
-        result["cold_compile"] = run_cold_compile(a.quick, lambda _: None)
+        result["overhead"] = run_overhead(a.quick or a.tiny or device != "cpu",
+                                          lambda _: None)
+        result["cold_compile"] = run_cold_compile(a.quick or a.tiny, lambda _: None)
     progress.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2))
     (out / "metrics.json").write_text(json.dumps(metrics(result), indent=2))
-    params = {"device": device, "quick": a.quick, "dtype": "f32" if device == "cpu" else "bf16",
+    params = {"device": device, "quick": a.quick, "tiny": a.tiny, "backend": a.backend,
+              "dtype": "f32" if device == "cpu" else "bf16",
               "workloads": [w.name for w in workloads], "torch_compile": not a.no_compile,
               **{k: v for k, v in result["environment"].items() if k != "device"}}
     (out / "params.yaml").write_text(params_yaml(params))

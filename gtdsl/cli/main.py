@@ -49,13 +49,24 @@ def _build_parser() -> _Parser:
     comp = sub.add_parser("compile", help="print a function's AST, typed program or IR")
     comp.add_argument("file", metavar="FILE")
     comp.add_argument("--fn", required=True, metavar="NAME", help="the function to show")
-    comp.add_argument("--emit", choices=("ast", "typed", "ir", "torch", "triton"),
+    comp.add_argument("--emit", choices=("ast", "typed", "ir", "torch", "triton", "cubin"),
                       default="typed", help="what to print (default: typed); torch: the "
-                      "generated Python; triton: the launch plan, kernels and host code")
+                      "generated Python; triton: the launch plan, kernels and host code; "
+                      "cubin: each Triton kernel compiled for --arch, with its registers, "
+                      "spills and shared memory")
     comp.add_argument("--backend", choices=("torch", "triton", "interpret"), default=None,
                       help="with --emit ir: the IR after this backend's pass (triton: fused "
                       "ops as kernel eqns; default: the checked IR, which torch and "
                       "interpret run as it is)")
+    comp.add_argument("--arch", metavar="SM", help="with --emit cubin: the GPU target, "
+                      "sm_80, sm_86, sm_89 or sm_90 (default sm_90)")
+    comp.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                      help="with --emit cubin: a size variable's value (others as gtdsl run "
+                      "draws them: 4)")
+    comp.add_argument("--format", choices=("text", "json"), default="text",
+                      help="with --emit cubin: a table (default) or a JSON list")
+    comp.add_argument("--allow-spills", action="store_true",
+                      help="with --emit cubin: exit 0 even when a kernel spills registers")
     run = sub.add_parser("run", help="run one function of a .gt file and summarize its result")
     run.add_argument("file", metavar="FILE")
     run.add_argument("--fn", required=True, metavar="NAME", help="the function to run")
@@ -313,6 +324,20 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
     if args.command == "check":
         return run_check(args.files, args.format, out, err, args.types)
     if args.command == "compile":
+        if args.emit == "cubin":
+            from gtdsl.cli.aot import run_cubin
+
+            if args.backend is not None:
+                return _usage("--backend goes with --emit ir, not --emit cubin", err)
+
+            return run_cubin(args.file, args.fn, args.arch, args.size, args.format,
+                             args.allow_spills, out, err)
+        cubin_only = [o for o, v in (("--arch", args.arch), ("--size", args.size),
+                                     ("--format", args.format != "text"),
+                                     ("--allow-spills", args.allow_spills)) if v]
+        if cubin_only:
+            return _usage(f"{cubin_only[0]} goes with --emit cubin, not --emit {args.emit}",
+                          err)
         return run_compile(args.file, args.fn, args.emit, out, err, args.backend)
     if args.command == "generate":
         return run_generate(args.model, args.prompt, args.max_new_tokens, args.beams, out,
@@ -330,7 +355,7 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
 def _input_path(argv: Sequence[str]) -> str | None:
     """What the command reads: its first operand that is no option and no option's value."""
     takes_value = {"--fn", "--arg", "--size", "--backend", "--seed", "--allow-python",
-                   "--format", "--emit", "--max-new-tokens", "--beams"}
+                   "--format", "--emit", "--max-new-tokens", "--beams", "--arch"}
     skip = True  # the command's name
     for a in argv:
         if skip:

@@ -89,6 +89,10 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT3003", "assertion failed"),
     ("GT3004", "unchecked code failed"),
     ("GT3005", "op failed on its values"),
+    # --- lowering
+    ("GT4001", "kernel does not compile for the target"),
+    ("GT4002", "kernel spills registers or exceeds the target's shared memory"),
+    ("GT4003", "Triton unavailable for compiling ahead of time"),
     # --- JIT
     ("GT5001", "bad JIT option"),
     # --- input and usage
@@ -102,6 +106,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0908", "bad argument for gtdsl run"),
     ("GT0909", "model files do not match the model"),
     ("GT0910", "file too large"),
+    ("GT0911", "bad argument for gtdsl compile --emit cubin"),
     # --- bugs in gtdsl itself
     ("GT9001", "internal error in gtdsl"),
 )

@@ -288,3 +288,15 @@ def test_an_epilogue_hands_out_no_value_the_next_kernel_recomputes() -> None:
     assert kernels[0].endswith("[matmul]: T, matmul, add -> %" + kernels[0].split("%")[-1])
     assert "," not in kernels[0].split("->")[1], kernels  # one output
     assert "[row]: mul, mean" in kernels[1], kernels
+
+
+def test_two_anonymous_rows_are_not_one_shape() -> None:
+    """``x: f32[...]`` and ``y: f32[...]`` may differ: ``exp(x)`` keeps x's shape, never the
+    shape of ``x + y`` computed beside it."""
+    src = "def f(x: f32[...], y: f32[...]):\n    return x + y, exp(x)\n"
+    tri = load_source(src, "dots.gt", backend="triton").f
+    x, y = torch.randn(3, 1), torch.randn(3, 4)
+    s, e = tri(x, y)
+    assert s.shape == (3, 4) and e.shape == (3, 1)
+    torch.testing.assert_close(e, torch.exp(x), **TOL[torch.float32])
+    torch.testing.assert_close(s, x + y, **TOL[torch.float32])

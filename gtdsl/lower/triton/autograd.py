@@ -153,7 +153,12 @@ class Differentiable:
         tensors = [v for v, a in zip(values, group.inputs) if isinstance(a.type, TTensor)]
         full = torch.broadcast_shapes(*(t.shape for t in tensors), *(g.shape for g in gs))
         extra = [full[-1] if len(full) else 1] if d.takes_row_length else []
-        outs = _tuple(launch(*values, *gs, *extra)) if d.group.outputs else ()
+        if not d.group.outputs:
+            return (None,) * len(values)
+        args = (*values, *gs, *extra)
+        if not launch.ok(*args):  # past the kernels' 32-bit offsets: torch's backward
+            return self._torch_group_backward(group, values, grads, needs)
+        outs = _tuple(launch(*args))
         res: list[Any] = []
         for v, j in zip(values, d.grads_for):
             if j is None:
@@ -233,15 +238,23 @@ class Differentiable:
                        needs: tuple[bool, ...]) -> tuple[Any, ...]:
         """The backward as torch ops over the group's ops recomputed as torch ops: itself
         differentiable (double backward)."""
+        return self._torch_group_backward(self.group, values, grads, needs)
+
+    def _torch_group_backward(self, group: Group, values: tuple[Any, ...],
+                              grads: tuple[Any, ...], needs: tuple[bool, ...]) -> tuple[Any, ...]:
+        create = torch.is_grad_enabled()
+        if not create:  # leaves of their own: the recomputation's graph is this call's only
+            values = tuple(v.detach().requires_grad_(n) if isinstance(v, torch.Tensor) and
+                           v.is_floating_point() else v for v, n in zip(values, needs))
         wanted = [v for v, n in zip(values, needs) if n]
         with torch.enable_grad():
-            outs = torch_group(self.group, values)
+            outs = torch_group(group, values)
             pairs = [(o, gr) for o, gr in zip(outs, grads)
                      if gr is not None and isinstance(o, torch.Tensor) and o.requires_grad]
             if not pairs or not wanted:
                 return (None,) * len(values)
             got = torch.autograd.grad([o for o, _ in pairs], wanted, [gr for _, gr in pairs],
-                                      create_graph=torch.is_grad_enabled(), allow_unused=True)
+                                      create_graph=create, allow_unused=True)
         it = iter(got)
         return tuple(next(it) if n else None for n in needs)
 
@@ -263,7 +276,32 @@ def _torch_op(e: Eqn, env: dict[int, Any]) -> Any:
     args = {k: _value(a, env) for k, a in _args(e).items()}
     if name in ("layer_norm", "rms_norm"):  # one normalized dim, the last (fusion's rule)
         args["normalized_shape"] = (args["input"].shape[-1],)
+    if name == "scaled_dot_product_attention":
+        return _attention_math(args)
     return call_op(name, args)
+
+
+def _attention_math(a: dict[str, Any]) -> Any:
+    """Attention as matrix products and a softmax, differentiable any number of times (torch's
+    fused attention kernels have no double backward); a row that sees no key gives 0, as
+    torch's attention does."""
+    q, k, v = a["query"], a["key"], a["value"]
+    scale = a.get("scale")
+    scale = 1.0 / q.shape[-1] ** 0.5 if scale is None else scale
+    s = (q @ k.transpose(-2, -1)) * scale
+    seen = None
+    if a.get("is_causal"):
+        seen = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+    m = a.get("attn_mask")
+    if m is not None and m.dtype == torch.bool:
+        seen = m if seen is None else seen & m
+    elif m is not None:
+        s = s + m
+    if seen is not None:
+        s = s.masked_fill(~seen, float("-inf"))
+    empty = torch.isneginf(s).all(-1, keepdim=True)
+    p = torch.softmax(s.masked_fill(empty, 0.0), -1).masked_fill(empty, 0.0)
+    return p @ v
 
 
 def _value(a: Atom, env: dict[int, Any]) -> Any:

@@ -6,10 +6,11 @@ it (what the ahead-of-time lane compiles for a GPU target without a GPU).
 from its ``kernel`` parameter, its inputs and its block. A launcher is called by the
 generated host code with the eqn's inputs (tensors and numbers) and returns its outputs. It
 reads sizes and strides at run time and passes them to the kernel as arguments, so one
-compiled kernel serves every size; the kernel source depends only on the kernel, the rank,
-and (for rows) the power-of-two block holding a row. Triton adds its own specializations (an
-integer argument equal to 1 or divisible by 16, aligned pointers) on top, as it does for any
-kernel.
+compiled kernel serves every size; the kernel source depends only on the kernel and on what
+the launch decides once per variant (which inputs are contiguous, the rank where an input is
+strided or broadcast, whether a row is held whole or looped over). Triton adds its own
+specializations (an integer argument equal to 1 or divisible by 16, aligned pointers) on
+top, as it does for any kernel.
 
 What a kernel assumes is guaranteed before it runs: dtypes and ranks by the function's
 types and the specialization key, equal sizes by the entry casts (the checker proved every
@@ -30,21 +31,26 @@ import torch
 from gtdsl._resources import data_path
 from gtdsl.ir.core import Atom, Eqn, Lit, Op, Var
 from gtdsl.lower.triton.exprs import TL_DTYPE, elementwise, literal
-from gtdsl.lower.triton.fusion import Kernel, _args, op_name, tensor_of
+from gtdsl.lower.triton.fusion import Kernel, _args, _same_shape, _stat_shape, op_name, tensor_of
 from gtdsl.types import DT, TScalar, TShape, TTensor
+from gtdsl.types.core import DOTS
 
 _LOCK = threading.Lock()
-MAX_ROW = 1 << 15  # longer rows run as torch ops (a row lives in registers)
 INT32 = (1 << 31) - 1  # kernels index with 32-bit offsets: larger tensors run as torch ops
+
+
+def extent(t: torch.Tensor) -> int:
+    """One more than the largest element offset of ``t`` (its numel when contiguous)."""
+    if t.is_contiguous():
+        return t.numel()
+    return sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride())) + 1 if t.numel() else 0
 
 
 def fits_int32(values: Any) -> bool:
     """Every element offset of every tensor argument fits the kernels' 32-bit arithmetic."""
     for t in values:
-        if isinstance(t, torch.Tensor) and t.numel():
-            extent = sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride())) + 1
-            if extent > INT32 or t.numel() > INT32:
-                return False
+        if isinstance(t, torch.Tensor) and (t.numel() > INT32 or extent(t) > INT32):
+            return False
     return True
 
 
@@ -71,7 +77,8 @@ def _compile(name: str, source: str) -> Any:
     triton, tl = triton_modules()
     filename = f"<gtdsl-triton {name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    ns: dict[str, Any] = {"triton": triton, "tl": tl}
+    # a module name: Triton reads the ``__module__`` of jit functions a kernel calls
+    ns: dict[str, Any] = {"triton": triton, "tl": tl, "__name__": f"gtdsl_triton.{name}"}
     exec(compile(source, filename, "exec"), ns)  # noqa: S102 - generated from the IR
     return ns[name]
 
@@ -107,6 +114,9 @@ class KernelSpec:
     constexprs: dict[str, Any]
     num_warps: int
     num_stages: int
+    # the parameters a launch specializes as divisible by 16 (integers; pointers: 16-byte
+    # aligned), as Triton does at a launch (``ASTSource`` attrs ``tt.divisibility`` 16)
+    divisible: tuple[str, ...] = ()
 
 
 def params_of(source: str) -> list[str]:
@@ -125,6 +135,26 @@ def spec(name: str, source: str, args: list[Any] | tuple[Any, ...], constexprs: 
     if missing:
         raise ValueError(f"kernel {name}: no argument for {', '.join(missing)}")
     return KernelSpec(name, source, sig, dict(constexprs), num_warps, num_stages)
+
+
+def launch_spec(name: str, source: str, args: list[Any] | tuple[Any, ...],
+                constexprs: dict[str, Any], num_warps: int, num_stages: int) -> KernelSpec:
+    """``spec(...)`` as Triton specializes it at the launch: an integer argument equal to 1
+    becomes a constant, integers divisible by 16 and 16-byte aligned pointers are marked
+    ``divisible`` (what lets a contiguous load become a vector load)."""
+    s = spec(name, source, args, constexprs, num_warps, num_stages)
+    sig, consts, divisible = dict(s.signature), dict(s.constexprs), []
+    for p, a in zip(params_of(source), args):
+        if isinstance(a, (bool, float)):
+            continue
+        if isinstance(a, int):
+            if a == 1:
+                sig[p], consts[p] = "constexpr", 1
+            elif a % 16 == 0:
+                divisible.append(p)
+        elif isinstance(a, torch.Tensor) and a.data_ptr() % 16 == 0:
+            divisible.append(p)
+    return KernelSpec(name, source, sig, consts, num_warps, num_stages, tuple(divisible))
 
 
 # ====================================================================== group bodies
@@ -165,8 +195,65 @@ def _vars(atoms: tuple[Atom, ...]) -> tuple[Var, ...]:
     return tuple(_var(a) for a in atoms)
 
 
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One step of a block, as the kernel generators schedule it:
+
+    - ``full``: a value per element, defined by ``lines`` from ``deps``;
+    - ``stat``: a value per row (a row statistic, a number), defined by ``lines`` from
+      row values only;
+    - ``reduce``: ``outs[0]`` is the ``op`` (``sum``, ``max``, ``min``) of the full value
+      ``deps[0]`` along the row, divided by the row length when ``mean``;
+    - ``online``: a softmax's statistics over the full value ``deps[0]``: its maximum
+      ``outs[0]`` and the sum ``outs[1]`` of ``exp(value - maximum)``.
+
+    A row kernel holding the whole row computes every node once, in order; one that loops
+    over the row in chunks computes reductions in as many passes as they depend on each
+    other and recomputes the full values each pass needs (``gtdsl.lower.triton.rows``)."""
+
+    kind: str
+    outs: tuple[str, ...]
+    deps: tuple[str, ...]
+    lines: tuple[str, ...] = ()
+    op: str = ""
+    mean: bool = False
+
+
+_REDUCE = {"sum": "tl.sum", "max": "tl.max", "min": "tl.min"}
+_NEUTRAL = {"sum": "0.0", "max": "float('-inf')", "min": "float('inf')"}
+
+
+def reduced(op: str, value: str, mean: bool, n_cols: str = "n_cols") -> str:
+    """``value`` (an expression over a tile's rows, masked) reduced along the row."""
+    out = f"{_REDUCE[op]}({value}, axis=1, keep_dims=True)"
+    return f"{out} / {n_cols}" if mean else out
+
+
+def rendered(node: Node, n_cols: str = "n_cols") -> list[str]:
+    """The statements computing ``node`` when the whole row is in registers (``mask`` marks
+    the tile's elements that are in the tensor)."""
+    if node.kind == "reduce":
+        src = f"tl.where(mask, {node.deps[0]}, {_NEUTRAL[node.op]})"
+        return [f"{node.outs[0]} = {reduced(node.op, src, node.mean, n_cols)}"]
+    if node.kind == "online":
+        (m, s), x = node.outs, node.deps[0]
+        xm = f"tl.where(mask, {x}, float('-inf'))"
+        e = f"tl.where(mask, tl.exp({x} - {m}), 0.0)"
+        return [f"{m} = {reduced('max', xm, False)}", f"{s} = {reduced('sum', e, False)}"]
+    return list(node.lines)
+
+
+def default_rms_eps(x: Var) -> float:
+    """``rms_norm``'s ``eps=None``: the machine epsilon of the dtype torch computes in (f32 for
+    f16, bf16 and f32 inputs, f64 for f64)."""
+    return float(torch.finfo(torch.float64 if tensor_of(x).dtype is DT.F64
+                             else torch.float32).eps)
+
+
 class _Body:
-    """The group's eqns as Triton statements over named values."""
+    """The group's eqns as Triton statements over named values (``nodes``); ``statements``
+    renders them for a kernel that holds the whole row (and for pointwise and matmul
+    epilogues, which have no reductions)."""
 
     def __init__(self, group: Group, compute: str) -> None:
         self.group = group
@@ -177,9 +264,12 @@ class _Body:
         # numbers become kernel arguments; other inputs (a normalized_shape tuple) only
         # describe what the types already fixed
         self.scalar_inputs = [a for a in group.inputs if isinstance(a.type, TScalar)]
+        stat = _stat_shape(group.shape) if group.kind == "row" and group.shape.dims else None
         for i, a in enumerate(self.tensor_inputs):
             self.names[a.id] = f"x{i}"
-            self.kinds[a.id] = "full"
+            # a row group's input of the statistics' shape ([..., 1]) is a value per row
+            self.kinds[a.id] = "stat" if stat is not None and _same_shape(
+                tensor_of(a).shape, stat) and stat.row != DOTS else "full"
         for i, a in enumerate(self.scalar_inputs):
             self.names[a.id] = f"s{i}"
             self.kinds[a.id] = "stat"
@@ -189,64 +279,84 @@ class _Body:
             return self.names[a.id]
         return literal(a.value)
 
-    def statements(self, n_cols: str | None = None) -> list[str]:
-        out: list[str] = []
+    def nodes(self) -> list[Node]:
+        """The block as nodes, in order; names and kinds of its values are recorded."""
+        out: list[Node] = []
         for e in self.group.eqns:
             name = op_name(e)
             if name is None:
                 raise ValueError(f"a kernel's block holds catalogue ops, not {e.op.name}")
             if name in ("T", "matmul", "linear"):
                 continue
-            args = _args(e)
-            o = e.outs[0]
-            v = f"v{o.id}"
-            exprs = {k: self.atom(a) for k, a in args.items()
-                     if isinstance(a, Var) and a.id in self.names or isinstance(a, Lit) and
-                     isinstance(a.value, (int, float)) and not isinstance(a.value, bool)
-                     and k not in ("dim", "keepdim")}
-            lits = {k: a.value for k, a in args.items() if isinstance(a, Lit)}
-            kind = "full"
-            if name in ("sum", "mean", "amax", "amin"):
-                x = exprs["input"]
-                fill = {"amax": "float('-inf')", "amin": "float('inf')"}.get(name, "0.0")
-                red = {"sum": "tl.sum", "mean": "tl.sum", "amax": "tl.max", "amin": "tl.min"}
-                out.append(f"{v} = {red[name]}(tl.where(mask, {x}, {fill}), axis=0)")
-                if name == "mean":
-                    out.append(f"{v} = {v} / {n_cols}")
-                kind = "stat"
-            elif name in ("softmax", "log_softmax"):
-                x = exprs["input"]
-                out += [f"{v}_m = tl.max(tl.where(mask, {x}, float('-inf')), axis=0)",
-                        f"{v}_e = tl.where(mask, tl.exp({x} - {v}_m), 0.0)",
-                        f"{v}_s = tl.sum({v}_e, axis=0)"]
-                out.append(f"{v} = {v}_e / {v}_s" if name == "softmax" else
-                           f"{v} = {x} - {v}_m - tl.log({v}_s)")
-            elif name in ("layer_norm", "rms_norm"):
-                x = exprs["input"]
-                eps = exprs.get("eps", "eps_default")
-                if name == "layer_norm":
-                    out += [f"{v}_mu = tl.sum(tl.where(mask, {x}, 0.0), axis=0) / {n_cols}",
-                            f"{v}_d = tl.where(mask, {x} - {v}_mu, 0.0)",
-                            f"{v}_var = tl.sum({v}_d * {v}_d, axis=0) / {n_cols}",
-                            f"{v} = {v}_d * tl.rsqrt({v}_var + {eps})"]
-                else:
-                    out += [f"{v}_ms = tl.sum(tl.where(mask, {x} * {x}, 0.0), axis=0) / "
-                            f"{n_cols}", f"{v} = {x} * tl.rsqrt({v}_ms + {eps})"]
-                if "weight" in exprs:
-                    out.append(f"{v} = {v} * {exprs['weight']}")
-                if "bias" in exprs:
-                    out.append(f"{v} = {v} + {exprs['bias']}")
-            else:
-                expr = elementwise(name, exprs, lits)
-                assert expr is not None, name
-                if name == "to":
-                    expr = f"{expr}.to({TL_DTYPE[tensor_of(o).dtype]}).to({self.compute})"
-                out.append(f"{v} = {expr}")
-                kind = "stat" if all(self.kinds.get(a.id) == "stat" for a in e.ins
-                                     if isinstance(a, Var)) else "full"
-            self.names[o.id] = v
-            self.kinds[o.id] = kind
+            out += self._nodes(e, name)
         return out
+
+    def _nodes(self, e: Eqn, name: str) -> list[Node]:
+        args = _args(e)
+        o = e.outs[0]
+        v = f"v{o.id}"
+        exprs = {k: self.atom(a) for k, a in args.items()
+                 if isinstance(a, Var) and a.id in self.names or isinstance(a, Lit) and
+                 isinstance(a.value, (int, float)) and not isinstance(a.value, bool)
+                 and k not in ("dim", "keepdim")}
+        lits = {k: a.value for k, a in args.items() if isinstance(a, Lit)}
+        ids = list(dict.fromkeys(a.id for a in e.ins if isinstance(a, Var) and a.id in self.names))
+        deps = tuple(self.names[i] for i in ids)
+        self.names[o.id] = v
+        self.kinds[o.id] = "full"
+        if name in ("sum", "mean", "amax", "amin"):
+            self.kinds[o.id] = "stat"
+            op = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min"}[name]
+            return [Node("reduce", (v,), (exprs["input"],), op=op, mean=name == "mean")]
+        if name in ("softmax", "log_softmax"):
+            x = exprs["input"]
+            m, s = f"{v}_m", f"{v}_s"
+            stats = Node("online", (m, s), (x,))
+            if name == "softmax":
+                return [stats, Node("full", (v,), (x, m, s), (f"{v} = tl.exp({x} - {m}) / {s}",))]
+            return [stats, Node("stat", (f"{v}_ls",), (s,), (f"{v}_ls = tl.log({s})",)),
+                    Node("full", (v,), (x, m, f"{v}_ls"), (f"{v} = {x} - {m} - {v}_ls",))]
+        if name in ("layer_norm", "rms_norm"):
+            return self._norm(name, v, exprs, args)
+        expr = elementwise(name, exprs, lits)
+        assert expr is not None, name
+        if name == "to":
+            expr = f"{expr}.to({TL_DTYPE[tensor_of(o).dtype]}).to({self.compute})"
+        stat = bool(ids) and all(self.kinds.get(i) == "stat" for i in ids)
+        self.kinds[o.id] = "stat" if stat else "full"
+        return [Node("stat" if stat else "full", (v,), deps, (f"{v} = {expr}",))]
+
+    def _norm(self, name: str, v: str, exprs: dict[str, str], args: dict[str, Atom]) -> list[Node]:
+        x = exprs["input"]
+        eps = exprs.get("eps") or literal(default_rms_eps(_var(args["input"])))
+        eps_deps = (eps,) if isinstance(args.get("eps"), Var) else ()
+        nodes: list[Node] = []
+        if name == "layer_norm":
+            mu, d, d2, var = f"{v}_mu", f"{v}_d", f"{v}_d2", f"{v}_var"
+            nodes += [Node("reduce", (mu,), (x,), op="sum", mean=True),
+                      Node("full", (d,), (x, mu), (f"{d} = {x} - {mu}",)),
+                      Node("full", (d2,), (d,), (f"{d2} = {d} * {d}",)),
+                      Node("reduce", (var,), (d2,), op="sum", mean=True)]
+            centred, stat = d, var
+        else:
+            x2, ms = f"{v}_x2", f"{v}_ms"
+            nodes += [Node("full", (x2,), (x,), (f"{x2} = {x} * {x}",)),
+                      Node("reduce", (ms,), (x2,), op="sum", mean=True)]
+            centred, stat = x, ms
+        r = f"{v}_r"
+        nodes.append(Node("stat", (r,), (stat, *eps_deps), (f"{r} = tl.rsqrt({stat} + {eps})",)))
+        expr, deps = f"{centred} * {r}", [centred, r]
+        if "weight" in exprs:
+            expr, deps = f"{expr} * {exprs['weight']}", deps + [exprs["weight"]]
+        if "bias" in exprs:
+            expr, deps = f"{expr} + {exprs['bias']}", deps + [exprs["bias"]]
+        nodes.append(Node("full", (v,), tuple(deps), (f"{v} = {expr}",)))
+        return nodes
+
+    def statements(self, n_cols: str = "n_cols") -> list[str]:
+        """Every node's statements in order: a pointwise block, a matmul epilogue, or a row
+        held whole in registers."""
+        return [line for node in self.nodes() for line in rendered(node, n_cols)]
 
 
 def _compute_type(group: Group) -> str:

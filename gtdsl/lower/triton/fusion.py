@@ -15,7 +15,8 @@ torch ops by the torch code generator). The groups:
   is one kernel;
 - ``matmul``: a matrix product (``@`` with a 2-D right operand, possibly ``.T`` of a weight,
   or ``linear``) with an elementwise epilogue on its result: bias, activation, residual;
-- ``attention``: ``scaled_dot_product_attention`` on [B, H, L, D] tensors without a mask.
+- ``attention``: ``scaled_dot_product_attention`` on [B, H, L, D] tensors, causal or not,
+  with no mask, a bool mask or an additive bias (``classify_attention``).
 
 Rules that keep the rewrite correct: the kernel runs where the group's last eqn was, so an
 eqn joins a group only if no input it takes from outside depends on the group, and no torch
@@ -258,20 +259,26 @@ def classify(e: Eqn) -> str | None:
 
 
 def classify_attention(e: Eqn) -> bool:
-    """scaled_dot_product_attention on [B, H, L, D] tensors of one float dtype, no mask, no
-    dropout, a numeric or default scale: the attention template's case."""
+    """scaled_dot_product_attention on [B, H, L, D] tensors of one float dtype (f16, bf16,
+    f32, f64) and one head dim D, no dropout, a literal ``is_causal``, a numeric or default
+    scale, and no mask or a mask of at most 4 dims (no row variable) that is bool (True
+    attends) or an additive bias of the query's dtype: the attention templates' case."""
     if op_name(e) != "scaled_dot_product_attention":
         return False
     args = _args(e)
     tensors = [t for t in (args["query"].type, args["key"].type, args["value"].type)
                if _is_float_tensor(t)]
-    if len(tensors) != 3 or tensors[0].dtype is DT.F64:  # the template accumulates in f32
+    if len(tensors) != 3:
         return False
     if not all(t.shape.row is None and len(t.shape.dims) == 4 and t.dtype == tensors[0].dtype
                for t in tensors):
         return False
-    if not (isinstance(args["attn_mask"], Lit) and args["attn_mask"].value is None):
-        return False
+    mask = args["attn_mask"]
+    if not (isinstance(mask, Lit) and mask.value is None):
+        m = mask.type
+        if not (isinstance(mask, Var) and isinstance(m, TTensor) and m.shape.row is None
+                and len(m.shape.dims) <= 4 and m.dtype in (DT.BOOL, tensors[0].dtype)):
+            return False
     if not (isinstance(args["dropout_p"], Lit) and args["dropout_p"].value == 0.0):
         return False
     if not isinstance(args["is_causal"], Lit):
@@ -284,7 +291,11 @@ def classify_attention(e: Eqn) -> bool:
 
 
 def _same_shape(a: TShape | None, b: TShape | None) -> bool:
+    """Both shapes are known equal: the same row variable (two ``...`` may differ) and equal
+    known sizes."""
     if a is None or b is None or a.row != b.row or len(a.dims) != len(b.dims):
+        return False
+    if a.row is not None and a.row.name is None:
         return False
     return all(x.size is not None and y.size is not None and x.size == y.size
                for x, y in zip(a.dims, b.dims))
@@ -451,7 +462,11 @@ def _can_join(g: Group, e: Eqn, kind: str, args: dict[str, Atom]) -> bool:
             return _same_shape(out_t.shape, _stat_shape(g.shape)) and all(
                 a.id in g.defined for a in e.ins
                 if isinstance(a, Var) and isinstance(a.type, TTensor))
-        return _same_shape(out_t.shape, g.shape)
+        # every value of a pointwise group has the group's shape, so an op on the group's
+        # values (and numbers) has it too, also where the types cannot say (``...``)
+        tensors = [a for a in e.ins if isinstance(a, Var) and isinstance(a.type, TTensor)]
+        return _same_shape(out_t.shape, g.shape) or bool(tensors) and all(
+            a.id in g.defined for a in tensors)
     # a reduction or row op joins a pointwise group over the same full shape, or a row group
     return bool(g.shape.dims) and _same_shape(tensor_of(args["input"]).shape, g.shape)
 
