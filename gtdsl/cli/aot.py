@@ -41,7 +41,7 @@ from gtdsl.diagnostics import Diagnostic, GtdslError, Label, Severity, render_te
 from gtdsl.ir.core import Eqn, Op, walk
 from gtdsl.ops.calls import DT_TORCH
 from gtdsl.runtime.casts import Bindings, CastFailed, check_value
-from gtdsl.runtime.inputs import DEFAULT_ROW, DEFAULT_SIZE, InputError, Sampler
+from gtdsl.runtime.inputs import DEFAULT_SIZE, InputError, Sampler
 from gtdsl.types import DT, ScalarKind, Size, TDyn, TList, TScalar, TStruct, TTensor, TTuple, Type
 from gtdsl.types.subst import size_vars_of
 
@@ -120,13 +120,7 @@ class _MetaSampler(Sampler):
         super().__init__(sizes, rows, None, module.program.struct, module.structs)
 
     def tensor(self, t: TTensor, name: str = "") -> torch.Tensor:
-        row = t.shape.row
-        lead: tuple[int, ...] = ()
-        if row is not None and row.name is not None:
-            lead = self.rows.setdefault(row.name, DEFAULT_ROW)
-        dims = lead + tuple(self.size(d.size) if d.size is not None else DEFAULT_SIZE
-                            for d in t.shape.dims)
-        return torch.empty(dims, dtype=_dtype(t.dtype), device="meta")
+        return torch.empty(self.shape(t), dtype=_dtype(t.dtype), device="meta")
 
 
 def entry_sizes(module: Any, fn: Any, given: dict[str, int]

@@ -90,13 +90,18 @@ class Sampler:
             raise InputError(f"`{name or 'a value'}` has type ?: say what to pass")
         raise InputError(f"cannot draw a value of type {t}")
 
-    def tensor(self, t: TTensor, name: str = "") -> torch.Tensor:
+    def shape(self, t: TTensor) -> tuple[int, ...]:
+        """The shape drawn for a tensor of type ``t``: its row variable's dims, then its
+        sizes (given, or drawn once per size variable)."""
         row = t.shape.row
         lead: tuple[int, ...] = ()
         if row is not None and row.name is not None:
             lead = self.rows.setdefault(row.name, DEFAULT_ROW)
-        dims = lead + tuple(self.size(d.size) if d.size is not None else DEFAULT_SIZE
+        return lead + tuple(self.size(d.size) if d.size is not None else DEFAULT_SIZE
                             for d in t.shape.dims)
+
+    def tensor(self, t: TTensor, name: str = "") -> torch.Tensor:
+        dims = self.shape(t)
         dt = _CATEGORY_DEFAULT.get(t.dtype, t.dtype)
         device = str(t.device) if t.device.kind is not None else (self.device or "cpu")
         tdt = DT_TORCH[dt]

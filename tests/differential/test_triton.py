@@ -242,13 +242,9 @@ from tests.differential.test_runtime_laws import MUTATIONS, mutate, outcome  # n
 from tests.properties.strategies import programs  # noqa: E402
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=programs(), sizes=st.fixed_dictionaries({v: st.sampled_from([1, 2, 3, 5])
-                                                     for v in "abc"}),
-       mutation=st.sampled_from(("none",) * 6 + MUTATIONS), k=st.integers(0, 100))
-def test_generated_programs_through_kernels_equal_the_interpreter(text, sizes, mutation,
-                                                                   k) -> None:
-    # return every computed value, so that every group has outputs and runs in a kernel
+def returning_every_value(text: str) -> str:
+    """A generated program that returns every value it computes, so that every fused group
+    has outputs and runs in a kernel."""
     import re
 
     lines = text.splitlines()
@@ -256,7 +252,16 @@ def test_generated_programs_through_kernels_equal_the_interpreter(text, sizes, m
     if names:
         lines[0] = re.sub(r" -> .*:$", ":", lines[0])
         lines[-1] = f"    return ({', '.join(names)},)"
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=programs(), sizes=st.fixed_dictionaries({v: st.sampled_from([1, 2, 3, 5])
+                                                     for v in "abc"}),
+       mutation=st.sampled_from(("none",) * 6 + MUTATIONS), k=st.integers(0, 100))
+def test_generated_programs_through_kernels_equal_the_interpreter(text, sizes, mutation,
+                                                                   k) -> None:
+    text = returning_every_value(text)
     tri = load_source(text, "generated.gt", backend="triton")
     ref = load_source(text, "generated.gt", backend="interpret")
     s = Sampler(dict(sizes), {}, torch.Generator().manual_seed(k), tri.program.struct,

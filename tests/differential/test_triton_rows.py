@@ -273,17 +273,13 @@ def test_generated_programs_through_looped_rows_equal_the_interpreter(
         monkeypatch: pytest.MonkeyPatch, sizes: dict[str, int], k: int, data: Any) -> None:
     """Any fused group the fusion pass builds from generated programs, with every row wider
     than 1 looped over in chunks of 2."""
+    from tests.differential.test_triton import returning_every_value
     from tests.properties.strategies import programs
 
     monkeypatch.setattr(rows, "ROW_SETTINGS", rows.RowSettings(1, 2, 4))
     text = data.draw(programs())
     assume("@" not in text)  # matrix products are another kernel's (test_triton.py)
-    lines = text.splitlines()
-    names = [m.group(1) for m in (re.match(r"    (v\d+) = ", x) for x in lines) if m]
-    if names:
-        lines[0] = re.sub(r" -> .*:$", ":", lines[0])
-        lines[-1] = f"    return ({', '.join(names)},)"
-    text = "\n".join(lines) + "\n"
+    text = returning_every_value(text)
     tri = load_source(text, "generated.gt", backend="triton")
     ref = load_source(text, "generated.gt", backend="interpret")
     s = Sampler(dict(sizes), {}, torch.Generator().manual_seed(k), tri.program.struct,
