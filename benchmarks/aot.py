@@ -15,6 +15,10 @@ sizes; ``gtdsl.lower.triton.aot`` compiles them). The sets:
 - ``ops``: the interpreter lane's cases (``tests/differential/test_triton.py``: every op with
   a Triton lowering), at sizes m=4, n=128.
 
+Every function's kernels include those a training step adds: the backward kernel of each
+pointwise and row group, a matrix product's forward that also stores the product and its
+gradient products, attention's backward kernels.
+
 Each distinct kernel is compiled once per target (the same template at the same settings
 serves several functions). A kernel that spills, needs more shared memory than the target
 has, or does not compile fails the run (exit status 1; ``--allow-spills`` relaxes spills).
@@ -149,9 +153,9 @@ def op_units() -> list[Unit]:
 def ci_units() -> list[Unit]:
     """What the test suite compiles (well under a minute of compiling on two cores): pointwise
     and row kernels at a small and a very long row, an example and a model layer's own
-    kernels for both targets; attention (forward and backward) and every tile of one matmul
-    with an epilogue (bf16, the GPU's dtype) for sm_90, the H100's target (the full set
-    compiles them for both)."""
+    kernels for both targets; attention and every tile of one matmul with an epilogue (bf16,
+    the GPU's dtype) for sm_90, the H100's target (the full set compiles them for both). Each
+    with the backward kernels a training step adds (``kernels_of`` lists them)."""
     pick = workload_units(only=("elementwise", "softmax", "layer_norm"))
     for u in workload_units((128,), ("attention", "linear_gelu")):
         u.archs = ("sm_90",)
@@ -200,7 +204,8 @@ def run(units: list[Unit], archs: list[str], jobs: int = 1,
             try:
                 env, rows = bound_sizes(m, f, u.values()) if u.values is not None else \
                     entry_sizes(m, f, u.sizes)
-                kernels, skipped = kernels_of(m, u.fn, env, rows, target_of(arch))
+                kernels, skipped = kernels_of(m, u.fn, env, rows, target_of(arch),
+                                              backward=True)
             except AotInputError as e:
                 problems.append({"unit": u.label, "arch": arch, "error": str(e)})
                 continue
@@ -216,7 +221,7 @@ def run(units: list[Unit], archs: list[str], jobs: int = 1,
             continue
         sp = k.spec
         key = (arch, sp.source, tuple(sorted(sp.signature.items())),
-               repr(sorted(sp.constexprs.items())), sp.num_warps, sp.num_stages)
+               repr(sorted(sp.constexprs.items())), sp.num_warps, sp.num_stages, sp.maxnreg)
         if key not in key_of:
             key_of[key] = len(jobs_list)
             jobs_list.append((sp, arch))
@@ -240,7 +245,7 @@ def run(units: list[Unit], archs: list[str], jobs: int = 1,
         else:
             sp = k.spec
             key = (arch, sp.source, tuple(sorted(sp.signature.items())),
-                   repr(sorted(sp.constexprs.items())), sp.num_warps, sp.num_stages)
+                   repr(sorted(sp.constexprs.items())), sp.num_warps, sp.num_stages, sp.maxnreg)
             c = compiled[key_of[key]].as_dict()
         out_rows.append({"set": u.set, "unit": u.label, "function": k.function,
                          "kernel": k.group, "kind": k.kind, "phase": k.phase, **c})

@@ -7,8 +7,12 @@
 # Triton's interpreter, which has no f16/bf16 dot: f16 and bf16 products are exact in f32).
 # The generator fills the parameter line `#@params` (epilogue tensors and scalars) and the
 # line `#@epilogue` (statements that turn `acc` into `v`, with `offs_m`, `offs_n` and `mask`
-# in scope). One program computes one BLOCK_M x BLOCK_N tile; tiles are visited in groups
-# of GROUP_M rows of tiles, for L2 reuse. Rows and columns past the edge of A and B read
+# in scope). A gradient product computes its operand A instead of loading it: the generator
+# then replaces the lines from `#@operand_a` to `#@end` with statements that make the tile
+# `a` (BLOCK_M x BLOCK_K, rows `rows`, depth `k * BLOCK_K + offs_k`) from its own operands,
+# and fills `#@before_loop` (accumulators of its own, such as sums of A's rows).
+# One program computes one BLOCK_M x BLOCK_N tile; tiles are visited in groups of GROUP_M
+# rows of tiles, for L2 reuse. Rows and columns past the edge of A and B read
 # row and column 0 again (in bounds; their products are never stored), so the loads of the
 # main loop are masked along K only, and not at all when BLOCK_K divides K (EVEN_K).
 
@@ -34,13 +38,18 @@ def KERNEL_NAME(a_ptr, b_ptr, c_ptr, M, N, K,
     a_ptrs = a_ptr + (rows[:, None] * stride_am + offs_k[None, :] * stride_ak)
     b_ptrs = b_ptr + (offs_k[:, None] * stride_bk + cols[None, :] * stride_bn)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    #@before_loop
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         if EVEN_K:
-            a = tl.load(a_ptrs)
             b = tl.load(b_ptrs)
         else:
-            a = tl.load(a_ptrs, mask=offs_k[None, :] < K - k * BLOCK_K, other=0.0)
             b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BLOCK_K, other=0.0)
+        #@operand_a
+        if EVEN_K:
+            a = tl.load(a_ptrs)
+        else:
+            a = tl.load(a_ptrs, mask=offs_k[None, :] < K - k * BLOCK_K, other=0.0)
+        #@end
         if DOT_F32:
             acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
         else:

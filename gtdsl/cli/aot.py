@@ -4,8 +4,8 @@ registers, spills and shared memory each uses.
 
 The kernels are found the way a call finds them: the function's Triton-fused IR
 (``JitFunction.fused()``) holds one ``KERNEL`` eqn per kernel; each eqn's launcher
-(``launcher_for``) is asked which kernels a launch compiles (``launcher.specs(*ins)``, and
-``backward_specs`` where a launcher trains) for META tensors (``device="meta"``: shapes and
+(``launcher_for``) is asked which kernels a launch compiles (``launcher.specs(*ins)``; with
+``--backward`` also those a training step adds, ``differentiable(launcher).backward_specs``) for META tensors (``device="meta"``: shapes and
 dtypes, no data) built from the eqn inputs' types with the sizes substituted. Calls of other
 gtdsl functions are followed with the sizes their arguments bind. The sizes are those of
 ``gtdsl run``: ``--size NAME=N``, else the defaults it draws with (4 for a size, 2 for an
@@ -247,9 +247,12 @@ def _size(s: Size, sizes: dict[str, int]) -> int | None:
 
 def kernels_of(module: Any, qualname: str, sizes: dict[str, int],
                rows: dict[str, tuple[int, ...]], target: tuple[int, int] | None = None,
-               _seen: set[tuple] | None = None) -> tuple[list[Kernel], list[Unlaunched]]:
+               _seen: set[tuple] | None = None, backward: bool = False
+               ) -> tuple[list[Kernel], list[Unlaunched]]:
     """The kernels a call of ``qualname`` with these bindings launches, callees included,
-    each spec once; and the ``KERNEL`` eqns that run as torch ops at these sizes."""
+    each spec once (``backward``: also those a training step adds); and the ``KERNEL`` eqns
+    that run as torch ops at these sizes."""
+    from gtdsl.lower.triton.autograd import differentiable
     from gtdsl.lower.triton.kernels import launcher_for
 
     seen = _seen if _seen is not None else set()
@@ -279,10 +282,10 @@ def kernels_of(module: Any, qualname: str, sizes: dict[str, int],
                                              [tuple(v.shape) for v in ins
                                               if isinstance(v, torch.Tensor)]))
                 continue
-            for phase, method in (("forward", "specs"), ("backward", "backward_specs")):
-                get = getattr(launcher, method, None)
-                if get is None:
-                    continue
+            phases = [("forward", launcher.specs)]
+            if backward:
+                phases.append(("backward", differentiable(launcher).backward_specs))
+            for phase, get in phases:
                 kw = {"target": target} if target is not None and \
                     "target" in inspect.signature(get).parameters else {}
                 try:
@@ -313,7 +316,7 @@ def kernels_of(module: Any, qualname: str, sizes: dict[str, int],
             for v in target_fn._size_kw:
                 if v not in b.sizes and v in sizes:
                     b.sizes[v] = sizes[v]
-            more, skipped = kernels_of(module, callee, b.sizes, b.rows, target, seen)
+            more, skipped = kernels_of(module, callee, b.sizes, b.rows, target, seen, backward)
             kernels += more
             unlaunched += skipped
     if _seen is None:  # the outermost call: each spec once
@@ -324,7 +327,7 @@ def kernels_of(module: Any, qualname: str, sizes: dict[str, int],
                               if sp is None else
                               (sp.source, tuple(sorted(sp.signature.items())),
                                repr(sorted(sp.constexprs.items())), sp.num_warps,
-                               sp.num_stages), kern)
+                               sp.num_stages, sp.maxnreg), kern)
         kernels = list(unique.values())
     return kernels, unlaunched
 
@@ -357,7 +360,7 @@ def _in_child(argv: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def run_cubin(path: str, fn_name: str, arch: str | None, sizes: list[str], fmt: str,
-              allow_spills: bool, out: TextIO, err: TextIO) -> int:
+              allow_spills: bool, out: TextIO, err: TextIO, backward: bool = False) -> int:
     from gtdsl.lower.triton.aot import ARCHS
 
     arch = arch or "sm_90"
@@ -379,7 +382,8 @@ def run_cubin(path: str, fn_name: str, arch: str | None, sizes: list[str], fmt: 
             return EXIT_USAGE
         argv = [path, "--fn", fn_name, "--emit", "cubin", "--arch", arch, "--format", fmt,
                 *(f"--size={s}" for s in sizes),
-                *(["--allow-spills"] if allow_spills else [])]
+                *(["--allow-spills"] if allow_spills else []),
+                *(["--backward"] if backward else [])]
         return _in_child(argv, out, err)
     try:  # before any launcher plans a launch: imported outside the interpreter
         importlib.import_module("triton")
@@ -415,7 +419,8 @@ def run_cubin(path: str, fn_name: str, arch: str | None, sizes: list[str], fmt: 
                                     f"its size variables are: {', '.join(sorted(known))}"
                                     if known else "it has no size variables")
         env, rows = entry_sizes(module, fn, given)
-        kernels, unlaunched = kernels_of(module, fn_name, env, rows, target_of(arch))
+        kernels, unlaunched = kernels_of(module, fn_name, env, rows, target_of(arch),
+                                         backward=backward)
     except AotInputError as e:
         err.write(render_text(Diagnostic(
             "GT0911", str(e), Label(e.span, "here") if e.span is not None else None,

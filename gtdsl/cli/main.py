@@ -67,6 +67,9 @@ def _build_parser() -> _Parser:
                       help="with --emit cubin: a table (default) or a JSON list")
     comp.add_argument("--allow-spills", action="store_true",
                       help="with --emit cubin: exit 0 even when a kernel spills registers")
+    comp.add_argument("--backward", action="store_true",
+                      help="with --emit cubin: also the kernels a training step adds (the "
+                      "backward kernels, the forward that saves for them)")
     run = sub.add_parser("run", help="run one function of a .gt file and summarize its result")
     run.add_argument("file", metavar="FILE")
     run.add_argument("--fn", required=True, metavar="NAME", help="the function to run")
@@ -331,10 +334,11 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
                 return _usage("--backend goes with --emit ir, not --emit cubin", err)
 
             return run_cubin(args.file, args.fn, args.arch, args.size, args.format,
-                             args.allow_spills, out, err)
+                             args.allow_spills, out, err, args.backward)
         cubin_only = [o for o, v in (("--arch", args.arch), ("--size", args.size),
                                      ("--format", args.format != "text"),
-                                     ("--allow-spills", args.allow_spills)) if v]
+                                     ("--allow-spills", args.allow_spills),
+                                     ("--backward", args.backward)) if v]
         if cubin_only:
             return _usage(f"{cubin_only[0]} goes with --emit cubin, not --emit {args.emit}",
                           err)

@@ -46,10 +46,18 @@ def launches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real_mm = matmul.mm
 
     def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        seen.append("mm")  # a gradient's product on the matmul template
+        seen.append("mm")  # a plain product on the matmul template
         return real_mm(a, b)
 
     monkeypatch.setattr(matmul, "mm", mm)
+    real_launch = matmul.MatmulKernel.launch
+
+    def launch(self: Any, plan: Any) -> None:
+        if self.tuning == "matmul_grad":  # a gradient product: dx, dw or dw_db
+            seen.append(next(r for r in ("dw_db", "dx", "dw") if self.name.endswith(r)))
+        return real_launch(self, plan)
+
+    monkeypatch.setattr(matmul.MatmulKernel, "launch", launch)
     return seen
 
 
@@ -102,9 +110,10 @@ def _grads(fn: Callable, args: list[torch.Tensor], upstream: torch.Tensor,
 
 
 # the kernels a forward and a backward launch: the forward kernel, then its backward kernel
-# (pointwise and row groups), the epilogue's derivative (matmul) or the attention backward
+# (pointwise and row groups), the gradient products with the epilogue's derivative fused
+# (matmul: the input's, then the weight's, which also sums the bias's), or the attention backward
 BACKWARD_LAUNCHES = {"pointwise": ["pointwise", "pointwise"], "row": ["row", "row"],
-                     "matmul": ["matmul", "pointwise", "mm"], "attention": ["attention"]}
+                     "matmul": ["matmul", "dx", "dw_db"], "attention": ["attention"]}
 
 
 @pytest.mark.parametrize("kind", list(GROUPS))
@@ -120,7 +129,9 @@ def test_gradients_through_each_group_kind(kind: str, launches: list[str]) -> No
         out = tri(*leaves)
         assert type(out.grad_fn).__name__ == "KernelFunctionBackward", out.grad_fn
         grads = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream)
-        assert launches[:len(BACKWARD_LAUNCHES[kind])] == BACKWARD_LAUNCHES[kind], launches
+        want_launches = BACKWARD_LAUNCHES[kind] if len(wrt) > 1 else \
+            BACKWARD_LAUNCHES[kind][:2]
+        assert launches == want_launches, launches
         ref_out, ref_grads = _grads(ref, args, upstream, wrt)
         want_out, want = _grads(oracle, args, upstream, wrt)
         torch.testing.assert_close(out.detach(), ref_out, **TOL)
@@ -178,8 +189,10 @@ def test_every_op_gradient_equals_the_torch_backend(expr: str, params: str,
     launches.clear()
     got = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream, allow_unused=True)
     assert launches, "the backward launched no kernel"
-    if "@" in expr or "linear" in expr:
-        assert launches.count("mm") == 2, launches  # both gradient products
+    if "@" in expr or "linear" in expr:  # both gradient products, dZ computed in them
+        assert launches.count("dx") == 1 and "mm" not in launches, launches
+        # a bias vector's gradient is summed by the weight's product
+        assert launches.count("dw_db" if ", c: " in params else "dw") == 1, launches
     ref_leaves = [a.clone().requires_grad_(i in wrt) if isinstance(a, torch.Tensor) else a
                   for i, a in enumerate(args)]
     ref_out = ref(*ref_leaves)
@@ -301,7 +314,7 @@ def test_tensors_inside_structs_lists_and_untyped_arguments(launches: list[str])
     # (call, leaf, oracle, the forward kernel, the backward kernels): the kernel of `scan`
     # and `dyn` is tanh(x) (the product with a list item or a `?` stays a torch op), which
     # reads no tensor that needs a gradient, so it has no backward
-    cases = [(run_lin, w, lambda w_: F.gelu(x @ w_.T + b), "matmul", ["pointwise", "mm"]),
+    cases = [(run_lin, w, lambda w_: F.gelu(x @ w_.T + b), "matmul", ["dw"]),
              (run_scan, ws[1], lambda w1: torch.tanh(x) * ws[0] * w1, "pointwise", []),
              (lambda a_: m.dyn(a_, x), a, lambda a_: torch.tanh(x) * a_, "pointwise", [])]
     for call, leaf, oracle, kind, backward in cases:

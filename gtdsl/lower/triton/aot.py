@@ -54,6 +54,7 @@ class Compiled:
     num_warps: int
     num_stages: int
     constexprs: dict[str, Any]
+    maxnreg: int | None = None  # the register cap it was compiled with (None: ptxas's own)
     registers: int | None = None
     spill_bytes: int | None = None  # ptxas: bytes spill stores
     spill_load_bytes: int | None = None  # ptxas: bytes spill loads
@@ -115,9 +116,12 @@ def compile_spec(spec: KernelSpec, arch: str) -> Compiled:
     except ImportError as e:
         raise AotUnavailable(f"Triton cannot be imported: {e}") from e
     cap, shared_limit = ARCHS[arch]
-    out = Compiled(spec.name, arch, spec.num_warps, spec.num_stages, dict(spec.constexprs))
+    out = Compiled(spec.name, arch, spec.num_warps, spec.num_stages, dict(spec.constexprs),
+                   spec.maxnreg)
     knobs = getattr(triton, "knobs", None)  # Triton before 3.4 has none: no ptxas log
     options: dict[str, Any] = {"num_warps": spec.num_warps, "num_stages": spec.num_stages}
+    if spec.maxnreg is not None:
+        options["maxnreg"] = spec.maxnreg
     log = io.StringIO()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gtdsl-aot-") as tmp, _fresh_cache(knobs, tmp):

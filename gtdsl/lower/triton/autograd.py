@@ -9,9 +9,9 @@ kernel's IR:
   same kind, launched as its own kernel; the forward saves nothing but its inputs (the
   backward kernel recomputes the forward values, which costs no memory traffic);
 - a matrix product with an epilogue: the forward also stores the product before the epilogue
-  (only when there is an epilogue); the backward runs the epilogue's derivative as a
-  pointwise kernel, then the two gradient products (Triton's matmul template) and, for
-  ``linear``'s bias, a sum over rows;
+  (only when there is an epilogue); the backward runs the two gradient products with the
+  epilogue's derivative computed in their operand tiles, the bias's gradient summed by the
+  weight's product (``gtdsl.lower.triton.matmul_grad``);
 - attention: the launcher's own flash-style backward kernels (it saves the output and the
   per-row log-sum-exp).
 
@@ -29,7 +29,7 @@ import torch
 
 from gtdsl.ir.core import Atom, Eqn, Lit, Var
 from gtdsl.lower.triton.autodiff import Derivative, derivative
-from gtdsl.lower.triton.base import Group
+from gtdsl.lower.triton.base import Group, KernelSpec
 from gtdsl.lower.triton.fusion import _args, op_name
 from gtdsl.lower.triton.rows import GroupLauncher
 from gtdsl.types import DT, Size, TTensor
@@ -77,8 +77,7 @@ class Differentiable:
         self.tensor_pos = tuple(i for i, a in enumerate(self.group.inputs)
                                 if isinstance(a.type, TTensor))
         self._derivatives: dict[tuple, tuple[Derivative, GroupLauncher]] = {}
-        self._saving: Any = None  # matmul: the launcher that also stores the product
-        self._epilogue: tuple[Group, list[Var]] | None = None  # matmul: its epilogue alone
+        self._matmul: Any = None  # matmul: its MatmulBackward
 
     def __call__(self, *values: Any) -> Any:
         if torch.is_grad_enabled():
@@ -91,31 +90,19 @@ class Differentiable:
     def forward_saving(self, values: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         kind = self.group.kind
         if kind == "matmul":
-            saving = self._saving_launcher()
-            if saving is None:
-                return _tuple(self.launcher(*values)), ()
-            z, *outs = _tuple(saving(*values))
-            return tuple(outs), (z,)
+            mb = self.matmul_backward()
+            saving = mb.saving()
+            if saving is not None:
+                z, *rest = _tuple(saving(*values))
+                return tuple(rest), (z,)
+            outs = _tuple(self.launcher(*values))
+            at = [i for i, o in enumerate(self.group.outputs) if o.id == mb.z.id]
+            # the product is an output: saved for the epilogue's derivative, if it reads it
+            return outs, ((outs[at[0]],) if at and mb.reads_z else ())
         if kind == "attention" and hasattr(self.launcher, "forward_saving"):
             outs, saved = self.launcher.forward_saving(*values)
             return tuple(outs), tuple(saved)
         return _tuple(self.launcher(*values)), ()
-
-    def _saving_launcher(self) -> Any:
-        """The matmul launcher that also stores the product before the epilogue (None when
-        there is no epilogue, or the product is an output already)."""
-        mm = self.launcher.mm
-        z = mm.outs[0]
-        g = self.group
-        if len(g.eqns) == (2 if self.launcher.t is not None else 1) or z in g.outputs:
-            return None
-        if self._saving is None:
-            with _LOCK:
-                if self._saving is None:
-                    self._saving = type(self.launcher)(Group(
-                        g.kind, f"{g.name}_saving", g.shape, g.eqns, g.inputs,
-                        (z, *g.outputs)))
-        return self._saving
 
     # ------------------------------------------------------------------ backward
     def backward(self, values: tuple[Any, ...], saved: tuple[Any, ...],
@@ -124,10 +111,62 @@ class Differentiable:
         if kind in ("pointwise", "row"):
             return self._group_backward(self.group, values, grads, needs)
         if kind == "matmul":
-            return self._matmul_backward(values, saved, grads, needs)
+            return self.matmul_backward()(values, saved, grads, needs)
         if hasattr(self.launcher, "backward"):
             return tuple(self.launcher.backward(values, saved, grads, needs))
         return self.torch_backward(values, grads, needs)
+
+    def matmul_backward(self) -> Any:
+        """A matmul kernel's ``MatmulBackward`` (made once)."""
+        if self._matmul is None:
+            from gtdsl.lower.triton.matmul_grad import MatmulBackward
+
+            with _LOCK:
+                if self._matmul is None:
+                    self._matmul = MatmulBackward(self.launcher)
+        return self._matmul
+
+    def backward_specs(self, *values: Any, target: tuple[int, int] | None = None
+                       ) -> list[KernelSpec]:
+        """The kernels a training step with ``values`` (real or meta tensors) compiles beyond
+        the forward's, when every output has a gradient and every float tensor input needs
+        one: the backward kernel of a pointwise or row group; a matmul's forward that also
+        stores the product, its gradient products and its epilogue's derivative; attention's
+        backward kernels. ``target`` as the launchers' ``specs`` take it."""
+        kind = self.group.kind
+        if kind == "matmul":
+            return list(self.matmul_backward().specs(*values, target=target))
+        if kind == "attention":
+            get = getattr(self.launcher, "backward_specs", None)
+            return list(get(*values)) if get is not None else []
+        g = self.group
+        with_grad = tuple(isinstance(o.type, TTensor) and o.type.dtype.category is DT.FLOAT
+                          for o in g.outputs)
+        needs = tuple(isinstance(a.type, TTensor) and a.type.dtype.category is DT.FLOAT
+                      for a in g.inputs)
+        if not any(with_grad) or not any(needs):
+            return []
+        d = derivative(g, with_grad, needs)
+        if not d.group.outputs:
+            return []
+        tensors = [v for v, a in zip(values, g.inputs) if isinstance(a.type, TTensor)]
+        full = torch.broadcast_shapes(*(t.shape for t in tensors))
+        grads = []
+        for o, v in zip(g.outputs, self._forward_outputs(values)):
+            if isinstance(o.type, TTensor) and o.type.dtype.category is DT.FLOAT:
+                grads.append(v if kind != "row" or v.dim() == len(full) else v.unsqueeze(-1))
+        extra = [full[-1] if len(full) else 1] if d.takes_row_length else []
+        return list(GroupLauncher(d.group).specs(*values, *grads, *extra))
+
+    def _forward_outputs(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Tensors of the forward outputs' shapes and dtypes, on ``values``' device, without
+        launching (the gradients of a backward's specs)."""
+        tensors = [v for v, a in zip(values, self.group.inputs) if isinstance(a.type, TTensor)]
+        device = tensors[0].device if tensors else torch.device("meta")
+        with torch.device("meta"):
+            outs = torch_group(self.group, tuple(
+                v.to("meta") if isinstance(v, torch.Tensor) else v for v in values))
+        return tuple(torch.empty(o.shape, dtype=o.dtype, device=device) for o in outs)
 
     def _group_backward(self, group: Group, values: tuple[Any, ...], grads: tuple[Any, ...],
                         needs: tuple[bool, ...]) -> tuple[Any, ...]:
@@ -157,7 +196,7 @@ class Differentiable:
             return (None,) * len(values)
         args = (*values, *gs, *extra)
         if not launch.ok(*args):  # past the kernels' 32-bit offsets: torch's backward
-            return self._torch_group_backward(group, values, grads, needs)
+            return torch_group_backward(group, values, grads, needs)
         outs = _tuple(launch(*args))
         res: list[Any] = []
         for v, j in zip(values, d.grads_for):
@@ -170,93 +209,33 @@ class Differentiable:
             res.append(g.sum_to_size(v.shape) if g.shape != v.shape else g)
         return tuple(res)
 
-    def _matmul_backward(self, values: tuple[Any, ...], saved: tuple[Any, ...],
-                         grads: tuple[Any, ...], needs: tuple[bool, ...]) -> tuple[Any, ...]:
-        L = self.launcher
-        g = self.group
-        ids = [a.id for a in g.inputs]
-        vals = dict(zip(ids, values))
-        need = {a.id: n for a, n in zip(g.inputs, needs)}
-        acc: dict[int, Any] = {}
-
-        def add(v: Var, grad: Any) -> None:
-            if grad is None or not need.get(v.id):
-                return
-            grad = grad.sum_to_size(vals[v.id].shape) if grad.shape != vals[v.id].shape \
-                else grad
-            acc[v.id] = grad if v.id not in acc else acc[v.id] + grad
-
-        mm = L.mm
-        z = mm.outs[0]
-        epi = [e for e in g.eqns if e is not mm and e is not L.t]
-        x = vals[L.lhs.id]
-        if epi:
-            if self._epilogue is None:
-                defined = {o.id for e in epi for o in e.outs}
-                found: list[Var] = [z]
-                for e in epi:
-                    for a in e.ins:
-                        if isinstance(a, Var) and a.id not in defined and a not in found:
-                            found.append(a)
-                self._epilogue = (Group("pointwise", f"{g.name}_epilogue", g.shape, tuple(epi),
-                                        tuple(found), g.outputs), found)
-            sub, ins = self._epilogue
-            zval = saved[0] if saved else _tuple(L(*values))[0]  # the product is an output
-            sub_vals = tuple(zval if a.id == z.id else vals[a.id] for a in ins)
-            sub_needs = tuple(a.id == z.id or bool(need.get(a.id)) for a in ins)
-            sub_grads = self._group_backward(sub, sub_vals, grads, sub_needs)
-            dz = sub_grads[0]
-            for a, gr in zip(ins[1:], sub_grads[1:]):
-                add(a, gr)
-        else:
-            dz = next((gr for o, gr in zip(g.outputs, grads) if o.id == z.id), None)
-        if dz is None:
-            return tuple(acc.get(a.id) if isinstance(a.type, TTensor) else None
-                         for a in g.inputs)
-        if L.t_input is not None:
-            w = vals[L.t_input.id]
-            b_mat, transposed = w.t(), True
-        elif L.is_linear:
-            w = vals[L.rhs.id]
-            b_mat, transposed = w.t(), True
-        else:
-            b_mat, transposed = vals[L.rhs.id], False
-        k_dim, n = b_mat.shape
-        a2 = x.reshape(-1, k_dim)
-        dz2 = dz.reshape(-1, n)
-        if need.get(L.lhs.id):
-            add(L.lhs, _mm(dz2, b_mat.t()).reshape(x.shape))
-        weight = L.t_input if L.t_input is not None else L.rhs
-        if need.get(weight.id):
-            add(weight, _mm(dz2.t(), a2) if transposed else _mm(a2.t(), dz2))
-        if L.bias is not None and need.get(L.bias.id):
-            add(L.bias, dz2.sum(0))
-        return tuple(acc.get(a.id) if isinstance(a.type, TTensor) else None for a in g.inputs)
-
     # ------------------------------------------------------------------ create_graph
     def torch_backward(self, values: tuple[Any, ...], grads: tuple[Any, ...],
                        needs: tuple[bool, ...]) -> tuple[Any, ...]:
         """The backward as torch ops over the group's ops recomputed as torch ops: itself
         differentiable (double backward)."""
-        return self._torch_group_backward(self.group, values, grads, needs)
+        return torch_group_backward(self.group, values, grads, needs)
 
-    def _torch_group_backward(self, group: Group, values: tuple[Any, ...],
-                              grads: tuple[Any, ...], needs: tuple[bool, ...]) -> tuple[Any, ...]:
-        create = torch.is_grad_enabled()
-        if not create:  # leaves of their own: the recomputation's graph is this call's only
-            values = tuple(v.detach().requires_grad_(n) if isinstance(v, torch.Tensor) and
-                           v.is_floating_point() else v for v, n in zip(values, needs))
-        wanted = [v for v, n in zip(values, needs) if n]
-        with torch.enable_grad():
-            outs = torch_group(group, values)
-            pairs = [(o, gr) for o, gr in zip(outs, grads)
-                     if gr is not None and isinstance(o, torch.Tensor) and o.requires_grad]
-            if not pairs or not wanted:
-                return (None,) * len(values)
-            got = torch.autograd.grad([o for o, _ in pairs], wanted, [gr for _, gr in pairs],
-                                      create_graph=create, allow_unused=True)
-        it = iter(got)
-        return tuple(next(it) if n else None for n in needs)
+
+def torch_group_backward(group: Group, values: tuple[Any, ...], grads: tuple[Any, ...],
+                         needs: tuple[bool, ...]) -> tuple[Any, ...]:
+    """The gradients of ``group``'s inputs ``needs`` marks by torch's autograd over its ops
+    recomputed as torch ops (differentiable again when grad mode is on)."""
+    create = torch.is_grad_enabled()
+    if not create:  # leaves of their own: the recomputation's graph is this call's only
+        values = tuple(v.detach().requires_grad_(n) if isinstance(v, torch.Tensor) and
+                       v.is_floating_point() else v for v, n in zip(values, needs))
+    wanted = [v for v, n in zip(values, needs) if n]
+    with torch.enable_grad():
+        outs = torch_group(group, values)
+        pairs = [(o, gr) for o, gr in zip(outs, grads)
+                 if gr is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+        if not pairs or not wanted:
+            return (None,) * len(values)
+        got = torch.autograd.grad([o for o, _ in pairs], wanted, [gr for _, gr in pairs],
+                                  create_graph=create, allow_unused=True)
+    it = iter(got)
+    return tuple(next(it) if n else None for n in needs)
 
 
 def torch_group(group: Group, values: tuple[Any, ...]) -> list[Any]:
@@ -328,17 +307,6 @@ def _literal(v: Any) -> Any:
 
 def _tuple(out: Any) -> tuple[Any, ...]:
     return out if isinstance(out, tuple) else (out,)
-
-
-def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """A gradient's matrix product on Triton's matmul template (torch's for f64, which the
-    template does not take)."""
-    from gtdsl.lower.triton import matmul
-
-    mm = getattr(matmul, "mm", None)
-    if mm is None or a.dtype == torch.float64:
-        return a @ b
-    return mm(a, b)
 
 
 def differentiable(launcher: Any) -> Differentiable:

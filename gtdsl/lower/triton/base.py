@@ -117,6 +117,8 @@ class KernelSpec:
     # the parameters a launch specializes as divisible by 16 (integers; pointers: 16-byte
     # aligned), as Triton does at a launch (``ASTSource`` attrs ``tt.divisibility`` 16)
     divisible: tuple[str, ...] = ()
+    # the registers per thread ptxas may use (``.maxnreg``; None: its own heuristic)
+    maxnreg: int | None = None
 
 
 def params_of(source: str) -> list[str]:

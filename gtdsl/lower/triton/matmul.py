@@ -24,6 +24,7 @@ written at, from the sizes and strides (rows and columns past the edge are read 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
@@ -87,6 +88,13 @@ TMA_CONFIGS: tuple[Config, ...] = (
     (64, 128, 64, 4, 4, 1),
 )
 INTERPRETER_CONFIG: Config = (16, 16, 16, 4, 1)
+# a gradient product computes its operand A in registers (``MatmulKernel``'s ``operand_a``):
+# each of its operands is a [BLOCK_M, BLOCK_K] tile in f32 and its loads feed arithmetic
+# before the dot, so the tiles are at most 32 deep and the pipeline 2 stages (deeper ones
+# spill with a GELU derivative at 128 x 64 and larger tiles)
+COMPUTED_A_DEPTH = 32
+COMPUTED_A_STAGES = 2
+COMPUTED_A_MAXNREG = {"f32": 255, "small": 128}  # see MatmulKernel.maxnreg
 GROUP_M = 8
 SMALL_TILE = 32  # a bucket below this many rows/columns/depth runs tiles of at most this
 # the shared memory one block may use, by compute capability (bytes, with the opt-in)
@@ -189,14 +197,23 @@ class MatmulKernel:
     [M, K] and ``B`` [K, N] of any strides.
 
     ``params`` is the epilogue's parameter text (``#@params``), ``epilogue`` its statements
-    (``#@epilogue``). ``tuner`` None uses the process's tuner (``tuning.default_tuner``);
+    (``#@epilogue``). ``operand_a`` (a gradient product's) replaces the loads of A with
+    statements that compute its tile (``#@operand_a``), with ``before_loop`` statements
+    ahead of the main loop; such a kernel has the generic variant only, and its tuning
+    results are kept under the kind ``tuning``. ``tuner`` None uses the process's tuner (``tuning.default_tuner``);
     ``target`` set makes Triton's interpreter run (and tune, with ``tuner``) the candidates a
     GPU of that compute capability runs, as tests do."""
 
-    def __init__(self, name: str, params: str = "", epilogue: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, params: str = "", epilogue: tuple[str, ...] = (),
+                 operand_a: tuple[str, ...] | None = None, before_loop: tuple[str, ...] = (),
+                 tuning: str = "matmul") -> None:
         self.name = name
-        self.sources = {"generic": _render(template("matmul.py"), name, params, epilogue),
-                        "tma": _render(template("matmul_tma.py"), name, params, epilogue)}
+        self.sources = {"generic": _render(template("matmul.py"), name, params, epilogue,
+                                           operand_a, before_loop)}
+        if operand_a is None:  # the Hopper template loads A through a tensor descriptor
+            self.sources["tma"] = _render(template("matmul_tma.py"), name, params, epilogue)
+        self.tuning = tuning  # the kind of the tuning cache's keys
+        self.computes_a = operand_a is not None
         self.tuner: Tuner | None = None
         self.target: tuple[int, int] | None = None
         self._fns: dict[str, Any] = {}
@@ -224,7 +241,8 @@ class MatmulKernel:
     def variant(self, plan: Plan, target: tuple[int, int] | None) -> str:
         """``tma`` where the Hopper template applies (see the module's docstring), else
         ``generic``."""
-        if target != (9, 0) or plan.dtype not in (torch.float16, torch.bfloat16) or \
+        if "tma" not in self.sources or target != (9, 0) or \
+                plan.dtype not in (torch.float16, torch.bfloat16) or \
                 plan.layout.endswith("u") or not plan.k or plan.bucket[0] < 64 or \
                 plan.bucket[1] < 64 or not has_tma():
             return "generic"
@@ -236,8 +254,13 @@ class MatmulKernel:
         if target is None:
             return "generic", [INTERPRETER_CONFIG]
         variant = self.variant(plan, target)
-        return variant, candidates(plan.dtype, variant, plan.bucket, target,
-                                   not plan.layout.endswith("u"))
+        configs = candidates(plan.dtype, variant, plan.bucket, target,
+                             not plan.layout.endswith("u"))
+        if self.computes_a:  # A's tiles are computed in registers, not copied ahead
+            configs = list(dict.fromkeys(
+                (c[0], c[1], min(c[2], COMPUTED_A_DEPTH), c[3], min(c[4], COMPUTED_A_STAGES),
+                 *c[5:]) for c in configs))
+        return variant, configs
 
     def constexprs(self, plan: Plan, variant: str, config: Config,
                    interpreter: bool) -> dict[str, Any]:
@@ -269,8 +292,23 @@ class MatmulKernel:
             target = self._target(plan)
         variant, configs = self.choices(plan, target)
         source = self.sources[variant]
-        return [launch_spec(self.name, source, plan.args, self.constexprs(
-            plan, variant, cfg, interpreter), cfg[3], cfg[4]) for cfg in configs]
+        return [dataclasses.replace(launch_spec(self.name, source, plan.args, self.constexprs(
+            plan, variant, cfg, interpreter), cfg[3], cfg[4]), maxnreg=self.maxnreg(plan, cfg))
+            for cfg in configs]
+
+    def maxnreg(self, plan: Plan, config: Config) -> int | None:
+        """The register cap a launch of ``plan`` with ``config`` passes to ptxas
+        (``.maxnreg``): None (ptxas's own choice) but for products that compute A, which
+        ptxas, left to itself, may give fewer registers than they need (for occupancy),
+        spilling a few bytes: f32 ones (FMA products) may use every register, f16 and bf16
+        ones with an accumulator of at most 16 values per thread 128."""
+        if not self.computes_a:
+            return None
+        if plan.dtype == torch.float32:
+            return COMPUTED_A_MAXNREG["f32"]
+        if config[0] * config[1] <= 16 * 32 * config[3]:
+            return COMPUTED_A_MAXNREG["small"]
+        return None
 
     # --------------------------------------------------------------- launching
 
@@ -288,6 +326,9 @@ class MatmulKernel:
         with ``config``: the compiled function and its constants, decided once."""
         fn = self._fn(variant)
         options = {"num_warps": config[3], "num_stages": config[4]}
+        maxnreg = self.maxnreg(plan, config)
+        if maxnreg is not None:
+            options["maxnreg"] = maxnreg
         consts = self.constexprs(plan, variant, config, interpreting())
         by_even_k = ({**consts, "EVEN_K": False, **options}, {**consts, "EVEN_K": True, **options})
         if variant == "tma":
@@ -309,7 +350,7 @@ class MatmulKernel:
         if len(configs) == 1 or (interpreting() and self.tuner is None):
             return self.prepared(plan, variant, configs[0])
         tuner = self.tuner or default_tuner()
-        key = TuningKey("matmul", _device_name(plan.device), _DTYPES[plan.dtype],
+        key = TuningKey(self.tuning, _device_name(plan.device), _DTYPES[plan.dtype],
                         f"{plan.layout}/{variant}", plan.bucket)
         chosen = tuner.choose(key, configs, lambda cfg: lambda: self.run(
             plan, self.prepared(plan, variant, cfg)))
@@ -326,17 +367,29 @@ class MatmulKernel:
         self.run(plan, chosen)
 
 
-def _render(text: str, name: str, params: str, epilogue: tuple[str, ...]) -> str:
-    """A template with its name, parameter line and epilogue filled in."""
-    lines = []
+def _render(text: str, name: str, params: str, epilogue: tuple[str, ...],
+            operand_a: tuple[str, ...] | None = None, before_loop: tuple[str, ...] = ()) -> str:
+    """A template with its name, parameter line, epilogue and (a gradient product's) operand
+    A's statements filled in."""
+    lines: list[str] = []
+    replacing = False  # inside #@operand_a ... #@end, with statements of the generator's
     for line in text.replace("KERNEL_NAME", name).splitlines():
-        if line.strip() == "#@params":
+        mark = line.strip()
+        indent = line[:len(line) - len(line.lstrip())]
+        if mark == "#@params":
             if params:
                 lines.append(line.replace("#@params", params.rstrip()))
-        elif line.strip() == "#@epilogue":
-            indent = line[:len(line) - len(line.lstrip())]
+        elif mark == "#@epilogue":
             lines += [indent + s for s in epilogue]
-        else:
+        elif mark == "#@before_loop":
+            lines += [indent + s for s in before_loop]
+        elif mark == "#@operand_a":
+            if operand_a is not None:
+                replacing = True
+                lines += [indent + s for s in operand_a]
+        elif mark == "#@end":
+            replacing = False
+        elif not replacing:
             lines.append(line)
     return "\n".join(lines) + "\n"
 

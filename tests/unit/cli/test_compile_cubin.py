@@ -41,7 +41,8 @@ def run(*argv: str) -> tuple[int, str, str]:
 # ====================================================================== real compiles
 
 # One child process, outside Triton's interpreter, runs every real compile of this file:
-# the command three times (a row kernel for both targets; a very long row), then
+# the command four times (a row kernel for both targets; a very long row; with the backward
+# kernels), then
 # ``compile_spec`` on a source Triton rejects, on a kernel holding two blocks of 4096 fp32
 # values in one warp (256 per thread, more than its 255 registers), and on the same kernel
 # at 128 in four warps.
@@ -57,6 +58,10 @@ for arch, n in (("sm_80", 128), ("sm_90", 128), ("sm_90", 65536)):
     code = main(["compile", softmax, "--fn", "softmax", "--emit", "cubin", "--arch", arch,
                  "--size", f"n={n}", "--format", "json"], out, err)
     runs.append([code, out.getvalue(), err.getvalue()])
+out, err = io.StringIO(), io.StringIO()
+code = main(["compile", softmax, "--fn", "softmax", "--emit", "cubin", "--size", "n=128",
+             "--format", "json", "--backward"], out, err)
+runs.append([code, out.getvalue(), err.getvalue()])
 bad = KernelSpec("k_bad", "@triton.jit\\ndef k_bad(p, BLOCK: tl.constexpr):\\n"
                  "    x = tl.load(p + tl.arange(0, BLOCK))\\n    tl.store(p, undefined_name)\\n",
                  {"p": "*fp32", "BLOCK": "constexpr"}, {"BLOCK": 16}, 4, 1)
@@ -97,6 +102,16 @@ def test_a_row_kernel_compiles_for_both_targets_without_spills(real: dict, i: in
     assert r["constexprs"] and all(isinstance(v, (int, bool)) for v in r["constexprs"].values())
     # a row of 128 is held by a power-of-two block of at least 128
     assert any(v >= 128 for k, v in r["constexprs"].items() if k.startswith("BLOCK"))
+
+
+def test_backward_adds_the_kernels_a_training_step_compiles(real: dict) -> None:
+    code, out, err = real["runs"][3]
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["phase"] for r in rows] == ["forward", "backward"]
+    fwd, bwd = rows
+    assert fwd["kernel"] == bwd["kernel"] == "row_3" and "_bwd" in bwd["name"]
+    assert bwd["kind"] == "row" and bwd["problems"] == [] and bwd["spill_bytes"] == 0
 
 
 def test_a_long_row_either_compiles_or_runs_as_torch_ops(real: dict) -> None:
