@@ -7,6 +7,11 @@ a no-op: what is timed is what gtdsl does per launch (reading sizes and strides,
 kernel variant, allocating the outputs, building the arguments), not Triton's launcher nor
 the GPU. Cases are interleaved and each figure is the minimum over several runs.
 
+The backward rows time one backward of a matrix product with an epilogue (``MatmulBackward``)
+the same way, all launches no-ops: the gradient products computing dZ in their tiles, against
+the unfused path the backward takes past 32-bit offsets (the epilogue's derivative kernel
+writing dZ, then two plain products and torch's sum for a bias), interleaved.
+
 Run: ``python -m benchmarks.launch_overhead [--quick] [--json OUT]``. Not a test: nothing here
 asserts.
 """
@@ -100,13 +105,64 @@ def run(quick: bool) -> list[dict[str, Any]]:
     return [{"case": name, "host_us_per_launch": round(best[name], 3)} for name, _, _ in setups]
 
 
+BACKWARD_CASES = [
+    ("backward gelu(linear(x, w, c))", "def f(x: f32[m, k], w: f32[n, k], c: f32[n]):\n"
+     "    return gelu(linear(x, w, c))\n"),
+    ("backward x @ w + c", "def f(x: f32[m, k], w: f32[k, n], c: f32[n]):\n"
+     "    return x @ w + c\n"),
+]
+
+
+def backward_rows(quick: bool) -> list[dict[str, Any]]:
+    """Host µs per matmul backward: fused gradient products vs the unfused path."""
+    from gtdsl.driver import load_source
+    from gtdsl.ir.core import Op, walk
+    from gtdsl.lower.triton import matmul, matmul_grad, rows
+    from gtdsl.lower.triton.autograd import differentiable
+    from gtdsl.lower.triton.kernels import launcher_for
+
+    rows._compile = lambda name, source: _NoLaunch()  # type: ignore[attr-defined]
+    matmul.MatmulKernel._fn = lambda self, variant: _NoLaunch()  # type: ignore[method-assign]
+    # one configuration, no tuning: the choice is made once per class of launches anyway
+    matmul.MatmulKernel.choices = (  # type: ignore[method-assign]
+        lambda self, plan, target: ("generic", [matmul.INTERPRETER_CONFIG]))
+    matmul._capability = lambda device: (9, 0)  # type: ignore[assignment]
+    real_fit = matmul_grad.offsets_fit
+    calls, repeats = (300, 3) if quick else (3000, 7)
+    setups = []
+    for name, src in BACKWARD_CASES:
+        fn = load_source(src, "overhead.gt", backend="triton").f
+        (eqn,) = [e for e in walk(fn.fused().body) if e.op is Op.KERNEL]
+        op = differentiable(launcher_for(eqn))
+        sizes = {"m": 64, "k": 96, "n": 128}
+        ins = tuple(torch.randn([sizes[d.label] for d in a.type.shape.dims]) for a in eqn.ins)
+        outs, saved = op.forward_saving(ins)
+        grads = tuple(torch.randn(o.shape) for o in outs)
+        needs = (True,) * len(ins)
+        setups.append((name, op.matmul_backward(), ins, saved, grads, needs))
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(repeats):
+        for name, mb, ins, saved, grads, needs in setups:
+            for path, fit in (("fused", real_fit), ("unfused", lambda *a: False)):
+                matmul_grad.offsets_fit = fit  # type: ignore[assignment]
+                mb(ins, saved, grads, needs)  # plans made once, outside the timing
+                t = time.process_time()
+                for _ in range(calls):
+                    mb(ins, saved, grads, needs)
+                us = (time.process_time() - t) / calls * 1e6
+                best[name, path] = min(best.get((name, path), float("inf")), us)
+    matmul_grad.offsets_fit = real_fit
+    return [{"case": f"{name} ({path})", "host_us_per_launch": round(best[name, path], 3)}
+            for name, *_ in setups for path in ("fused", "unfused")]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls and repeats")
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    result = run(a.quick)
+    result = run(a.quick) + backward_rows(a.quick)
     for r in result:
         print(f"{r['case']:40s} {r['host_us_per_launch']:8.2f} µs")
     if a.json:

@@ -137,26 +137,14 @@ class Differentiable:
         if kind == "matmul":
             return list(self.matmul_backward().specs(*values, target=target))
         if kind == "attention":
-            get = getattr(self.launcher, "backward_specs", None)
-            return list(get(*values)) if get is not None else []
+            return list(self.launcher.backward_specs(*values))
         g = self.group
-        with_grad = tuple(isinstance(o.type, TTensor) and o.type.dtype.category is DT.FLOAT
-                          for o in g.outputs)
+        grads = tuple(v if isinstance(o.type, TTensor) and o.type.dtype.category is DT.FLOAT
+                      else None for o, v in zip(g.outputs, self._forward_outputs(values)))
         needs = tuple(isinstance(a.type, TTensor) and a.type.dtype.category is DT.FLOAT
                       for a in g.inputs)
-        if not any(with_grad) or not any(needs):
-            return []
-        d = derivative(g, with_grad, needs)
-        if not d.group.outputs:
-            return []
-        tensors = [v for v, a in zip(values, g.inputs) if isinstance(a.type, TTensor)]
-        full = torch.broadcast_shapes(*(t.shape for t in tensors))
-        grads = []
-        for o, v in zip(g.outputs, self._forward_outputs(values)):
-            if isinstance(o.type, TTensor) and o.type.dtype.category is DT.FLOAT:
-                grads.append(v if kind != "row" or v.dim() == len(full) else v.unsqueeze(-1))
-        extra = [full[-1] if len(full) else 1] if d.takes_row_length else []
-        return list(GroupLauncher(d.group).specs(*values, *grads, *extra))
+        plan = self._backward_plan(g, values, grads, needs)
+        return list(plan[1].specs(*plan[2])) if plan is not None else []
 
     def _forward_outputs(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         """Tensors of the forward outputs' shapes and dtypes, on ``values``' device, without
@@ -168,17 +156,23 @@ class Differentiable:
                 v.to("meta") if isinstance(v, torch.Tensor) else v for v in values))
         return tuple(torch.empty(o.shape, dtype=o.dtype, device=device) for o in outs)
 
-    def _group_backward(self, group: Group, values: tuple[Any, ...], grads: tuple[Any, ...],
-                        needs: tuple[bool, ...]) -> tuple[Any, ...]:
+    def _backward_plan(self, group: Group, values: tuple[Any, ...], grads: tuple[Any, ...],
+                       needs: tuple[bool, ...]
+                       ) -> tuple[Derivative, GroupLauncher, tuple[Any, ...], Any] | None:
+        """The backward kernel of a pointwise or row ``group`` for these gradients (None for
+        an output without one) and ``needs``: its derivative, launcher, arguments and the
+        full shape its gradients have; None where no gradient flows."""
         with_grad = tuple(g is not None for g in grads)
         if not any(with_grad) or not any(needs):
-            return (None,) * len(values)
+            return None
         key = (id(group), with_grad, needs)
         found = self._derivatives.get(key)
         if found is None:
             d = derivative(group, with_grad, needs)
             found = self._derivatives[key] = (d, GroupLauncher(d.group))
         d, launch = found
+        if not d.group.outputs:
+            return None
         gs = []
         for o, gr in zip(group.outputs, grads):
             if gr is None:
@@ -192,9 +186,14 @@ class Differentiable:
         tensors = [v for v, a in zip(values, group.inputs) if isinstance(a.type, TTensor)]
         full = torch.broadcast_shapes(*(t.shape for t in tensors), *(g.shape for g in gs))
         extra = [full[-1] if len(full) else 1] if d.takes_row_length else []
-        if not d.group.outputs:
+        return d, launch, (*values, *gs, *extra), full
+
+    def _group_backward(self, group: Group, values: tuple[Any, ...], grads: tuple[Any, ...],
+                        needs: tuple[bool, ...]) -> tuple[Any, ...]:
+        plan = self._backward_plan(group, values, grads, needs)
+        if plan is None:
             return (None,) * len(values)
-        args = (*values, *gs, *extra)
+        d, launch, args, full = plan
         if not launch.ok(*args):  # past the kernels' 32-bit offsets: torch's backward
             return torch_group_backward(group, values, grads, needs)
         outs = _tuple(launch(*args))

@@ -140,6 +140,10 @@ class MatmulBackward:
             else:
                 self.reads_z = self.z.id in _live(d.group, d.group.outputs)
         self._saving: MatmulLauncher | None = None
+        # which of the epilogue's inputs are vectors along N (Z, first, is not)
+        self.vectors: tuple[bool, ...] = () if self.epilogue is None else tuple(
+            i > 0 and isinstance(a.type, TTensor) and len(a.type.shape.dims) == 1 and
+            a.type.shape.row is None for i, a in enumerate(self.epilogue.inputs))
 
     def saving(self) -> MatmulLauncher | None:
         """The launcher of the same kernel that also stores Z (the forward of a training
@@ -157,13 +161,6 @@ class MatmulBackward:
         return self._saving
 
     # ------------------------------------------------------------------ kernels
-    def vectors(self) -> tuple[bool, ...]:
-        """Which of the epilogue's inputs are vectors along N (Z, first, is not)."""
-        if self.epilogue is None:
-            return ()
-        return tuple(i > 0 and isinstance(a.type, TTensor) and len(a.type.shape.dims) == 1 and
-                     a.type.shape.row is None for i, a in enumerate(self.epilogue.inputs))
-
     def products(self, with_grad: tuple[bool, ...], bias: bool,
                  summed: tuple[bool, ...]) -> _Products | None:
         """The gradient products when the outputs ``with_grad`` marks have gradients, the
@@ -201,7 +198,7 @@ class MatmulBackward:
         body.names = {}
         operands: list[_Operand] = []
         outs_with_grad = [i for i, w in enumerate(with_grad) if w]
-        vectors = self.vectors()
+        vectors = self.vectors
         for i, a in enumerate(body.tensor_inputs):
             body.names[a.id] = f"p{i}"
             pos = next((j for j, v in enumerate(sub.inputs) if v.id == a.id), None)
@@ -265,10 +262,10 @@ class MatmulBackward:
     @staticmethod
     def _operand_args(p: _Products, tensors: list[torch.Tensor], vals: dict[int, Any],
                       rows: int, cols: int, transpose: bool
-                      ) -> tuple[list[Any], list[tuple[int, int, int, int]], bool]:
+                      ) -> tuple[list[Any], list[tuple[int, int, int, int]]]:
         """The prologue's runtime arguments for a product whose A is dZ [M, N] (``transpose``:
         dZ.T), with each operand's extent (``rows`` x ``cols`` of A, and its strides along
-        them) for ``offsets_fit``, and whether every operand is ``aligned``."""
+        them) for ``offsets_fit``."""
         args: list[Any] = []
         tiles: list[tuple[int, int, int, int]] = []
         for o, t in zip(p.operands, tensors):
@@ -279,7 +276,7 @@ class MatmulBackward:
             args += [t, *s]
             tiles.append((rows, cols, *s))
         args += [vals[s.id] for s in p.scalars]
-        return args, tiles, all(aligned(t) for t in tensors)
+        return args, tiles
 
     def _plans(self, vals: dict[int, Any], z: Any, grads: tuple[Any, ...],
                need: dict[int, bool]) -> tuple[list[tuple[Var, Any, Any, Any]],
@@ -296,7 +293,7 @@ class MatmulBackward:
         if bias and not with_weight:
             return None
         summed = tuple(v and with_weight and bool(need.get(a.id))
-                       for v, a in zip(self.vectors(), self.epilogue.inputs)
+                       for v, a in zip(self.vectors, self.epilogue.inputs)
                        ) if self.epilogue is not None else ()
         p = self.products(tuple(gr is not None for gr in grads), bias, summed)
         if p is None:
@@ -308,9 +305,10 @@ class MatmulBackward:
         tensors = self._operand_tensors(p, vals, z, grads, lead, n)
         # A's own pointer is not read (the prologue computes A): dZ's first [M, N] operand
         g2 = next(t for t, o in zip(tensors, p.operands) if not o.vector)
+        vec = all(aligned(t) for t in tensors)
         out: list[tuple[Var, Any, Any, Any]] = []
         if need.get(L.lhs.id):
-            args, tiles, vec = self._operand_args(p, tensors, vals, m, n, False)
+            args, tiles = self._operand_args(p, tensors, vals, m, n, False)
             if not offsets_fit(m, k, n, g2.stride(), b_mat.t().stride(), tiles):
                 return None
             dx = torch.empty((m, k), dtype=x.dtype, device=x.device)
@@ -318,7 +316,7 @@ class MatmulBackward:
                         dx.view(x.shape)))
         if with_weight:
             a2 = x.reshape(m, k)
-            args, tiles, vec = self._operand_args(p, tensors, vals, n, m, True)
+            args, tiles = self._operand_args(p, tensors, vals, n, m, True)
             if not offsets_fit(n, k, m, g2.t().stride(), a2.stride(), tiles):
                 return None
             w = vals[weight.id]
@@ -493,14 +491,10 @@ def _matrix(t: torch.Tensor, lead: tuple[int, ...], n: int) -> torch.Tensor:
 
 
 def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """A gradient's matrix product on Triton's matmul template (torch's for f64, which the
-    template does not take)."""
+    """A gradient's plain product: ``matmul.mm`` (looked up at the call)."""
     from gtdsl.lower.triton import matmul
 
-    mm = getattr(matmul, "mm", None)
-    if mm is None or a.dtype == torch.float64:
-        return a @ b
-    return mm(a, b)
+    return matmul.mm(a, b)
 
 
 __all__ = ["MatmulBackward"]
