@@ -9,6 +9,12 @@ warm-up), and jaxtyping+beartype checking the same annotations (when installed:
 Then the cold compile time of a 20-op function: parse, check, lower and first call (each run
 a new source, so no checked program is reused).
 
+Times are process CPU time (interference from other processes on a shared machine does not
+count), the implementations of a row are timed interleaved (a batch of each in turn, repeated;
+``benchmarks.timing``), and each figure is the fastest batch. The spread of the batches
+(``(median - min) / min``) is recorded per implementation (``<impl>_spread``); one above 10%
+prints a warning after the table.
+
 Run: ``python -m benchmarks.overhead [--quick] [--json OUT]``. Not a test: nothing here asserts.
 """
 
@@ -20,11 +26,12 @@ import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from benchmarks import timing
 
 N_ELEMS = 16  # small tensors: the call, not the arithmetic, is measured
 
@@ -57,15 +64,15 @@ def _python_fn(ops: int, args: int, annotate: str | None = None) -> Callable[...
 
 
 def per_call_us(fn: Callable[..., Any], args: list[Any], calls: int, repeats: int) -> float:
-    for _ in range(min(200, calls)):
-        fn(*args)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(calls):
-            fn(*args)
-        best = min(best, (time.perf_counter() - t) / calls)
-    return best * 1e6
+    """The fastest of ``repeats`` batches of ``calls`` calls, in µs of process CPU time a call."""
+    return per_call_stats({"fn": fn}, args, {"fn": calls}, repeats)["fn"].min * 1e6
+
+
+def per_call_stats(fns: dict[str, Callable[..., Any]], args: list[Any], calls: dict[str, int],
+                   repeats: int) -> dict[str, timing.Stats]:
+    """Seconds a call of each function, its batches interleaved with the others'."""
+    return timing.measure({k: (lambda f=f: f(*args)) for k, f in fns.items()}, repeats,
+                          calls=calls, warmup=min(200, min(calls.values())))
 
 
 def _jaxtyped(ops: int, args: int) -> Callable[..., Any] | None:
@@ -98,13 +105,16 @@ def run_overhead(quick: bool, progress: Callable[[str], None]) -> list[dict[str,
             eager = _python_fn(ops, nargs)
             gt = load_source(_gt_source("f", ops, nargs), f"bench_{ops}_{nargs}.gt").f
             row: dict[str, Any] = {"ops": ops, "args": nargs}
-            row["eager_us"] = per_call_us(eager, args, calls, repeats)
-            row["gtdsl_us"] = per_call_us(gt, args, calls, repeats)
             comp = None if quick else _compiled(eager, args)
-            row["torch_compile_us"] = per_call_us(comp, args, calls, repeats) if comp else None
             jt = _jaxtyped(ops, nargs)
-            row["jaxtyping_beartype_us"] = per_call_us(jt, args, calls // 4 or 1, repeats) \
-                if jt else None
+            fns = {"eager": eager, "gtdsl": gt, "torch_compile": comp, "jaxtyping_beartype": jt}
+            fns = {k: f for k, f in fns.items() if f is not None}
+            stats = per_call_stats(fns, args, {k: calls // 4 or 1 if k == "jaxtyping_beartype"
+                                               else calls for k in fns}, repeats)
+            for k in ("eager", "gtdsl", "torch_compile", "jaxtyping_beartype"):
+                row[f"{k}_us"] = stats[k].min * 1e6 if k in stats else None
+            for k, st in stats.items():
+                row[f"{k}_spread"] = round(st.spread, 4)
             for k in ("gtdsl", "torch_compile", "jaxtyping_beartype"):
                 v = row[f"{k}_us"]
                 row[f"{k}_over_eager_us"] = None if v is None else v - row["eager_us"]
@@ -113,12 +123,12 @@ def run_overhead(quick: bool, progress: Callable[[str], None]) -> list[dict[str,
     return rows
 
 
-def run_cold_compile(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
-    from gtdsl.driver import load_source
-
-    lines = ["def chain(x: f32[n, d], w: f32[d, d], b: f32[d]) -> f32[n, d]:", "    h = x"]
+def chain_source(name: str = "chain") -> str:
+    """A 20-op function: a mix of elementwise ops, matmuls and reductions over
+    ``x: f32[n, d], w: f32[d, d], b: f32[d]``."""
+    lines = [f"def {name}(x: f32[n, d], w: f32[d, d], b: f32[d]) -> f32[n, d]:", "    h = x"]
     unary = ["tanh", "exp", "sigmoid", "relu", "gelu"]
-    for i in range(20):  # 20 ops: a mix of elementwise, matmul and reductions
+    for i in range(20):
         k = i % 4
         if k == 0:
             lines.append(f"    h = {unary[i % len(unary)]}(h)")
@@ -129,17 +139,23 @@ def run_cold_compile(quick: bool, progress: Callable[[str], None]) -> dict[str, 
         else:
             lines.append("    h = h - h.mean(-1, keepdim=True)")
     lines.append("    return h")
-    src = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def run_cold_compile(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    from gtdsl.driver import load_source
+
+    src = chain_source("chain")
     x, w, b = torch.randn(4, 8), torch.randn(8, 8), torch.randn(8)
     times = []
     for i in range(3 if quick else 15):
         progress(f"cold compile {i + 1}")
-        t = time.perf_counter()
+        t = timing.cpu_clock()
         m = load_source(src.replace("def chain", f"def chain{i}"), f"cold{i}.gt")
         getattr(m, f"chain{i}")(x, w, b)
-        times.append((time.perf_counter() - t) * 1e3)
+        times.append((timing.cpu_clock() - t) / 1e6)
     return {"ops": 20, "median_ms": statistics.median(times), "min_ms": min(times),
-            "runs": len(times)}
+            "runs": len(times), "spread": round(timing.spread(times), 4)}
 
 
 def environment() -> dict[str, Any]:
@@ -165,6 +181,23 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def warnings(rows: list[dict[str, Any]], cold: dict[str, Any] | None = None,
+             limit: float = timing.SPREAD_LIMIT) -> list[str]:
+    """A warning for each figure whose repetitions spread more than ``limit``."""
+    out = []
+    for r in rows:
+        for k in ("eager", "gtdsl", "torch_compile", "jaxtyping_beartype"):
+            sp = r.get(f"{k}_spread")
+            if sp is not None and sp > limit:
+                out.append(f"warning: overhead {r['ops']}-op, {r['args']} args, {k}: the "
+                           f"batches spread {sp:.0%} above the fastest (limit {limit:.0%}); "
+                           "the machine was busy: do not trust this figure")
+    if cold and cold.get("spread", 0.0) > limit:
+        out.append(f"warning: cold compile: the runs spread {cold['spread']:.0%} above the "
+                   f"fastest (limit {limit:.0%}); do not trust the median")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls; skips torch.compile")
@@ -183,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     cc = result["cold_compile"]
     print(f"\ncold compile of a 20-op function: median {cc['median_ms']:.1f} ms "
           f"(min {cc['min_ms']:.1f} ms, {cc['runs']} runs)")
+    for w in warnings(result["overhead"], cc):
+        print(w)
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(result, fh, indent=2)

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from benchmarks import timing
 from benchmarks.workloads import WORKLOADS, Workload
 
 HERE = Path(__file__).resolve().parent
@@ -72,11 +73,18 @@ def time_call(fn: Callable[[], Any], device: str, budget: float = 0.05,
     """Seconds per call. On a GPU, ``triton.testing.do_bench``'s median. On the CPU, the
     fastest of ``repeats`` timed loops of about ``budget`` seconds each: on a shared 2-core
     machine interference only ever adds time, so the minimum is the stable figure."""
+    return time_call_spread(fn, device, budget, repeats)[0]
+
+
+def time_call_spread(fn: Callable[[], Any], device: str, budget: float = 0.05,
+                     repeats: int = 7) -> tuple[float, float | None]:
+    """``time_call``'s figure and the spread of its loops, ``(median - min) / min`` (None on
+    a GPU, where ``do_bench`` takes its own median)."""
     if device == "cuda":
         try:
             from triton.testing import do_bench
 
-            return do_bench(fn, return_mode="median") * 1e-3
+            return do_bench(fn, return_mode="median") * 1e-3, None
         except ImportError:
             pass
     fn()
@@ -93,7 +101,30 @@ def time_call(fn: Callable[[], Any], device: str, budget: float = 0.05,
             fn()
         _sync(device)
         samples.append((time.perf_counter() - t) / n)
-    return min(samples)
+    return min(samples), timing.spread(samples)
+
+
+def _timed(row: dict[str, Any], impl: str, fn: Callable[[], Any], device: str) -> None:
+    """``row[impl_s]`` and, on the CPU, ``row[impl_spread]``."""
+    row[f"{impl}_s"], sp = time_call_spread(fn, device)
+    if sp is not None:
+        row[f"{impl}_spread"] = round(sp, 4)
+
+
+def spread_warnings(result: dict[str, Any], limit: float = timing.SPREAD_LIMIT) -> list[str]:
+    """A warning for each timed figure whose loops spread more than ``limit`` above the
+    fastest: the machine was busy while it ran, and the figure may be off."""
+    out = []
+    for w in result.get("workloads", []):
+        for r in w["rows"]:
+            for impl in ("eager", "gtdsl", "compile", "tutorial"):
+                sp = r.get(f"{impl}_spread")
+                if sp is not None and sp > limit:
+                    size = ",".join(f"{k}={v}" for k, v in r["sizes"].items())
+                    out.append(f"warning: {w['name']} {size} {impl}: the loops spread {sp:.0%} "
+                               f"above the fastest (limit {limit:.0%}); do not trust this "
+                               "figure")
+    return out
 
 
 def ceilings(device: str, quick: bool) -> dict[str, float]:
@@ -198,8 +229,8 @@ def run_workload(w: Workload, device: str, quick: bool, ceil: dict[str, float],
             row: dict[str, Any] = {"sizes": s}
             out = fn(*args)
             row["gtdsl_error"] = _close(out, ref, dtype)
-            row["eager_s"] = time_call(lambda: w.eager(*args), device)
-            row["gtdsl_s"] = time_call(lambda: fn(*args), device)
+            _timed(row, "eager", lambda: w.eager(*args), device)
+            _timed(row, "gtdsl", lambda: fn(*args), device)
             if compiled is not None:
                 if compile_first_s is None:
                     t = time.perf_counter()
@@ -207,9 +238,9 @@ def run_workload(w: Workload, device: str, quick: bool, ceil: dict[str, float],
                     _sync(device)
                     compile_first_s = time.perf_counter() - t
                 row["compile_error"] = _close(compiled(*args), ref, dtype)
-                row["compile_s"] = time_call(lambda: compiled(*args), device)
+                _timed(row, "compile", lambda: compiled(*args), device)
             if tutorial is not None:
-                row["tutorial_s"] = time_call(lambda: tutorial(*args), device)
+                _timed(row, "tutorial", lambda: tutorial(*args), device)
         nbytes, nflops = w.bytes(s, elt), w.flops(s)
         for impl in ("eager", "gtdsl", "compile", "tutorial"):
             t = row.get(f"{impl}_s")
@@ -463,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nper-call overhead (µs, cache hit):")
         print(overhead_table(result["overhead"]))
         print(f"cold compile of a 20-op function: {result['cold_compile']['median_ms']:.1f} ms")
+    from benchmarks.overhead import warnings as overhead_warnings
+
+    for line in spread_warnings(result) + overhead_warnings(result.get("overhead", []),
+                                                            result.get("cold_compile")):
+        print(line)
     print(f"\nwrote {out / 'results.json'}, metrics.json, params.yaml"
           + (f" and {len(written)} plots" if written else " (no plots: pip install matplotlib)"))
     return 0

@@ -3,9 +3,10 @@
 A leaf module: imports nothing from gtdsl.
 
 - ``GTDSL_CACHE_DIR``: the directory for gtdsl's on-disk caches (default:
-  ``$XDG_CACHE_HOME/gtdsl``, else ``~/.cache/gtdsl``). gtdsl keeps its parser tables (data,
-  never code) in a private subdirectory of it (``parser/``, mode 0700) and reads back only what
-  passes the private-file rules of ``gtdsl._resources``; the directory itself may be shared.
+  ``$XDG_CACHE_HOME/gtdsl``, else ``~/.cache/gtdsl``). Where the parser tables shipped with
+  gtdsl do not fit the installed Lark, gtdsl keeps the ones it builds (data, never code) in a
+  private subdirectory of it (``parser/``, mode 0700) and reads back only what passes the
+  private-file rules of ``gtdsl._resources``; the directory itself may be shared.
 - ``GTDSL_LOG``: comma-separated log topics; ``recompiles`` says why each compile after the
   first happened (to standard error); ``debug`` adds the Python traceback to a `gtdsl`
   command's internal-error report (GT9001).

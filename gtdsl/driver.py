@@ -11,25 +11,30 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gtdsl.check import CheckResult, check_module
 from gtdsl.check.env import ALLOWED_PYTHON
 from gtdsl.check.typed import print_typed
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
-from gtdsl.ir.core import Program
+from gtdsl.ir.core import Function, Program
 from gtdsl.ir.printer import print_function
 from gtdsl.ops.pyallow import Allowlist, bad_extra_name
-from gtdsl.runtime.backends import REGISTRY, REQUESTS
-from gtdsl.runtime.errors import TypeCheckError
-from gtdsl.runtime.jit import usage_error
-from gtdsl.runtime.module import CompiledModule
 from gtdsl.syntax.parse import parse_file_text, read_source
+
+if TYPE_CHECKING:
+    from gtdsl.runtime.module import CompiledModule
+
+# The runtime (and torch, which it imports) loads on the first ``load``/``jit``, never for
+# checking: ``gtdsl check``, ``explain`` and ``compile --emit ast|typed|ir`` run without it.
 
 _SOURCE_SUFFIXES = (".gt",)
 
@@ -38,6 +43,23 @@ def _looks_like_path(arg: str | os.PathLike[str]) -> bool:
     if isinstance(arg, os.PathLike):
         return True
     return "\n" not in arg and arg.strip().endswith(_SOURCE_SUFFIXES)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Parsing and checking build many small objects that live until the check is done, and
+    little cyclic garbage (about 1 object in 100): a garbage collection in between frees
+    almost nothing and walks every live object again (all of torch's too, where it is
+    loaded), which doubled the time a large module took. Paused while the front end runs,
+    unless something else paused it already."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,12 @@ class Checked:
 def check_file(path_or_source: str | os.PathLike[str], filename: str | None = None,
                is_path: bool | None = None) -> Checked:
     """Read (when a path), parse and check; ``is_path`` None guesses from the argument."""
+    with _collector_paused():
+        return _check_file(path_or_source, filename, is_path)
+
+
+def _check_file(path_or_source: str | os.PathLike[str], filename: str | None,
+                is_path: bool | None) -> Checked:
     path: Path | None = None
     try:
         if is_path or (is_path is None and _looks_like_path(path_or_source)):
@@ -88,13 +116,34 @@ def emit(result: CheckResult, fn_name: str, what: str, backend: str = "torch") -
     if fn is None or fn.ir is None:
         return None
     if what == "ir":
-        return print_function(REGISTRY[backend].prepare(fn.ir))
+        return print_function(backend_pass(backend)(fn.ir))
     return print_typed(fn, result.signature(fn_name), getattr(fn, "lets", {}))
+
+
+def backend_pass(backend: str) -> Callable[[Function], Function]:
+    """The IR pass ``backend`` runs before lowering (``gtdsl.runtime.backends``), found
+    without importing the runtime: torch and the interpreter run the checked IR as it is,
+    triton runs the fusion pass; any other name asks the registry."""
+    if backend in ("torch", "interpret"):
+        return _same_ir
+    if backend == "triton":
+        from gtdsl.lower.triton.fusion import fuse
+
+        return fuse
+    from gtdsl.runtime.backends import REGISTRY
+
+    return REGISTRY[backend].prepare
+
+
+def _same_ir(fn: Function) -> Function:
+    return fn
 
 
 def _check_errors(result: CheckResult) -> None:
     errors = [d for d in result.diagnostics if d.is_error]
     if errors:
+        from gtdsl.runtime.errors import TypeCheckError
+
         raise TypeCheckError(errors)
 
 
@@ -121,6 +170,8 @@ def load_source(text: str, filename: str = "<string>", *, backend: str = "auto",
 
 def _allowlist(allow_python: Any) -> Allowlist:
     """``allow_python`` checked: a tuple of full dotted names of functions or values."""
+    from gtdsl.runtime.jit import usage_error
+
     if isinstance(allow_python, str) or not isinstance(allow_python, (tuple, list)):
         raise usage_error(f"allow_python must be a tuple of names, got {allow_python!r}",
                            "e.g. allow_python=(\"operator.neg\",)")
@@ -134,11 +185,20 @@ def _allowlist(allow_python: Any) -> Allowlist:
 
 def _compile_file(file: SourceFile, p: Path | None, backend: str,
                   allow_python: tuple[str, ...]) -> CompiledModule:
-    if backend not in REQUESTS:
-        raise usage_error(f"unknown backend {backend!r}", "use one of: " + ", ".join(REQUESTS))
+    from gtdsl.runtime.module import CompiledModule
+
+    _check_backend(backend)
     allowed = _allowlist(allow_python)
     program = _checked(file, p, allowed)
     return CompiledModule(program, allowed, backend)
+
+
+def _check_backend(backend: str) -> None:
+    from gtdsl.runtime.backends import REQUESTS
+    from gtdsl.runtime.jit import usage_error
+
+    if backend not in REQUESTS:
+        raise usage_error(f"unknown backend {backend!r}", "use one of: " + ", ".join(REQUESTS))
 
 
 def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] = ()) -> Any:
@@ -150,20 +210,21 @@ def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] 
     """
     if fn is None:
         return lambda f: jit(f, backend=backend, allow_python=allow_python)
-    if backend not in REQUESTS:
-        raise usage_error(f"unknown backend {backend!r}", "use one of: " + ", ".join(REQUESTS))
-    from gtdsl.syntax.pyfront import _base_indent, function_source
+    _check_backend(backend)
     from gtdsl.runtime.entry import named_as
+    from gtdsl.runtime.module import CompiledModule
+    from gtdsl.syntax.pyfront import _base_indent, function_source
 
     source = function_source(fn)
-    module = parse_file_text(source, base_indent=_base_indent(source))
-    fns = module.functions()
-    if len(fns) != 1 or len(module.body) != 1:
-        raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
-                                     f"`{fn.__qualname__}`", path=fn.__code__.co_filename,
-                                     help="define the function on its own with `def`")])
-    allowed = _allowlist(allow_python)
-    result = check_module(source, module, None, allowed)
+    with _collector_paused():
+        module = parse_file_text(source, base_indent=_base_indent(source))
+        fns = module.functions()
+        if len(fns) != 1 or len(module.body) != 1:
+            raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
+                                         f"`{fn.__qualname__}`", path=fn.__code__.co_filename,
+                                         help="define the function on its own with `def`")])
+        allowed = _allowlist(allow_python)
+        result = check_module(source, module, None, allowed)
     _check_errors(result)
     compiled = CompiledModule(result.program, allowed, backend)
     out = compiled.functions[fns[0].name]
@@ -197,8 +258,9 @@ def _checked(file: SourceFile, p: Path | None, allowed: Allowlist) -> Program:
         hit = _CHECKED.get(key) if where is not None else None
     if hit is not None and _imports_unchanged(hit[1]):
         return hit[0]
-    tree = parse_file_text(file)
-    result = check_module(file, tree, p, allowed)
+    with _collector_paused():
+        tree = parse_file_text(file)
+        result = check_module(file, tree, p, allowed)
     _check_errors(result)
     modules = [f.module for f in (result.functions or {}).values()] + [
         s.module for s in (result.structs or {}).values()]

@@ -65,20 +65,22 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
 
     for fn in call_order(session):  # callees first; cycles and deep chains reported
         ensure(fn)
-    sigs = tuple((f.name, signature(f)) for f in env.functions.values())
+    signatures = {id(f): signature(f) for f in order}  # each function's, made once
+    sigs = tuple((f.name, signatures.get(id(f)) or signature(f)) for f in env.functions.values())
     functions = {f.qualname: f for m in session.modules.values() for f in m.functions.values()}
     structs = dict(session.structs)
     for m in session.modules.values():
         structs.update({k: v for k, v in m.structs.items() if k not in structs})
     exports = tuple((name, f.qualname) for name, f in env.functions.items()) + tuple(
         (local, f.qualname) for local, f in env.imported_fns.items())
-    program = Program(tuple(_function(f) for f in order if f.ir is not None),
+    program = Program(tuple(_function(f, signatures[id(f)]) for f in order if f.ir is not None),
                       tuple(_struct(info) for info in structs.values()), exports)
     return CheckResult(env, program, sigs, tuple(session.diagnostics), functions, structs)
 
 
-def _function(fn: FnInfo) -> Function:
-    """The IR function with everything a call needs from the declaration."""
+def _function(fn: FnInfo, sig: str) -> Function:
+    """The IR function with everything a call needs from the declaration (``sig``: its
+    ``signature``)."""
     assert fn.ir is not None
     defaults = []
     for name, _, p in fn.params:
@@ -90,7 +92,7 @@ def _function(fn: FnInfo) -> Function:
                    defaults=tuple(defaults),
                    param_spans=tuple(p.span for _, _, p in fn.params),
                    size_vars=tuple(fn.size_vars), doc=fn.decl.docstring,
-                   signature=signature(fn))
+                   signature=sig)
 
 
 def _struct(info: Any) -> StructDecl:

@@ -34,6 +34,12 @@ class V:
     extern: bool = False
     unresolved: bool = False  # a bare name that is not a variable: only a label is possible
 
+    def but(self, **changes: Any) -> V:
+        """A copy with ``changes``: ``dataclasses.replace``, without its generic cost."""
+        new = V.__new__(V)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
+
 
 @dataclass
 class Flow:

@@ -61,26 +61,65 @@ def _calls_of(fn: FnInfo) -> tuple[list[tuple[FnInfo, ast.Call, int]], int]:
     out: dict[int, tuple[FnInfo, ast.Call, int]] = {}
     deepest = 0
     stack: list[tuple[Any, int]] = [(st, 0) for st in reversed(fn.decl.body)]
+    walked = _WALKED
+    call, name_ = ast.Call, ast.Name
     while stack:
         node, blocks = stack.pop()
-        deepest = max(deepest, blocks)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if blocks > deepest:
+            deepest = blocks
+        cls = type(node)
+        if cls is call and type(node.func) is name_:
             callee = fn.module.function(node.func.id)
             if callee is not None and (id(callee) not in out or out[id(callee)][2] < blocks):
                 out[id(callee)] = (callee, node, blocks)
         kids: list[tuple[Any, int]] = []
-        for name in getattr(node, "__dataclass_fields__", ()):
-            if name == "span":
-                continue
-            inner = blocks + 1 if name in ("body", "orelse") and isinstance(
-                node, (ast.If, ast.For, ast.IfExp)) else blocks
+        for name, block in _child_fields(cls):
+            inner = blocks + block
             value = getattr(node, name)
             if isinstance(value, tuple):
-                kids += [(v, inner) for v in value if hasattr(v, "__dataclass_fields__")]
-            elif hasattr(value, "__dataclass_fields__"):
-                kids.append((value, inner))
-        stack += reversed(kids)
+                for v in value:
+                    w = walked.get(type(v))
+                    if w is None:
+                        w = _walked(type(v))
+                    if w:
+                        kids.append((v, inner))
+            else:
+                w = walked.get(type(value))
+                if w is None:
+                    w = _walked(type(value))
+                if w:
+                    kids.append((value, inner))
+        if kids:
+            kids.reverse()
+            stack += kids
     return list(out.values()), deepest
+
+
+_WALKED: dict[type, bool] = {}
+
+
+def _walked(cls: type) -> bool:
+    """Whether values of ``cls`` are walked: AST nodes but annotations."""
+    found = _WALKED[cls] = hasattr(cls, "__dataclass_fields__") and not issubclass(cls, _TYPES)
+    return found
+
+
+# Annotations hold no calls and add no block: their trees are not walked.
+_TYPES = (ast.DynType, ast.TensorType, ast.ScalarType, ast.StructType, ast.ListType,
+          ast.TupleType)
+_CHILD_FIELDS: dict[type, tuple[tuple[str, int], ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[tuple[str, int], ...]:
+    """The fields of an AST class but its span, each with the blocks it adds: 1 for the
+    bodies of ``if``, ``for`` and conditional expressions."""
+    found = _CHILD_FIELDS.get(cls)
+    if found is None:
+        names = [n for n in getattr(cls, "__dataclass_fields__", ()) if n != "span"]
+        block = issubclass(cls, (ast.If, ast.For, ast.IfExp))
+        found = tuple((n, int(block and n in ("body", "orelse"))) for n in names)
+        _CHILD_FIELDS[cls] = found
+    return found
 
 
 def _components(fns: list[FnInfo], edges: dict[int, list[tuple[FnInfo, ast.Call, int]]]

@@ -6,7 +6,6 @@ Python names (values and extern calls of type ``?``).
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from gtdsl.check.builder import V
@@ -89,6 +88,7 @@ class CallChecker(CastChecker):
             extern = any(a.extern for a in args)
             self.emit(Op.CHECK_OP, tuple(ins), (), (
                 ("op", name), ("names", names), ("facts", tuple(rel.residuals)),
+                ("preds", None if rel.opaque else tuple(rel.preds)),
                 ("blame", self.blame(BlameKind.EXTERN if extern else BlameKind.OP_ARG,
                                      f"the arguments of `{name}`", span, origin))), span=span)
         out = self.var(name, out_t)
@@ -177,12 +177,12 @@ class CallChecker(CastChecker):
         """An allowlisted Python name used as a value. Numbers (``math.inf``, ``torch.pi``)
         are constants of their scalar type, as if written out; anything else is an extern
         of type ``?``."""
-        obj = self.s.allowed.resolve(path)
+        obj = self.s.allowed.fact(path).value  # a number's value, else None
         kind = {bool: ScalarKind.BOOL, int: ScalarKind.INT, float: ScalarKind.FLOAT}.get(
             type(obj))
         t: Type
         if kind is not None:
-            t = TScalar(kind, Size.of(obj) if kind is ScalarKind.INT else None)
+            t = TScalar(kind, Size.of(obj) if type(obj) is int else None)
             return V(t, Lit(obj, t), value=obj, span=span)
         t = TDyn(DynReason.EXTERN)
         out = self.var(path.rsplit(".", 1)[-1], t)
@@ -194,10 +194,8 @@ class CallChecker(CastChecker):
         ``inplace=True``, ``max_norm=`` of an embedding, ...): only values known statically
         to leave the arguments alone pass."""
         rules = writing_args(path)
-        try:
-            params = list(inspect.signature(self.s.allowed.resolve(path)).parameters)
-        except (TypeError, ValueError):  # a builtin: its writing arguments are keyword-only
-            params = []
+        # no signature (a builtin): its writing arguments are keyword-only
+        params = self.s.allowed.fact(path).params
         given = dict(zip(params, args))
         given.update(kwargs)
         for name, v in given.items():
@@ -215,7 +213,7 @@ class CallChecker(CastChecker):
     def python_missing(self, path: str, span: Span | None) -> V | None:
         """An error when the allowlisted ``path`` does not exist in the installed modules."""
         try:
-            self.s.allowed.resolve(path)
+            self.s.allowed.fact(path)
         except LookupError as err:
             return self.error("GT1012", str(err), span, "not available",
                               help="this Python or torch version lacks it: use another "
@@ -294,7 +292,13 @@ class CallChecker(CastChecker):
 
         inst = Instance(frozenset(ren.values()), frozenset(ren_rows.values()), rigid=self.rigid)
         inst.sizes.update({ren[k]: value for k, value in size_args.items()})
-        ptypes = {pname: rename(t) for pname, t, _ in params}
+        # the renamed signature is the same at every call of a checked callee: made once
+        renamed = self.s.renamed.get(id(callee)) if callee.state == "done" else None
+        if renamed is None:
+            renamed = ({pname: rename(t) for pname, t, _ in params}, rename(callee.returns))
+            if callee.state == "done":
+                self.s.renamed[id(callee)] = renamed
+        ptypes, renamed_return = renamed
         pdecl = {pname: p.annotation.span if p.annotation else p.span for pname, _, p in params}
         for pname, v in bound.items():
             try:
@@ -309,7 +313,7 @@ class CallChecker(CastChecker):
         # a size the arguments leave open (`H` and `K` from an `H*K` dim) fails at run time
         # too, unless an argument whose size is not known statically can still fix it
         later = {x for pname, v in bound.items() if not _fully_static(v.type)
-                 for x in _size_vars(ptypes[pname])}
+                 for x in _size_vars(ptypes[pname])} if inst.residuals else set()
         open_vars = inst.undetermined(later)
         if open_vars:
             back = {r: v for v, r in ren.items()}
@@ -334,7 +338,7 @@ class CallChecker(CastChecker):
                                                   f"`{callee.name}`", v.span, v.origin),
                             pdecl[pname], f"argument `{pname}` of `{callee.name}`", v.span)
             atoms.append(c.atom)
-        rt = inst.resolve(rename(callee.returns))
+        rt = inst.resolve(renamed_return)
         out = self.var(callee.name, rt)
         # The callee's size variables as this call instantiated them: the callee binds them
         # from these (`attention[H, K]` cannot recover H and K from `H*K`-sized weights).
@@ -353,7 +357,7 @@ class CallChecker(CastChecker):
 def is_python_value(allowed: Allowlist, path: str) -> bool:
     """Whether the allowlisted name ``path`` is a value (``math.inf``), not a function."""
     try:
-        return not callable(allowed.resolve(path))
+        return not allowed.fact(path).is_callable
     except LookupError:
         return False
 

@@ -7,7 +7,6 @@ conflicting component (docs/types.md, "What is checked, and when").
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from gtdsl.check.builder import Builder, V
 from gtdsl.check.messages import kind_of
@@ -23,7 +22,7 @@ class CastChecker(Builder):
         """``v`` as a value of ``target``: as is when ⊑, through a cast when consistent."""
         s, t = strip_labels(v.type), strip_labels(target)
         if isinstance(v.type, TDyn) and v.type.reason is DynReason.ERROR:
-            return replace(v, type=target)
+            return v.but(type=target)
         if leq(s, t):
             return v
         eqs: list[SizeEq] = []
@@ -50,7 +49,7 @@ class CastChecker(Builder):
         out = self.var("cast", m)
         self.emit(Op.CHECK_CAST, (v.atom,), (out,), (("target", m), ("blame", blame)),
                   span=span)
-        return replace(v, type=m, atom=out)
+        return v.but(type=m, atom=out)
 
 
 def relabel(m: Type, target: Type) -> Type:

@@ -110,6 +110,9 @@ class Session:
         self._loading: list[Path] = []
         self.root: Path | None = None  # imports resolve from the main module's directory
         self.cyclic: set[int] = set()  # ids of the functions on a cycle of calls (GT2020)
+        # id of a checked function -> its parameter and return types with its size and row
+        # variables renamed apart for a call (``CallChecker.user_call``)
+        self.renamed: dict[int, tuple[dict[str, Type], Type]] = {}
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)

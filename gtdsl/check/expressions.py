@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import replace
 from typing import Any
 
 from gtdsl.check.builder import V
@@ -63,8 +62,18 @@ class ExprChecker(CallChecker):
 
     def _expr(self, e: ast.Expr, env: dict[str, V]) -> V:
         t: Type
-        if isinstance(e, ast.Name):
+        # the common kinds first (no AST class has subclasses)
+        if type(e) is ast.Name:
             return self.name(e, env)
+        if type(e) is ast.Call:
+            return self.call(e, env)
+        if type(e) is ast.Attribute:
+            return self.attribute(e, env)
+        if type(e) is ast.BinOp:
+            return self.binary(BINOPS[e.op], self.expr(e.left, env), self.expr(e.right, env),
+                               e.span)
+        if type(e) is ast.Subscript:
+            return self.subscript(e, env)
         if isinstance(e, ast.Int):
             t = TScalar(ScalarKind.INT, Size.of(e.value))
             return V(t, Lit(e.value, t), value=e.value, span=e.span)
@@ -163,7 +172,7 @@ class ExprChecker(CallChecker):
         t = v.type
         rt: Type
         if isinstance(t, TTensor):
-            return self.op_call("neg", [v], {}, span) if sym == "-" else replace(v, span=span)
+            return self.op_call("neg", [v], {}, span) if sym == "-" else v.but(span=span)
         if isinstance(t, TScalar):
             atom = v.atom
             number = _literal_number(atom.value) if isinstance(atom, Lit) else None
@@ -173,7 +182,7 @@ class ExprChecker(CallChecker):
                 rt = TScalar(kind, Size.of(value) if isinstance(value, int) else None)
                 return V(rt, Lit(value, rt), value=value, span=span)
             if sym == "+" and t.kind is not ScalarKind.BOOL:
-                return replace(v, span=span)
+                return v.but(span=span)
             kind = ScalarKind.FLOAT if t.kind is ScalarKind.FLOAT else ScalarKind.INT
             size = (-t.value if sym == "-" else t.value) if kind is ScalarKind.INT and \
                 t.kind is ScalarKind.INT and t.value is not None else None
@@ -200,7 +209,7 @@ class ExprChecker(CallChecker):
         n = e.id
         t: Type
         if n in env:
-            return replace(env[n], span=e.span, label=None)
+            return env[n].but(span=e.span, label=None)
         if n in self.fn.size_vars or n in self.rigid and n not in self.fn.row_vars:
             t = TScalar(ScalarKind.INT, Size.of(n))  # its value: the size bound at run time
             return V(t, Lit(Size.of(n), t), value=Size.of(n), label=n, span=e.span)
@@ -447,7 +456,7 @@ class ExprChecker(CallChecker):
         bits = _result_bits(name, _size_bits(sa), _size_bits(sb), k if k is not None else 0, 0)
         if terms > _MAX_SIZE_TERMS or bits > MAX_CONSTANT_BITS:
             forget = TScalar(ScalarKind.INT)  # too large to track: known at run time only
-            left = replace(left, type=forget, value=UNKNOWN, label=None)
+            left = left.but(type=forget, value=UNKNOWN, label=None)
         return left, right
 
 

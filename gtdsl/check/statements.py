@@ -40,8 +40,8 @@ class StmtChecker(ExprChecker):
         elif isinstance(st, ast.AugAssign):
             left = self.expr(st.target, env)
             right = self.expr(st.value, env)
-            env[st.target.id] = replace(self.binary(BINOPS[st.op], left, right, st.span),
-                                        decl=left.decl)
+            env[st.target.id] = self.binary(BINOPS[st.op], left, right, st.span).but(
+                decl=left.decl)
         elif isinstance(st, ast.Return):
             self.ret(st, env)
             return Flow(env, True)
@@ -59,7 +59,7 @@ class StmtChecker(ExprChecker):
 
     def assign(self, target: ast.Name | ast.Tuple, v: V, env: dict[str, V]) -> None:
         if isinstance(target, ast.Name):
-            env[target.id] = replace(v, label=None, unresolved=False, span=target.span,
+            env[target.id] = v.but(label=None, unresolved=False, span=target.span,
                                      decl=v.decl)
             if target.span is not None:
                 self.lets[(target.span.start, target.span.end)] = v.type
@@ -112,8 +112,8 @@ class StmtChecker(ExprChecker):
         if not (isinstance(out.type, TDyn) and out.type.reason is DynReason.ERROR):
             # The variable has the declared type: an annotation names dims, and may forget
             # what the value knows (`acc: f32[?, d] = x` lets a loop grow `acc`).
-            out = replace(out, type=t)
-        env[st.target.id] = replace(out, span=st.target.span, decl=st.annotation.span)
+            out = out.but(type=t)
+        env[st.target.id] = out.but(span=st.target.span, decl=st.annotation.span)
         if st.target.span is not None:
             self.lets[(st.target.span.start, st.target.span.end)] = out.type
 
@@ -240,7 +240,7 @@ class StmtChecker(ExprChecker):
             cv = self.var(n, env[n].type)
             binders.append(cv)
             carried_in[n] = cv
-            inner[n] = replace(env[n], atom=cv)
+            inner[n] = env[n].but(atom=cv)
         self.blocks.append([])
         self.assign(st.target, V(elem, item, span=st.target.span), inner)
         outer_trips = self.trips
@@ -267,7 +267,7 @@ class StmtChecker(ExprChecker):
         self.emit(Op.FOR, (source.atom, *(env[n].atom for n in carried)), outs,
                   (("binders", tuple(binders)),), (Block(tuple(block)),), st.span)
         for n, o in zip(carried, outs):
-            env[n] = replace(env[n], atom=o)
+            env[n] = env[n].but(atom=o)
 
 
 def _assigned_names(body: tuple[ast.Stmt, ...]) -> list[str]:

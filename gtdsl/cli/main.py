@@ -290,12 +290,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show `—` gets `?`
         if out is None and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
+    program = argv is None and out is None and err is None  # the `gtdsl` command itself
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _dispatch(parser, argv, out, err)
+        code = _dispatch(parser, argv, out, err)
+        if program and _front_end_only(argv):
+            _exit_now(code)
+        return code
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return EXIT_INTERRUPTED
@@ -356,6 +360,35 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
     return run_explain(args.code, out, err)
 
 
+def _front_end_only(argv: Sequence[str]) -> bool:
+    """The command only read, parsed and checked (``check``, ``compile --emit
+    ast|typed|ir``): nothing it loaded needs cleaning up."""
+    if "torch" in sys.modules or not argv:
+        return False
+    if argv[0] == "check":
+        return True
+    return argv[0] == "compile" and not any(
+        a in ("torch", "triton", "cubin") or a.startswith("--emit=") and a[7:] in (
+            "torch", "triton", "cubin") for a in argv)
+
+
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` as soon as its output is out: freeing a large checked
+    program object by object at interpreter exit takes longer than checking it did (mypy ends
+    the same way). A reader that left (BrokenPipeError) is handled as for any write; where
+    the output cannot be flushed otherwise, the normal exit path reports it."""
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError):
+        return
+    os._exit(code)
+
+
 def _input_path(argv: Sequence[str]) -> str | None:
     """What the command reads: its first operand that is no option and no option's value."""
     takes_value = {"--fn", "--arg", "--size", "--backend", "--seed", "--allow-python",
@@ -392,13 +425,10 @@ def _internal_error(exc: Exception, argv: Sequence[str], out: TextIO, err: TextI
     if frames:
         last = frames[-1]
         notes.append(f"raised in {last.name} ({Path(last.filename).name}:{last.lineno})")
-    try:
-        import torch
-
-        versions = f"gtdsl {__version__}, Python {platform.python_version()}, " \
-                   f"torch {torch.__version__}"
-    except Exception:
-        versions = f"gtdsl {__version__}, Python {platform.python_version()}"
+    versions = f"gtdsl {__version__}, Python {platform.python_version()}"
+    torch_version = _torch_version()
+    if torch_version:
+        versions += f", torch {torch_version}"
     notes.append(f"versions: {versions}")
     notes.append("command: gtdsl " + " ".join(argv))
     debug = "debug" in load_config().log
@@ -416,6 +446,19 @@ def _internal_error(exc: Exception, argv: Sequence[str], out: TextIO, err: TextI
     else:
         err.write(render_text(diag))
     return EXIT_INTERNAL
+
+
+def _torch_version() -> str | None:
+    """The installed torch's version, without importing torch when nothing has yet."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(getattr(torch, "__version__", "")) or None
+    try:
+        from importlib.metadata import version
+
+        return version("torch")
+    except Exception:
+        return None
 
 
 def _silence_stdout() -> None:

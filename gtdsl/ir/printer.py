@@ -22,7 +22,8 @@ def print_eqn(eqn: Eqn, indent: str) -> list[str]:
     if eqn.op is Op.KERNEL:  # kernel[name: kind]
         params = str(eqn.param("kernel"))
     else:
-        params = ", ".join(f"{k}={_param(v)}" for k, v in eqn.params)
+        # a CHECK_OP's `preds` restate its `facts` for compiled code
+        params = ", ".join(f"{k}={_param(v)}" for k, v in eqn.params if k != "preds")
     head = eqn.op.name.lower() + (f"[{params}]" if params else "") + f"({ins})"
     line = f"{indent}{outs} = {head}" if outs else f"{indent}{head}"
     if eqn.span is not None:

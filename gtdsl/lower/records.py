@@ -26,12 +26,29 @@ class CastSite:
 
 
 @dataclass(frozen=True, slots=True)
+class FastCast:
+    """A ``CHECK_CAST`` inside a body, as generated checks: ``site(value, sizes..., rows...)``
+    with the body's bound ``sizes`` and ``rows``, returning the ``new`` sizes and
+    ``new_rows`` the cast binds (the reference cast explains a failure)."""
+
+    site: CastSite
+    sizes: tuple[str, ...]
+    rows: tuple[str, ...]
+    new: tuple[str, ...]
+    new_rows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class OpCheck:
-    """A ``CHECK_OP``: op ``op``'s relation re-run on its arguments' metadata."""
+    """A ``CHECK_OP``: op ``op``'s relation re-run on its arguments' metadata:
+    ``site((sizes...), (rows...), ins...)`` with the values of the body's bound ``sizes``
+    and ``rows`` (for the message of a failure)."""
 
     op: str
     names: tuple[str, ...]
     blame: Blame
+    sizes: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +65,23 @@ class Callee:
     """A gtdsl function called by qualified name (the runtime's compiled function)."""
 
     qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedCallee:
+    """A gtdsl function called from a body that proved its arguments: its trusted entry
+    (sizes computed by the caller, nothing checked again)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class DirectCallee:
+    """A gtdsl function called from a body that proved its arguments and whose types fix
+    the callee's specialization key: its compiled body for ``key``."""
+
+    qualname: str
+    key: tuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +106,8 @@ class Launch:
     kernel: Any
 
 
-Record = CastSite | OpCheck | AssertSite | Callee | TorchFunction | PythonName | Launch
+Record = (CastSite | FastCast | OpCheck | AssertSite | Callee | TrustedCallee | DirectCallee | TorchFunction
+          | PythonName | Launch)
 
-__all__ = ["AssertSite", "Callee", "CastSite", "Launch", "OpCheck", "PythonName", "Record",
-           "TorchFunction"]
+__all__ = ["AssertSite", "Callee", "CastSite", "DirectCallee", "FastCast", "Launch", "OpCheck", "PythonName", "Record",
+           "TorchFunction", "TrustedCallee"]

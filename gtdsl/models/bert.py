@@ -121,6 +121,7 @@ class Bert:
         self.module: CompiledModule = load(HERE / "bert.gt", backend=backend)
         self.params = self._load_params()
         self._tokenizer = None
+        self._unpadded: Any = None
 
     # ------------------------------------------------------------------ weights
     def _load_params(self) -> Any:
@@ -193,22 +194,53 @@ class Bert:
                       mask: torch.Tensor | None = None) -> torch.Tensor:
         """The encoder's output [b, s, hidden] for token ids (mask: 1 keep, 0 padding)."""
         types = torch.zeros_like(ids) if types is None else types
-        mask = torch.ones(ids.shape) if mask is None else mask.float()
-        bias = (1.0 - mask)[:, None, None, :] * -10000.0
-        return self.module.encode(self.params, ids, types, self.positions(ids), bias,
+        keep = torch.ones(ids.shape, dtype=torch.bool) if mask is None else mask != 0
+        return self.module.encode(self.params, ids, types, self.positions(ids),
+                                  keep[:, None, None, :],
                                   self.config.eps, self.config.act, **self.config.sizes)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
-        """Normalized mean-pooled embeddings, one row per text (as sentence-transformers)."""
-        out = []
-        for i in range(0, len(texts), batch_size):
-            t = self.tokenize(texts[i:i + batch_size])
-            positions = self.positions(t["ids"])
-            with torch.no_grad():
-                out.append(self.module.sentence_embedding(
-                    self.params, t["ids"], t["types"], positions, t["mask"], self.config.eps,
-                    self.config.act, **self.config.sizes))
-        return torch.cat(out) if out else torch.empty(0, self.config.hidden)
+        """Normalized mean-pooled embeddings, one row per text (as sentence-transformers).
+
+        The texts are tokenized together, then run longest first in batches of
+        ``batch_size`` of similar token counts, each padded only to its own longest text
+        (sentence-transformers sorts by character count likewise); the rows come back in the
+        order of ``texts``."""
+        texts = list(texts)
+        out = torch.empty(len(texts), self.config.hidden)
+        if not texts:
+            return out
+        encodings = self._unpadded_tokenizer().encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                ids, types, mask = self._padded([encodings[i] for i in rows])
+                out[rows] = self.module.sentence_embedding(
+                    self.params, ids, types, self.positions(ids), mask, self.config.eps,
+                    self.config.act, **self.config.sizes)
+        return out
+
+    def _unpadded_tokenizer(self) -> Any:
+        """The tokenizer without padding (``encode`` pads each batch itself)."""
+        if self._unpadded is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_str(self.tokenizer.to_str())
+            tok.no_padding()
+            self._unpadded = tok
+        return self._unpadded
+
+    def _padded(self, encodings: list[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token ids, token types and the mask (1 token, 0 padding) of unpadded encodings,
+        right-padded to the longest of them."""
+        width = max(len(e.ids) for e in encodings)
+        pad = self.pad_id
+        ids = torch.tensor([e.ids + [pad] * (width - len(e.ids)) for e in encodings])
+        types = torch.tensor([e.type_ids + [0] * (width - len(e.ids)) for e in encodings])
+        lengths = torch.tensor([len(e.ids) for e in encodings])
+        mask = (torch.arange(width) < lengths[:, None]).float()
+        return ids, types, mask
 
 
 def _check_normalizer(folder: Path, tok: Any) -> None:

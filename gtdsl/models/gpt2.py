@@ -44,6 +44,91 @@ NEG = -1e9  # the additive bias of a masked key: exp underflows to exactly 0
 BUFFERS = (".attn.bias", ".attn.masked_bias")  # the attention mask buffers, not read
 
 
+def attention_bias(keys: torch.Tensor, s: int) -> torch.Tensor:
+    """The additive bias ``[b, 1, s, t + s]`` of s new tokens after t cached ones: ``keys``
+    ``[b, t + s]`` masks padding, and query i sees the keys 0 .. t + i (one new token sees
+    every key: the padding bias alone)."""
+    if s == 1:
+        return keys[:, None, None, :]
+    t = keys.shape[1] - s
+    causal = torch.triu(torch.full((s, t + s), NEG), t + 1)  # key j > t + i is in the future
+    return (causal + keys[:, None, :]).unsqueeze(1)
+
+
+class KVCache:
+    """The keys and values of every layer in one preallocated tensor
+    ``[2, layers, rows, H, capacity, K]``, filled for the first ``length`` tokens. A step
+    writes its new keys and values in place after the cached ones and the blocks read views
+    of the filled part, so no token copies the cache. ``reorder`` (beam search) gathers the
+    rows into a second buffer of the same size and swaps the two; the first ``shared``
+    positions, equal in every row a reorder mixes (a prompt's, repeated for its beams), are
+    not copied."""
+
+    def __init__(self, layers: int, rows: int, heads: int, kdim: int, capacity: int) -> None:
+        self._use(torch.empty(2, layers, rows, heads, capacity, kdim))
+        self.length = 0
+        self.shared = 0
+        self._spare: torch.Tensor | None = None
+
+    def _use(self, data: torch.Tensor) -> None:
+        """Hold ``data``, with a view of each layer's keys and values ``[2, rows, H,
+        capacity, K]`` (made once per buffer, not per token)."""
+        self.data = data
+        self._layers = data.unbind(1)
+
+    @classmethod
+    def holding(cls, cache: list[tuple[torch.Tensor, torch.Tensor]], capacity: int) -> KVCache:
+        """A cache of ``capacity`` tokens holding ``cache`` (per layer, keys and values
+        ``[rows, H, t, K]``)."""
+        rows, heads, t, kdim = cache[0][0].shape
+        out = cls(len(cache), rows, heads, kdim, capacity)
+        if t:
+            for layer, (k, v) in zip(out._layers, cache):
+                layer[0, :, :, :t] = k
+                layer[1, :, :, :t] = v
+        out.length = t
+        return out
+
+    def write(self, layer: int, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new keys and values ``kv`` ``[2, rows, H, s, K]`` of ``layer`` after the
+        cached tokens; the keys and values of all ``length + s`` tokens, as views."""
+        end = self.length + kv.shape[-2]
+        both = self._layers[layer]
+        both[:, :, :, self.length:end] = kv
+        filled = both[:, :, :, :end]
+        return filled[0], filled[1]
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Row i continues row ``rows[i]`` (a row whose first ``shared`` positions equal
+        row i's)."""
+        start, t = self.shared, self.length
+        if self._spare is None:
+            self._spare = torch.empty_like(self.data)
+            self._spare[..., :start, :] = self.data[..., :start, :]
+        torch.index_select(self.data[..., start:t, :], 2, rows,
+                           out=self._spare[..., start:t, :])
+        old = self.data
+        self._use(self._spare)
+        self._spare = old
+
+    def repeated(self, times: int) -> KVCache:
+        """A cache of the same capacity with each row repeated ``times`` times in a row (the
+        beams of a prompt): the positions cached so far are shared by each row's copies."""
+        _, layers, rows, heads, capacity, kdim = self.data.shape
+        out = KVCache(layers, rows * times, heads, kdim, capacity)
+        t = out.length = out.shared = self.length
+        torch.index_select(self.data[..., :t, :], 2,
+                           torch.arange(rows).repeat_interleave(times),
+                           out=out.data[..., :t, :])
+        return out
+
+    def tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, the keys and values of the cached tokens ``[rows, H, length, K]``
+        (views)."""
+        t = self.length
+        return [(layer[0, :, :, :t], layer[1, :, :, :t]) for layer in self._layers]
+
+
 class GPT2(search.Decoding):
     """A loaded GPT-2: ``logits(ids, attention_mask)``, ``generate(ids, max_new_tokens)``,
     ``beam_search(ids, max_new_tokens, beams)``, ``generate_text(prompt)``."""
@@ -117,23 +202,32 @@ class GPT2(search.Decoding):
         return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
 
     # ------------------------------------------------------------------ running
-    def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        kdim = self.hidden // self.heads
-        z = torch.zeros(batch, self.heads, 0, kdim)
-        return [(z, z) for _ in range(self.n_layers)]
+    def new_cache(self, batch: int, capacity: int) -> KVCache:
+        """An empty preallocated cache of ``batch`` rows for up to ``capacity`` tokens."""
+        return KVCache(self.n_layers, batch, self.heads, self.hidden // self.heads, capacity)
 
-    def _run(self, ids: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
-             keys: torch.Tensor, positions: torch.Tensor
-             ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """The blocks over ``ids`` [b, s] at ``positions`` [b, s], after the cache; ``keys``
-        [b, t + s] is the additive padding bias over the cached and new tokens."""
+    def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The cache ``step`` takes before the first token: per layer, keys and values of no
+        token."""
+        return self.new_cache(batch, 0).tensors()
+
+    def _run(self, ids: torch.Tensor, positions: torch.Tensor, cache: KVCache,
+             bias: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """The blocks over ``ids`` [b, s] at ``positions`` [b, s] after the ``cache.length``
+        cached tokens; ``bias`` [b, 1, s, t + s] masks the keys (causality and padding). Each
+        block's new keys and values are written into the cache in place; the logits are
+        those of the last position only when ``last_only``."""
         kw = dict(H=self.sizes["H"], K=self.sizes["K"])
+        m, eps, act = self.module, self.eps, self.act
         x = self.module.embed(self.embeddings, ids, positions)
-        new_cache = []
-        for p, (pk, pv), scale in zip(self.blocks, cache, self.scales):
-            x, k, v = self.module.block(p, x, pk, pv, keys, self.eps, scale, self.act, **kw)
-            new_cache.append((k, v))
-        return self.module.logits(self.embeddings, self.ln_f, x, self.eps), new_cache
+        for layer, (p, scale) in enumerate(zip(self.blocks, self.scales)):
+            qkv = m.attention_input(p, x, eps, **kw)
+            k, v = cache.write(layer, qkv[1:])
+            x = m.block(p, x, qkv[0], k, v, bias, eps, scale, act, **kw)
+        cache.length += ids.shape[1]
+        if last_only:
+            x = x[:, -1:]
+        return m.logits(self.embeddings, self.ln_f, x, eps)
 
     def step(self, ids: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
              attention_mask: torch.Tensor | None = None,
@@ -154,7 +248,9 @@ class GPT2(search.Decoding):
             positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)[:, t:]
         if position_ids is not None:
             positions = position_ids
-        return self._run(ids, cache, keys, positions)
+        grown = KVCache.holding(cache, t + s)
+        out = self._run(ids, positions, grown, attention_bias(keys, s))
+        return out, grown.tensors()
 
     def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                position_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -190,9 +286,12 @@ class GPT2(search.Decoding):
                  max_new_tokens: int, settings: dict[str, Any]
                  ) -> tuple[torch.Tensor, torch.Tensor, search.Advance]:
         """The prompt, its next-token logits and the ``advance`` function the decoding loops
-        call: the prompt runs once, its cache (with its padding bias and last positions) is
-        repeated for the beams, then one token per step with the cache reordered to follow
-        the beams; each new token is real and sits one position after the previous one."""
+        call. The cache, the padding bias and the positions of every step are preallocated
+        for the prompt and ``max_new_tokens``: the prompt runs once (its cache repeated for
+        the beams), then one token per step, each new token real and one position after the
+        previous one, its keys and values written in place; beam search reorders the cache
+        rows to follow the beams (within a prompt's beams, so the bias and positions, equal
+        for them, stay)."""
         b, s = ids.shape
         if mask is None:
             mask = torch.ones(b, s, dtype=torch.int64)
@@ -203,16 +302,24 @@ class GPT2(search.Decoding):
                 "GT3001", f"the prompt ({int(last.max()) + 1} positions) and {max_new_tokens} "
                 f"new tokens exceed the model's {self.sizes['P']} positions",
                 "ask for fewer new tokens")
-        keys = (1.0 - mask.float()) * NEG
-        logits, cache = self._run(ids, self.empty_cache(b), keys, positions)
+        capacity = s + max_new_tokens
+        keys = torch.zeros(b, capacity)  # the new tokens are real: 0
+        keys[:, :s] = (1.0 - mask.float()) * NEG
+        cache = self.new_cache(b, capacity)
+        first = self._run(ids, positions, cache, attention_bias(keys[:, :s], s), last_only=True)
+        ahead = last + torch.arange(1, max_new_tokens + 1)  # [b, n]: the new tokens' positions
+        if beams > 1:
+            cache = cache.repeated(beams)
+            keys = keys.repeat_interleave(beams, 0)
+            ahead = ahead.repeat_interleave(beams, 0)
+        bias = keys[:, None, None, :]  # one query: no causal part
 
-        def run(tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-            kv, keys, last = state
-            keys = torch.cat([keys, keys.new_zeros(keys.shape[0], tokens.shape[1])], 1)
-            pos = last + torch.arange(1, tokens.shape[1] + 1)
-            out, kv = self._run(tokens, kv, keys, pos)
-            return out, (kv, keys, pos[:, -1:])
-        return ids, logits[:, -1], search.cached(run, (cache, keys, last), beams)
+        def advance(rows: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
+            if rows is not None:
+                cache.reorder(rows)
+            t = cache.length
+            return self._run(tokens, ahead[:, t - s:t - s + 1], cache, bias[..., :t + 1])[:, -1]
+        return ids, first[:, -1], advance
 
     def generate_text(self, prompt: str, max_new_tokens: int = 20, beams: int = 1) -> str:
         """Tokenize, decode greedily (``beams`` 1) or by beam search, and detokenize."""

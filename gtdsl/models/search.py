@@ -163,6 +163,11 @@ def settings(folder: Path, config: dict[str, Any], vocab: int) -> dict[str, Any]
             and not isinstance(start, bool) else None}
 
 
+def _ends(token: torch.Tensor, eos: torch.Tensor) -> torch.Tensor:
+    """Whether each token is an end token."""
+    return token == eos[0] if len(eos) == 1 else torch.isin(token, eos)
+
+
 def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
            max_new_tokens: int, eos_token_id: EndTokens, pad_token_id: int | None
            ) -> torch.Tensor:
@@ -170,20 +175,24 @@ def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
     ``prompt`` ``[b, L]``; returns the prompt followed by the new tokens."""
     eos = end_tokens(eos_token_id)
     pad = pad_token_id if pad_token_id is not None else (int(eos[0]) if eos is not None else 0)
-    batch = prompt.shape[0]
+    batch, start = prompt.shape
     done = torch.zeros(batch, dtype=torch.bool)
-    out, logits = prompt, first_logits
+    out = torch.empty(batch, start + max_new_tokens, dtype=prompt.dtype)
+    out[:, :start] = prompt
+    logits, end = first_logits, start + max_new_tokens
     for i in range(max_new_tokens):
         nxt = logits.argmax(-1)
-        nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-        out = torch.cat([out, nxt[:, None]], 1)
         if eos is not None:
-            done |= torch.isin(nxt, eos)
+            nxt = nxt.masked_fill(done, pad)
+        out[:, start + i] = nxt
+        if eos is not None:
+            done |= _ends(nxt, eos)
             if bool(done.all()):
+                end = start + i + 1
                 break
         if i + 1 < max_new_tokens:
-            logits = advance(None, nxt[:, None])
-    return out
+            logits = advance(None, out[:, start + i:start + i + 1])
+    return out[:, :end]
 
 
 def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
@@ -192,7 +201,13 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
                 early_stopping: EarlyStopping = False) -> torch.Tensor:
     """Beam search. ``first_logits`` ``[b, V]`` are the next-token logits after ``prompt``
     ``[b, L]`` (the model's cache holds ``b * beams`` rows, each prompt repeated ``beams``
-    times); returns ``[b, L + n]``, the best hypothesis per prompt, ``n`` the longest of them."""
+    times); returns ``[b, L + n]``, the best hypothesis per prompt, ``n`` the longest of them.
+
+    A step where no candidate among the first ``beams`` ends skips the merge of finished
+    hypotheses: every candidate would enter it with a score of at most -1e9 and lose to the
+    kept ones, and a slot not yet filled (at -1e9) holds nothing the answer reads. Likewise
+    the improvability test waits for a first finished hypothesis (until then every running
+    beam beats the empty slots' -1e9)."""
     if beams < 1 or max_new_tokens < 1:
         raise ValueError("beam search needs at least one beam and one new token")
     if early_stopping not in (True, False, "never"):
@@ -217,56 +232,68 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
     fin_len = torch.zeros((batch, beams), dtype=torch.int64)
     fin_done = torch.zeros((batch, beams), dtype=torch.bool)
     improvable = torch.ones((batch, 1), dtype=torch.bool)
+    any_done = False  # whether a hypothesis was ever kept
     offsets = torch.arange(batch)[:, None] * beams
 
     logits = first_logits.float().repeat_interleave(beams, 0)
     cur = start
     while True:
-        logp = torch.log_softmax(logits.float(), -1).reshape(batch, beams, vocab)
-        total = (logp + run_score[:, :, None]).reshape(batch, beams * vocab)
+        logp = torch.log_softmax(logits.float(), -1).view(batch, beams, vocab)
+        total = (logp + run_score[:, :, None]).view(batch, beams * vocab)
         top_score, top_idx = total.topk(keep, -1)  # best first
         src = top_idx // vocab
-        token = top_idx % vocab
-        cand = torch.take_along_dim(run_seq, src[:, :, None], 1)
-        cand[:, :, cur] = token
-        ends = torch.full_like(token, cur + 1 >= max_len, dtype=torch.bool)
-        if eos is not None:
-            ends |= torch.isin(token, eos)
+        token = top_idx - src * vocab
+        last = cur + 1 >= max_len
+        ends: torch.Tensor | None = None  # None: no candidate ends
+        if last:
+            ends = torch.ones_like(token, dtype=torch.bool)
+        elif eos is not None:
+            ends = _ends(token, eos)
 
         # the beams that go on: the best candidates that do not end
-        going = top_score + ends.float() * _NEG
+        going = top_score if ends is None else top_score + ends.float() * _NEG
         pick = going.topk(beams, -1).indices
-        run_seq = torch.take_along_dim(cand, pick[:, :, None], 1)
+        parent = torch.take_along_dim(src, pick, 1)
         run_score = torch.take_along_dim(going, pick, 1)
-        rows = (torch.take_along_dim(src, pick, 1) + offsets).reshape(-1)
+        rows = (parent + offsets).view(-1)
 
-        # the hypotheses kept: merge the newly finished ones among the first `beams`
-        finished_now = ends & first_k[None, :]
-        norm = top_score / float(cur + 1 - start) ** length_penalty
-        full = fin_done.all(-1, keepdim=True) & (early_stopping is True)
-        norm = norm + full.float() * _NEG
-        norm = norm + (~improvable).float() * _NEG
-        norm = norm + (~finished_now).float() * _NEG
-        merged_score = torch.cat([fin_score, norm], 1)
-        best = merged_score.topk(beams, -1).indices
-        fin_seq = torch.take_along_dim(torch.cat([fin_seq, cand], 1), best[:, :, None], 1)
-        fin_score = torch.take_along_dim(merged_score, best, 1)
-        new_len = torch.full_like(token, cur + 1 - start)
-        fin_len = torch.take_along_dim(torch.cat([fin_len, new_len], 1), best, 1)
-        fin_done = torch.take_along_dim(torch.cat([fin_done, finished_now], 1), best, 1)
+        finished_now = None if ends is None else ends & first_k[None, :]
+        if finished_now is not None and bool(finished_now.any()):
+            # the hypotheses kept: merge the newly finished ones among the first `beams`
+            cand = torch.take_along_dim(run_seq, src[:, :, None], 1)
+            cand[:, :, cur] = token
+            run_seq = torch.take_along_dim(cand, pick[:, :, None], 1)
+            norm = top_score / float(cur + 1 - start) ** length_penalty
+            full = fin_done.all(-1, keepdim=True) & (early_stopping is True)
+            norm = norm + full.float() * _NEG
+            norm = norm + (~improvable).float() * _NEG
+            norm = norm + (~finished_now).float() * _NEG
+            merged_score = torch.cat([fin_score, norm], 1)
+            best = merged_score.topk(beams, -1).indices
+            fin_seq = torch.take_along_dim(torch.cat([fin_seq, cand], 1), best[:, :, None], 1)
+            fin_score = torch.take_along_dim(merged_score, best, 1)
+            new_len = torch.full_like(token, cur + 1 - start)
+            fin_len = torch.take_along_dim(torch.cat([fin_len, new_len], 1), best, 1)
+            fin_done = torch.take_along_dim(torch.cat([fin_done, finished_now], 1), best, 1)
+            any_done = True
+        else:
+            run_seq = torch.take_along_dim(run_seq, parent[:, :, None], 1)
+            run_seq[:, :, cur] = torch.take_along_dim(token, pick, 1)
 
         cur += 1
-        if early_stopping == "never" and length_penalty > 0.0:
-            best_length = max_len - start
-        else:
-            best_length = cur - start
-        best_running = run_score[:, :1] / float(best_length) ** length_penalty
-        worst_kept = torch.where(fin_done, fin_score.min(1, keepdim=True).values,
-                                 torch.full_like(fin_score, _NEG))
-        improvable = improvable & (best_running > worst_kept).any(-1, keepdim=True)
-        if (not bool(improvable.any())
-                or (early_stopping is True and bool(fin_done.all()))
-                or bool(ends.all())):
+        if any_done:
+            if early_stopping == "never" and length_penalty > 0.0:
+                best_length = max_len - start
+            else:
+                best_length = cur - start
+            best_running = run_score[:, :1] / float(best_length) ** length_penalty
+            worst_kept = torch.where(fin_done, fin_score.min(1, keepdim=True).values,
+                                     torch.full_like(fin_score, _NEG))
+            improvable = improvable & (best_running > worst_kept).any(-1, keepdim=True)
+            if (not bool(improvable.any())
+                    or (early_stopping is True and bool(fin_done.all()))):
+                break
+        if last or (ends is not None and bool(ends.all())):
             break
         logits = advance(rows, run_seq[:, :, cur - 1].reshape(-1, 1))
 
@@ -297,7 +324,8 @@ def cached(run: Callable[[torch.Tensor, State], tuple[torch.Tensor, State]], sta
     box = [state]
 
     def advance(rows: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
-        current = box[0] if rows is None else _map_rows(box[0], lambda t: t[rows])
+        current = box[0] if rows is None else _map_rows(
+            box[0], lambda t: t.index_select(0, rows))
         logits, box[0] = run(tokens, current)
         return logits[:, -1]
     return advance

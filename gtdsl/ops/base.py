@@ -81,11 +81,16 @@ class Rel:
     rigid: frozenset[str] = frozenset()
     residuals: list[str] = field(default_factory=list)
     fresh_counter: list[int] = field(default_factory=lambda: [0])
+    # the residuals as size predicates, for compiled code: ("eq", a, b) a == b, ("ge", a, b)
+    # a >= b, ("divides", a, b) a > 0 and b % a == 0; `opaque` when one has no such form
+    preds: list[tuple[str, Size, Size]] = field(default_factory=list)
+    opaque: bool = False
 
     def equal(self, a: Size | None, b: Size | None, what: str, arg: str | None = None,
               help: str | None = None) -> Size | None:
         """Require ``a == b``; return the more precise of the two."""
         if a is None or b is None:
+            self.opaque = True
             if a is not None or b is not None:
                 self.residuals.append(f"{what}: {size_str(a)} == {size_str(b)}")
             else:
@@ -104,11 +109,17 @@ class Rel:
                 "value of them; use the same size variable where sizes must agree",
             )
         self.residuals.append(f"{what}: {a} == {b}")
+        self.preds.append(("eq", a, b))
         return b if b.constant() is not None else a
 
-    def check(self, fact: str) -> None:
-        """A fact the checker cannot decide: checked at run time."""
+    def check(self, fact: str, *preds: tuple[str, Size, Size]) -> None:
+        """A fact the checker cannot decide: checked at run time. ``preds``, when given, are
+        the fact as size predicates (see ``preds``)."""
         self.residuals.append(fact)
+        if preds:
+            self.preds.extend(preds)
+        else:
+            self.opaque = True
 
 
 # ============================================================================ argument views

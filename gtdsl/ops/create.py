@@ -164,7 +164,7 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
                                   "towards end")
                 size = Size.of(len(range(a0, a1, c)))
         if size is not None and size.constant() is None:
-            rel.check("arange: end >= start")
+            rel.check("arange: end >= start", ("ge", size, Size.of(0)))
     return TTensor(dtype, TShape(None, (TDim(None, size),)), _device(a["device"]))
 
 

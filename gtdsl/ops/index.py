@@ -180,6 +180,15 @@ def _apply(rel: Rel, indices: list[Arg], dims: list[TDim], x: TTensor) -> list[P
                 if not -n <= at < n:
                     raise OpError("GT2010", f"index {at} is out of range for a dim of size {n}",
                                   "indices")
+            elif d.size is not None and at is not None:
+                # compiled: a non-negative index below the size (a negative one, or one
+                # the compiled form does not settle, runs the relation)
+                if isinstance(at, int) and at < 0:  # from the end: the size is at least -at
+                    rel.check("indexing: index within the dim", ("ge", d.size, Size.of(-at)))
+                else:
+                    idx = at if isinstance(at, Size) else Size.of(at)
+                    rel.check("indexing: index within the dim", ("ge", d.size, idx + 1),
+                              ("ge", idx, Size.of(0)))
             else:
                 rel.check("indexing: index within the dim")
             continue

@@ -21,7 +21,10 @@ from __future__ import annotations
 import importlib
 import re
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gtdsl.ops.pyfacts import PyFact
 
 _MATH = """
 pi e tau inf nan
@@ -136,6 +139,7 @@ class Allowlist:
         prefixes = {n.rsplit(".", i)[0] for n in extra for i in range(1, n.count(".") + 1)}
         self.namespaces = NAMESPACES | frozenset(prefixes)
         self._resolved: dict[str, Any] = {}
+        self._facts: dict[str, PyFact] = {}
 
     def __repr__(self) -> str:
         return f"Allowlist(extra={self.extra!r})"
@@ -169,6 +173,26 @@ class Allowlist:
             raise LookupError(f"`{path}` is a module; allowlists name functions and values")
         self._resolved[path] = obj
         return obj
+
+    def fact(self, path: str) -> PyFact:
+        """What the checker needs of ``path`` (``gtdsl.ops.pyfacts``): whether it exists,
+        whether it is callable, a number's value, its parameters. Raises ``LookupError`` as
+        ``resolve`` does. An allowlisted ``torch`` name is answered from the shipped table
+        when it was made for the installed torch, so checking does not import torch."""
+        found = self._facts.get(path)
+        if found is None:
+            from gtdsl.ops import pyfacts
+
+            if path not in self.names:
+                raise LookupError(f"`{path}` is not an allowlisted Python name")
+            if path in PYTHON_NAMES and path.split(".", 1)[0] == "torch":
+                found = pyfacts.shipped_fact(path)
+            if found is None:
+                found = pyfacts.live_fact(self.resolve, path)
+            self._facts[path] = found
+        if found.error is not None:
+            raise LookupError(found.error)
+        return found
 
 
 DEFAULT = Allowlist()

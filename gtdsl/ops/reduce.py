@@ -28,7 +28,14 @@ def _nonempty(rel: Rel, x: TShape, arg: Arg, op: str) -> None:
             raise OpError("GT2004", f"`{op}` of an empty tensor has no value", "input",
                           "pass the dim to reduce, or make sure the tensor is not empty")
         if x.row is not None or None in sizes:
-            rel.check(f"`{op}`: the input is not empty")
+            dims = [d.size for d in x.dims if d.size is not None]
+            if x.row is None and len(dims) == len(x.dims):
+                total = Size.of(1)
+                for dim_size in dims:
+                    total = total * dim_size
+                rel.check(f"`{op}`: the input is not empty", ("ge", total, Size.of(1)))
+            else:
+                rel.check(f"`{op}`: the input is not empty")
         return
     for p in positions:
         d = x.dims[p.index] if p.index is not None and p.index < len(x.dims) else None
@@ -36,7 +43,10 @@ def _nonempty(rel: Rel, x: TShape, arg: Arg, op: str) -> None:
         if c == 0:
             raise OpError("GT2004", f"`{op}` over dim {p.negative}, which has size 0", "dim",
                           f"`{op}` has no identity: the reduced dim must not be empty")
-        if c is None and (d is not None or x.row is not None):
+        reduced = d.size if d is not None else None
+        if c is None and reduced is not None:
+            rel.check(f"`{op}`: dim {p.negative} is not empty", ("ge", reduced, Size.of(1)))
+        elif c is None and (d is not None or x.row is not None):
             rel.check(f"`{op}`: dim {p.negative} is not empty")
 
 

@@ -70,7 +70,8 @@ def solve_target(rel: Rel, total: Size | None, target: list[tuple[Size | None, s
                               "shape", "a reshape keeps the number of elements")
             if value is None:
                 value = total.floordiv(known)
-                rel.check(f"{what}: {total} is divisible by {known}")
+                rel.check(f"{what}: {total} is divisible by {known}",
+                          ("divides", known, total))
         else:
             rel.check(f"{what}: element counts agree")
         dims[i] = TDim(target[i][1], value)

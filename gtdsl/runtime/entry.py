@@ -22,7 +22,9 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import keyword
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +32,11 @@ import torch
 
 from gtdsl.diagnostics import Diagnostic, Label, Span
 from gtdsl.ops.calls import DT_TORCH
-from gtdsl.lower.torch.codegen import PREFIX, size_py
-from gtdsl.types import DT, ScalarKind, Size, TDyn, TScalar, TTensor, Type
+from gtdsl.lower.torch.codegen import PREFIX
+from gtdsl.types import (
+    DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, TTuple, Type,
+)
+from gtdsl.types.subst import size_vars_of
 from gtdsl.types.lattice import dt_members
 
 
@@ -89,18 +94,17 @@ def _key_code(p: KeyPart, name: str) -> str:
 
 def generate_entry(params: list[tuple[str, Type]], defaults: dict[str, Any],
                    sizes: tuple[str, ...], rows: tuple[str, ...],
-                   parts: tuple[KeyPart, ...], size_kw: tuple[str, ...] = ()
-                   ) -> tuple[str, dict[str, Any]]:
+                   parts: tuple[KeyPart, ...], size_kw: tuple[str, ...] = (),
+                   structs: Any = None) -> tuple[str, dict[str, Any]]:
     """Source of ``__gt_entry(params..., *, sizes...)`` and the constants it needs (install
-    it with ``named_as``, as a ``staticmethod``: it takes no ``self``).
+    it with ``named_as``, as a ``staticmethod``: it takes no ``self``). Its namespace must
+    also hold ``__gt_plain``: the classes of struct values known not to be mappings.
 
     ``size_kw`` are size variables a caller may give by keyword (``H=12``): those no argument
-    binds on its own are taken from there, the others are compared with it.
+    binds on its own are taken from there, the others are compared with it. ``structs``
+    looks a struct's declaration up by name (struct parameters are checked field by field).
     """
-    first, _ = _generate(params, defaults, sizes, rows, parts, size_kw, frozenset(), True)
-    src, consts = _generate(params, defaults, sizes, rows, parts, size_kw,
-                            frozenset(v for v in size_kw if v in first), False)
-    return str(src), consts
+    return _generate(params, defaults, sizes, rows, parts, size_kw, structs)
 
 
 def _signature(names: list[str], defaults: dict[str, Any], size_kw: tuple[str, ...],
@@ -169,155 +173,465 @@ def refuse_nested(function: str, params: Sequence[tuple[str, Type]],
                 path=None if label else function)) from None
 
 
+class _Nope(Exception):
+    """A size expression of the entry divided by a size that is not positive."""
+
+
+def _nope() -> int:
+    raise _Nope
+
+
+class _Gen:
+    """The checks of one entry, emitted as straight-line code: what is bound where is known
+    while generating, so each size is bound, compared or solved by a fixed statement."""
+
+    def __init__(self, slow: str, consts: dict[str, Any], structs: Any,
+                 entry: bool = True) -> None:
+        self.slow, self.consts, self.structs = slow, consts, structs
+        # an entry check: tensors whose type names no device share the call's device (a
+        # cast inside a body does not compare devices, as the reference cast does not)
+        self.entry = entry
+        self.body: list[str] = []
+        self.pad = ""
+        self.bound: set[str] = set()
+        self.rows: set[str] = set()
+        self.deferred: list[tuple[Size, str]] = []  # `expr == size`, once its variables are bound
+        self.seen_device = False
+        self.fast = True
+        self.in_loop = False
+        self.n = 0
+
+    def emit(self, line: str) -> None:
+        self.body.append(self.pad + line)
+
+    def tmp(self, stem: str) -> str:
+        self.n += 1
+        return f"{PREFIX}{stem}{self.n}"
+
+    # ------------------------------------------------------------------ sizes
+    def py(self, s: Size) -> str:
+        """``s`` over the bound size locals; ``//`` and ``%`` by a size that is not positive
+        raise ``_Nope`` (the reference evaluates them to no size)."""
+        c = s.constant()
+        if c is not None:
+            return str(c)
+        terms = []
+        for mono, coeff in s.terms:
+            factors = [] if coeff == 1 and mono else [str(coeff)]
+            for atom, power in mono:
+                if isinstance(atom, str):
+                    base = f"{PREFIX}s_{atom}"
+                else:
+                    den = self.py(atom.den)
+                    base = (f"({self.py(atom.num)} {atom.op} {den} if {den} > 0 else "
+                            f"{PREFIX}nope())")
+                factors += [base] * power
+            terms.append(" * ".join(factors))
+        return "(" + " + ".join(terms) + ")"
+
+    def compare(self, s: Size, expr: str) -> None:
+        if s.has_opaque():
+            ok = self.tmp("ok")
+            self.emit("try:")
+            self.emit(f"    {ok} = {expr} == {self.py(s)}")
+            self.emit(f"except {PREFIX}Nope: {ok} = False")
+            self.emit(f"if not {ok}: {self.slow}")
+        else:
+            self.emit(f"if {expr} != {self.py(s)}: {self.slow}")
+
+    def size(self, s: Size, expr: str) -> None:
+        """``expr`` (an int) must equal ``s``: bind its one new variable, or compare it now,
+        or leave the equation for when more variables are bound."""
+        c = s.constant()
+        if c is not None:
+            self.emit(f"if {expr} != {c}: {self.slow}")
+            return
+        free = s.variables() - self.bound
+        if not free:
+            self.compare(s, expr)
+            return
+        v = _simple_var(s)
+        if v is not None:
+            self.emit(f"{PREFIX}s_{v} = {expr}")
+            self.bound.add(v)
+            return
+        if self.in_loop:  # its locals change with each element: the reference does these
+            self.fast = False
+            return
+        self.deferred.append((s, expr))
+
+    def solve(self) -> None:
+        """The deferred equations, as the reference solves them: compare those whose
+        variables are bound, solve those linear in their one unbound variable, repeat."""
+        progress = True
+        while self.deferred and progress:
+            progress = False
+            for item in list(self.deferred):
+                s, expr = item
+                free = s.variables() - self.bound
+                if not free:
+                    self.deferred.remove(item)
+                    self.compare(s, expr)
+                    progress = True
+                elif len(free) == 1:
+                    v = next(iter(free))
+                    split = _linear(s, v)
+                    if split is None:
+                        continue
+                    coef, rest = split
+                    c, r = self.tmp("c"), self.tmp("r")
+                    self.emit("try:")
+                    self.emit(f"    {c} = {self.py(coef)}")
+                    self.emit(f"    {r} = {expr} - {self.py(rest)}")
+                    self.emit(f"except {PREFIX}Nope: {self.slow}")
+                    self.emit(f"if {c} == 0 or {r} % {c} or {r} // {c} < 0: {self.slow}")
+                    self.emit(f"{PREFIX}s_{v} = {r} // {c}")
+                    self.bound.add(v)
+                    self.deferred.remove(item)
+                    progress = True
+
+    # ------------------------------------------------------------------ values
+    def value(self, e: str, t: Type) -> None:
+        if isinstance(t, TDyn):
+            return
+        if isinstance(t, TTensor):
+            self.tensor(e, t)
+        elif isinstance(t, TScalar):
+            self.scalar(e, t)
+        elif isinstance(t, TStruct):
+            self.struct(e, t)
+        elif isinstance(t, TList):
+            self.list(e, t)
+        elif isinstance(t, TTuple):
+            self.tuple(e, t)
+        elif isinstance(t, TOther):
+            self.other(e, t)
+        else:
+            self.fast = False
+
+    def tensor(self, n: str, t: TTensor) -> None:
+        slow = self.slow
+        # a plain tensor: one comparison; a subclass: one more check, for nested tensors
+        self.emit(f"if {n}.__class__ is not {PREFIX}T and (not isinstance({n}, {PREFIX}T)"
+                  f" or {n}.is_nested): {slow}")
+        if t.dtype.is_concrete:
+            self.consts[f"{PREFIX}dt_{t.dtype.value}"] = DT_TORCH[t.dtype]
+            self.emit(f"if {n}.dtype is not {PREFIX}dt_{t.dtype.value}: {slow}")
+        elif t.dtype is not DT.ANY:
+            cname = f"{PREFIX}dts_{t.dtype.value}"
+            self.consts[cname] = frozenset(DT_TORCH[d] for d in dt_members(t.dtype)
+                                           if d in DT_TORCH) | _wider_unsigned(t.dtype)
+            self.emit(f"if {n}.dtype not in {cname}: {slow}")
+        dev = t.device
+        if dev.kind == "cuda":
+            self.emit(f"if not {n}.is_cuda: {slow}")
+            if dev.index is not None:
+                self.emit(f"if {n}.get_device() != {int(dev.index)}: {slow}")
+        elif dev.kind == "cpu":
+            self.emit(f"if not {n}.is_cpu: {slow}")
+        elif dev.kind is not None:
+            self.emit(f"if {n}.device.type != {dev.kind!r}: {slow}")
+        elif not self.entry:
+            pass
+        elif not self.seen_device:  # the call's device: CPU or one CUDA device
+            self.seen_device = True
+            self.emit(f"{PREFIX}cpu = {n}.is_cpu")
+            self.emit(f"if not {PREFIX}cpu and not {n}.is_cuda: {slow}")
+            self.emit(f"{PREFIX}dev = -1 if {PREFIX}cpu else {n}.get_device()")
+        else:
+            self.emit(f"if {PREFIX}cpu:")
+            self.emit(f"    if not {n}.is_cpu: {slow}")
+            self.emit(f"elif {n}.get_device() != {PREFIX}dev: {slow}")
+        k = len(t.shape.dims)
+        sh = self.tmp("sh")
+        row = t.shape.row
+        if row is None:
+            # unpacking checks the rank and names every size in one step
+            targets = []
+            for j, d in enumerate(t.shape.dims):
+                var = _simple_var(d.size)
+                if var is not None and var not in self.bound:
+                    targets.append(f"{PREFIX}s_{var}")
+                    self.bound.add(var)
+                else:
+                    targets.append(f"{sh}_{j}")
+            unpack = ", ".join(targets) + ("," if k == 1 else "")
+            # ValueError: another rank; RuntimeError: no shape (a nested tensor)
+            self.emit("try:")
+            self.emit(f"    {unpack} = {n}.shape" if k else f"    () = {n}.shape")
+            self.emit(f"except (ValueError, RuntimeError): {slow}")
+            for j, d in enumerate(t.shape.dims):
+                if d.size is not None and targets[j] == f"{sh}_{j}":
+                    self.size(d.size, targets[j])
+            return
+        self.emit("try:")
+        self.emit(f"    {sh} = {n}.shape")
+        self.emit(f"except RuntimeError: {slow}")
+        self.emit(f"if len({sh}) < {k}: {slow}")
+        if row.name is not None:
+            lead = f"{sh}[:-{k}]" if k else sh
+            if row.name in self.rows:
+                self.emit(f"if {lead} != {PREFIX}r_{row.name}: {slow}")
+            elif self.in_loop:
+                self.fast = False
+            else:
+                self.emit(f"{PREFIX}r_{row.name} = {lead}")
+                self.rows.add(row.name)
+        for j, d in enumerate(t.shape.dims):
+            if d.size is not None:
+                self.size(d.size, f"{sh}[{j - k}]")
+
+    def scalar(self, n: str, t: TScalar) -> None:
+        cls = {ScalarKind.INT: f"{n}.__class__ is not int",
+               ScalarKind.BOOL: f"{n}.__class__ is not bool",
+               ScalarKind.FLOAT: f"({n}.__class__ is not float and {n}.__class__ is not "
+                                 "int)"}[t.kind]
+        self.emit(f"if {cls}: {self.slow}")
+        if t.value is not None and t.kind is ScalarKind.INT:
+            self.size(t.value, n)
+
+    def struct(self, e: str, t: TStruct) -> None:
+        from gtdsl.types.subst import KEEP, substitute
+
+        if self.structs is None:  # no declarations to check against: the reference does
+            self.fast = False
+            return
+        info = self.structs(t.name)
+        if info is None:
+            return  # as the reference: a struct it cannot look up is not checked
+        env: dict[str, Size] = {}
+        for p, a in zip(info.params, t.args):
+            # an unknown struct argument is a fresh variable, bound by the first field using it
+            env[p] = a if a is not None else Size.of(self.tmp("fresh"))
+        fields = info.field_types()
+        m = self.tmp("m")
+        self.emit(f"{m} = {e}.__class__ is dict or ({e}.__class__ not in {PREFIX}plain and "
+                  f"isinstance({e}, {PREFIX}Mapping))")
+        names = []
+        self.emit("try:")
+        for name in fields:
+            f = self.tmp("f")
+            names.append(f)
+            attr = (f"{e}.{name}" if name.isidentifier() and not keyword.iskeyword(name)
+                    and not name.startswith("__") else f"getattr({e}, {name!r})")
+            self.emit(f"    {f} = {e}[{name!r}] if {m} else {attr}")
+        self.emit(f"except Exception: {self.slow}")
+        for f, ft in zip(names, fields.values()):
+            self.value(f, substitute(ft, lambda v: env.get(v, KEEP), rows={}))
+
+    def list(self, e: str, t: TList) -> None:
+        self.emit(f"if {e}.__class__ is not list and not isinstance({e}, (list, tuple)): "
+                  f"{self.slow}")
+        if isinstance(t.elem, TDyn):
+            return
+        names: list[str] = []
+        rows: list[str] = []
+        size_vars_of(t.elem, names, rows)
+        if set(names) - self.bound or set(rows) - self.rows or (
+                self.entry and not self.seen_device and _holds_tensors(t.elem)):
+            # the first element binds them (and the call's device), the others are compared
+            first = self.tmp("e")
+            self.emit(f"if not {e}: {self.slow}")
+            self.emit(f"{first} = {e}[0]")
+            self.value(first, t.elem)
+            rest = f"{e}[1:]"
+        else:
+            rest = e
+        el = self.tmp("e")
+        self.emit(f"for {el} in {rest}:")
+        pad, loop, self.pad, self.in_loop = self.pad, self.in_loop, self.pad + "    ", True
+        start = len(self.body)
+        self.value(el, t.elem)
+        if len(self.body) == start:
+            self.emit("pass")
+        self.pad, self.in_loop = pad, loop
+
+    def tuple(self, e: str, t: TTuple) -> None:
+        self.emit(f"if not isinstance({e}, tuple) or len({e}) != {len(t.elems)}: {self.slow}")
+        for i, et in enumerate(t.elems):
+            if isinstance(et, TDyn):
+                continue
+            el = self.tmp("e")
+            self.emit(f"{el} = {e}[{i}]")
+            self.value(el, et)
+
+    def other(self, e: str, t: TOther) -> None:
+        test = {"none": f"{e} is not None",
+                "str": f"not isinstance({e}, str)",
+                "dtype": f"not isinstance({e}, {PREFIX}torch.dtype)",
+                "device": f"not isinstance({e}, ({PREFIX}torch.device, str))"}.get(t.what)
+        if test is not None:
+            self.emit(f"if {test}: {self.slow}")
+
+
 def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
               sizes: tuple[str, ...], rows: tuple[str, ...], parts: tuple[KeyPart, ...],
-              size_kw: tuple[str, ...], given: frozenset[str], first_pass: bool
-              ) -> tuple[str | set[str], dict[str, Any]]:
+              size_kw: tuple[str, ...], structs: Any
+              ) -> tuple[str, dict[str, Any]]:
     names = [n for n, _ in params]
-    consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor}
+    consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor, f"{PREFIX}Nope": _Nope,
+                              f"{PREFIX}nope": _nope, f"{PREFIX}Mapping": Mapping,
+                              f"{PREFIX}torch": torch}
     sig = _signature(names, defaults, size_kw, consts)
     call_args = ", ".join(names)
     kw = "{" + ", ".join(f"{v!r}: {v}" for v in size_kw) + "}"
     slow = f"return {PREFIX}slow(({call_args}{',' if len(names) == 1 else ''}), {kw})"
-    body: list[str] = []
-    for v in sorted(given):
-        body += [f"if {v} is None: {slow}", f"{PREFIX}s_{v} = {v}"]
-    bound: set[str] = set(given)
-    seen_device = False
-    bound_rows: set[str] = set()
-    deferred: list[str] = []
-    fast = True
-    for n, t in params:
-        if isinstance(t, TDyn):
-            continue
-        if isinstance(t, TTensor):
-            # a plain tensor: one comparison; a subclass: one more check, for nested tensors
-            body.append(f"if {n}.__class__ is not {PREFIX}T and (not isinstance({n}, {PREFIX}T)"
-                        f" or {n}.is_nested): {slow}")
-            if t.dtype.is_concrete:
-                consts[f"{PREFIX}dt_{t.dtype.value}"] = DT_TORCH[t.dtype]
-                body.append(f"if {n}.dtype is not {PREFIX}dt_{t.dtype.value}: {slow}")
-            elif t.dtype is not DT.ANY:
-                cname = f"{PREFIX}dts_{t.dtype.value}"
-                consts[cname] = frozenset(DT_TORCH[d] for d in dt_members(t.dtype)
-                                          if d in DT_TORCH) | _wider_unsigned(t.dtype)
-                body.append(f"if {n}.dtype not in {cname}: {slow}")
-            dev = t.device
-            if dev.kind == "cuda":
-                body.append(f"if not {n}.is_cuda: {slow}")
-                if dev.index is not None:
-                    body.append(f"if {n}.get_device() != {int(dev.index)}: {slow}")
-            elif dev.kind == "cpu":
-                body.append(f"if not {n}.is_cpu: {slow}")
-            elif dev.kind is not None:
-                body.append(f"if {n}.device.type != {dev.kind!r}: {slow}")
-            elif not seen_device:  # the call's device: CPU or one CUDA device
-                seen_device = True
-                body += [f"{PREFIX}cpu = {n}.is_cpu",
-                         f"if not {PREFIX}cpu and not {n}.is_cuda: {slow}",
-                         f"{PREFIX}dev = -1 if {PREFIX}cpu else {n}.get_device()"]
-            else:
-                body += [f"if {PREFIX}cpu:", f"    if not {n}.is_cpu: {slow}",
-                         f"elif {n}.get_device() != {PREFIX}dev: {slow}"]
-            k = len(t.shape.dims)
-            sh = f"{PREFIX}sh_{n}"
-            row = t.shape.row
-            if row is None:
-                # unpacking checks the rank and names every size in one step
-                targets = []
-                for j, d in enumerate(t.shape.dims):
-                    var = _simple_var(d.size)
-                    if var is not None and var not in bound:
-                        targets.append(f"{PREFIX}s_{var}")
-                        bound.add(var)
-                    else:
-                        targets.append(f"{sh}_{j}")
-                unpack = ", ".join(targets) + ("," if k == 1 else "")
-                # ValueError: another rank; RuntimeError: no shape (a nested tensor)
-                body += ["try:", f"    {unpack} = {n}.shape" if k else
-                         f"    () = {n}.shape", f"except (ValueError, RuntimeError): {slow}"]
-                for j, d in enumerate(t.shape.dims):
-                    if d.size is not None and targets[j] == f"{sh}_{j}":
-                        fast &= _size_check(d.size, targets[j], bound, body, deferred, slow)
-                continue
-            body += ["try:", f"    {sh} = {n}.shape", f"except RuntimeError: {slow}",
-                     f"if len({sh}) < {k}: {slow}"]
-            if row.name is not None:
-                lead = f"{sh}[:-{k}]" if k else sh
-                if row.name in bound_rows:
-                    body.append(f"if {lead} != {PREFIX}r_{row.name}: {slow}")
-                else:
-                    body.append(f"{PREFIX}r_{row.name} = {lead}")
-                    bound_rows.add(row.name)
-            for j, d in enumerate(t.shape.dims):
-                if d.size is None:
-                    continue
-                fast &= _size_check(d.size, f"{sh}[{j - k}]", bound, body, deferred, slow)
-        elif isinstance(t, TScalar):
-            cls = {ScalarKind.INT: f"{n}.__class__ is not int",
-                   ScalarKind.BOOL: f"{n}.__class__ is not bool",
-                   ScalarKind.FLOAT: f"({n}.__class__ is not float and {n}.__class__ is not "
-                                     "int)"}[t.kind]
-            body.append(f"if {cls}: {slow}")
-            if t.value is not None:
-                fast &= _size_check(t.value, n, bound, body, deferred, slow)
-        else:
-            fast = False  # structs, lists, tuples: the reference check does them
-    missing = (set(sizes) - bound) | (set(rows) - bound_rows)
-    if first_pass:
-        return missing, consts  # what no argument binds: the caller must give it
-    if not fast or missing:
-        body = [slow]
-    else:
-        body += deferred
-        body += [f"if {v} is not None and {v} != {PREFIX}s_{v}: {slow}"
-                 for v in size_kw if v not in given]
-        first_dev = next((n for n, t in params if isinstance(t, TTensor) and
-                          t.device.kind is None), None)
-        # the call's device was read once already: CPU or CUDA, so is_cuda == not is_cpu
-        key = ", ".join(f"not {PREFIX}cpu" if p.what == "cuda" and names[p.index] == first_dev
-                        else _key_code(p, names[p.index]) for p in parts)
-        key = f"({key},)" if len(parts) == 1 else f"({key})"
-        extra = [f"{PREFIX}s_{s}" for s in sizes] + [f"{PREFIX}r_{r}" for r in rows]
-        body += [
-            f"{PREFIX}stats[0] += 1",
-            f"{PREFIX}key = {key}",
-            f"{PREFIX}f = {PREFIX}table.get({PREFIX}key)",
-            f"if {PREFIX}f is None: {PREFIX}f = {PREFIX}compile({PREFIX}key)",
-            "try:",
-            f"    return {PREFIX}f({', '.join(names + extra)})",
-            f"except {PREFIX}Passthrough: raise",
-            f"except Exception as {PREFIX}e: return {PREFIX}diagnose({PREFIX}e, ({call_args}"
-            f"{',' if len(names) == 1 else ''}), {kw})",
-        ]
+
+    def checks(given: frozenset[str]) -> tuple[_Gen, set[str]]:
+        g = _Gen(slow, consts, structs)
+        for v in sorted(given):
+            # a size given by keyword: a non-negative int (the reference says why not)
+            g.emit(f"if {v}.__class__ is not int or {v} < 0: {slow}")
+            g.emit(f"{PREFIX}s_{v} = {v}")
+        g.bound |= given
+        for n, t in params:
+            g.value(n, t)
+        g.solve()
+        missing = (set(sizes) - g.bound) | {f"*{r}" for r in set(rows) - g.rows}
+        return g, missing
+
+    # the size keywords no argument determines on its own: the entry has one variant of its
+    # checks per subset given (at most 3 such keywords; beyond that, all must be given)
+    _, open_ = checks(frozenset())
+    optional = sorted(v for v in size_kw if v in open_)
+    subsets: list[frozenset[str]] = (
+        [frozenset(c) for k in range(len(optional) + 1)
+         for c in itertools.combinations(optional, k)]
+        if len(optional) <= 3 else [frozenset(optional)])
+    variants = {}
+    for given in subsets:
+        g, missing = checks(given)
+        variants[given] = _dispatch(g, missing, given, size_kw, names, sizes, rows, parts,
+                                    params, call_args, kw, slow)
+    body = _branch(optional if len(optional) <= 3 else [], variants, frozenset(),
+                   frozenset(optional) if len(optional) > 3 else frozenset(), slow)
     # installed as a staticmethod `__call__` of the function object: no `self`
     lines = [f"def {PREFIX}entry({', '.join(sig)}):"] + ["    " + b for b in body]
     return "\n".join(lines) + "\n", consts
 
 
-def _size_check(s: Size, expr: str, bound: set[str], body: list[str], deferred: list[str],
-                slow: str) -> bool:
-    c = s.constant()
-    if c is not None:
-        body.append(f"if {expr} != {c}: {slow}")
-        return True
-    vs = s.variables()
-    if len(vs) == 1 and s == Size.of(next(iter(vs))):
-        v = next(iter(vs))
-        if v in bound:
-            body.append(f"if {expr} != {PREFIX}s_{v}: {slow}")
+def _branch(optional: list[str], variants: dict[frozenset[str], list[str]],
+            given: frozenset[str], required: frozenset[str], slow: str) -> list[str]:
+    """``if H is not None: <variant with H given> else: <variant without>``, nested."""
+    if required:
+        return [f"if {v} is None: {slow}" for v in sorted(required)] + variants[required]
+    if not optional:
+        return variants[given]
+    v, rest = optional[0], optional[1:]
+    return ([f"if {v} is not None:"] +
+            ["    " + b for b in _branch(rest, variants, given | {v}, required, slow)] +
+            ["else:"] + ["    " + b for b in _branch(rest, variants, given, required, slow)])
+
+
+def _dispatch(g: _Gen, missing: set[str], given: frozenset[str], size_kw: tuple[str, ...],
+              names: list[str], sizes: tuple[str, ...], rows: tuple[str, ...],
+              parts: tuple[KeyPart, ...], params: list[tuple[str, Type]], call_args: str,
+              kw: str, slow: str) -> list[str]:
+    if not g.fast or missing or g.deferred:
+        return [slow]
+    body = list(g.body)
+    body += [f"if {v} is not None and {v} != {PREFIX}s_{v}: {slow}"
+             for v in size_kw if v not in given]
+    first_dev = next((n for n, t in params if isinstance(t, TTensor) and
+                      t.device.kind is None), None)
+    # the call's device was read once already: CPU or CUDA, so is_cuda == not is_cpu
+    key = ", ".join(f"not {PREFIX}cpu" if p.what == "cuda" and names[p.index] == first_dev
+                    else _key_code(p, names[p.index]) for p in parts)
+    key = f"({key},)" if len(parts) == 1 else f"({key})"
+    extra = [f"{PREFIX}s_{s}" for s in sizes] + [f"{PREFIX}r_{r}" for r in rows]
+    return body + [
+        f"{PREFIX}stats[0] += 1",
+        f"{PREFIX}key = {key}",
+        f"{PREFIX}f = {PREFIX}table.get({PREFIX}key)",
+        f"if {PREFIX}f is None: {PREFIX}f = {PREFIX}compile({PREFIX}key)",
+        "try:",
+        f"    return {PREFIX}f({', '.join(names + extra)})",
+        f"except {PREFIX}Passthrough: raise",
+        f"except Exception as {PREFIX}e: return {PREFIX}diagnose({PREFIX}e, ({call_args}"
+        f"{',' if len(names) == 1 else ''}), {kw})",
+    ]
+
+
+def generate_trusted(params: list[tuple[str, Type]], sizes: tuple[str, ...],
+                     rows: tuple[str, ...], parts: tuple[KeyPart, ...]) -> str:
+    """Source of ``__gt_trusted(params..., sizes..., rows...)``: the entry for a call from
+    another gtdsl body whose checker proved every argument's type, with the callee's sizes
+    computed by the caller. It checks nothing: it builds the key and calls the body."""
+    names = [n for n, _ in params]
+    extra = [f"{PREFIX}s_{s}" for s in sizes] + [f"{PREFIX}r_{r}" for r in rows]
+    key = ", ".join(_key_code(p, names[p.index]) for p in parts)
+    key = f"({key},)" if len(parts) == 1 else f"({key})"
+    args = ", ".join(names + extra)
+    return (f"def {PREFIX}trusted({args}):\n"
+            f"    {PREFIX}stats[0] += 1\n"
+            f"    {PREFIX}f = {PREFIX}table.get({key})\n"
+            f"    if {PREFIX}f is None: {PREFIX}f = {PREFIX}compile({key})\n"
+            f"    return {PREFIX}f({args})\n")
+
+
+def _holds_tensors(t: Type) -> bool:
+    """Whether a value of type ``t`` may hold tensors whose type names no device (a
+    struct's fields are not looked at: it may)."""
+    if isinstance(t, TTensor):
+        return t.device.kind is None
+    if isinstance(t, TList):
+        return _holds_tensors(t.elem)
+    if isinstance(t, TTuple):
+        return any(_holds_tensors(e) for e in t.elems)
+    return isinstance(t, TStruct)
+
+
+def generate_cast(target: Type, sizes: tuple[str, ...], rows: tuple[str, ...],
+                  new: tuple[str, ...], new_rows: tuple[str, ...], structs: Any
+                  ) -> tuple[str, dict[str, Any]]:
+    """Source of ``__gt_cast(value, sizes..., rows...)`` for a cast inside a body: the
+    straight-line check of ``value`` against ``target``, given the body's bound ``sizes``
+    and ``rows`` that ``target`` mentions; it returns the values of the ``new`` sizes and
+    ``new_rows`` it binds, in that order (an empty tuple when none). When a check fails it
+    returns ``__gt_ref(value, {sizes}, {rows})``, the reference cast, which raises the
+    ``CastError`` (or returns what it binds, for a value the generated checks do not
+    cover)."""
+    consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor, f"{PREFIX}Nope": _Nope,
+                              f"{PREFIX}nope": _nope, f"{PREFIX}Mapping": Mapping,
+                              f"{PREFIX}torch": torch}
+    known = ("{" + ", ".join(f"{v!r}: {PREFIX}s_{v}" for v in sizes) + "}, {" +
+             ", ".join(f"{r!r}: {PREFIX}r_{r}" for r in rows) + "}")
+    slow = f"return {PREFIX}ref({PREFIX}v, {known})"
+    g = _Gen(slow, consts, structs, entry=False)
+    g.bound, g.rows = set(sizes), set(rows)
+    g.value(f"{PREFIX}v", target)
+    g.solve()
+    outs = [f"{PREFIX}s_{v}" for v in new] + [f"{PREFIX}r_{r}" for r in new_rows]
+    ok = g.fast and not g.deferred and set(new) <= g.bound and set(new_rows) <= g.rows
+    body = g.body + [f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})"] \
+        if ok else [slow]
+    params = [f"{PREFIX}v"] + [f"{PREFIX}s_{v}" for v in sizes] + \
+        [f"{PREFIX}r_{r}" for r in rows]
+    lines = [f"def {PREFIX}cast({', '.join(params)}):"] + ["    " + b for b in body]
+    return "\n".join(lines) + "\n", consts
+
+
+def _linear(s: Size, v: str) -> tuple[Size, Size] | None:
+    """``(coef, rest)`` with ``s == coef*v + rest``, ``v`` in neither (to the first power,
+    outside every ``//`` and ``%``), or None."""
+    if not s.is_linear_in(v):
+        return None
+    coef, rest = Size.of(0), Size.of(0)
+    for mono, c in s.terms:
+        powers = dict(mono)
+        term = Size.of(c)
+        for atom, p in mono:
+            if atom != v:
+                a = Size.of(atom) if isinstance(atom, str) else Size.atom(atom)
+                for _ in range(p):
+                    term = term * a
+        if v in powers:
+            coef = coef + term
         else:
-            body.append(f"{PREFIX}s_{v} = {expr}")
-            bound.add(v)
-        return True
-    if s.has_opaque():
-        # `d // h` and `d % h` divide: only compare once the divisor is known to be positive
-        deferred += ["try:", f"    {PREFIX}ok = {expr} == {size_py(s)}",
-                     f"except ZeroDivisionError: {PREFIX}ok = False",
-                     f"if not {PREFIX}ok: {slow}"]
-        return True
-    deferred.append(f"if {expr} != {size_py(s)}: {slow}")
-    return True
+            rest = rest + term
+    if v in coef.variables() | rest.variables():
+        return None
+    return coef, rest
 
 
 def _simple_var(s: Size | None) -> str | None:
@@ -335,5 +649,6 @@ def _wider_unsigned(dt: DT) -> frozenset:
                      if hasattr(torch, n))
 
 
-__all__ = ["KeyPart", "describe_key", "generate_binder", "generate_entry", "key_of",
+__all__ = ["KeyPart", "describe_key", "generate_binder", "generate_cast", "generate_entry",
+           "generate_trusted", "key_of",
            "key_parts", "named_as", "refuse_nested"]

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gtdsl.diagnostics import Diagnostic, GtdslError, InternalError
-from gtdsl.ir.core import BlameKind, Eqn, Function, Op, Var
-from gtdsl.lower.torch.codegen import PREFIX, lower_function
+from gtdsl.ir.core import Blame, BlameKind, Eqn, Function, Op, Var
+from gtdsl.lower.torch.codegen import PREFIX, CalleeInfo, lower_function
 from gtdsl.runtime import interp
 from gtdsl.runtime.backends import REGISTRY, REQUESTS, Backend, choose
 from gtdsl.runtime.casts import Bindings
 from gtdsl.runtime.entry import (
-    describe_key, generate_binder, generate_entry, key_of, key_parts, named_as, refuse_nested,
+    describe_key, generate_binder, generate_entry, generate_trusted, key_of, key_parts, named_as, refuse_nested,
 )
 from gtdsl.runtime.errors import bind_params
 from gtdsl.runtime.grad import guard
@@ -53,6 +53,9 @@ class CacheInfo:
     # calls on the Triton backend made inside forward-mode AD or a torch.func transform, which
     # ran the torch code
     torch_for_transforms: int = 0
+    # calls whose arguments the generated entry could not check, so the reference check did
+    # (a failing call, or a parameter type the entry has no code for)
+    slow_entries: int = 0
 
 
 _PASS = (GtdslError, InternalError)  # what a compiled body's caller lets through untouched
@@ -92,6 +95,7 @@ class JitFunction:
         self._stats = [0]  # fast-path calls (hits and misses)
         self._misses = 0
         self._compiles = 0
+        self._slow_calls = 0
         self._grad_table: dict[tuple, Any] = {}  # torch code for Triton calls under transforms
         self._grad_calls = [0]
         self._lock = threading.Lock()
@@ -111,7 +115,7 @@ class JitFunction:
     def cache_info(self) -> CacheInfo:
         calls = self._stats[0]
         return CacheInfo(calls - self._misses, self._misses, self._compiles, len(self._table),
-                         self._grad_calls[0])
+                         self._grad_calls[0], self._slow_calls)
 
     def cache_clear(self) -> None:
         with self._lock:
@@ -121,6 +125,7 @@ class JitFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The reference interpreter's call (the compiled backends install their entry)."""
         values, sizes = self._bind(*args, **kwargs)  # Python's own errors for a wrong call
+        self._check_size_keywords(sizes)
         refuse_nested(self.qualname, self._params, self._spans, values)
         return interp.interpret(self.module.program, self.qualname, values, {}, sizes)
 
@@ -129,35 +134,44 @@ class JitFunction:
 
     def source(self) -> str:
         """The generated Python: the entry check, then the body (the same for every key)."""
-        gen = lower_function(self._fn, self._sizes, self._rows)
+        gen = lower_function(self._fn, self._sizes, self._rows, callees=self.module.callee_info)
         return self._entry_source + "\n\n" + gen.source
 
     # ------------------------------------------------------------------ entry
     def _make_entry(self) -> Any:
         defaults = self.module.program.defaults.get(self.qualname, {})
         src, consts = generate_entry(self._params, defaults, self._sizes, self._rows,
-                                     self._parts, self._size_kw)
+                                     self._parts, self._size_kw, self.module.program.struct)
         self._entry_source = src
         ns: dict[str, Any] = dict(consts)
         ns.update({f"{PREFIX}slow": self._slow, f"{PREFIX}table": self._table,
                    f"{PREFIX}compile": self._compile, f"{PREFIX}stats": self._stats,
-                   f"{PREFIX}diagnose": self._diagnose, f"{PREFIX}Passthrough": _PASS})
+                   f"{PREFIX}diagnose": self._diagnose, f"{PREFIX}Passthrough": _PASS,
+                   f"{PREFIX}plain": self.module.plain_classes})
         code = compile(src, f"<gtdsl entry {self.qualname}>", "exec")
         exec(code, ns)  # noqa: S102 - generated from types, no user text
+        # the entry for calls from other gtdsl bodies that proved the arguments' types
+        tns: dict[str, Any] = {f"{PREFIX}table": self._table, f"{PREFIX}compile": self._compile,
+                               f"{PREFIX}stats": self._stats, f"{PREFIX}T": torch.Tensor}
+        tsrc = generate_trusted(self._params, self._sizes, self._rows, self._parts)
+        exec(compile(tsrc, f"<gtdsl entry {self.qualname}>", "exec"), tns)  # noqa: S102
+        self.trusted = named_as(tns[f"{PREFIX}trusted"], self.name)
+        self.callee_info = CalleeInfo(self._params, defaults, self._sizes, self._rows,
+                                      tuple((p.index, p.what) for p in self._parts))
         src, consts = generate_binder(self._params, defaults, self._size_kw)
         exec(compile(src, f"<gtdsl entry {self.qualname}>", "exec"), consts)  # noqa: S102
         self._bind = named_as(consts[f"{PREFIX}bind"], self.name)
         return named_as(ns[f"{PREFIX}entry"], self.name)
 
     def _slow(self, args: tuple, given: dict[str, Any] | None = None) -> Any:
-        """The reference entry: explains any failure, and serves what the fast path does not
-        (structs, lists, sizes only an equation binds)."""
+        """The reference entry: explains a failure, and serves the calls the generated entry
+        has no code for (a size variable no argument and no keyword determines, a list or
+        an equation inside a list's elements that a later element binds)."""
+        self._slow_calls += 1
         b = Bindings()
+        self._check_size_keywords(given or {})
         for v, n in (given or {}).items():
             if n is not None:
-                if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                    raise TypeError(f"{self.qualname}(): size `{v}` must be a non-negative "
-                                    f"int, got {n!r}")
                 b.sizes[v] = n
                 b.where[v] = "the caller"
         refuse_nested(self.qualname, self._params, self._spans, args)
@@ -175,6 +189,25 @@ class JitFunction:
             return self._diagnose(e, args, given)
 
 
+    def _check_size_keywords(self, given: dict[str, Any]) -> None:
+        """A size given by keyword (``H=12``) is a non-negative int: GT3001 otherwise (a
+        ``CastError``, so also the ``TypeError`` Python raises for a bad argument)."""
+        for v, n in given.items():
+            if n is None or (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+                continue
+            from gtdsl.runtime.errors import CALLER, CastError, caller_location
+            from gtdsl.runtime.values import describe_value
+
+            where = CALLER.get() or caller_location()
+            raise CastError(Diagnostic(
+                "GT3001", f"size `{v}` of `{self.qualname}` must be a non-negative int, got "
+                f"{n!r}", None, (),
+                (f"called from {where} (the caller is blamed)" if where else
+                 "the caller is blamed", f"got: {describe_value(n)}"),
+                f"give `{v}` as a non-negative int (`{v}=12`), or leave it out where an "
+                "argument determines it", path=self.qualname),
+                Blame(BlameKind.ARG, self.qualname, None, f"size `{v}`")) from None
+
     def _diagnose(self, exc: BaseException, args: tuple, given: dict | None = None) -> Any:
         """A compiled body raised: the reference interpreter says why, as a CastError."""
         refuse_nested(self.qualname, self._params, self._spans, args)  # unannotated ones
@@ -189,6 +222,15 @@ class JitFunction:
                             f"{exc}, where the reference interpreter did not") from exc
 
     # ------------------------------------------------------------------ compile
+    def body_for(self, key: tuple) -> Any:
+        """The compiled body for ``key`` (compiled now if it is not yet): what a caller
+        whose types fix this function's key calls directly."""
+        fn = self._table.get(key)
+        if fn is None:
+            self._stats[0] += 1  # counted as a call that missed, as the entry counts one
+            fn = self._compile(key)
+        return fn
+
     def _compile(self, key: tuple) -> Any:
         with self._lock:
             fn = self._table.get(key)
@@ -212,6 +254,17 @@ class JitFunction:
         if cuda is None:
             cuda = any(isinstance(t, TTensor) and t.device.kind == "cuda" for _, t in self._params)
         return choose(self.backend, bool(cuda))
+
+    def _cuda_of(self, key: tuple) -> bool | None:
+        """Whether calls with ``key`` run on CUDA, where the key or the types say."""
+        cuda = next((v for p, v in zip(self._parts, key) if p.what == "cuda"), None)
+        if cuda is None:
+            kinds = {t.device.kind for _, t in self._params if isinstance(t, TTensor)}
+            if kinds == {"cuda"}:
+                return True
+            if kinds == {"cpu"}:
+                return False
+        return cuda
 
     def uses_triton(self, key: tuple) -> bool:
         return self.backend_for(key).name == "triton"
@@ -245,7 +298,8 @@ class JitFunction:
     def _build_backend(self, key: tuple, backend: Backend) -> Any:
         """Lower and compile the body for ``key`` on ``backend``. Generated code lives in
         memory only: gtdsl never executes code it reads from disk."""
-        gen = lower_function(backend.prepare(self._fn), self._sizes, self._rows)
+        gen = lower_function(backend.prepare(self._fn), self._sizes, self._rows,
+                             callees=self.module.callee_info, cuda=self._cuda_of(key))
         ns = self.module.namespace(gen.constants)
         try:
             code = compile(gen.source, f"<gtdsl {self.qualname}>", "exec")
@@ -264,7 +318,7 @@ class JitFunction:
         fn = self.fused()
         parts = [f"# launch plan of `{self.qualname}`",
                  *("# " + line for line in describe(fn).splitlines()), "", *kernel_sources(fn)]
-        gen = lower_function(fn, self._sizes, self._rows)
+        gen = lower_function(fn, self._sizes, self._rows, callees=self.module.callee_info)
         return "\n".join(parts) + "\n" + gen.source
 
 

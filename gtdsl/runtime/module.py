@@ -15,15 +15,17 @@ from typing import Any
 from gtdsl._config import load_config
 from gtdsl.ir import core as ir
 from gtdsl.lower.records import (
-    AssertSite, Callee, CastSite, Launch, OpCheck, PythonName, TorchFunction,
+    AssertSite, Callee, CastSite, DirectCallee, FastCast, Launch, OpCheck, PythonName,
+    TorchFunction, TrustedCallee,
 )
-from gtdsl.lower.torch.codegen import PREFIX
+from gtdsl.lower.torch.codegen import PREFIX, CalleeInfo
 from gtdsl.ops.calls import resolve
 from gtdsl.ops.operators import checked_mul, checked_pow, checked_range
 from gtdsl.ops.pyallow import Allowlist
 from gtdsl.runtime import interp
 from gtdsl.runtime.casts import Bindings
 from gtdsl.runtime.errors import assert_error
+from gtdsl.runtime.entry import generate_cast
 from gtdsl.runtime.jit import JitFunction
 from gtdsl.runtime.values import describe_value, get_field
 
@@ -36,26 +38,44 @@ class CompiledModule:
         self.config = load_config()
         self.program = interp.Program(program, allowed)
         self.backend = backend
+        self.structs = {s.name: _struct_class(s) for s in program.structs}
+        # classes whose values the entry checks read fields of by attribute, without asking
+        # whether they are mappings
+        self.plain_classes = frozenset(self.structs.values())
         self.functions: dict[str, JitFunction] = {}
         for q in self.program.ir:
             self.functions[q] = JitFunction(self, q, backend)
         # names imported from other .gt modules are attributes too, as in Python
         self._imported = {local: q for local, q in program.exports
                           if q in self.functions and local not in self.functions}
-        self.structs = {s.name: _struct_class(s) for s in program.structs}
+        # plain instance attributes where no method has the name: `m.f` is then a dict
+        # lookup, not a failed lookup and a `__getattr__` call
+        names = {**{q: f for q, f in self.functions.items()},
+                 **{local: self.functions[q] for local, q in self._imported.items()}}
+        for name, obj in [*names.items(), *self.structs.items()]:
+            if name.isidentifier() and not hasattr(type(self), name) and \
+                    name not in self.__dict__:
+                self.__dict__[name] = obj
 
     def namespace(self, constants: list[Any]) -> dict[str, Any]:
         prog = self.program
         return {
             **{f"{PREFIX}k{i}": self._constant(c) for i, c in enumerate(constants)},
             f"{PREFIX}cast": lambda k, v, b: _cast(prog, k, v, b),
-            f"{PREFIX}check_op": lambda k, b, *ins: _check_op(k, b, ins),
             f"{PREFIX}field": get_field,
+            f"{PREFIX}plain": self.plain_classes,
             f"{PREFIX}pow": checked_pow,
             f"{PREFIX}mul": checked_mul,
             f"{PREFIX}range": checked_range,
             f"{PREFIX}assert_failed": _assert_failed,
         }
+
+    def callee_info(self, qualname: str) -> CalleeInfo | None:
+        """A function's parameters and sizes, for callers that call its trusted entry."""
+        f = self.functions.get(qualname)
+        if f is None or f.backend != "auto" and f.backend not in ("torch", "triton"):
+            return None
+        return f.callee_info
 
     def _constant(self, c: Any) -> Any:
         """A record resolved to what the body calls; data records and values as they are."""
@@ -66,11 +86,34 @@ class CompiledModule:
             return differentiable(launcher_for(c.kernel))
         if isinstance(c, Callee):
             return self.functions[c.qualname]
+        if isinstance(c, OpCheck):
+            return _op_checker(c)
+        if isinstance(c, FastCast):
+            return self._fast_cast(c)
+        if isinstance(c, TrustedCallee):
+            return self.functions[c.qualname].trusted
+        if isinstance(c, DirectCallee):
+            return self.functions[c.qualname].body_for(c.key)
         if isinstance(c, TorchFunction):
             return resolve(c.path)
         if isinstance(c, PythonName):
             return interp.resolve_extern(c.path, self.program.allowed)
         return c
+
+    def _fast_cast(self, c: FastCast) -> Any:
+        """The generated checks of a cast inside a body (``entry.generate_cast``)."""
+        prog, site = self.program, c.site
+
+        def reference(value: Any, sizes: dict[str, int], rows: dict[str, Any]) -> tuple:
+            b = _cast(prog, site, value, (sizes, rows))
+            return tuple(b.sizes[v] for v in c.new) + tuple(b.rows[r] for r in c.new_rows)
+
+        src, consts = generate_cast(site.target, c.sizes, c.rows, c.new, c.new_rows,
+                                    prog.struct)
+        ns: dict[str, Any] = {**consts, f"{PREFIX}ref": reference,
+                              f"{PREFIX}plain": self.plain_classes}
+        exec(compile(src, "<gtdsl cast>", "exec"), ns)  # noqa: S102 - generated from types
+        return ns[f"{PREFIX}cast"]
 
     def __getattr__(self, name: str) -> Any:
         fns = self.__dict__.get("functions", {})
@@ -95,8 +138,65 @@ def _cast(prog: interp.Program, k: CastSite, value: Any, b: tuple) -> Bindings:
     return bindings
 
 
-def _check_op(k: OpCheck, b: tuple, ins: tuple) -> None:
-    interp.check_op(k.op, k.names, k.blame, list(ins), Bindings(dict(b[0]), dict(b[1])))
+def _op_checker(k: OpCheck) -> Any:
+    """A CHECK_OP's run-time check: the op's relation on the arguments' metadata, run once
+    per metadata (the relation is a function of the values' types: a tensor's dtype, shape
+    and device, a number's or a string's value), so metadata it accepted once is accepted
+    again without running it. Failures are never remembered: each one raises from the
+    relation itself."""
+    accepted: set[tuple] = set()
+
+    def check(sizes: tuple, rows: tuple, *ins: Any) -> None:
+        key = _metadata(ins)
+        if key is not None and key in accepted:
+            return
+        interp.check_op(k.op, k.names, k.blame, list(ins),
+                        Bindings(dict(zip(k.sizes, sizes)), dict(zip(k.rows, rows))))
+        if key is not None:
+            if len(accepted) >= _ACCEPTED_PER_SITE:
+                accepted.clear()
+            accepted.add(key)
+
+    return check
+
+
+_ACCEPTED_PER_SITE = 4096
+_PLAIN_VALUES = frozenset((bool, int, float, str, type(None)))
+_TORCH: list[Any] = []  # torch's Tensor, dtype and device classes, once imported
+
+
+def _metadata(values: Any) -> tuple | None:
+    """What an op's relation sees of ``values``, as a hashable key; None for a value whose
+    type the key does not cover (the relation then runs every time)."""
+    if not _TORCH:
+        import torch
+
+        _TORCH.extend((torch.Tensor, (torch.dtype, torch.device)))
+    tensor, other = _TORCH
+    out: list[Any] = []
+    for v in values:
+        c = v.__class__
+        if c in _PLAIN_VALUES:
+            out.append((c, v))
+        elif c is tensor or isinstance(v, tensor):
+            if v.is_nested:  # no shape: the relation says what it makes of it
+                return None
+            out.append((v.dtype, v.shape, v.device))
+        elif c is tuple or c is list:
+            inner = _metadata(v)
+            if inner is None:
+                return None
+            out.append((c, inner))
+        elif c is slice:
+            inner = _metadata((v.start, v.stop, v.step))
+            if inner is None:
+                return None
+            out.append((c, inner))
+        elif isinstance(v, other):
+            out.append((c, v))
+        else:
+            return None
+    return tuple(out)
 
 
 def _assert_failed(k: AssertSite) -> None:

@@ -21,6 +21,7 @@ from gtdsl.diagnostics import Diagnostic, Label, SourceFile, Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.errors import parse_tree
 from gtdsl.syntax.grammar import SyntaxProblem, token_span
+from gtdsl.syntax.tokens import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, RESERVED_PREFIX
 
 _SIZE_OPS = {
     "size_add": ast.SizeOp.ADD, "size_sub": ast.SizeOp.SUB, "size_mul": ast.SizeOp.MUL,
@@ -29,13 +30,6 @@ _SIZE_OPS = {
 _STRING_PREFIX_CHARS = "rRbBuUfF"
 # Python refuses to print ints past 4300 digits; a literal this long is a mistake anyway.
 _MAX_LITERAL_DIGITS = 1000
-# Nesting limits, below what the checker's recursion and the generated Python (at most 100
-# levels of indentation) can take: `if`/`elif`/`for` blocks and conditional expressions
-# inside each other, and the depth of one statement's expression or annotation.
-MAX_BLOCK_DEPTH = 64
-MAX_EXPR_DEPTH = 100
-# Names the generated code uses for itself.
-RESERVED_PREFIX = "__gt_"
 _BLOCK_NODES = frozenset(("module", "suite", "if_stmt", "elif_clause", "for_stmt", "if_exp"))
 
 

@@ -1,7 +1,10 @@
-"""Loading the grammar and laying out tokens.
+"""Loading the grammar and laying out tokens: the Lark parser.
 
-The grammar file is found in an installed wheel (``gtdsl/_data/grammar``) or, in a
-checkout, at ``grammar/gtdsl.lark`` beside the package (see ``gtdsl._resources``). The
+Well-formed programs are read by the direct parser (``gtdsl.syntax.direct``); this parser is
+the definition, and explains every syntax error. Its LALR tables ship with gtdsl
+(``grammar/gtdsl.tables.json``, see ``_load_shipped``). The grammar file is found in an
+installed wheel (``gtdsl/_data/grammar``) or, in a checkout, at ``grammar/gtdsl.lark`` beside
+the package (see ``gtdsl._resources``). The
 ``Layout`` postlexer (a Lark ``Indenter``) turns newlines into _NEWLINE/_INDENT/_DEDENT
 tokens as Python's tokenizer does, matches brackets, and rejects Python keywords that gtdsl
 does not support, each as a diagnostic raised through ``SyntaxProblem``.
@@ -29,6 +32,10 @@ from lark.lexer import TerminalDef
 from gtdsl._config import load_config
 from gtdsl._resources import data_path, read_private_file, remove_private_file, write_private_file
 from gtdsl.diagnostics import Diagnostic, InternalError, Label, SourceFile, Span
+from gtdsl.syntax.tokens import (  # noqa: F401 (re-exported: the Lark side's names)
+    CLOSERS, GRAMMAR_KEYWORDS, OPENERS, STATEMENT_KEYWORD_TOKENS, STATEMENT_KEYWORDS, TAB_SIZE,
+    UNSUPPORTED_KEYWORDS, SyntaxProblem,
+)
 
 try:
     from lark.lark import _LOAD_ALLOWED_OPTIONS  # given again on load, never stored
@@ -39,59 +46,6 @@ except ImportError:  # pragma: no cover - a Lark that moved it
 
 GRAMMAR_FILE = "gtdsl.lark"
 
-OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
-CLOSERS = {v: k for k, v in OPENERS.items()}
-TAB_SIZE = 8
-
-# Python keywords with no place in gtdsl: the construct each one starts, and what to do.
-UNSUPPORTED_KEYWORDS: dict[str, tuple[str, str]] = {
-    "while": ("`while` loops are not supported in gtdsl",
-              "loop with `for i in range(n)`, or use a vectorised op"),
-    "class": ("classes are not supported in gtdsl",
-              "group parameters in a `struct`, and write functions over it"),
-    "try": ("`try` statements are not supported in gtdsl",
-            "check inputs with `assert`; types are checked at the boundary"),
-    "except": ("`try` statements are not supported in gtdsl", "check inputs with `assert`"),
-    "finally": ("`try` statements are not supported in gtdsl", "check inputs with `assert`"),
-    "with": ("`with` statements are not supported in gtdsl",
-             "move the `with` block into the Python caller"),
-    "lambda": ("`lambda` expressions are not supported in gtdsl",
-               "define a top-level function with `def`"),
-    "yield": ("generators (`yield`) are not supported in gtdsl", "return a list or a tuple"),
-    "async": ("async code is not supported in gtdsl",
-              "call gtdsl functions from async Python instead"),
-    "await": ("async code is not supported in gtdsl",
-              "call gtdsl functions from async Python instead"),
-    "global": ("`global` declarations are not supported in gtdsl",
-               "pass the value as a parameter"),
-    "nonlocal": ("`nonlocal` declarations are not supported in gtdsl",
-                 "pass the value as a parameter"),
-    "del": ("`del` statements are not supported in gtdsl", "let the name go out of scope"),
-    "raise": ("`raise` statements are not supported in gtdsl",
-              "use `assert condition, \"message\"`"),
-    "break": ("`break` is not supported in gtdsl",
-              "compute the result without leaving the loop early"),
-    "continue": ("`continue` is not supported in gtdsl", "guard the loop body with `if`"),
-    "def": ("nested functions are not supported in gtdsl",
-            "define the function at the top level of the module"),
-    "import": ("imports inside functions are not supported in gtdsl",
-               "move the import to the top of the module"),
-    "from": ("imports inside functions are not supported in gtdsl",
-             "move the import to the top of the module"),
-}
-# Keywords that start a statement: after an open bracket they mean the bracket was left open.
-STATEMENT_KEYWORDS = frozenset(
-    "return if elif else for def pass assert from import struct while class try with del "
-    "raise break continue global nonlocal".split()
-)
-STATEMENT_KEYWORD_TOKENS = frozenset(
-    "RETURN IF ELIF ELSE FOR DEF PASS ASSERT FROM IMPORT STRUCT".split()
-)
-# Keywords that gtdsl does use, seen where the grammar cannot take them.
-GRAMMAR_KEYWORDS = frozenset(
-    "if elif else for in not and or is return pass assert as None True False".split()
-)
-
 
 def grammar_text() -> str:
     """The text of the grammar this installation uses."""
@@ -99,14 +53,6 @@ def grammar_text() -> str:
     if path is None:
         raise InternalError(f"the grammar file {GRAMMAR_FILE} is missing from the installation")
     return path.read_text(encoding="utf-8")
-
-
-class SyntaxProblem(Exception):
-    """Raised inside the parse with a ready diagnostic; caught by the parse entry points."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
-        self.diagnostic = diagnostic
 
 
 def token_span(file: SourceFile, tok: Token, offset: int = 0) -> Span:
@@ -414,11 +360,24 @@ def _load_tables(text: str) -> Lark | None:
             parts[3] != hashlib.sha256(payload).hexdigest().encode():
         return None
     try:
-        stored = json.loads(payload, object_hook=_from_json)
-        return Lark._load_from_dict(stored["data"], stored["memo"], postlex=_LayoutDispatch(),
-                                    **_LOAD_OPTIONS)
+        return _from_payload(payload)
     except Exception:  # a Lark that stores its tables differently: build them instead
         return None
+
+
+def _payload(parser: Lark) -> bytes:
+    """The parser's tables as JSON data (raises TypeError etc. for a Lark that stores more)."""
+    data, memo = parser.memo_serialize([TerminalDef, Rule])
+    data["options"] = {k: v for k, v in data["options"].items()
+                       if k not in _LOAD_ALLOWED_OPTIONS}
+    return json.dumps(_to_json({"data": data, "memo": memo}), separators=(",", ":"),
+                      sort_keys=True).encode()
+
+
+def _from_payload(payload: bytes) -> Lark:
+    stored = json.loads(payload, object_hook=_from_json)
+    return Lark._load_from_dict(stored["data"], stored["memo"], postlex=_LayoutDispatch(),
+                                **_LOAD_OPTIONS)
 
 
 def _save_tables(parser: Lark, text: str) -> None:
@@ -426,11 +385,7 @@ def _save_tables(parser: Lark, text: str) -> None:
     if not path:
         return
     try:
-        data, memo = parser.memo_serialize([TerminalDef, Rule])
-        data["options"] = {k: v for k, v in data["options"].items()
-                           if k not in _LOAD_ALLOWED_OPTIONS}
-        payload = json.dumps(_to_json({"data": data, "memo": memo}),
-                             separators=(",", ":")).encode()
+        payload = _payload(parser)
     except (TypeError, ValueError, AttributeError):
         return
     head = b" ".join((_TABLES_FORMAT, _tables_key(text), hashlib.sha256(payload).hexdigest(
@@ -443,10 +398,63 @@ def _save_tables(parser: Lark, text: str) -> None:
                             f"gtdsl-lark-{lark.__version__}.cache")
 
 
+# ------------------------------------------------------------ the tables shipped with gtdsl
+#
+# ``grammar/gtdsl.tables.json`` (``gtdsl/_data/grammar`` in a wheel) holds the tables built
+# from ``gtdsl.lark`` by the Lark release gtdsl was tested with, so the first syntax error a
+# process explains costs a load (~20 ms), not a build (~0.4 s). They are part of the
+# installation, read like the grammar beside them, and used only when their header names
+# this grammar, these options and the Lark that is installed: with another Lark, the user
+# cache above (or a build) serves instead. Regenerate them after editing the grammar:
+# ``python -m gtdsl.syntax.grammar`` (tests/unit/syntax/test_tables.py fails until then).
+
+TABLES_FILE = "gtdsl.tables.json"
+_SHIPPED_FORMAT = b"gtdsl-lalr-tables-shipped 1"
+
+
+def shipped_key(text: str) -> bytes:
+    """What shipped tables must match: the grammar, the options and the Lark release."""
+    h = hashlib.sha256()
+    for part in (_SHIPPED_FORMAT.decode(), lark.__version__,
+                 repr(sorted(_PARSER_OPTIONS.items())), text):
+        h.update(len(part).to_bytes(8, "little") + part.encode("utf-8"))
+    return h.hexdigest().encode()
+
+
+def shipped_tables(text: str) -> bytes:
+    """The shipped-tables file for grammar ``text``, built afresh with the installed Lark."""
+    parser = Lark(text, postlex=_LayoutDispatch(), **_PARSER_OPTIONS, **_LOAD_OPTIONS)
+    payload = _payload(parser)
+    return b" ".join((_SHIPPED_FORMAT, lark.__version__.encode(), shipped_key(text),
+                      hashlib.sha256(payload).hexdigest().encode())) + b"\n" + payload
+
+
+def _load_shipped(text: str) -> Lark | None:
+    """The parser from the shipped tables, or None when they are missing or were made for
+    another grammar or another Lark."""
+    path = data_path("grammar", TABLES_FILE)
+    if path is None:
+        return None
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    head, _, payload = raw.partition(b"\n")
+    parts = head.split(b" ")
+    if len(parts) != 5 or b" ".join(parts[:2]) != _SHIPPED_FORMAT or \
+            parts[2] != lark.__version__.encode() or parts[3] != shipped_key(text) or \
+            parts[4] != hashlib.sha256(payload).hexdigest().encode():
+        return None
+    try:
+        return _from_payload(payload)
+    except Exception:
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def _parser_template() -> Lark:
     text = grammar_text()
-    parser = _load_tables(text)
+    parser = _load_shipped(text) or _load_tables(text)
     if parser is None:
         parser = Lark(text, postlex=_LayoutDispatch(), **_PARSER_OPTIONS, **_LOAD_OPTIONS)
         _save_tables(parser, text)
@@ -478,3 +486,17 @@ def terminal_text(name: str) -> str:
     if term.pattern.type == "str":
         return f"`{term.pattern.value}`"
     return name.lower()
+
+
+def _write_shipped_tables() -> None:
+    """``python -m gtdsl.syntax.grammar``: rebuild ``grammar/gtdsl.tables.json`` in a checkout."""
+    from gtdsl._resources import checkout_root
+
+    grammar = checkout_root() / "grammar"
+    text = (grammar / GRAMMAR_FILE).read_text(encoding="utf-8")
+    (grammar / TABLES_FILE).write_bytes(shipped_tables(text))
+    print(f"wrote {grammar / TABLES_FILE} (Lark {lark.__version__})")
+
+
+if __name__ == "__main__":
+    _write_shipped_tables()

@@ -12,11 +12,13 @@ import re
 
 from gtdsl._resources import SOURCE_LIMIT, FileTooLarge, NotRegularFile, read_regular_file
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, Severity, SourceFile, Span
-from gtdsl.syntax import ast
-from gtdsl.syntax.build import AstBuilder
-from gtdsl.syntax.build_types import TypeBuilder
-from gtdsl.syntax.errors import parse_tree, too_deep
-from gtdsl.syntax.grammar import SyntaxProblem
+from gtdsl.syntax import ast, direct
+from gtdsl.syntax.tokens import SyntaxProblem
+
+# Every parse tries the direct parser first (``gtdsl.syntax.direct``: no Lark); what it does
+# not build, Lark parses, which gives the same tree or the diagnostic. False: Lark only (the
+# tests that compare the two, or exercise Lark's tables, set it).
+DIRECT = True
 
 
 def normalise_newlines(text: str) -> str:
@@ -40,13 +42,25 @@ def parse_file_text(file: SourceFile, base_indent: int = 0) -> ast.Module:
         _reject_bidi_controls(file)
         if base_indent == 0:
             _reject_indented_start(file)
-        tree = parse_tree(file, text if text.endswith("\n") else text + "\n", "module",
-                          base_indent=base_indent)
+        text = text if text.endswith("\n") else text + "\n"
+        module = direct.parse_module(file, text, base_indent) if DIRECT else None
+        if module is not None:
+            return module
+        from gtdsl.syntax.build import AstBuilder
+        from gtdsl.syntax.errors import parse_tree
+
+        tree = parse_tree(file, text, "module", base_indent=base_indent)
         return AstBuilder(file).module(tree)
     except SyntaxProblem as problem:
         raise ParseError([problem.diagnostic]) from None
     except RecursionError:
-        raise ParseError([too_deep(file)]) from None
+        raise ParseError([_too_deep(file)]) from None
+
+
+def _too_deep(file: SourceFile, offset: int = 0) -> Diagnostic:
+    from gtdsl.syntax.errors import too_deep
+
+    return too_deep(file, offset)
 
 
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -90,12 +104,18 @@ def parse_type(text: str) -> ast.TypeExpr:
             raise SyntaxProblem(Diagnostic("GT0011", "empty type", Label(Span(file, 0, 0)),
                                            help="write a type such as `f32[n]` or `?`"))
         start = len(text) - len(text.lstrip())
+        found = direct.parse_type_at(file, start, start + len(stripped)) if DIRECT else None
+        if found is not None:
+            return found
+        from gtdsl.syntax.build_types import TypeBuilder
+        from gtdsl.syntax.errors import parse_tree
+
         tree = parse_tree(file, stripped, "type", start)
         return TypeBuilder(file, start).type(tree)
     except SyntaxProblem as problem:
         raise ParseError([problem.diagnostic]) from None
     except RecursionError:
-        raise ParseError([too_deep(file)]) from None
+        raise ParseError([_too_deep(file)]) from None
 
 
 def read_source(path: str | os.PathLike[str]) -> tuple[SourceFile, list[Diagnostic]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
 from gtdsl.syntax import ast
-from gtdsl.syntax.grammar import TAB_SIZE
+from gtdsl.syntax.tokens import TAB_SIZE
 from gtdsl.syntax.parse import parse_file_text
 
 

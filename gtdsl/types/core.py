@@ -343,6 +343,8 @@ def leq(a: Type, b: Type) -> bool:
         return True
     if isinstance(a, TDyn):
         return False
+    if a == b:  # ⊑ is reflexive
+        return True
     if isinstance(a, TTensor) and isinstance(b, TTensor):
         return (dt_leq(a.dtype, b.dtype) and dev_leq(a.device, b.device)
                 and shape_leq(a.shape, b.shape))

@@ -70,8 +70,11 @@ def _ancestors(node: DT) -> list[DT]:
     return out
 
 
+_ABOVE: dict[DT, frozenset[DT]] = {d: frozenset(_ancestors(d)) for d in DT}
+
+
 def dt_leq(a: DT, b: DT) -> bool:
-    return b in _ancestors(a)
+    return b in _ABOVE[a]
 
 
 def dt_meet(a: DT, b: DT) -> DT | None:
@@ -89,7 +92,11 @@ def dt_join(a: DT, b: DT) -> DT:
 
 def dt_members(a: DT) -> tuple[DT, ...]:
     """γ(a): the concrete dtypes below ``a``."""
-    return tuple(d for d in CONCRETE_DTYPES if dt_leq(d, a))
+    return _MEMBERS[a]
+
+
+_MEMBERS: dict[DT, tuple[DT, ...]] = {
+    a: tuple(d for d in CONCRETE_DTYPES if dt_leq(d, a)) for a in DT}
 
 
 # ============================================================================ promotion
@@ -177,6 +184,19 @@ def result_type_concrete(operands: list[tuple[DT, Priority]]) -> DT:
 
 def result_type(operands: list[tuple[DT, Priority]]) -> DT:
     """Promotion over possibly abstract dtypes: the join over every concretisation."""
+    key = tuple(operands)
+    found = _RESULT_TYPES.get(key)
+    if found is None:
+        found = _result_type(operands)
+        if len(_RESULT_TYPES) < 4096:  # a finite domain, but bounded all the same
+            _RESULT_TYPES[key] = found
+    return found
+
+
+_RESULT_TYPES: dict[tuple[tuple[DT, Priority], ...], DT] = {}
+
+
+def _result_type(operands: list[tuple[DT, Priority]]) -> DT:
     choices = [[(d, prio) for d in dt_members(dt)] for dt, prio in operands]
     if all(len(c) == 1 for c in choices):
         return result_type_concrete([c[0] for c in choices])

@@ -32,19 +32,57 @@ Atom = Union[str, Opaque]
 Mono = tuple[tuple[Atom, int], ...]  # sorted (atom, power) pairs; () is the constant monomial
 
 
+# Sort keys and products are memoised: the checker builds the same few atoms and monomials
+# over and over. The tables are bounded; a full one starts again empty.
+_CACHE_LIMIT = 1 << 16
+_ATOM_KEYS: dict[Atom, tuple[int, str]] = {}
+_MONO_KEYS: dict[Mono, tuple] = {}
+_MONO_PRODUCTS: dict[tuple[Mono, Mono], Mono] = {}
+
+
+def _remember(table: dict, key: object, value: object) -> None:
+    if len(table) >= _CACHE_LIMIT:
+        table.clear()
+    table[key] = value
+
+
 def _atom_key(atom: Atom) -> tuple[int, str]:
-    return (0, atom) if isinstance(atom, str) else (1, str(atom))
+    key = _ATOM_KEYS.get(atom)
+    if key is None:
+        key = (0, atom) if isinstance(atom, str) else (1, str(atom))
+        _remember(_ATOM_KEYS, atom, key)
+    return key
 
 
 def _mono_key(mono: Mono) -> tuple:
-    return (-sum(p for _, p in mono), tuple((_atom_key(a), -p) for a, p in mono))
+    key = _MONO_KEYS.get(mono)
+    if key is None:
+        key = (-sum(p for _, p in mono), tuple((_atom_key(a), -p) for a, p in mono))
+        _remember(_MONO_KEYS, mono, key)
+    return key
+
+
+def _term_key(term: tuple[Mono, int]) -> tuple:
+    return _mono_key(term[0])
+
+
+def _ap_key(ap: tuple[Atom, int]) -> tuple[int, str]:
+    return _atom_key(ap[0])
 
 
 def _mono_mul(a: Mono, b: Mono) -> Mono:
-    powers: dict[Atom, int] = dict(a)
-    for atom, p in b:
-        powers[atom] = powers.get(atom, 0) + p
-    return tuple(sorted(powers.items(), key=lambda ap: _atom_key(ap[0])))
+    if not a:
+        return b
+    if not b:
+        return a
+    out = _MONO_PRODUCTS.get((a, b))
+    if out is None:
+        powers: dict[Atom, int] = dict(a)
+        for atom, p in b:
+            powers[atom] = powers.get(atom, 0) + p
+        out = tuple(sorted(powers.items(), key=_ap_key))
+        _remember(_MONO_PRODUCTS, (a, b), out)
+    return out
 
 
 def _mono_div(a: Mono, b: Mono) -> Mono | None:
@@ -66,18 +104,30 @@ class Size:
     # ---------------------------------------------------------------- construction
     @staticmethod
     def of(value: int | str | Size) -> Size:
+        cls = type(value)
+        if cls is str:
+            found = _NAMED.get(value)  # type: ignore[arg-type]
+            if found is not None:
+                return found
+        elif cls is Size:
+            return value  # type: ignore[return-value]
         if isinstance(value, Size):
             return value
         if isinstance(value, bool):
             raise TypeError("a size is not a bool")
         if isinstance(value, int):
             return Size(((((), value),)) if value else ())
-        return Size((((((value, 1),), 1),)))
+        found = _NAMED.get(value)
+        if found is None:
+            found = Size((((((value, 1),), 1),)))
+            _remember(_NAMED, value, found)
+        return found
 
     @staticmethod
     def _make(coeffs: Mapping[Mono, int]) -> Size:
         items = [(m, c) for m, c in coeffs.items() if c]
-        items.sort(key=lambda mc: _mono_key(mc[0]))
+        if len(items) > 1:
+            items.sort(key=_term_key)
         return Size(tuple(items))
 
     @staticmethod
@@ -87,6 +137,10 @@ class Size:
     # ---------------------------------------------------------------- algebra
     def __add__(self, other: Size | int) -> Size:
         other = Size.of(other)
+        if not other.terms:
+            return self
+        if not self.terms:
+            return other
         coeffs = dict(self.terms)
         for m, c in other.terms:
             coeffs[m] = coeffs.get(m, 0) + c
@@ -105,6 +159,10 @@ class Size:
 
     def __mul__(self, other: Size | int) -> Size:
         other = Size.of(other)
+        if len(other.terms) == 1 and not other.terms[0][0]:  # a nonzero constant
+            return self._scaled(other.terms[0][1])
+        if len(self.terms) == 1 and not self.terms[0][0]:
+            return other._scaled(self.terms[0][1])
         coeffs: dict[Mono, int] = {}
         for ma, ca in self.terms:
             for mb, cb in other.terms:
@@ -113,6 +171,12 @@ class Size:
         return Size._make(coeffs)
 
     __rmul__ = __mul__
+
+    def _scaled(self, k: int) -> Size:
+        """``k * self`` for a nonzero integer ``k``: the monomials and their order stay."""
+        if k == 1:
+            return self
+        return Size(tuple((m, c * k) for m, c in self.terms))
 
     def exact_div(self, other: Size) -> Size | None:
         """``self / other`` when ``other`` is a monomial that divides every term exactly."""
@@ -168,12 +232,22 @@ class Size:
     def variables(self) -> frozenset[str]:
         """Every size variable, including those inside opaque atoms."""
         found: set[str] = set()
-        for atom in self.atoms():
-            if isinstance(atom, str):
-                found.add(atom)
-            else:
-                found |= atom.num.variables() | atom.den.variables()
+        for m, _ in self.terms:
+            for atom, _p in m:
+                if isinstance(atom, str):
+                    found.add(atom)
+                else:
+                    found |= atom.num.variables() | atom.den.variables()
         return frozenset(found)
+
+    def single_variable(self) -> str | None:
+        """The variable when the polynomial is exactly one (``n``, not ``2*n`` or ``n*n``)."""
+        terms = self.terms
+        if len(terms) == 1 and terms[0][1] == 1:
+            mono = terms[0][0]
+            if len(mono) == 1 and mono[0][1] == 1 and isinstance(mono[0][0], str):
+                return mono[0][0]
+        return None
 
     def has_opaque(self) -> bool:
         return any(isinstance(a, Opaque) for a in self.atoms())
@@ -205,9 +279,49 @@ class Size:
         return coeff, rest_size
 
     def substitute(self, env: Callable[[str], Size | None]) -> Size:
-        """Replace every variable ``v`` with ``env(v)`` (None keeps it), renormalising."""
+        """Replace every variable ``v`` with ``env(v)`` (None keeps it), renormalising.
+        ``env`` is a function of the variable alone (it may be asked once per variable)."""
         if not self.terms:
             return self
+        var = self.single_variable()
+        if var is not None:  # what the general case below gives a lone variable
+            value = env(var)
+            return self if value is None else value
+        # The common cases without polynomial arithmetic: nothing changes, or variables are
+        # renamed to variables (a call's fresh copies of its callee's sizes).
+        renames: dict[Atom, str] = {}
+        simple = True
+        for m, _ in self.terms:
+            for atom, _p in m:
+                if not isinstance(atom, str):
+                    simple = False
+                    break
+                if atom in renames:
+                    continue
+                value = env(atom)
+                if value is None:
+                    renames[atom] = atom
+                    continue
+                renamed = value.single_variable()
+                if renamed is None:
+                    simple = False
+                    break
+                renames[atom] = renamed
+            if not simple:
+                break
+        if simple:
+            if all(k == v for k, v in renames.items()):
+                return self
+            coeffs: dict[Mono, int] = {}
+            for m, c in self.terms:
+                powers: dict[Atom, int] = {}
+                for atom, p in m:
+                    new = renames[atom]
+                    powers[new] = powers.get(new, 0) + p
+                mono = tuple(sorted(powers.items(), key=_ap_key)) if len(powers) > 1 else \
+                    tuple(powers.items())
+                coeffs[mono] = coeffs.get(mono, 0) + c
+            return Size._make(coeffs)
         out = Size.of(0)
         for m, c in self.terms:
             term = Size.of(c)
@@ -262,6 +376,9 @@ class Size:
 
     def __repr__(self) -> str:
         return f"Size({str(self)!r})"
+
+
+_NAMED: dict[str, Size] = {}
 
 
 def _atom_str(atom: Atom, power: int, in_product: bool) -> str:
@@ -323,6 +440,8 @@ def sign_forced(d: Size) -> bool:
 
 def decide(a: Size, b: Size) -> Verdict:
     """Decide ``a = b`` over all assignments of non-negative integers to the atoms."""
+    if a == b:  # canonical forms: the difference is 0
+        return Verdict.VALID
     d = a - b
     if not d.terms:
         return Verdict.VALID
@@ -370,6 +489,12 @@ def _monomial_coefficient(d: Size, var: str) -> tuple[Size, Size] | None:
 
 def solve_for(a: Size, b: Size, flexible: Iterable[str]) -> Solution | None:
     """Solve ``a = b`` for one flexible variable occurring linearly, when exact."""
+    flexible = frozenset(flexible)
+    var = a.single_variable()
+    if var is not None and var in flexible and not b.variables() & flexible:
+        # `n = b` with no other flexible variable: what the general search below finds
+        c = b.constant()
+        return None if c is not None and c < 0 else Solution(var, b)
     d = a - b
     for var in sorted(d.variables() & frozenset(flexible)):
         solved: tuple[int | Size, Size] | None = d.linear_coefficient(var)

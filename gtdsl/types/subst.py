@@ -19,6 +19,12 @@ SizeEnv = Callable[[str], object]  # a Size, None (unknown), or KEEP
 def subst_size(s: Size | None, env: SizeEnv) -> Size | None:
     if s is None:
         return None
+    var = s.single_variable()
+    if var is not None:  # the common case, as the general one below computes it
+        r = env(var)
+        if r is KEEP:
+            return s
+        return r  # type: ignore[return-value]
     unknown = False
 
     def look(v: str) -> Size | None:
@@ -59,6 +65,8 @@ def substitute(t: Type, env: SizeEnv, rows: dict[str, TShape | None]) -> Type:
 def strip_labels(t: Type) -> Type:
     """Labels are static names, erased at run time: conformance ignores them."""
     if isinstance(t, TTensor):
+        if all(d.label is None for d in t.shape.dims):
+            return t
         return TTensor(t.dtype, TShape(t.shape.row, tuple(TDim(None, d.size)
                                                           for d in t.shape.dims)), t.device)
     if isinstance(t, TList):
@@ -190,14 +198,23 @@ class Instance:
         """Equate the argument's size ``a`` with the parameter's ``p``."""
         # This call's bindings; the variables not bound here (the caller's, or flexible ones
         # not yet solved) are kept.
-        p = p.substitute(lambda v: self.sizes.get(v))
-        unbound = p.variables() & (self.flexible - set(self.sizes))
+        sizes = self.sizes
+        if sizes:
+            p = p.substitute(sizes.get)
+        flexible = self.flexible
+        var = p.single_variable()
+        if var is not None:
+            unbound = {var} if var in flexible and var not in sizes else set()
+        else:
+            unbound = {v for v in p.variables() if v in flexible and v not in sizes}
         if unbound:
             sol = solve_for(p, a, unbound)
             if sol is not None:
                 self.sizes[sol.var] = sol.value
                 return
             self.residuals.append(SizeEq(a, p))
+            return
+        if a == p:  # what decide() says at once: VALID
             return
         verdict = decide(a, p)
         if verdict is Verdict.VALID:

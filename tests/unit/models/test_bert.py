@@ -67,6 +67,78 @@ def test_minilm_embeddings_equal_sentence_transformers() -> None:
     assert (got - want).abs().max().item() <= 1e-5
 
 
+def _varied_texts(n: int, seed: int) -> list[str]:
+    """Texts of 0 to 80 words in no order (duplicates and an empty one included)."""
+    import random
+
+    rng = random.Random(seed)
+    words = TEXTS[1].split() + TEXTS[3].split()
+    out = [" ".join(rng.choice(words) for _ in range(rng.choice([1, 3, 40, 80, 7, 15])))
+           for _ in range(n)]
+    return out + ["", out[0], TEXTS[2]]
+
+
+def test_encode_buckets_by_length_and_keeps_the_order() -> None:
+    """``encode`` sorts the texts by token count and pads each batch only to its own longest
+    text; the rows come back in the input's order, equal to each text encoded alone and to
+    sentence-transformers' (which sorts and batches likewise)."""
+    from sentence_transformers import SentenceTransformer
+
+    ours = Bert("all-MiniLM-L6-v2")
+    texts = _varied_texts(17, 0)
+    widths: list[tuple[int, int]] = []  # per batch: its longest and shortest text
+
+    def padded(encodings: list) -> tuple[torch.Tensor, ...]:
+        lengths = [len(e.ids) for e in encodings]
+        widths.append((max(lengths), min(lengths)))
+        return Bert._padded(ours, encodings)
+
+    ours._padded = padded  # type: ignore[method-assign]
+    got = ours.encode(texts, batch_size=4)
+    del ours._padded
+    assert got.shape == (len(texts), 384) and len(widths) == 5
+    assert [w for w, _ in widths] == sorted((w for w, _ in widths), reverse=True)
+    assert all(low >= high for (_, low), (high, _) in zip(widths, widths[1:]))  # no overlap
+    alone = torch.cat([ours.encode([t]) for t in texts])
+    torch.testing.assert_close(got, alone, rtol=0, atol=1e-6)
+    want = SentenceTransformer(str(ours.dir), device="cpu").encode(
+        texts, batch_size=4, normalize_embeddings=True, convert_to_tensor=True)
+    assert (got - want).abs().max().item() <= 1e-5
+    assert torch.equal(got[0], got[-2]) and (got[0] - got[1]).abs().max() > 1e-2
+    assert ours.encode([]).shape == (0, 384)
+
+
+def test_encode_batches_equal_padding_everything_together(tmp_path: Path) -> None:
+    """The bucketed batches give the vectors of one batch padded to the longest text (the
+    padding is masked), for BERT and for RoBERTa (whose positions skip its pad id)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import RobertaConfig, RobertaModel
+
+    from gtdsl.models.bert import Roberta
+
+    torch.manual_seed(2)
+    hf = RobertaModel(RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=40,
+                                    max_position_embeddings=40, type_vocab_size=1)).eval()
+    folder = save_folder(hf, tmp_path)
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{f"w{i}": i for i in range(4, 101)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.save(str(folder / "tokenizer.json"))
+    g = torch.Generator().manual_seed(2)
+    texts = [" ".join(f"w{int(i)}" for i in torch.randint(4, 101, (int(n),), generator=g))
+             for n in torch.randint(0, 30, (11,), generator=g)]
+    for model in (Roberta(folder), Bert("all-MiniLM-L6-v2")):
+        t = model.tokenize(texts)  # one batch, padded to the longest text
+        with torch.no_grad():
+            want = model.module.sentence_embedding(
+                model.params, t["ids"], t["types"], model.positions(t["ids"]), t["mask"],
+                model.config.eps, model.config.act, **model.config.sizes)
+        torch.testing.assert_close(model.encode(texts, batch_size=3), want, rtol=0, atol=1e-6)
+
+
 def test_wrong_shaped_weight_is_a_located_diagnostic(tmp_path: Path) -> None:
     folder, _ = _random_bert_folder(tmp_path, 0)
     tensors = read_safetensors(folder / "model.safetensors")

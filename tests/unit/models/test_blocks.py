@@ -20,10 +20,9 @@ def test_blocks_check_statically() -> None:
 
 
 @pytest.mark.parametrize("model,needs", [
-    ("bert.gt", {"split_heads", "attend", "lookup", "norm", "activation", "dense"}),
-    ("gpt2.gt", {"grow", "merge_heads", "embed", "norm", "activation", "conv1d"}),
-    ("t5.gt", {"split_heads", "grow", "attend_unscaled", "lookup", "rms", "activation",
-               "linear"}),
+    ("bert.gt", {"split_heads", "attend_keys", "lookup", "norm", "activation", "dense"}),
+    ("gpt2.gt", {"merge_heads", "embed", "norm", "activation", "conv1d"}),
+    ("t5.gt", {"split_heads", "grow", "attend_unscaled", "lookup", "rms", "activation"}),
 ])
 def test_models_use_the_shared_blocks(model: str, needs: set[str]) -> None:
     text = (HERE / model).read_text()
@@ -53,6 +52,16 @@ def test_blocks_equal_torch(backend: str) -> None:
     want = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
     torch.testing.assert_close(m.attend_unscaled(q, k, v, bias),
                                want.transpose(1, 2).reshape(2, 5, 12))
+    # a mask of the attended keys: as an additive bias of -10000 on the others
+    keep = torch.rand(2, 1, 1, 5, generator=g) > 0.4
+    keep[:, :, :, 0] = True
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=(~keep).float() * -10000.0)
+    torch.testing.assert_close(m.attend_keys(q, k, v, keep),
+                               want.transpose(1, 2).reshape(2, 5, 12))
+    dense = m.Dense(weight=torch.randn(7, 12, generator=g), bias=torch.randn(7, generator=g))
+    torch.testing.assert_close(m.dense(dense, x), x @ dense.weight.T + dense.bias)
+    conv = m.Conv1D(weight=torch.randn(12, 7, generator=g), bias=torch.randn(7, generator=g))
+    torch.testing.assert_close(m.conv1d(conv, x), x @ conv.weight + conv.bias)
     w = torch.rand(12, generator=g)
     norm = m.RMSNorm(weight=w)
     torch.testing.assert_close(m.rms(norm, x, 1e-6),

@@ -153,3 +153,107 @@ def test_cached_state_follows_the_rows() -> None:
     (kv2,), _, pos2 = seen[-1]
     assert kv2[1].flatten().tolist() == [1.0, 1.0, 2.0, 2.0]
     assert pos2.flatten().tolist() == [4, 4, 5, 5]
+
+
+def _beam_search_merging_every_step(first_logits, prompt, advance, beams, max_new_tokens,
+                                    eos_token_id, pad_token_id, length_penalty=1.0,
+                                    early_stopping=False):
+    """The beam search loop as transformers writes it: the finished hypotheses merged and the
+    improvability tested at every step (``search.beam_search`` skips both while they cannot
+    change anything)."""
+    batch, start = prompt.shape
+    vocab = first_logits.shape[-1]
+    max_len = start + max_new_tokens
+    eos = search.end_tokens(eos_token_id)
+    keep = max(2, 1 + (len(eos) if eos is not None else 0)) * beams
+    fill = (pad_token_id if pad_token_id else int(eos[0])) if eos is not None else \
+        (pad_token_id if pad_token_id is not None else 0)
+    neg = -1.0e9
+    first_k = torch.arange(keep) < beams
+    run_seq = torch.full((batch, beams, max_len), fill, dtype=torch.int64)
+    run_seq[:, :, :start] = prompt[:, None, :]
+    run_score = torch.full((batch, beams), neg)
+    run_score[:, 0] = 0.0
+    fin_seq, fin_score = run_seq.clone(), torch.full((batch, beams), neg)
+    fin_len = torch.zeros((batch, beams), dtype=torch.int64)
+    fin_done = torch.zeros((batch, beams), dtype=torch.bool)
+    improvable = torch.ones((batch, 1), dtype=torch.bool)
+    offsets = torch.arange(batch)[:, None] * beams
+    logits, cur = first_logits.float().repeat_interleave(beams, 0), start
+    while True:
+        logp = torch.log_softmax(logits.float(), -1).reshape(batch, beams, vocab)
+        total = (logp + run_score[:, :, None]).reshape(batch, beams * vocab)
+        top_score, top_idx = total.topk(keep, -1)
+        src, token = top_idx // vocab, top_idx % vocab
+        cand = torch.take_along_dim(run_seq, src[:, :, None], 1)
+        cand[:, :, cur] = token
+        ends = torch.full_like(token, cur + 1 >= max_len, dtype=torch.bool)
+        if eos is not None:
+            ends |= torch.isin(token, eos)
+        going = top_score + ends.float() * neg
+        pick = going.topk(beams, -1).indices
+        run_seq = torch.take_along_dim(cand, pick[:, :, None], 1)
+        run_score = torch.take_along_dim(going, pick, 1)
+        rows = (torch.take_along_dim(src, pick, 1) + offsets).reshape(-1)
+        finished_now = ends & first_k[None, :]
+        norm = top_score / float(cur + 1 - start) ** length_penalty
+        full = fin_done.all(-1, keepdim=True) & (early_stopping is True)
+        norm = norm + full.float() * neg + (~improvable).float() * neg
+        norm = norm + (~finished_now).float() * neg
+        merged = torch.cat([fin_score, norm], 1)
+        best = merged.topk(beams, -1).indices
+        fin_seq = torch.take_along_dim(torch.cat([fin_seq, cand], 1), best[:, :, None], 1)
+        fin_score = torch.take_along_dim(merged, best, 1)
+        new_len = torch.full_like(token, cur + 1 - start)
+        fin_len = torch.take_along_dim(torch.cat([fin_len, new_len], 1), best, 1)
+        fin_done = torch.take_along_dim(torch.cat([fin_done, finished_now], 1), best, 1)
+        cur += 1
+        length = max_len - start if early_stopping == "never" and length_penalty > 0.0 \
+            else cur - start
+        best_running = run_score[:, :1] / float(length) ** length_penalty
+        worst = torch.where(fin_done, fin_score.min(1, keepdim=True).values,
+                            torch.full_like(fin_score, neg))
+        improvable = improvable & (best_running > worst).any(-1, keepdim=True)
+        if not bool(improvable.any()) or (early_stopping is True and bool(fin_done.all())) \
+                or bool(ends.all()):
+            break
+        logits = advance(rows, run_seq[:, :, cur - 1].reshape(-1, 1))
+    return fin_seq[:, 0, :start + int(fin_len[:, 0].max())]
+
+
+class WideTableModel(TableModel):
+    """``TableModel`` over ``vocab`` tokens."""
+
+    def __init__(self, seed: int, vocab: int) -> None:
+        super().__init__(seed)
+        self.vocab = vocab
+
+    def logits(self, prefix: tuple[int, ...]) -> torch.Tensor:
+        g = torch.Generator().manual_seed(hash((self.seed, prefix)) % (2 ** 31))
+        return torch.randn(self.vocab, generator=g) * 2.0
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_beam_search_equals_merging_every_step(seed: int) -> None:
+    """Skipping the merge of finished hypotheses on steps where none finishes (and the
+    improvability test until one has) changes no answer: random prompts, vocabularies, end
+    tokens (none, one, two), beams, lengths, penalties and early-stopping modes against the
+    loop that does both at every step."""
+    import random
+
+    rng = random.Random(seed)
+    vocab = rng.choice([4, 6, 9])
+    eos = rng.choice([None, rng.randrange(vocab), [rng.randrange(vocab), rng.randrange(vocab)]])
+    beams, n = rng.randint(1, 4), rng.randint(1, 10)
+    penalty = rng.choice([1.0, 0.0, 2.0, -0.5])
+    stop = rng.choice([False, True, "never"])
+    pad = rng.choice([None, 0, 1])
+    prompt = torch.randint(0, vocab, (rng.randint(1, 3), rng.randint(1, 3)),
+                           generator=torch.Generator().manual_seed(seed))
+    model = WideTableModel(seed, vocab)
+    first, advance = model.decoder(prompt, beams)
+    got = search.beam_search(first, prompt, advance, beams, n, eos, pad, penalty, stop)
+    first, advance = model.decoder(prompt, beams)
+    want = _beam_search_merging_every_step(first, prompt, advance, beams, n, eos, pad, penalty,
+                                           stop)
+    assert torch.equal(got, want), (got.tolist(), want.tolist())

@@ -39,6 +39,10 @@ def test_wheel_ships_the_same_grammar_and_error_pages(tmp_path: Path) -> None:
         names = set(zf.namelist())
         shipped = zf.read(f"gtdsl/_data/grammar/{GRAMMAR_FILE}").decode("utf-8")
         assert shipped == REPO_GRAMMAR.read_text(encoding="utf-8")
+        tables = REPO / "grammar" / "gtdsl.tables.json"
+        assert zf.read("gtdsl/_data/grammar/gtdsl.tables.json") == tables.read_bytes()
+        facts = REPO / "gtdsl" / "ops" / "torch_names.json"  # the checker's torch facts
+        assert zf.read("gtdsl/ops/torch_names.json") == facts.read_bytes()
         pages = sorted((REPO / "docs" / "errors").glob("GT*.md"))
         assert pages
         for page in pages:
@@ -74,7 +78,11 @@ def test_checkout_data_paths() -> None:
 
 
 def _parse_in_subprocess(cache_dir: Path) -> subprocess.CompletedProcess[str]:
-    code = "import gtdsl; print(gtdsl.parse_type('f32[b, 768] @ cuda'))"
+    """Lark parses, with the user's table cache (the shipped tables made as for another Lark)."""
+    code = ("import gtdsl, gtdsl.syntax.grammar as g, gtdsl.syntax.parse as p\n"
+            "g._load_shipped = lambda text: None\n"
+            "p.DIRECT = False\n"
+            "print(gtdsl.parse_type('f32[b, 768] @ cuda'))")
     env = {"GTDSL_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 
