@@ -203,9 +203,10 @@ class Bert:
         """Normalized mean-pooled embeddings, one row per text (as sentence-transformers).
 
         The texts are tokenized together, then run longest first in batches of
-        ``batch_size`` of similar token counts, each padded only to its own longest text
-        (sentence-transformers sorts by character count likewise); the rows come back in the
-        order of ``texts``."""
+        ``batch_size`` of similar token counts (sentence-transformers sorts by character
+        count likewise). A batch whose texts differ much in length runs as a few smaller
+        ones (``split_by_length``), each padded only to its own longest text, so little of
+        the work goes to padding; the rows come back in the order of ``texts``."""
         texts = list(texts)
         out = torch.empty(len(texts), self.config.hidden)
         if not texts:
@@ -214,11 +215,13 @@ class Bert:
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
-                ids, types, mask = self._padded([encodings[i] for i in rows])
-                out[rows] = self.module.sentence_embedding(
-                    self.params, ids, types, self.positions(ids), mask, self.config.eps,
-                    self.config.act, **self.config.sizes)
+                chunk = order[start:start + batch_size]
+                for lo, hi in split_by_length([len(encodings[i].ids) for i in chunk]):
+                    rows = chunk[lo:hi]
+                    ids, types, mask = self._padded([encodings[i] for i in rows])
+                    out[rows] = self.module.sentence_embedding(
+                        self.params, ids, types, self.positions(ids), mask, self.config.eps,
+                        self.config.act, **self.config.sizes)
         return out
 
     def _unpadded_tokenizer(self) -> Any:
@@ -241,6 +244,27 @@ class Bert:
         lengths = torch.tensor([len(e.ids) for e in encodings])
         mask = (torch.arange(width) < lengths[:, None]).float()
         return ids, types, mask
+
+
+def split_by_length(lengths: list[int], overhead: int = 48) -> list[tuple[int, int]]:
+    """Split a batch of texts sorted longest first into runs ``[lo, hi)`` that cost the
+    least: a run of n texts padded to its longest, w tokens, costs n*w token slots plus
+    ``overhead`` (the fixed cost of one more forward pass, in token slots). Exact, by
+    dynamic programming over the split points."""
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n  # best[j]: the cheapest split of the first j texts
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * lengths[i] + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    runs = []
+    j = n
+    while j > 0:
+        runs.append((cut[j], j))
+        j = cut[j]
+    return runs[::-1]
 
 
 def _check_normalizer(folder: Path, tok: Any) -> None:

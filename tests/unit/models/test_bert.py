@@ -96,7 +96,8 @@ def test_encode_buckets_by_length_and_keeps_the_order() -> None:
     ours._padded = padded  # type: ignore[method-assign]
     got = ours.encode(texts, batch_size=4)
     del ours._padded
-    assert got.shape == (len(texts), 384) and len(widths) == 5
+    # at least one forward pass per batch of 4 (more where a batch's lengths differ much)
+    assert got.shape == (len(texts), 384) and len(widths) >= 5
     assert [w for w, _ in widths] == sorted((w for w, _ in widths), reverse=True)
     assert all(low >= high for (_, low), (high, _) in zip(widths, widths[1:]))  # no overlap
     alone = torch.cat([ours.encode([t]) for t in texts])
@@ -438,3 +439,28 @@ def test_roberta_truncates_to_the_positions_it_has(tmp_path: Path) -> None:
     m = t["mask"].unsqueeze(-1)
     want = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_split_by_length_is_the_cheapest_split() -> None:
+    """Against every split of the sorted lengths (brute force): the cost of a run of n texts
+    is n times its longest plus the fixed cost of a forward pass."""
+    import itertools
+    import random
+
+    from gtdsl.models.bert import split_by_length
+
+    rng = random.Random(0)
+    for _ in range(300):
+        lengths = sorted((rng.randint(1, 90) for _ in range(rng.randint(0, 9))), reverse=True)
+        overhead = rng.choice([0, 1, 16, 48, 500])
+
+        def cost(runs: list[tuple[int, int]]) -> int:
+            return sum((hi - lo) * lengths[lo] + overhead for lo, hi in runs)
+
+        runs = split_by_length(lengths, overhead)
+        assert [i for lo, hi in runs for i in range(lo, hi)] == list(range(len(lengths)))
+        n = len(lengths)
+        best = min((cost([(a, b) for a, b in zip((0, *cuts), (*cuts, n))])
+                    for k in range(n) for cuts in itertools.combinations(range(1, n), k)),
+                   default=0)
+        assert cost(runs) == best
