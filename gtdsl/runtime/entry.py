@@ -486,7 +486,10 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
         g.bound |= given
         for n, t in params:
             g.value(n, t)
-        g.solve()
+            # as the reference: each parameter's equations are solved once it is checked (a
+            # size it solves to a negative number is refused there, even if a later
+            # argument would bind that size to it); those it cannot solve wait
+            g.solve()
         missing = (set(sizes) - g.bound) | {f"*{r}" for r in set(rows) - g.rows}
         return g, missing
 

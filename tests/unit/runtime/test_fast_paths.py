@@ -392,12 +392,17 @@ def square[A](x: f32[A*A]) -> f32[A*A]:
 
 def half(x: f32[n, n // 2]) -> f32[n, n // 2]:
     return x * 1.0
+
+def shifted(x: f32[n + 2], k: int[n]) -> int:
+    return k
 '''
 _EQ = (load_source(EQUATIONS, "eq.gt"), load_source(EQUATIONS, "eq.gt", backend="interpret"))
-_KW = {"prod": "HK", "affine": "HK", "inner": "AB", "sums": "AB", "square": "A", "half": ""}
+_KW = {"prod": "HK", "affine": "HK", "inner": "AB", "sums": "AB", "square": "A", "half": "",
+       "shifted": ""}
 _SHAPES = {"prod": lambda a, b: [(a * b,), (b,)], "affine": lambda a, b: [(a * b + b,), (a,)],
            "inner": lambda a, b: [(a * b, a)], "sums": lambda a, b: [(2 * a + 3,), (a + b,)],
-           "square": lambda a, b: [(a * a,)], "half": lambda a, b: [(a, a // 2)]}
+           "square": lambda a, b: [(a * a,)], "half": lambda a, b: [(a, a // 2)],
+           "shifted": lambda a, b: [(a + 2,)]}
 
 
 @settings(max_examples=250, deadline=None)
@@ -412,7 +417,10 @@ def test_equations_in_signatures_agree_with_the_reference(data: Any, fn: str) ->
         s = data.draw(st.sampled_from(shapes))
         i = data.draw(st.integers(0, len(s) - 1))
         s[i] = max(0, s[i] + data.draw(st.sampled_from([-2, -1, 1, 2, 3])))
-    args = [torch.zeros(*s) for s in shapes]
+    args: list[Any] = [torch.zeros(*s) for s in shapes]
+    if fn == "shifted":  # an int argument binds the size, negative ones included
+        args.append(values["A"] + data.draw(st.sampled_from([0, 0, -1, 1, -3])) - 2 *
+                    data.draw(st.booleans()))
     names = dict(zip(_KW[fn], "AB"))
     kw = {v: values[names[v]] + data.draw(st.sampled_from([0, 0, 0, 1])) for v in _KW[fn]
           if data.draw(st.booleans())}
@@ -430,8 +438,15 @@ _OUTCOMES: set[tuple[str, str]] = set()
 
 def test_equation_outcomes_cover_acceptance_and_refusal() -> None:
     test_equations_in_signatures_agree_with_the_reference()
-    for fn in ("prod", "affine", "inner", "sums", "half"):
+    for fn in ("prod", "affine", "inner", "sums", "half", "shifted"):
         assert (fn, "ok") in _OUTCOMES and (fn, "GT3001") in _OUTCOMES, fn
+
+
+def test_a_size_solved_negative_is_refused_before_a_later_argument_binds_it() -> None:
+    m, ref = _EQ
+    for x, k in ((torch.zeros(1), -1), (torch.zeros(0), -2), (torch.zeros(3), 1),
+                 (torch.zeros(2), 0), (torch.zeros(4), 1)):
+        _same(lambda: m.shifted(x, k), lambda: ref.shifted(x, k))
 
 
 @pytest.mark.parametrize("shape", [(2, 3), (2, 0), (0, 3), (1, 1)])
