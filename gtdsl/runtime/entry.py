@@ -32,7 +32,7 @@ import torch
 
 from gtdsl.diagnostics import Diagnostic, Label, Span
 from gtdsl.ops.calls import DT_TORCH
-from gtdsl.lower.torch.codegen import PREFIX
+from gtdsl.lower.torch.codegen import PREFIX, size_py
 from gtdsl.types import (
     DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, TTuple, Type,
 )
@@ -212,22 +212,8 @@ class _Gen:
     def py(self, s: Size) -> str:
         """``s`` over the bound size locals; ``//`` and ``%`` by a size that is not positive
         raise ``_Nope`` (the reference evaluates them to no size)."""
-        c = s.constant()
-        if c is not None:
-            return str(c)
-        terms = []
-        for mono, coeff in s.terms:
-            factors = [] if coeff == 1 and mono else [str(coeff)]
-            for atom, power in mono:
-                if isinstance(atom, str):
-                    base = f"{PREFIX}s_{atom}"
-                else:
-                    den = self.py(atom.den)
-                    base = (f"({self.py(atom.num)} {atom.op} {den} if {den} > 0 else "
-                            f"{PREFIX}nope())")
-                factors += [base] * power
-            terms.append(" * ".join(factors))
-        return "(" + " + ".join(terms) + ")"
+        return size_py(s, lambda num, op, den: f"({num} {op} {den} if {den} > 0 else "
+                                               f"{PREFIX}nope())")
 
     def compare(self, s: Size, expr: str) -> None:
         if s.has_opaque():
@@ -250,7 +236,7 @@ class _Gen:
         if not free:
             self.compare(s, expr)
             return
-        v = _simple_var(s)
+        v = s.single_variable()
         if v is not None:
             self.emit(f"{PREFIX}s_{v} = {expr}")
             self.bound.add(v)
@@ -349,7 +335,7 @@ class _Gen:
             # unpacking checks the rank and names every size in one step
             targets = []
             for j, d in enumerate(t.shape.dims):
-                var = _simple_var(d.size)
+                var = d.size.single_variable() if d.size is not None else None
                 if var is not None and var not in self.bound:
                     targets.append(f"{PREFIX}s_{var}")
                     self.bound.add(var)
@@ -635,14 +621,6 @@ def _linear(s: Size, v: str) -> tuple[Size, Size] | None:
     if v in coef.variables() | rest.variables():
         return None
     return coef, rest
-
-
-def _simple_var(s: Size | None) -> str | None:
-    if s is None or s.constant() is not None:
-        return None
-    vs = s.variables()
-    v = next(iter(vs))
-    return v if len(vs) == 1 and s == Size.of(v) else None
 
 
 def _wider_unsigned(dt: DT) -> frozenset:

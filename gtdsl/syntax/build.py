@@ -17,6 +17,7 @@ from lark import Token, Tree
 from gtdsl.diagnostics import Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.build_types import TypeBuilder, as_token
+from gtdsl.syntax.tokens import trim_end
 
 _BINOPS = {
     "add": ast.BinOpKind.ADD, "sub": ast.BinOpKind.SUB, "mul": ast.BinOpKind.MUL,
@@ -95,12 +96,7 @@ class AstBuilder(TypeBuilder):
         )
 
     def _trim_end(self, end: int, floor: int) -> int:
-        """Drop trailing whitespace and comments that Lark counts into a block's span."""
-        text = self.file.text
-        end = min(end, len(text))
-        while end > floor and text[end - 1] in " \t\r\n\f":
-            end -= 1
-        return end
+        return trim_end(self.file.text, end, floor)
 
     def size_params(self, tree: Tree | None) -> tuple[ast.SizeParam, ...]:
         if tree is None:

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from gtdsl.diagnostics import SourceFile, Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.tokens import (
     GRAMMAR_KEYWORDS, MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, RESERVED_PREFIX, TAB_SIZE,
-    UNSUPPORTED_KEYWORDS,
+    UNSUPPORTED_KEYWORDS, trim_end,
 )
 
 
@@ -226,12 +227,7 @@ class _Parser:
         return self.V[i]
 
     def _trim_end(self, end: int, floor: int) -> int:
-        """As the builder: a block's span ends at its last character that is no blank."""
-        text = self.file.text
-        end = min(end, len(text))
-        while end > floor and text[end - 1] in " \t\r\n\f":
-            end -= 1
-        return end
+        return trim_end(self.file.text, end, floor)
 
     def _root(self, base: int) -> None:
         """A statement, parameter or annotation rooted at tree depth ``base`` holds a tree of
@@ -740,35 +736,25 @@ class _Parser:
         return ast.Compare(left, tuple(ops), tuple(comparators), self._span(t0, self.i - 1))
 
     def arith(self) -> ast.Expr:
-        K = self.K
-        t0 = self.i
-        node = self.term()
-        if K[self.i] not in _ARITH:
-            return node
-        height = self.h
-        count = 0
-        while K[self.i] in _ARITH:
-            op = _ARITH[K[self.i]]
-            self.i += 1
-            right = self.term()
-            height = max(height, self.h)
-            count += 1
-            node = ast.BinOp(op, node, right, self._span(t0, self.i - 1))
-        self.h = height + count
-        return node
+        return self._left_assoc(_ARITH, self.term)
 
     def term(self) -> ast.Expr:
+        return self._left_assoc(_TERM, self.factor)
+
+    def _left_assoc(self, ops: dict[str, ast.BinOpKind], operand: Callable[[], ast.Expr]
+                    ) -> ast.Expr:
+        """``operand (op operand)*`` with the ops of one precedence level, left-associative."""
         K = self.K
         t0 = self.i
-        node = self.factor()
-        if K[self.i] not in _TERM:
+        node = operand()
+        if K[self.i] not in ops:
             return node
         height = self.h
         count = 0
-        while K[self.i] in _TERM:
-            op = _TERM[K[self.i]]
+        while K[self.i] in ops:
+            op = ops[K[self.i]]
             self.i += 1
-            right = self.factor()
+            right = operand()
             height = max(height, self.h)
             count += 1
             node = ast.BinOp(op, node, right, self._span(t0, self.i - 1))

@@ -79,3 +79,12 @@ class SyntaxProblem(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+
+
+def trim_end(text: str, end: int, floor: int) -> int:
+    """A block's span ends at its last character that is not blank (Lark counts trailing
+    whitespace and comments into it); never before ``floor``."""
+    end = min(end, len(text))
+    while end > floor and text[end - 1] in " \t\r\n\f":
+        end -= 1
+    return end

@@ -84,8 +84,9 @@ def var_name(v: Var) -> str:
     return f"v{v.id}_{hint}" if hint else f"v{v.id}"
 
 
-def size_py(s: Size) -> str:
-    """A size polynomial as a Python expression over the bound size locals."""
+def size_py(s: Size, opaque: Callable[[str, str, str], str] | None = None) -> str:
+    """A size polynomial as a Python expression over the bound size locals. ``opaque``
+    writes a ``//`` or ``%`` atom from its operands' texts (default: plainly)."""
     c = s.constant()
     if c is not None:
         return str(c)
@@ -96,7 +97,8 @@ def size_py(s: Size) -> str:
             if isinstance(atom, str):
                 base = f"{PREFIX}s_{atom}"
             else:
-                base = f"({size_py(atom.num)} {atom.op} {size_py(atom.den)})"
+                num, den = size_py(atom.num, opaque), size_py(atom.den, opaque)
+                base = opaque(num, atom.op, den) if opaque else f"({num} {atom.op} {den})"
             factors += [base] * power
         terms.append(" * ".join(factors))
     return "(" + " + ".join(terms) + ")"
@@ -471,10 +473,7 @@ def _static_key(ctx: _Ctx, info: CalleeInfo, given: dict[str, tuple[Any, str]]
 
 
 def _simple(s: Size | None) -> str | None:
-    if s is None or s.constant() is not None:
-        return None
-    vs = s.variables()
-    return next(iter(vs)) if len(vs) == 1 and s == Size.of(next(iter(vs))) else None
+    return s.single_variable() if s is not None else None
 
 
 def _size_text(ctx: _Ctx, s: Size | None) -> str | None:

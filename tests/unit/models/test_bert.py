@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -112,22 +113,9 @@ def test_encode_buckets_by_length_and_keeps_the_order() -> None:
 def test_encode_batches_equal_padding_everything_together(tmp_path: Path) -> None:
     """The bucketed batches give the vectors of one batch padded to the longest text (the
     padding is masked), for BERT and for RoBERTa (whose positions skip its pad id)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import RobertaConfig, RobertaModel
-
     from gtdsl.models.bert import Roberta
 
-    torch.manual_seed(2)
-    hf = RobertaModel(RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
-                                    num_attention_heads=4, intermediate_size=40,
-                                    max_position_embeddings=40, type_vocab_size=1)).eval()
-    folder = save_folder(hf, tmp_path)
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{f"w{i}": i for i in range(4, 101)}}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    tok.save(str(folder / "tokenizer.json"))
+    hf, folder = _word_roberta(tmp_path, positions=40, seed=2)
     g = torch.Generator().manual_seed(2)
     texts = [" ".join(f"w{int(i)}" for i in torch.randint(4, 101, (int(n),), generator=g))
              for n in torch.randint(0, 30, (11,), generator=g)]
@@ -412,22 +400,9 @@ def test_sentence_modules_other_than_mean_pooling_are_refused(tmp_path: Path, fi
 def test_roberta_truncates_to_the_positions_it_has(tmp_path: Path) -> None:
     """RoBERTa's positions start after the pad id, so it holds P - pad - 1 tokens; a long
     text is truncated to that and equals transformers on the truncated ids."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import RobertaConfig, RobertaModel
-
     from gtdsl.models.bert import Roberta
 
-    torch.manual_seed(1)
-    hf = RobertaModel(RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
-                                    num_attention_heads=4, intermediate_size=40,
-                                    max_position_embeddings=20, type_vocab_size=1)).eval()
-    folder = save_folder(hf, tmp_path)
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{f"w{i}": i for i in range(4, 101)}}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    tok.save(str(folder / "tokenizer.json"))
+    hf, folder = _word_roberta(tmp_path, positions=20, seed=1)
     ours = Roberta(folder)
     assert ours.max_tokens == 20 - 1 - 1
     text = " ".join(f"w{4 + i % 90}" for i in range(60))
@@ -464,3 +439,24 @@ def test_split_by_length_is_the_cheapest_split() -> None:
                     for k in range(n) for cuts in itertools.combinations(range(1, n), k)),
                    default=0)
         assert cost(runs) == best
+
+
+def _word_roberta(tmp_path: Path, positions: int, seed: int) -> tuple[Any, Path]:
+    """A small random RoBERTa saved as a Hugging Face folder, with a word-level tokenizer
+    over the words w4 .. w100 (`<s> ... </s>` around each text)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import RobertaConfig, RobertaModel
+
+    torch.manual_seed(seed)
+    hf = RobertaModel(RobertaConfig(vocab_size=101, hidden_size=24, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=40,
+                                    max_position_embeddings=positions,
+                                    type_vocab_size=1)).eval()
+    folder = save_folder(hf, tmp_path)
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{f"w{i}": i for i in range(4, 101)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.save(str(folder / "tokenizer.json"))
+    return hf, folder
