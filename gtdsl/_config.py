@@ -15,11 +15,12 @@ A leaf module: imports nothing from gtdsl.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from gtdsl._records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Config:
     cache_dir: Path
     log: frozenset[str] = frozenset()

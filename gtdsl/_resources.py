@@ -9,11 +9,12 @@ from gtdsl, so every stage may use it.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
-from importlib import resources
-from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 _CHECKOUT_DIRS = {"grammar": ("grammar",), "errors": ("docs", "errors"), "kernels": ("kernels",)}
 
@@ -24,7 +25,14 @@ def checkout_root() -> Path:
 
 def data_path(kind: str, name: str) -> Traversable | None:
     """The packaged copy if this is an installed wheel, else the checkout's, else None."""
-    packaged = resources.files("gtdsl") / "_data" / kind / name
+    here = Path(__file__).parent
+    packaged: Traversable
+    if here.is_dir():  # a package in a folder: its data are plain files
+        packaged = here / "_data" / kind / name
+    else:  # in a zip file, or another loader's: importlib.resources (it loads tempfile, ...)
+        from importlib import resources
+
+        packaged = resources.files("gtdsl") / "_data" / kind / name
     if packaged.is_file():
         return packaged
     local = checkout_root().joinpath(*_CHECKOUT_DIRS[kind], name)
@@ -196,6 +204,8 @@ def write_private_file(base: Path, parts: tuple[str, ...], name: str, data: byte
     dfd = _open_private_dir(base, parts, create=True)
     if dfd is None:
         return False
+    import secrets
+
     tmp = f".tmp-{secrets.token_hex(8)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(

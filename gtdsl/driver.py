@@ -12,15 +12,14 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
-import threading
+from _thread import allocate_lock
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gtdsl._records import record
 from gtdsl.check import CheckResult, check_module
 from gtdsl.check.env import ALLOWED_PYTHON
 from gtdsl.check.typed import print_typed
@@ -62,7 +61,7 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Checked:
     """Everything the front end produced for one file (``result`` None: it did not parse)."""
 
@@ -238,7 +237,7 @@ def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] 
 # ---------------------------------------------------------------- checked programs, memoized
 
 _CHECKED: dict[tuple, tuple[Program, tuple[tuple[str, str], ...]]] = {}
-_CHECKED_LOCK = threading.Lock()
+_CHECKED_LOCK = allocate_lock()  # threading.Lock, without importing threading
 _CHECKED_LIMIT = 64  # programs kept (the oldest is dropped first)
 
 
@@ -252,6 +251,8 @@ def _checked(file: SourceFile, p: Path | None, allowed: Allowlist) -> Program:
         where = str(p.resolve()) if p is not None else os.getcwd()
     except OSError:  # the current directory was removed: nothing to key by, check afresh
         where = None
+    import hashlib  # for loading only: `gtdsl check` does not import it
+
     text = file.text.encode("utf-8", "surrogatepass")  # a lone surrogate is the parser's error
     key = (file.name, where, hashlib.sha256(text).hexdigest(), allowed.names)
     with _CHECKED_LOCK:

@@ -15,10 +15,10 @@ shared wording; ``typed`` prints the typed view of a function.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gtdsl._records import replace
 from gtdsl.check.callgraph import call_order
 from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
 from gtdsl.check.function import NOT_LITERAL, FunctionChecker, default_value
@@ -30,21 +30,50 @@ from gtdsl.syntax.unparse import unparse_expr
 from gtdsl.types import TDyn
 
 
-@dataclass(frozen=True)
 class CheckResult:
-    module: ModuleEnv
-    program: Program
-    signatures: tuple[tuple[str, str], ...]  # (function name, checked signature)
-    diagnostics: tuple[Diagnostic, ...]
-    functions: dict | None = None  # qualified name -> FnInfo, imported modules' included
-    structs: dict | None = None  # struct name -> StructInfo, every module's
+    """What checking a module found: its diagnostics and names, each function's checked
+    signature and the typed IR ``program``. The signatures and the program are made on first
+    use (``gtdsl check`` needs neither), from the checked functions, which do not change."""
+
+    def __init__(self, module: ModuleEnv, diagnostics: tuple[Diagnostic, ...],
+                 functions: dict, structs: dict, checked: list[FnInfo]) -> None:
+        self.module = module
+        self.diagnostics = diagnostics
+        self.functions = functions  # qualified name -> FnInfo, imported modules' included
+        self.structs = structs  # struct name -> StructInfo, every module's
+        self._checked = checked  # callees first
+        self._signatures: dict[int, str] | None = None
+        self._program: Program | None = None
 
     @property
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
 
+    def _signature_of(self, fn: FnInfo) -> str:
+        if self._signatures is None:
+            self._signatures = {id(f): signature(f) for f in self._checked}
+        found = self._signatures.get(id(fn))
+        return found if found is not None else signature(fn)
+
+    @property
+    def signatures(self) -> tuple[tuple[str, str], ...]:
+        """(function name, checked signature) for each function of the module."""
+        return tuple((f.name, self._signature_of(f)) for f in self.module.functions.values())
+
     def signature(self, name: str) -> str:
         return dict(self.signatures)[name]
+
+    @property
+    def program(self) -> Program:
+        if self._program is None:
+            env = self.module
+            exports = tuple((name, f.qualname) for name, f in env.functions.items()) + tuple(
+                (local, f.qualname) for local, f in env.imported_fns.items())
+            self._program = Program(
+                tuple(_function(f, self._signature_of(f)) for f in self._checked
+                      if f.ir is not None),
+                tuple(_struct(info) for info in self.structs.values()), exports)
+        return self._program
 
 
 def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
@@ -65,17 +94,11 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
 
     for fn in call_order(session):  # callees first; cycles and deep chains reported
         ensure(fn)
-    signatures = {id(f): signature(f) for f in order}  # each function's, made once
-    sigs = tuple((f.name, signatures.get(id(f)) or signature(f)) for f in env.functions.values())
     functions = {f.qualname: f for m in session.modules.values() for f in m.functions.values()}
     structs = dict(session.structs)
     for m in session.modules.values():
         structs.update({k: v for k, v in m.structs.items() if k not in structs})
-    exports = tuple((name, f.qualname) for name, f in env.functions.items()) + tuple(
-        (local, f.qualname) for local, f in env.imported_fns.items())
-    program = Program(tuple(_function(f, signatures[id(f)]) for f in order if f.ir is not None),
-                      tuple(_struct(info) for info in structs.values()), exports)
-    return CheckResult(env, program, sigs, tuple(session.diagnostics), functions, structs)
+    return CheckResult(env, tuple(session.diagnostics), functions, structs, order)
 
 
 def _function(fn: FnInfo, sig: str) -> Function:

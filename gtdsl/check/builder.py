@@ -9,9 +9,9 @@ time. Errors never abort: the offending value gets an error-marked ``?`` and che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, cast
 
+from gtdsl._records import record
 from gtdsl.check.env import FnInfo, Session, diag
 from gtdsl.diagnostics import Span
 from gtdsl.ir.core import Blame, BlameKind, Eqn, Op, Var
@@ -20,7 +20,7 @@ from gtdsl.syntax import ast
 from gtdsl.types import DynReason, TDyn, TScalar, Type
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class V:
     """A checked expression: its type, its IR atom, and what is known before run time."""
 
@@ -37,11 +37,13 @@ class V:
     def but(self, **changes: Any) -> V:
         """A copy with ``changes``: ``dataclasses.replace``, without its generic cost."""
         new = V.__new__(V)
-        new.__dict__.update(self.__dict__, **changes)
+        fields = self.__dict__.copy()  # a copy and an update: twice as fast as update(d, **kw)
+        fields.update(changes)
+        new.__dict__ = fields
         return new
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Flow:
     env: dict[str, V]
     returned: bool = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gtdsl._records import is_record, record_fields
 from gtdsl.check.env import FnInfo, Session, diag
 from gtdsl.syntax import ast
 
@@ -63,8 +64,9 @@ def _calls_of(fn: FnInfo) -> tuple[list[tuple[FnInfo, ast.Call, int]], int]:
     stack: list[tuple[Any, int]] = [(st, 0) for st in reversed(fn.decl.body)]
     walked = _WALKED
     call, name_ = ast.Call, ast.Name
+    pop, push = stack.pop, stack.append
     while stack:
-        node, blocks = stack.pop()
+        node, blocks = pop()
         if blocks > deepest:
             deepest = blocks
         cls = type(node)
@@ -72,26 +74,25 @@ def _calls_of(fn: FnInfo) -> tuple[list[tuple[FnInfo, ast.Call, int]], int]:
             callee = fn.module.function(node.func.id)
             if callee is not None and (id(callee) not in out or out[id(callee)][2] < blocks):
                 out[id(callee)] = (callee, node, blocks)
-        kids: list[tuple[Any, int]] = []
+        # children pushed last to first, so that they are visited in source order
         for name, block in _child_fields(cls):
-            inner = blocks + block
             value = getattr(node, name)
-            if isinstance(value, tuple):
-                for v in value:
+            if value is None:
+                continue
+            inner = blocks + block
+            if value.__class__ is tuple:
+                for v in reversed(value):
                     w = walked.get(type(v))
                     if w is None:
                         w = _walked(type(v))
                     if w:
-                        kids.append((v, inner))
+                        push((v, inner))
             else:
                 w = walked.get(type(value))
                 if w is None:
                     w = _walked(type(value))
                 if w:
-                    kids.append((value, inner))
-        if kids:
-            kids.reverse()
-            stack += kids
+                    push((value, inner))
     return list(out.values()), deepest
 
 
@@ -100,7 +101,7 @@ _WALKED: dict[type, bool] = {}
 
 def _walked(cls: type) -> bool:
     """Whether values of ``cls`` are walked: AST nodes but annotations."""
-    found = _WALKED[cls] = hasattr(cls, "__dataclass_fields__") and not issubclass(cls, _TYPES)
+    found = _WALKED[cls] = is_record(cls) and not issubclass(cls, _TYPES)
     return found
 
 
@@ -110,14 +111,24 @@ _TYPES = (ast.DynType, ast.TensorType, ast.ScalarType, ast.StructType, ast.ListT
 _CHILD_FIELDS: dict[type, tuple[tuple[str, int], ...]] = {}
 
 
+# Fields that never hold a statement or an expression, by their annotations: names,
+# numbers, operators, spans, annotations. A field not listed here is walked.
+_LEAF_FIELDS = frozenset((
+    "str", "str | None", "int", "int | None", "float", "bool", "Span | None", "BinOpKind",
+    "UnaryOpKind", "BoolOpKind", "tuple[CmpOp, ...]", "TypeExpr", "TypeExpr | None",
+))
+
+
 def _child_fields(cls: type) -> tuple[tuple[str, int], ...]:
-    """The fields of an AST class but its span, each with the blocks it adds: 1 for the
-    bodies of ``if``, ``for`` and conditional expressions."""
+    """The fields of an AST class that may hold statements or expressions, last first, each
+    with the blocks it adds: 1 for the bodies of ``if``, ``for`` and conditional
+    expressions."""
     found = _CHILD_FIELDS.get(cls)
     if found is None:
-        names = [n for n in getattr(cls, "__dataclass_fields__", ()) if n != "span"]
+        names = [f.name for f in record_fields(cls) if f.type not in _LEAF_FIELDS]
         block = issubclass(cls, (ast.If, ast.For, ast.IfExp))
-        found = tuple((n, int(block and n in ("body", "orelse"))) for n in names)
+        # last field first: the walk pushes them on a stack
+        found = tuple((n, int(block and n in ("body", "orelse"))) for n in reversed(names))
         _CHILD_FIELDS[cls] = found
     return found
 

@@ -6,6 +6,7 @@ Python names (values and extern calls of type ``?``).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from gtdsl.check.builder import V
@@ -22,10 +23,13 @@ from gtdsl.types import (
     DT, DynReason, Row, ScalarKind, Size, TDyn, TList, TOther, TScalar, TShape, TStruct,
     TTensor, TTuple, Type,
 )
-from gtdsl.types.subst import KEEP, Instance, Mismatch, size_vars_of, strip_labels, substitute
+from gtdsl.types.subst import KEEP, Instance, Mismatch, size_vars_of, substitute
 
 # the parameters that name dims (by position or by label)
 LABEL_PARAMS = {"dim", "dim0", "dim1", "dims", "names", "start_dim", "end_dim"}
+_ATOM_PARAMS = frozenset(LABEL_PARAMS | {"names"})  # parameters _in_atom rewrites
+# each op's positional parameters, or () when one is variadic (_sources)
+_POSITIONAL: dict[str, tuple[str, ...]] = {}
 
 
 class CallChecker(CastChecker):
@@ -34,15 +38,19 @@ class CallChecker(CastChecker):
                 shown: str | None = None) -> V:
         """``shown`` is how the source wrote the op when it is an operator (``+``)."""
         op = OPS[name]
-        all_args = list(zip(op.params, args)) + [(next((p for p in op.params if p.name == k),
-                                                       None), v) for k, v in kwargs.items()]
-        for p, v in all_args:
-            if v.unresolved and (p is None or p.name not in LABEL_PARAMS):
-                return self.error("GT1001", f"undefined name `{v.label}`", v.span, "not "
-                                  "defined", help=undefined_help(v.label, {}, self.fn))
+        if any(v.unresolved for v in args) or any(v.unresolved for v in kwargs.values()):
+            # a bare name that is not a variable: only a dim's label can be one
+            all_args = list(zip(op.params, args)) + [
+                (next((p for p in op.params if p.name == k), None), v)
+                for k, v in kwargs.items()]
+            for p, v in all_args:
+                if v.unresolved and (p is None or p.name not in LABEL_PARAMS):
+                    return self.error("GT1001", f"undefined name `{v.label}`", v.span, "not "
+                                      "defined", help=undefined_help(v.label, {}, self.fn))
+        arg = self.arg
         try:
-            bound = bind(op, [self.arg(a) for a in args],
-                         {k: self.arg(v) for k, v in kwargs.items()})
+            bound = bind(op, [arg(a) for a in args],
+                         {k: arg(v) for k, v in kwargs.items()} if kwargs else {})
             rel = Rel(rigid=self.rigid)
             out_t = op.relation(rel, bound)
         except OpError as err:
@@ -74,14 +82,18 @@ class CallChecker(CastChecker):
         ref = _reference_shape(bound[op.params[0].name].type) if op.params else None
         ins = []
         for k in names:
+            src = sources.get(k)
+            if src.__class__ is V and k not in _ATOM_PARAMS and not src.unresolved:
+                ins.append(src.atom)  # what _in_atom gives an argument as it is
+                continue
             try:
-                ins.append(self._in_atom(k, bound[k], sources.get(k), ref, span))
+                ins.append(self._in_atom(k, bound[k], src, ref, span))
             except OpError as err:
                 return self.error(err.code, err.message, span,
                                   op_label(f"call to `{name}`", None), help=err.help)
         # An operand of unknown type: the relation is re-run on its metadata when it runs.
-        dyn = [a for a in [*args, *kwargs.values()] if _has_dyn(a.type)]
-        if dyn and not rel.residuals:
+        if not rel.residuals and (any(_has_dyn(a.type) for a in args) or any(
+                _has_dyn(a.type) for a in kwargs.values())):
             rel.check("operands of unknown type")
         if rel.residuals:
             origin = next((a.origin for a in args if a.origin is not None), None)
@@ -97,13 +109,24 @@ class CallChecker(CastChecker):
         if isinstance(out_t, TScalar) and out_t.value is not None:
             c = out_t.value.constant()
             value = c if c is not None else out_t.value
-        origin = next((a.origin for a in args if a.origin is not None and isinstance(
-            out_t, TTensor) and out_t.dtype is DT.ANY), None)
+        origin = None
+        if isinstance(out_t, TTensor) and out_t.dtype is DT.ANY:
+            origin = next((a.origin for a in args if a.origin is not None), None)
         return V(out_t, out, value=value, span=span, origin=origin)
 
     def _sources(self, op: OpDef, args: list[V], kwargs: dict[str, V]) -> dict[str, Any]:
         """Each parameter's source: a V, or for a variadic parameter a list of Vs."""
-        out: dict[str, Any] = {}
+        names = _POSITIONAL.get(op.name)
+        if names is None:
+            names = _POSITIONAL[op.name] = () if any(
+                p.variadic for p in op.params) else tuple(
+                p.name for p in op.params if not p.keyword_only)
+        if names and len(args) <= len(names):  # no variadic parameter
+            out: dict[str, Any] = dict(zip(names, args))
+            if kwargs:
+                out.update(kwargs)
+            return out
+        out = {}
         positional = list(args)
         for p in op.params:
             if p.variadic:
@@ -121,7 +144,7 @@ class CallChecker(CastChecker):
         variadic parameter becomes one tuple, labels of ``rename`` become strings."""
         if k == "names":
             return Lit(tuple(e.label for e in (seq_elems(a) or (a,))), TOther("label"))
-        elems = seq_elems(a)
+        elems = seq_elems(a) if k in LABEL_PARAMS else None
         if k in LABEL_PARAMS and ref is not None and any(
                 e.label is not None and not isinstance(e.value, int)
                 for e in (elems if elems is not None else (a,))):
@@ -279,47 +302,35 @@ class CallChecker(CastChecker):
                 return self.error("GT2013", f"`{callee.name}` is missing its argument "
                                   f"`{pname}`", e.span, "called here",
                                   ((p.span, "parameter declared here"),))
-        # Rename the callee's variables apart, then instantiate them afresh for this call.
-        ren = {v: f"{v}'" for v in callee.size_vars}
-        ren_rows = {r: f"{r}'" for r in callee.row_vars}
-        int_params = {pname for pname, t, _ in params if isinstance(t, TScalar)
-                      and t.kind is ScalarKind.INT and t.value is None}
-
-        def rename(t: Type) -> Type:
-            return substitute(t, lambda v: Size.of(ren[v]) if v in ren else (
-                None if v in int_params else KEEP),
-                {r: TShape(Row(n), ()) for r, n in ren_rows.items()})
-
-        inst = Instance(frozenset(ren.values()), frozenset(ren_rows.values()), rigid=self.rigid)
+        # The callee's variables renamed apart, then instantiated afresh for this call.
+        plan = self._plan(callee)
+        ren, ptypes = plan.ren, plan.ptypes
+        inst = Instance(plan.flexible, plan.flex_rows, rigid=self.rigid)
         inst.sizes.update({ren[k]: value for k, value in size_args.items()})
-        # the renamed signature is the same at every call of a checked callee: made once
-        renamed = self.s.renamed.get(id(callee)) if callee.state == "done" else None
-        if renamed is None:
-            renamed = ({pname: rename(t) for pname, t, _ in params}, rename(callee.returns))
-            if callee.state == "done":
-                self.s.renamed[id(callee)] = renamed
-        ptypes, renamed_return = renamed
-        pdecl = {pname: p.annotation.span if p.annotation else p.span for pname, _, p in params}
+        pdecl = plan.pdecl
         for pname, v in bound.items():
             try:
-                inst.unify(strip_labels(v.type), ptypes[pname], f"argument `{pname}`")
+                inst.unify(v.type, ptypes[pname], plan.what[pname])
             except Mismatch as m:
                 return self.error(m.code, f"in a call to `{callee.name}`: {m.message}", v.span,
                                   f"this has type {v.type}",
                                   ((pdecl[pname], f"parameter `{pname}` declared here"),),
                                   help=m.help or "pass a value of the declared type, or "
                                   "loosen the parameter's annotation")
-        inst.settle()
-        # a size the arguments leave open (`H` and `K` from an `H*K` dim) fails at run time
-        # too, unless an argument whose size is not known statically can still fix it
-        later = {x for pname, v in bound.items() if not _fully_static(v.type)
-                 for x in _size_vars(ptypes[pname])} if inst.residuals else set()
-        open_vars = inst.undetermined(later)
+        if inst.residuals:
+            inst.settle()
+            # a size the arguments leave open (`H` and `K` from an `H*K` dim) fails at run
+            # time too, unless an argument whose size is not known statically can still fix it
+            later = {x for pname, v in bound.items() if not _fully_static(v.type)
+                     for x in plan.param_vars[pname]}
+            open_vars = inst.undetermined(later)
+        else:
+            open_vars = inst.undetermined(set())
         if open_vars:
             back = {r: v for v, r in ren.items()}
             names = [back[x] for x in open_vars]
             where = next(pname for pname, _, _ in params
-                         if set(open_vars) & _size_vars(ptypes[pname]))
+                         if set(open_vars) & plan.param_vars[pname])
             shown = ", ".join(f"`{n}`" for n in names)
             return self.error(
                 "GT2013", f"in a call to `{callee.name}`: no argument determines {shown}",
@@ -328,30 +339,88 @@ class CallChecker(CastChecker):
                   "sums of unknowns"),),
                 help="give them by keyword: " + ", ".join(f"{n}=..." for n in names))
         atoms = []
-        for pname, _, p in params:
+        name = callee.name
+        for pname in plan.order:
             if pname not in bound:
                 continue
             v = bound[pname]
-            target = inst.resolve(ptypes[pname])
+            if inst.accepts(v.type, ptypes[pname]):  # as coerce finds it, without a cast
+                atoms.append(v.atom)
+                continue
+            # a parameter type without the callee's variables is its own instance
+            target = inst.resolve(ptypes[pname]) if plan.param_vars[pname] or \
+                plan.param_rows[pname] else ptypes[pname]
             kind = BlameKind.EXTERN if v.extern else BlameKind.OP_ARG
-            c = self.coerce(v, target, self.blame(kind, f"argument `{pname}` of "
-                                                  f"`{callee.name}`", v.span, v.origin),
-                            pdecl[pname], f"argument `{pname}` of `{callee.name}`", v.span)
+            what = f"argument `{pname}` of `{name}`"
+            c = self.coerce(v, target, partial(self.blame, kind, what, v.span, v.origin),
+                            pdecl[pname], what, v.span)
             atoms.append(c.atom)
-        rt = inst.resolve(renamed_return)
+        rt = inst.resolve(plan.returns)
         out = self.var(callee.name, rt)
         # The callee's size variables as this call instantiated them: the callee binds them
         # from these (`attention[H, K]` cannot recover H and K from `H*K`-sized weights).
-        pnames = {pname for pname, _, _ in params}
-        sizes = tuple((v, inst.sizes[ren[v]]) for v in callee.size_vars
-                      if v not in pnames and ren[v] in inst.sizes and not (
-                          inst.sizes[ren[v]].variables() - self.rigid))
+        isizes, rigid = inst.sizes, self.rigid
+        sizes = tuple((v, isizes[r]) for v, r in plan.size_vars
+                      if r in isizes and not (isizes[r].variables() - rigid))
         self.emit(Op.CALL, tuple(atoms), (out,), (("callee", callee.qualname),
-                                                  ("args", tuple(p for p, _, _ in params
+                                                  ("args", tuple(p for p in plan.order
                                                                  if p in bound)),
                                                   ("sizes", sizes)),
                   span=e.span)
         return V(rt, out, span=e.span)
+
+    def _plan(self, callee: FnInfo) -> CallPlan:
+        """What every call of ``callee`` needs from its signature, its variables renamed
+        apart (``d`` is ``d'``): made once for a checked callee."""
+        plan = self.s.renamed.get(id(callee)) if callee.state == "done" else None
+        if plan is None:
+            plan = CallPlan(callee)
+            if callee.state == "done":
+                self.s.renamed[id(callee)] = plan
+        return plan
+
+
+class CallPlan:
+    """A callee's signature as its calls instantiate it: parameters in order, their types
+    with the callee's size and row variables renamed apart, the variables each mentions."""
+
+    def __init__(self, callee: FnInfo) -> None:
+        params = callee.params
+        self.order = tuple(pname for pname, _, _ in params)
+        self.ren = ren = {v: f"{v}'" for v in callee.size_vars}
+        ren_rows = {r: f"{r}'" for r in callee.row_vars}
+        int_params = {pname for pname, t, _ in params if isinstance(t, TScalar)
+                      and t.kind is ScalarKind.INT and t.value is None}
+        rows: dict[str, TShape | None] = {r: TShape(Row(n), ()) for r, n in ren_rows.items()}
+
+        renamed = {v: Size.of(n) for v, n in ren.items()}
+
+        def env(v: str) -> object:
+            found = renamed.get(v)
+            if found is not None:
+                return found
+            return None if v in int_params else KEEP
+
+        def rename(t: Type) -> Type:
+            return substitute(t, env, rows)
+
+        self.ptypes = {pname: rename(t) for pname, t, _ in params}
+        self.returns = rename(callee.returns)
+        self.flexible = frozenset(ren.values())
+        self.flex_rows = frozenset(ren_rows.values())
+        self.pdecl = {pname: p.annotation.span if p.annotation else p.span
+                      for pname, _, p in params}
+        self.what = {pname: f"argument `{pname}`" for pname in self.order}  # for messages
+        self.param_vars: dict[str, set[str]] = {}
+        self.param_rows: dict[str, bool] = {}
+        for pname, t in self.ptypes.items():
+            names: list[str] = []
+            row_names: list[str] = []
+            size_vars_of(t, names, row_names)
+            self.param_vars[pname] = set(names)
+            self.param_rows[pname] = bool(row_names)
+        # the callee's size variables no parameter is named after, with their new names
+        self.size_vars = tuple((v, ren[v]) for v in callee.size_vars if v not in self.order)
 
 
 def is_python_value(allowed: Allowlist, path: str) -> bool:

@@ -7,24 +7,26 @@ conflicting component (docs/types.md, "What is checked, and when").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
 from gtdsl.check.builder import Builder, V
 from gtdsl.check.messages import kind_of
 from gtdsl.diagnostics import Span
 from gtdsl.ir.core import Blame, Op
-from gtdsl.types import DynReason, SizeEq, TDim, TDyn, TShape, TStruct, TTensor, Type, leq, meet
-from gtdsl.types.subst import strip_labels
+from gtdsl.types import DynReason, SizeEq, TDim, TDyn, TShape, TStruct, TTensor, Type, meet
+from gtdsl.types.subst import conforms, strip_labels
 
 
 class CastChecker(Builder):
-    def coerce(self, v: V, target: Type, blame: Blame, decl: Span | None, what: str,
-               span: Span | None, code_on_fail: str | None = None) -> V:
-        """``v`` as a value of ``target``: as is when ⊑, through a cast when consistent."""
-        s, t = strip_labels(v.type), strip_labels(target)
+    def coerce(self, v: V, target: Type, blame: Callable[[], Blame], decl: Span | None,
+               what: str, span: Span | None, code_on_fail: str | None = None) -> V:
+        """``v`` as a value of ``target``: as is when ⊑, through a cast when consistent
+        (``blame`` makes the cast's blame label, only where there is a cast)."""
         if isinstance(v.type, TDyn) and v.type.reason is DynReason.ERROR:
             return v.but(type=target)
-        if leq(s, t):
+        if conforms(v.type, target):
             return v
+        s, t = strip_labels(v.type), strip_labels(target)
         eqs: list[SizeEq] = []
         m = meet(t, s, eqs)  # target first: an undecided size keeps the declared one
         if m is None:
@@ -47,7 +49,7 @@ class CastChecker(Builder):
                 return self.dyn_error(span)
         m = relabel(m, target)
         out = self.var("cast", m)
-        self.emit(Op.CHECK_CAST, (v.atom,), (out,), (("target", m), ("blame", blame)),
+        self.emit(Op.CHECK_CAST, (v.atom,), (out,), (("target", m), ("blame", blame())),
                   span=span)
         return v.but(type=m, atom=out)
 

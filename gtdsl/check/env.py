@@ -9,10 +9,10 @@ field resolves even when its name was not imported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from gtdsl._records import field, record
 from gtdsl.ops.pyallow import DEFAULT, Allowlist
 from gtdsl.types.subst import KEEP, size_vars_of, substitute
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
@@ -29,16 +29,19 @@ MAX_IMPORT_DEPTH = 64
 ALLOWED_PYTHON = DEFAULT
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class StructInfo:
     name: str
     decl: ast.StructDef
     module: ModuleEnv
     params: tuple[str, ...]
     fields: dict[str, tuple[Type, ast.Field]] = field(default_factory=dict)
+    # (field, size arguments) -> the field's type with them (``struct_field_type``)
+    instances: dict[tuple[str, tuple[Size | None, ...]], Type] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class FnInfo:
     name: str
     decl: ast.FunctionDef
@@ -64,7 +67,7 @@ class FnInfo:
         return self.name if self.module.is_main else f"{self.module.name}.{self.name}"
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class ModuleEnv:
     name: str
     file: SourceFile
@@ -112,7 +115,7 @@ class Session:
         self.cyclic: set[int] = set()  # ids of the functions on a cycle of calls (GT2020)
         # id of a checked function -> its parameter and return types with its size and row
         # variables renamed apart for a call (``CallChecker.user_call``)
-        self.renamed: dict[int, tuple[dict[str, Type], Type]] = {}
+        self.renamed: dict[int, Any] = {}  # id(callee) -> its CallPlan
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
@@ -349,11 +352,15 @@ class Session:
 
 def struct_field_type(info: StructInfo, name: str, args: tuple[Size | None, ...]) -> Type | None:
     """The type of field ``name`` of ``info[args]``: the struct's parameters substituted."""
-    if name not in info.fields:
-        return None
-    t, _ = info.fields[name]
-    env = dict(zip(info.params, args))
-    return substitute(t, lambda v: env.get(v, KEEP), rows={})
+    key = (name, args)
+    found = info.instances.get(key)
+    if found is None:
+        if name not in info.fields:
+            return None
+        t, _ = info.fields[name]
+        env = dict(zip(info.params, args))
+        found = info.instances[key] = substitute(t, lambda v: env.get(v, KEEP), rows={})
+    return found
 
 __all__ = ["ALLOWED_PYTHON", "FnInfo", "ModuleEnv", "Session", "StructInfo", "TDim", "TShape",
            "ScalarKind", "diag", "struct_field_type"]

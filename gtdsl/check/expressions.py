@@ -6,6 +6,7 @@ of unknown type takes the type its context expects (bidirectional checking).
 
 from __future__ import annotations
 
+from functools import partial
 import math
 import operator
 from typing import Any
@@ -49,9 +50,9 @@ class ExprChecker(CallChecker):
                     v = left if side == "left" else right
                     if isinstance(v.type, TDyn) and v.type.reason is not DynReason.ERROR:
                         kind = BlameKind.EXTERN if v.extern else BlameKind.OP_ARG
-                        c = self.coerce(v, expected, self.blame(kind, "this operand", v.span,
-                                                                v.origin), None,
-                                        "this operand", v.span)
+                        c = self.coerce(v, expected, partial(
+                            self.blame, kind, "this operand", v.span, v.origin), None,
+                            "this operand", v.span)
                         left, right = (c, right) if side == "left" else (left, c)
             return self.binary(BINOPS[e.op], left, right, e.span)
         v = self._expr(e, env)

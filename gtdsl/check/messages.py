@@ -4,7 +4,6 @@ too large to print, labels naming the culprit of a failed op, suggestions for a 
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING
 
 from gtdsl.check.env import FnInfo
@@ -59,6 +58,8 @@ def undefined_help(name: str | None, env: dict[str, V], fn: FnInfo, calls: bool 
             fn.module.externs) + list(OPS)
     else:
         pool = list(env) + list(fn.size_vars)
+    import difflib  # only where a name is misspelt: not loaded for a clean check
+
     close = difflib.get_close_matches(name or "", pool, n=1)
     if close:
         return f"did you mean `{close[0]}`?"

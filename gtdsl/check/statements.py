@@ -6,8 +6,8 @@ to their type at the end of each iteration) and asserts.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from functools import partial
+from gtdsl._records import replace
 from gtdsl.check.builder import Flow, V, target_names
 from gtdsl.check.expressions import BINOPS, ExprChecker
 from gtdsl.check.messages import count_text
@@ -15,7 +15,7 @@ from gtdsl.ir.core import BlameKind, Block, Eqn, Lit, Op
 from gtdsl.ops import UNKNOWN
 from gtdsl.syntax import ast
 from gtdsl.types import DynReason, ScalarKind, TDyn, TList, TOther, TScalar, TTuple, Type, join
-from gtdsl.types.subst import KEEP, Instance, Mismatch, size_vars_of, strip_labels, substitute
+from gtdsl.types.subst import KEEP, Instance, Mismatch, size_vars_of, substitute
 
 # The iterations of `for` loops over a range known when checking (nested loops multiply): a
 # limit that keeps checking and running bounded.
@@ -101,13 +101,13 @@ class StmtChecker(ExprChecker):
         if fresh or fresh_rows:
             inst = Instance(fresh, fresh_rows, rigid=self.rigid)
             try:
-                inst.unify(strip_labels(v.type), t, "the value")
+                inst.unify(v.type, t, "the value")
             except Mismatch:
                 pass
             t = substitute(t, lambda n: inst.sizes.get(n, KEEP) if n in fresh else KEEP,
                            {r: inst.rows.get(r) for r in fresh_rows if r in inst.rows})
-        out = self.coerce(v, t, self.blame(BlameKind.ANNOT, f"`{st.target.id}`",
-                                           st.annotation.span, v.origin),
+        out = self.coerce(v, t, lambda: self.blame(BlameKind.ANNOT, f"`{st.target.id}`",
+                                                   st.annotation.span, v.origin),
                           st.annotation.span, f"`{st.target.id}`", st.value.span)
         if not (isinstance(out.type, TDyn) and out.type.reason is DynReason.ERROR):
             # The variable has the declared type: an annotation names dims, and may forget
@@ -125,8 +125,9 @@ class StmtChecker(ExprChecker):
             v = self.expr(st.value, env, expected=declared)
         if declared is not None:
             span = st.value.span if st.value is not None else st.span
-            v = self.coerce(v, declared, self.blame(BlameKind.RET, "the result", span,
-                                                    v.origin),
+            origin = v.origin
+            v = self.coerce(v, declared, lambda: self.blame(BlameKind.RET, "the result", span,
+                                                            origin),
                             self.fn.decl.returns.span if self.fn.decl.returns else None,
                             "the returned value", span)
         else:
@@ -256,9 +257,9 @@ class StmtChecker(ExprChecker):
         exits = []
         for n in carried:
             before, after = env[n], sub.env[n]
-            v = self.coerce(after, before.type, self.blame(
-                BlameKind.ANNOT, f"`{n}` at the end of a loop iteration", after.span,
-                after.origin), before.decl or before.span, f"`{n}` (the loop invariant)",
+            v = self.coerce(after, before.type, partial(
+                self.blame, BlameKind.ANNOT, f"`{n}` at the end of a loop iteration",
+                after.span, after.origin), before.decl or before.span, f"`{n}` (the loop invariant)",
                 after.span, code_on_fail="GT2018")
             exits.append(v.atom)
         self.blocks[-1].append(Eqn(Op.YIELD, tuple(exits), ()))

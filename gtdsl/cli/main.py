@@ -5,12 +5,10 @@ command is a bug; its traceback only under ``GTDSL_LOG=debug``), 130 interrupted
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
+import gc
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from gtdsl._version import __version__
 from gtdsl.diagnostics import (
@@ -29,8 +27,35 @@ class _UsageError(Exception):
     pass
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, which asks for the terminal's width only when it formats:
+    argparse makes one for each argument added, to check it, and the width would import
+    shutil (and bz2, lzma, ...) for a command that prints no help."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        self._sized = width is not None
+        self._max_wanted = max_help_position
+        super().__init__(prog, indent_increment, max_help_position, 80 if width is None
+                         else width)
+
+    def format_help(self) -> str:
+        if not self._sized:  # as argparse.HelpFormatter sizes itself when given no width
+            import shutil
+
+            self._sized = True
+            self._width = shutil.get_terminal_size().columns - 2
+            self._max_help_position = min(self._max_wanted, max(self._width - 20,
+                                                                self._indent_increment * 2))
+        return super().format_help()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors raised (and rendered as GT0906) instead of printed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise _UsageError(message)
@@ -39,7 +64,9 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> _Parser:
     parser = _Parser(prog="gtdsl", description="The gtdsl tensor language.")
     parser.add_argument("--version", action="version", version=f"gtdsl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # prog: what argparse would format from the usage so far, without a formatter's width
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                prog=parser.prog)
     check = sub.add_parser("check", help="check .gt files without running them")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text",
@@ -155,6 +182,8 @@ def run_compile(path: str, fn: str, what: str, out: TextIO, err: TextIO,
         return EXIT_ERRORS
     names = list(checked.result.module.functions)
     if fn not in names:
+        import difflib
+
         close = difflib.get_close_matches(fn, names, n=1)
         diag = Diagnostic("GT0906", f"`{path}` has no function `{fn}`", help=(
             f"did you mean `{close[0]}`?" if close else
@@ -193,6 +222,8 @@ def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: Text
         return EXIT_USAGE if all(d.code.startswith("GT09") for d in e.diagnostics) else \
             EXIT_ERRORS
     if fmt == "json":
+        import json
+
         out.write(json.dumps([[round(float(x), 7) for x in v] for v in vectors.tolist()]) +
                   "\n")
     else:
@@ -268,6 +299,8 @@ def run_bench(argv: Sequence[str], err: TextIO) -> int:
 def run_explain(code: str, out: TextIO, err: TextIO) -> int:
     found = explanation(code)
     if found is None:
+        import difflib
+
         wanted = code.upper()
         # a mistyped code usually keeps its stage digit: suggest from that stage first
         stage = [c for c in CODES if len(wanted) > 2 and c[:3] == wanted[:3]]
@@ -293,8 +326,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     program = argv is None and out is None and err is None  # the `gtdsl` command itself
     out = out or sys.stdout
     err = err or sys.stderr
-    parser = _build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    # The `gtdsl` command that only reads and checks ends the process itself (`_exit_now`):
+    # the garbage collector stays off for the whole run. Every object it makes lives until
+    # the end, so a collection frees next to nothing and costs a walk over all of them (the
+    # largest right after the checker resumes the collector, over all it made meanwhile).
+    # Called in-process (arguments given), the collector is left as it is.
+    paused = program and gc.isenabled() and _front_end_only(argv)
+    if paused:
+        gc.disable()
+    parser = _build_parser()
     try:
         code = _dispatch(parser, argv, out, err)
         if program and _front_end_only(argv):
@@ -314,6 +355,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         return EXIT_ERRORS
     except Exception as e:  # an escaping exception is a bug in gtdsl, whatever its kind
         return _internal_error(e, argv, out, err)
+    finally:  # reached only where the process did not end at `_exit_now`
+        if paused:
+            gc.enable()
 
 
 def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -362,10 +406,11 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
 
 def _front_end_only(argv: Sequence[str]) -> bool:
     """The command only read, parsed and checked (``check``, ``compile --emit
-    ast|typed|ir``): nothing it loaded needs cleaning up."""
+    ast|typed|ir``) or printed (``explain``, ``--version``, ``--help``): nothing it loaded
+    needs cleaning up."""
     if "torch" in sys.modules or not argv:
         return False
-    if argv[0] == "check":
+    if argv[0] in ("check", "explain", "--version", "--help", "-h"):
         return True
     return argv[0] == "compile" and not any(
         a in ("torch", "triton", "cubin") or a.startswith("--emit=") and a[7:] in (
@@ -410,6 +455,7 @@ def _internal_error(exc: Exception, argv: Sequence[str], out: TextIO, err: TextI
     ``gtdsl check --format json`` gets it in its JSON array on standard output."""
     import platform
     import traceback
+    from pathlib import Path
 
     from gtdsl._config import load_config
 

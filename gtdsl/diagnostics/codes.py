@@ -10,10 +10,11 @@ keeps the registry and the pages in step.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from gtdsl._records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CodeInfo:
     code: str
     title: str

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from gtdsl._records import record
 from gtdsl.diagnostics.codes import CODES
 from gtdsl.diagnostics.source import Span
 
@@ -15,7 +15,7 @@ class Severity(enum.Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Label:
     """A span with a short message: ``^^^`` under a primary label, ``---`` under others."""
 
@@ -23,7 +23,7 @@ class Label:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnostic:
     """One problem: a registered code, a one-line headline, where, and what to do.
 

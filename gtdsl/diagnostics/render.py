@@ -6,7 +6,6 @@ for editors and tests. Tabs in excerpts are expanded so carets line up.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gtdsl.diagnostics.diagnostic import Diagnostic, Label
@@ -119,4 +118,6 @@ def diagnostic_to_dict(diag: Diagnostic) -> dict[str, Any]:
 
 
 def render_json(diags: list[Diagnostic] | tuple[Diagnostic, ...]) -> str:
+    import json
+
     return json.dumps([diagnostic_to_dict(d) for d in diags], indent=2)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+
+from gtdsl._records import record
 
 
 class SourceFile:
@@ -52,7 +53,7 @@ class SourceFile:
         return self._line_starts[idx]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Span:
     """Characters ``start`` (inclusive) to ``end`` (exclusive) of ``file.text``."""
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, Union
 
+from gtdsl._records import field, record
 from gtdsl.diagnostics import Span
 from gtdsl.types import Size, Type
 
@@ -175,6 +175,8 @@ class Op(enum.Enum):
         """Whether this is a catalogue op (its value names its ``OpDef``)."""
         return self not in STRUCTURAL
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
+
 
 STRUCTURAL: frozenset[Op] = frozenset(
     op for op in Op if op.name in (
@@ -185,10 +187,13 @@ STRUCTURAL: frozenset[Op] = frozenset(
 
 def op_for(name: str) -> Op:
     """The IR op of catalogue op ``name``."""
-    return Op(name)
+    return _OP_BY_NAME[name]
 
 
-@dataclass(frozen=True, slots=True)
+_OP_BY_NAME = {op.value: op for op in Op}  # what ``Op(name)`` finds, without its cost
+
+
+@record
 class Var:
     id: int
     hint: str
@@ -198,7 +203,7 @@ class Var:
         return f"%{self.hint}{self.id}" if self.hint else f"%{self.id}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Lit:
     value: Any
     type: Type
@@ -231,8 +236,10 @@ class BlameKind(enum.Enum):
     ANNOT = "annot"  # a let annotation
     EXTERN = "extern"  # the result of an unchecked import
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Blame:
     """Who is at fault when a run-time check fails (docs/types.md, "Reading an error")."""
 
@@ -249,7 +256,7 @@ class Blame:
         return f"{self.kind.value} {self.what} of {self.function} at {where}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Eqn:
     op: Op
     ins: tuple[Atom, ...]
@@ -262,12 +269,12 @@ class Eqn:
         return next((v for k, v in self.params if k == name), default)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Block:
     eqns: tuple[Eqn, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Function:
     """One checked function: what calling and running it needs, and nothing of the source.
 
@@ -291,14 +298,14 @@ class Function:
         return self.names or tuple(p.hint for p in self.params)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Field:
     name: str
     type: Type
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StructDecl:
     """A struct declaration: its size parameters and its fields' declared types."""
 
@@ -311,7 +318,7 @@ class StructDecl:
         return {f.name: f.type for f in self.fields}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Program:
     """A checked module and what it imports: every function (callees first), every struct,
     and the names the module exports (its own functions and the ones it imports, by the

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from gtdsl._records import field, record
 from gtdsl.diagnostics import Span
 from gtdsl.types import (
     ANY_DEVICE, ANY_SHAPE, DOTS, DT, TENSOR, Dev, Priority, ScalarKind, Size, TDim, TDyn,
     TOther, TScalar, TShape, TTensor, TTuple, TList, Type, Verdict, decide, result_type,
 )
-from gtdsl.types.lattice import SCALAR_DTYPE, dev_meet, dt_join
+from gtdsl.types.lattice import CPU, SCALAR_DTYPE, dev_meet, dt_join
 from gtdsl.types.sizes import size_str
 
 
@@ -42,7 +42,7 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Arg:
     """One argument as the relation sees it.
 
@@ -68,7 +68,7 @@ class OpError(Exception):
         self.notes = tuple(notes)
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Rel:
     """What a relation may do besides computing: equate sizes, and record residual checks.
 
@@ -80,7 +80,6 @@ class Rel:
 
     rigid: frozenset[str] = frozenset()
     residuals: list[str] = field(default_factory=list)
-    fresh_counter: list[int] = field(default_factory=lambda: [0])
     # the residuals as size predicates, for compiled code: ("eq", a, b) a == b, ("ge", a, b)
     # a >= b, ("divides", a, b) a > 0 and b % a == 0; `opaque` when one has no such form
     preds: list[tuple[str, Size, Size]] = field(default_factory=list)
@@ -96,6 +95,8 @@ class Rel:
             else:
                 self.residuals.append(f"{what}: equal sizes")
             return a if a is not None else b
+        if a is b:  # VALID, without asking the solver
+            return a
         verdict = decide(a, b)
         if verdict is Verdict.VALID:
             return a
@@ -184,7 +185,7 @@ def rank_of(s: TShape) -> int | None:
     return len(s.dims) if s.row is None else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DimPos:
     """A resolved dim: ``index`` into ``shape.dims`` (None: inside the variadic part)."""
 
@@ -266,8 +267,9 @@ def broadcast_dim(rel: Rel, a: TDim, b: TDim, what: str) -> TDim:
     else:
         label = a.label if a.label is not None else b.label
     if sa is not None and sb is not None:
-        if decide(sa, sb) is Verdict.VALID:
-            return TDim(label, sa)
+        # equal sizes, most often the same Size object: no need to ask the solver
+        if sa is sb or sa == sb or decide(sa, sb) is Verdict.VALID:
+            return a if label == a.label else TDim(label, sa)
         if _is_one(a):
             return TDim(b.label if b.label is not None else label, sb)
         if _is_one(b):
@@ -303,26 +305,29 @@ def broadcast_shapes(rel: Rel, shapes: Sequence[TShape], what: str) -> TShape:
 
 
 def _broadcast2(rel: Rel, a: TShape, b: TShape, what: str) -> TShape:
-    n = max(len(a.dims), len(b.dims))
-    dims: list[TDim] = []
-    for i in range(1, n + 1):
-        da = a.dims[-i] if i <= len(a.dims) else None
-        db = b.dims[-i] if i <= len(b.dims) else None
-        if da is not None and db is not None:
-            dims.append(broadcast_dim(rel, da, db, what))
-        elif da is not None:  # b has no dim here, or one hidden in its variadic part
-            dims.append(da if b.row is None else broadcast_dim(rel, da, TDim(), what))
+    ad, bd = a.dims, b.dims
+    na, nb = len(ad), len(bd)
+    # right-aligned, from the last dim leftwards (the order residuals and errors come in)
+    dims = [broadcast_dim(rel, x, y, what) for x, y in zip(reversed(ad), reversed(bd))]
+    k = len(dims)
+    if na > k:  # b has no dim here, or one hidden in its variadic part
+        if b.row is None:
+            dims.extend(reversed(ad[:na - k]))
         else:
-            assert db is not None
-            dims.append(db if a.row is None else broadcast_dim(rel, TDim(), db, what))
+            dims.extend(broadcast_dim(rel, ad[-i], TDim(), what) for i in range(k + 1, na + 1))
+    elif nb > k:
+        if a.row is None:
+            dims.extend(reversed(bd[:nb - k]))
+        else:
+            dims.extend(broadcast_dim(rel, TDim(), bd[-i], what) for i in range(k + 1, nb + 1))
     dims.reverse()
     if a.row is None and b.row is None:
         row = None
-    elif a.row == b.row and len(a.dims) == len(b.dims):
+    elif a.row == b.row and na == nb:
         row = a.row
-    elif b.row is None and len(b.dims) <= len(a.dims):
+    elif b.row is None and nb <= na:
         row = a.row
-    elif a.row is None and len(a.dims) <= len(b.dims):
+    elif a.row is None and na <= nb:
         row = b.row
     else:
         row = DOTS
@@ -330,7 +335,10 @@ def _broadcast2(rel: Rel, a: TShape, b: TShape, what: str) -> TShape:
 
 
 def _is_one(d: TDim) -> bool:
-    return d.size is not None and d.size == Size.of(1)
+    return d.size is not None and d.size == _ONE
+
+
+_ONE = Size.of(1)
 
 
 # ============================================================================ dtypes and devices
@@ -343,8 +351,29 @@ def priority(t: TTensor) -> list[Priority]:
     return [Priority.ZERO_DIM] if rank == 0 else [Priority.TENSOR]
 
 
+# by ScalarKind value (``kind._value_``: a plain attribute, where ``.value`` is a property)
+_SCALAR_OPERANDS = {name: (dt, Priority.SCALAR) for name, dt in SCALAR_DTYPE.items()}
+
+
 def promote(args: Sequence[Type]) -> DT:
     """torch.result_type over tensors and Python numbers (``?`` args are unknown tensors)."""
+    # The common case: every operand's priority is known (a scalar, or a tensor whose rank
+    # is known to be 0 or not), so there is one combination to promote.
+    operands: list[tuple[DT, Priority]] = []
+    for t in args:
+        if isinstance(t, TTensor):
+            if t.shape.dims:
+                operands.append((t.dtype, Priority.TENSOR))
+            elif t.shape.row is None:
+                operands.append((t.dtype, Priority.ZERO_DIM))
+            else:
+                break
+        elif isinstance(t, TScalar):
+            operands.append(_SCALAR_OPERANDS[t.kind._value_])
+        else:
+            break
+    else:
+        return result_type(operands)
     options: list[list[tuple[DT, Priority]]] = []
     for t in args:
         if isinstance(t, TScalar):
@@ -366,11 +395,19 @@ def same_device(tensors: Sequence[tuple[str, TTensor]], what: str) -> Dev:
 
     As in torch, a 0-dim CPU tensor may join tensors on another device.
     """
+    d = tensors[0][1].device if tensors else ANY_DEVICE
+    if d.kind != "cpu":
+        for _, t in tensors:
+            if t.device is not d:
+                break
+        else:  # one device object throughout (most often `?`): what the loop below gives
+            return ANY_DEVICE if d.kind is None else d
     out = ANY_DEVICE
     first = None
     skipped = False
+    several = len(tensors) > 1
     for name, t in tensors:
-        if rank_of(t.shape) == 0 and t.device == Dev("cpu") and len(tensors) > 1:
+        if several and _zero_dim_cpu(t):
             skipped = True
             continue
         m = dev_meet(out, t.device)
@@ -382,23 +419,32 @@ def same_device(tensors: Sequence[tuple[str, TTensor]], what: str) -> Dev:
         if t.device.kind is not None and first is None:
             first = name
         out = m
-    if skipped and out == ANY_DEVICE and all(
-            rank_of(t.shape) == 0 and t.device == Dev("cpu") for _, t in tensors):
-        return Dev("cpu")  # only 0-dim CPU tensors: the result is on the CPU
+    if skipped and out == ANY_DEVICE and all(_zero_dim_cpu(t) for _, t in tensors):
+        return CPU  # only 0-dim CPU tensors: the result is on the CPU
     return out
+
+
+def _zero_dim_cpu(t: TTensor) -> bool:
+    d = t.device
+    return d.kind == "cpu" and d.index is None and not t.shape.dims and t.shape.row is None
+
+
+# bool and the integer dtypes (and their categories): what a float op turns into f32
+_INTEGRAL = frozenset(d for d in DT if d in (DT.BOOL, DT.INT, DT.UINT)
+                      or d.category in (DT.INT, DT.UINT))
+_FLOATING = frozenset(d for d in DT if d is DT.ANY or d.category is DT.FLOAT)
+_INEXACT = frozenset(d for d in DT if d is DT.ANY or d.category in (DT.FLOAT, DT.COMPLEX))
 
 
 def float_dtype(dt: DT) -> DT:
     """The dtype of a floating-point op's result: ints and bool become torch's default float."""
-    if dt in (DT.BOOL, DT.INT, DT.UINT) or dt.category in (DT.INT, DT.UINT):
+    if dt in _INTEGRAL:
         return DT.F32
-    if dt is DT.ANY:
-        return DT.ANY
     return dt
 
 
 def require_float(dt: DT, name: str, op: str) -> None:
-    if dt is DT.ANY or dt.category in (DT.FLOAT,) or dt is DT.FLOAT:
+    if dt in _FLOATING:
         return
     raise OpError("GT2002", f"`{op}` needs a floating-point `{name}`, got {dt}", name,
                   f"convert first: {name}.to(f32)")
@@ -406,7 +452,7 @@ def require_float(dt: DT, name: str, op: str) -> None:
 
 def require_inexact(dt: DT, name: str, op: str) -> None:
     """A floating-point or complex dtype (``mean``, ``silu``, ``var``...)."""
-    if dt is DT.ANY or dt.category in (DT.FLOAT, DT.COMPLEX) or dt in (DT.FLOAT, DT.COMPLEX):
+    if dt in _INEXACT:
         return
     raise OpError("GT2002", f"`{op}` needs a floating-point or complex `{name}`, got {dt}",
                   name, f"convert first: {name}.to(f32)")
@@ -414,14 +460,17 @@ def require_inexact(dt: DT, name: str, op: str) -> None:
 
 def reject_complex(dt: DT, name: str | None, op: str) -> None:
     """Ops that order values (comparisons, min/max, clamp) are not defined on complex."""
-    if dt is DT.COMPLEX or dt.category is DT.COMPLEX:
+    if dt.category is DT.COMPLEX:
         raise OpError("GT2002", f"`{op}` is not defined on complex tensors, got {dt}", name,
                       "compare real parts or magnitudes: x.abs()")
 
 
 def real_dtype(dt: DT) -> DT:
     """The dtype of a complex tensor's magnitudes (``abs``, ``norm``, ``var``)."""
-    return {DT.C32: DT.F16, DT.C64: DT.F32, DT.C128: DT.F64, DT.COMPLEX: DT.FLOAT}.get(dt, dt)
+    return _REAL.get(dt, dt)
+
+
+_REAL = {DT.C32: DT.F16, DT.C64: DT.F32, DT.C128: DT.F64, DT.COMPLEX: DT.FLOAT}
 
 
 def promote_types(a: DT, b: DT) -> DT:

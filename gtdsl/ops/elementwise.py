@@ -14,7 +14,7 @@ from gtdsl.ops.base import (
 )
 from gtdsl.ops.operators import names
 from gtdsl.ops.table import define
-from gtdsl.types import DYN, ScalarKind, Size, Type
+from gtdsl.types import DYN, TENSOR, ScalarKind, Size, Type
 from gtdsl.types.lattice import Dev
 
 FLOAT_MATH = ("exp", "exp2", "log", "log2", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
@@ -128,12 +128,12 @@ def _positive(s: Size) -> bool:
 
 def _scalar_arith(op: str, x: TScalar, y: TScalar) -> Type:
     """Python numbers: ints stay ints (and sizes stay sizes), ``/`` gives a float."""
-    kinds = {x.kind, y.kind}
     if op in COMPARE:
         return TScalar(ScalarKind.BOOL)
-    if op == "div" or ScalarKind.FLOAT in kinds:
+    if op == "div" or x.kind is ScalarKind.FLOAT or y.kind is ScalarKind.FLOAT:
         return TScalar(ScalarKind.FLOAT)
-    if op == "pow" and ScalarKind.INT in kinds:  # int ** int: a float when the power is < 0
+    if op == "pow" and (x.kind is ScalarKind.INT or y.kind is ScalarKind.INT):
+        # int ** int: a float when the power is < 0
         k = y.value.constant() if y.value is not None else None
         if k is None and y.kind is ScalarKind.INT:
             return DYN  # int or float, by the power's sign at run time
@@ -165,6 +165,29 @@ def _bool_operand(t: Type) -> bool:
         isinstance(t, TTensor) and t.dtype is DT.BOOL)
 
 
+def _names(op: str) -> tuple[str, str, str]:
+    """How messages name a binary op: its symbol, and the what-strings of the device and
+    shape checks (the latter names comparisons by op name)."""
+    symbol = ARITH.get(op, COMPARE.get(op, op))
+    return symbol, f"`{symbol}`", f"`{ARITH.get(op, op)}`"
+
+
+# made once per op rather than on every call
+_NAMES = {op: _names(op) for op in (*ARITH, *COMPARE, "logical_and", "logical_or", "maximum")}
+_NO_COMPLEX = frozenset(("floor_divide", "remainder", "lt", "le", "gt", "ge", "maximum"))
+
+
+def _operand_tensors(tx: Type, ty: Type) -> list[tuple[str, TTensor]]:
+    """The tensor operands, by name: tensors first, then ``?`` operands as unknown tensors."""
+    if isinstance(tx, TTensor):
+        if isinstance(ty, TTensor):
+            return [("input", tx), ("other", ty)]
+        return [("input", tx), ("other", TENSOR)] if isinstance(ty, TDyn) else [("input", tx)]
+    if isinstance(ty, TTensor):
+        return [("other", ty), ("input", TENSOR)] if isinstance(tx, TDyn) else [("other", ty)]
+    return [(n, TENSOR) for n, t in (("input", tx), ("other", ty)) if isinstance(t, TDyn)]
+
+
 def binary(rel: Rel, op: str, x: Arg, y: Arg) -> Type:
     tx, ty = x.type, y.type
     if isinstance(tx, TScalar) and isinstance(ty, TScalar):
@@ -176,17 +199,16 @@ def binary(rel: Rel, op: str, x: Arg, y: Arg) -> Type:
                               f"{arg.type.kind.value}", name,
                               "compare first, e.g. logical_and(x > 0, y > 0)")
     for name, t in (("input", tx), ("other", ty)):
-        if not (is_tensorish(t) or isinstance(t, TScalar)):
+        if not isinstance(t, (TTensor, TDyn, TScalar)):  # a tensor, ``?`` or a number
             raise OpError("GT2016", f"`{ARITH.get(op, COMPARE.get(op, op))}` needs tensors or "
                           f"numbers, got {t}", name)
     if isinstance(tx, TDyn) and isinstance(ty, TDyn):
         return DYN
-    tensors = [(n, t) for n, t in (("input", tx), ("other", ty)) if isinstance(t, TTensor)]
-    tensors += [(n, TTensor()) for n, t in (("input", tx), ("other", ty)) if isinstance(t, TDyn)]
-    device = same_device(tensors, f"`{ARITH.get(op, COMPARE.get(op, op))}`")
-    shape = broadcast_shapes(rel, [t.shape for _, t in tensors], f"`{ARITH.get(op, op)}`")
+    tensors = _operand_tensors(tx, ty)
+    symbol, device_what, shape_what = _NAMES.get(op) or _names(op)
+    device = same_device(tensors, device_what)
+    shape = broadcast_shapes(rel, [t.shape for _, t in tensors], shape_what)
     dtype = promote([tx, ty])
-    symbol = ARITH.get(op, COMPARE.get(op, op))
     if op == "sub" and (_bool_operand(tx) or _bool_operand(ty)):
         raise OpError("GT2002", "`-` is not defined on bool operands", None,
                       "invert a mask with logical_not, or convert with .to(i64)")
@@ -194,7 +216,7 @@ def binary(rel: Rel, op: str, x: Arg, y: Arg) -> Type:
             op == "pow" and isinstance(ty, TScalar)):  # x ** True is x, like torch
         raise OpError("GT2002", f"`{symbol}` is not defined on two bool operands", None,
                       "convert one side with .to(i64)")
-    if op in ("floor_divide", "remainder", "lt", "le", "gt", "ge", "maximum"):
+    if op in _NO_COMPLEX:
         reject_complex(dtype, None, symbol if op != "maximum" else "minimum/maximum")
     if op == "pow" and isinstance(ty, TScalar) and ty.kind is ScalarKind.INT and (
             ty.value is not None and (k := ty.value.constant()) is not None and k < 0) and (

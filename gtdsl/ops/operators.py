@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from gtdsl._records import record
 
 MAX_RANGE = 1_000_000
 MAX_INT_BITS = 4096
@@ -64,7 +65,7 @@ def _not_in(a: Any, b: Any) -> bool:
     return a not in b
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Operator:
     name: str  # the catalogue op on tensors (binary, compare), else the operator's own name
     symbol: str  # as Python writes it

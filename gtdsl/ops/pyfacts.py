@@ -14,20 +14,18 @@ version (read from ``torch/version.py``, which does not import torch); otherwise
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import json
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gtdsl._records import record
 
 TABLE = Path(__file__).with_name("torch_names.json")
 FORMAT = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PyFact:
     """One allowlisted name as the checker sees it."""
 
@@ -39,6 +37,8 @@ class PyFact:
 
 def fact_of(obj: Any) -> PyFact:
     """The facts of a resolved object."""
+    import inspect  # only for names the shipped table does not describe
+
     value = obj if type(obj) in (bool, int, float) else None
     try:
         params = tuple(inspect.signature(obj).parameters)
@@ -67,6 +67,8 @@ def installed_torch_version() -> str | None:
     loaded = sys.modules.get("torch")
     if loaded is not None and getattr(loaded, "__version__", None):
         return str(loaded.__version__)
+    import importlib.util
+
     try:
         spec = importlib.util.find_spec("torch")
     except (ImportError, ValueError):
@@ -95,6 +97,8 @@ def _load() -> dict[str, PyFact]:
     global _table
     if _table is None:
         _table = {}
+        import json
+
         try:
             data = json.loads(TABLE.read_text("utf-8"))
         except (OSError, ValueError):
@@ -136,6 +140,8 @@ def generate() -> dict[str, Any]:
 
 
 def dumps(table: dict[str, Any]) -> str:
+    import json
+
     return json.dumps(table, indent=1, sort_keys=True) + "\n"
 
 

@@ -9,15 +9,15 @@ the reference interpreter and the torch backend use. Families register their ops
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from gtdsl._records import record
 from gtdsl.ops.base import Arg, OpError, Rel
 from gtdsl.types import TDyn, TList, TOther, TTuple, Type
 
 REQUIRED = object()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     name: str
     default: object = REQUIRED
@@ -28,7 +28,7 @@ class Param:
 Relation = Callable[[Rel, dict[str, Arg]], Type]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OpDef:
     name: str
     params: tuple[Param, ...]
@@ -94,39 +94,91 @@ def define(names: str | Sequence[str], params: str, torch: str | Sequence[str], 
 
 def bind(op: OpDef, args: Sequence[Arg], kwargs: dict[str, Arg]) -> dict[str, Arg]:
     """Match call arguments to the op's parameters, filling defaults."""
-    bound: dict[str, Arg] = {}
-    positional = list(args)
-    for p in op.params:
+    if not kwargs:  # most calls: positional arguments only
+        plan = _positional_plan(op, len(args))
+        if plan is not None:
+            bound = dict(zip(plan[0], args))
+            bound.update(plan[1])
+            return bound
+    bound = {}
+    params = op.params
+    n = len(args)
+    i = 0  # the next positional argument
+    for p in params:
         if p.variadic:
-            rest = tuple(positional)
-            positional = []
+            rest = tuple(args[i:])
+            i = n
             if len(rest) == 1 and (isinstance(rest[0].value, tuple) or isinstance(
                     rest[0].type, (TTuple, TList, TDyn))):  # the sequence itself
                 bound[p.name] = rest[0]
             else:
                 bound[p.name] = Arg(TTuple(tuple(a.type for a in rest)), rest)
             continue
-        if positional and not p.keyword_only:
-            bound[p.name] = positional.pop(0)
-    if positional:
+        if i < n and not p.keyword_only:
+            bound[p.name] = args[i]
+            i += 1
+    if i < n:
         raise OpError("GT2013", f"`{op.name}` takes at most {len(bound)} positional "
                       f"arguments, got {len(args)}", None, f"the signature is {op.signature()}")
     for name, arg in kwargs.items():
-        param = next((p for p in op.params if p.name == name and not p.variadic), None)
-        if param is None:
+        for p in params:
+            if p.name == name and not p.variadic:
+                break
+        else:
             raise OpError("GT2013", f"`{op.name}` has no parameter `{name}`", name,
                           f"the signature is {op.signature()}")
         if name in bound:
             raise OpError("GT2013", f"`{op.name}` got `{name}` twice", name)
         bound[name] = arg
-    for p in op.params:
-        if p.name in bound:
-            continue
-        if p.default is REQUIRED:
-            raise OpError("GT2013", f"`{op.name}` is missing its argument `{p.name}`", None,
-                          f"the signature is {op.signature()}")
-        bound[p.name] = default_arg(p.default)
+    if len(bound) < len(params):
+        for p in params:
+            if p.name in bound:
+                continue
+            if p.default is REQUIRED:
+                raise OpError("GT2013", f"`{op.name}` is missing its argument `{p.name}`",
+                              None, f"the signature is {op.signature()}")
+            bound[p.name] = _default_of(p)
     return bound
+
+
+def _positional_plan(op: OpDef, n: int) -> tuple[tuple[str, ...], dict[str, Arg]] | None:
+    """For ``n`` positional arguments and no keywords, when that binds without error and
+    without a variadic parameter: the parameters they bind, and the defaults of the rest
+    (in parameter order, as ``bind`` fills them). Made once per op and count."""
+    entry = _PLANS.get((id(op), n))
+    if entry is not None and entry[0] is op:
+        return entry[1]
+    params = op.params
+    names = tuple(p.name for p in params)
+    plan = None
+    if (n <= len(params) and len(set(names)) == len(names)
+            and not any(p.variadic or p.keyword_only for p in params[:n])
+            and not any(p.variadic or p.default is REQUIRED for p in params[n:])):
+        plan = names[:n], {p.name: _default_of(p) for p in params[n:]}
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    _PLANS[id(op), n] = (op, plan)  # the entry keeps `op` alive: its id is not reused
+    return plan
+
+
+_PLANS: dict[tuple[int, int], tuple[OpDef, tuple[tuple[str, ...], dict[str, Arg]] | None]] = {}
+
+
+# Each parameter's default as an Arg, made once: Args are immutable, and most calls leave
+# some parameters to their defaults. Keyed by the Param's identity (kept alive by the entry,
+# so its id is not reused); bounded all the same.
+_DEFAULTS: dict[int, tuple[Param, Arg]] = {}
+
+
+def _default_of(p: Param) -> Arg:
+    entry = _DEFAULTS.get(id(p))
+    if entry is not None and entry[0] is p:
+        return entry[1]
+    arg = default_arg(p.default)
+    if len(_DEFAULTS) >= 4096:
+        _DEFAULTS.clear()
+    _DEFAULTS[id(p)] = (p, arg)
+    return arg
 
 
 def default_arg(value: object) -> Arg:

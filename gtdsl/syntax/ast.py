@@ -1,8 +1,8 @@
 """The gtdsl abstract syntax tree: frozen values with spans.
 
-Every node is a ``@dataclass(frozen=True, slots=True)`` whose fields are tuples, enums,
-strings, numbers or other nodes, and whose ``span`` is excluded from equality, so that
-``parse(unparse(tree)) == tree``. No Lark object appears here.
+Every node is a ``@record`` (a frozen, slotted dataclass: ``gtdsl._records``) whose fields
+are tuples, enums, strings, numbers or other nodes, and whose ``span`` is excluded from
+equality, so that ``parse(unparse(tree)) == tree``. No Lark object appears here.
 
 Spellings normalised when the tree is built: an unknown dtype is ``dtype=None`` however it
 is written (``Tensor[n]`` and ``?[n]`` are one tree); ``@ ?`` and an omitted device are both
@@ -15,9 +15,9 @@ the body into ``docstring``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Union
 
+from gtdsl._records import field, record
 from gtdsl.diagnostics import Span
 
 
@@ -50,6 +50,8 @@ class DType(enum.Enum):
     UINT = "uint"
     COMPLEX = "complex"
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
+
 
 DTYPE_NAMES: dict[str, DType] = {d.value: d for d in DType}
 
@@ -58,6 +60,8 @@ class ScalarKind(enum.Enum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"
+
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
 
 
 SCALAR_NAMES: dict[str, ScalarKind] = {k.value: k for k in ScalarKind}
@@ -71,19 +75,19 @@ class SizeOp(enum.Enum):
     MOD = "%"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SizeLit:
     value: int
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SizeVar:
     name: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SizeBinOp:
     op: SizeOp
     left: SizeExpr
@@ -94,7 +98,7 @@ class SizeBinOp:
 SizeExpr = Union[SizeLit, SizeVar, SizeBinOp]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dim:
     """One dim: an optional label and an optional size (None is ``?``).
 
@@ -111,7 +115,7 @@ class Dim:
             raise ValueError("an unlabelled dim cannot be a lone size variable")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Variadic:
     """A leading variadic part: ``*name`` (a row variable) or ``...`` (name None)."""
 
@@ -119,7 +123,7 @@ class Variadic:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Shape:
     variadic: Variadic | None
     dims: tuple[Dim, ...]
@@ -131,7 +135,7 @@ class DeviceKind(enum.Enum):
     CUDA = "cuda"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Device:
     kind: DeviceKind
     index: int | None = None
@@ -142,14 +146,14 @@ class Device:
             raise ValueError("only cuda devices take a non-negative index")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DynType:
     """``?``: a value nothing is known about."""
 
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TensorType:
     """``dtype[shape] @ device``; ``dtype=None`` is ``Tensor``, ``shape=None`` any shape."""
 
@@ -159,7 +163,7 @@ class TensorType:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScalarType:
     """A Python ``int``, ``float`` or ``bool``; ``int[N]`` also names its value as size N."""
 
@@ -172,7 +176,7 @@ class ScalarType:
             raise ValueError("only int scalars name a size")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StructType:
     """An instance of a declared struct, with its size arguments (None is ``?``)."""
 
@@ -181,13 +185,13 @@ class StructType:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListType:
     elem: TypeExpr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TupleType:
     elems: tuple[TypeExpr, ...]
     span: Span | None = _span()
@@ -208,16 +212,22 @@ class BinOpKind(enum.Enum):
     POW = "**"
     MATMUL = "@"
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
+
 
 class UnaryOpKind(enum.Enum):
     NEG = "-"
     POS = "+"
     NOT = "not"
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
+
 
 class BoolOpKind(enum.Enum):
     AND = "and"
     OR = "or"
+
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
 
 
 class CmpOp(enum.Enum):
@@ -232,62 +242,64 @@ class CmpOp(enum.Enum):
     IS = "is"
     IS_NOT = "is not"
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Name:
     id: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Int:
     value: int
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Float:
     value: float
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Str:
     value: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Bool:
     value: bool
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NoneLit:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EllipsisLit:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attribute:
     value: Expr
     attr: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Keyword:
     name: str
     value: Expr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Call:
     func: Expr
     args: tuple[Expr, ...]
@@ -295,7 +307,7 @@ class Call:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Slice:
     lower: Expr | None
     upper: Expr | None
@@ -303,7 +315,7 @@ class Slice:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subscript:
     """``value[i, j, ...]``: one entry per comma-separated index (``x[a]`` has one)."""
 
@@ -312,7 +324,7 @@ class Subscript:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BinOp:
     op: BinOpKind
     left: Expr
@@ -320,14 +332,14 @@ class BinOp:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnaryOp:
     op: UnaryOpKind
     operand: Expr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BoolOp:
     """``a and b and c``: a chain of at least two values with one operator."""
 
@@ -336,7 +348,7 @@ class BoolOp:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Compare:
     """``a < b <= c``: ``ops`` and ``comparators`` have equal, non-zero length."""
 
@@ -346,7 +358,7 @@ class Compare:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IfExp:
     test: Expr
     body: Expr
@@ -354,13 +366,13 @@ class IfExp:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tuple:
     elts: tuple[Expr, ...]
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class List:
     elts: tuple[Expr, ...]
     span: Span | None = _span()
@@ -374,7 +386,7 @@ Expr = Union[
 # ============================================================================ statements
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Assign:
     """``target = value``; the target is a Name or a Tuple of Names."""
 
@@ -383,7 +395,7 @@ class Assign:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AnnAssign:
     """``target: annotation = value``: a checkpoint (a cast where the value is less precise)."""
 
@@ -393,7 +405,7 @@ class AnnAssign:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AugAssign:
     target: Name
     op: BinOpKind
@@ -401,13 +413,13 @@ class AugAssign:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Return:
     value: Expr | None
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class If:
     """``elif`` is an If alone in ``orelse``."""
 
@@ -417,7 +429,7 @@ class If:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class For:
     target: Name | Tuple
     iter: Expr
@@ -425,19 +437,19 @@ class For:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Assert:
     test: Expr
     msg: Expr | None
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pass:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExprStmt:
     value: Expr
     span: Span | None = _span()
@@ -448,7 +460,7 @@ Stmt = Union[Assign, AnnAssign, AugAssign, Return, If, For, Assert, Pass, ExprSt
 # ============================================================================ declarations
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     name: str
     annotation: TypeExpr | None
@@ -456,13 +468,13 @@ class Param:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SizeParam:
     name: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FunctionDef:
     name: str
     size_params: tuple[SizeParam, ...]
@@ -474,14 +486,14 @@ class FunctionDef:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Field:
     name: str
     annotation: TypeExpr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StructDef:
     name: str
     size_params: tuple[SizeParam, ...]
@@ -490,7 +502,7 @@ class StructDef:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Alias:
     """``name as asname`` in an import; ``name`` may be dotted in ``import a.b``."""
 
@@ -499,14 +511,14 @@ class Alias:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImportFrom:
     module: str
     names: tuple[Alias, ...]
     span: Span | None = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Import:
     names: tuple[Alias, ...]
     span: Span | None = _span()
@@ -515,7 +527,7 @@ class Import:
 Decl = Union[FunctionDef, StructDef, ImportFrom, Import]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Module:
     body: tuple[Decl, ...]
     docstring: str | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from itertools import accumulate, repeat
 
 from gtdsl.diagnostics import SourceFile, Span
 from gtdsl.syntax import ast
@@ -39,16 +40,6 @@ _SLOTS = vars(Span)  # the slot descriptors: setting through them skips the froz
 _set_file, _set_start, _set_end = (_SLOTS[n].__set__ for n in ("file", "start", "end"))
 
 
-def _make_span(file: SourceFile, start: int, end: int) -> Span:
-    """``Span(file, start, end)`` for positions of tokens (in order by construction), without
-    the dataclass's generic construction and its check."""
-    span = _new(Span)
-    _set_file(span, file)
-    _set_start(span, start)
-    _set_end(span, end)
-    return span
-
-
 # Words the Layout postlexer refuses as names; the grammar takes some of them as keywords.
 _RESERVED = frozenset(GRAMMAR_KEYWORDS) | frozenset(UNSUPPORTED_KEYWORDS)
 # Kept a margin below the builder's limits: the depths here are upper bounds.
@@ -58,32 +49,78 @@ _NEST_LIMIT = 40  # recursive expression levels (Python's stack, and a bound on 
 _MAX_LITERAL_DIGITS = 1000  # as gtdsl.syntax.build_types
 
 # Token kinds: "N" a name, "K" a reserved word, "I" an integer, "F" a float, "S" a plain
-# string, "\n" a newline (with the blank lines and comments after it), ">" an indent, "<" a
-# dedent, "$" the end; an operator or bracket is its own text.
+# string, "\n" a newline (with the blank lines and comments after it), "{" a newline that
+# opens a block (the Layout postlexer's newline and indent: one token here), "}" a dedent,
+# "$" the end; an operator or bracket is its own text.
 _FLOAT = (r"(?:(?:[0-9](?:_?[0-9])*)?\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?"
           r"|[0-9](?:_?[0-9])*\.(?:[eE][-+]?[0-9](?:_?[0-9])*)?"
           r"|[0-9](?:_?[0-9])*[eE][-+]?[0-9](?:_?[0-9])*)")
 _INT = r"(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[0-9](?:_?[0-9])*)"
-# One token per match, the blanks before it included (a token starts at its group).
-_TOKEN = re.compile(
-    r"[ \t]*(?:"
-    r"((?:\n[ \t]*|\#[^\n]*)+)"                      # 1 newline run
-    r"|([A-Za-z_][A-Za-z0-9_]*)(?![\"'])"            # 2 name (not a string prefix)
-    r"|(\*\*=|//=|\.\.\.|->|\*\*|//|==|!=|<=|>=|[-+*/%@]=|[-+*/%@<>=()\[\],:?]"
-    r"|\.(?![0-9]))"                                  # 3 operator or bracket
-    rf"|({_FLOAT})(?![A-Za-z0-9_.])"                  # 4 float
-    rf"|({_INT})(?![A-Za-z0-9_.])"                    # 5 int
-    r'|("""[^\\]*?"""|\'\'\'[^\\]*?\'\'\'|"[^"\\\n]*"|\'[^\'\\\n]*\')'  # 6 plain string
-    r"|([^ \t]))"                                     # 7 anything else: not ours
+# The text of one token. Each alternative starts with a character or a class of its own (the
+# regular-expression engine passes over an alternative whose first character does not fit),
+# but for "." and the digits: "." is an operator unless a digit follows, and a number is a
+# float where the float form matches.
+_ONE_TOKEN = (
+    r"[A-Za-z_][A-Za-z0-9_]*+(?![\"'])"                # a name (not a string prefix)
+    r"|[,()\[\]:]|==?|\*(?:\*=?|=)?|/(?:/=?|=)?|-[>=]?|[+%@]=?|[<>!]=|[<>?]"
+    r"|\.\.\.|\.(?![0-9])"                               # an operator or bracket
+    r"|(?:\n[ \t]*|\#[^\n]*)+"                           # a newline run
+    rf"|{_FLOAT}(?![A-Za-z0-9_.])"                       # a float
+    rf"|{_INT}(?![A-Za-z0-9_.])"                         # an int
+    r'|"""[^\\]*?"""|\'\'\'[^\\]*?\'\'\'|"[^"\\\n]*"|\'[^\'\\\n]*\''  # a plain string
 )
+# One token per match, the blanks before it included, so that the matches tile the text (but
+# for blanks at its end): a token ends at the running sum of the match lengths. Anything
+# else, which is not ours, takes the rest of the text: it can only be the last match.
+_TOKEN = re.compile(rf"[ \t]*(?:{_ONE_TOKEN}|[^ \t][\s\S]*)")
+_IS_TOKEN: re.Pattern[str] | None = None  # _ONE_TOKEN, compiled where first needed
+
+
+def _is_token_at(text: str, pos: int, end: int) -> bool:
+    """Whether a token starts at ``pos``: the last match of ``_TOKEN`` is one, or what no
+    token is. A newline run or a comment always is (the usual end of a file), so the
+    pattern is compiled only for other endings (a type, a file without a final newline)."""
+    global _IS_TOKEN
+    if text.startswith(("\n", "#"), pos, end):
+        return True
+    if _IS_TOKEN is None:
+        _IS_TOKEN = re.compile(_ONE_TOKEN)
+    return _IS_TOKEN.match(text, pos, end) is not None
+_IS_FLOAT = re.compile(_FLOAT)
+# A token's kind by its whole text (an operator, a bracket, a reserved word), else by its
+# first character ("0": a number).
+_KIND_OF_TEXT = {
+    **{op: op for op in ("**= //= ... -> ** // == != <= >= += -= *= /= %= @= "
+                         "- + * / % @ < > = ( ) [ ] , : ? .").split()},
+    **{word: "K" for word in _RESERVED}}
+_KIND_OF_FIRST = {
+    **{c: "N" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"},
+    **{c: "0" for c in "0123456789."}, '"': "S", "'": "S", "\n": "\n", "#": "\n"}
+
+
+class _Kinds(dict[str, str]):
+    """Token kinds by text, made for one tokenization: a text is classified once."""
+
+    def __missing__(self, text: str) -> str:
+        kind = _KIND_OF_FIRST.get(text[0], "")  # "": no token (the parser stops at it)
+        if kind == "0":
+            kind = "F" if _IS_FLOAT.fullmatch(text) else "I"
+        self[text] = kind
+        return kind
+
+
 # Text the direct parser leaves to Lark outright: carriage returns, form feeds, NULs and
 # other control characters, lone surrogates (no string holding one is valid). Non-ASCII
 # text may stand in strings and comments; a non-ASCII name, which the builder
 # NFKC-normalises, is no token here, so Lark reads such a program.
 _NOT_OURS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
-_OPEN = {"(": ")", "[": "]"}
 _EXPR_START = frozenset(("N", "I", "F", "S", "(", "[", "-", "+", "..."))
 _EXPR_WORDS = frozenset(("not", "None", "True", "False"))
+# What may follow a primary within a larger expression: a binary or comparison operator, or a
+# word (`if`, `or`, `and`, `not in`, `in`, `is`).
+_CONTINUES = frozenset(("**", "*", "/", "//", "%", "@", "+", "-", "<", ">", "==", ">=", "<=",
+                        "!=", "K"))
+_AFTER_NAME = _CONTINUES | {".", "(", "["}  # what makes a name more than an expression alone
 _CMP = {"<": ast.CmpOp.LT, ">": ast.CmpOp.GT, "==": ast.CmpOp.EQ, ">=": ast.CmpOp.GE,
         "<=": ast.CmpOp.LE, "!=": ast.CmpOp.NE}
 _ARITH = {"+": ast.BinOpKind.ADD, "-": ast.BinOpKind.SUB}
@@ -92,6 +129,7 @@ _TERM = {"*": ast.BinOpKind.MUL, "/": ast.BinOpKind.DIV, "//": ast.BinOpKind.FLO
 _AUGOPS = {f"{k.value}=": k for k in ast.BinOpKind}
 _SIZE_ARITH = {"+": ast.SizeOp.ADD, "-": ast.SizeOp.SUB}
 _SIZE_TERM = {"*": ast.SizeOp.MUL, "//": ast.SizeOp.FLOORDIV, "%": ast.SizeOp.MOD}
+_SIZE_OPS = frozenset(_SIZE_ARITH) | frozenset(_SIZE_TERM)
 
 
 def parse_module(file: SourceFile, text: str, base_indent: int = 0) -> ast.Module | None:
@@ -128,81 +166,107 @@ class _Parser:
     def __init__(self, file: SourceFile, text: str, start: int, end: int, base_indent: int,
                  layout: bool) -> None:
         self.file = file
-        self.K: list[str] = []
-        self.V: list[str] = []
-        self.S: list[int] = []
-        self.E: list[int] = []
+        self.K: list[str]
+        self.V: list[str]
+        self.E: list[int]
         self._tokenize(text, start, end, base_indent, layout)
         self.i = 0
         self.h = 0  # the height of the tree the last expression or type parse built
         self.nest = 0  # enclosing expression levels
         self.ifexps = 0  # conditional expressions in the current statement
         self.block = 0  # the statement's block level, as the builder counts it
-        # the dims of the last shape read as a struct's size arguments (None: they are not)
-        self._struct_args: tuple[ast.SizeExpr | None, ...] | None = None
 
     # ------------------------------------------------------------------ tokens
     def _tokenize(self, text: str, start: int, end: int, base: int, layout: bool) -> None:
-        K, V, S, E = self.K, self.V, self.S, self.E
-        kind, value, starts, ends = K.append, V.append, S.append, E.append
+        # One regular-expression pass gives the text of every token; the lists are made from
+        # it in C (map, accumulate), and only the newlines are seen one by one.
+        raw = _TOKEN.findall(text, start, end)
+        E = list(accumulate(map(len, raw), initial=start))  # where each token ends
+        del E[0]
+        V = list(map(str.lstrip, raw, repeat(" \t")))  # its text (it starts at E - len(V))
+        if V and not _is_token_at(text, E[-1] - len(V[-1]), end):
+            raise _Bail  # the last match is what no token is
+        K = list(map(_Kinds(_KIND_OF_TEXT).__getitem__, V))
+        # Lay out indentation as the Layout postlexer does. A newline inside brackets is no
+        # token: the depth at a newline is the depth at the last one plus the brackets of the
+        # text between them, counted in the text itself, or, where it holds a string, in the
+        # tokens. An indent makes its newline "{"; the dedents after a newline, and the
+        # newlines that go, are the changes to the lists: (index of the newline, the number
+        # of dedents after it, or 0: the newline goes).
+        changes: list[tuple[int, int]] = []
+        index = K.index
+        indents = [base]  # the indentation of each open block, the current one last
         depth = 0
-        indents = [base]
-        reserved = _RESERVED
-        for m in _TOKEN.finditer(text, start, end):
-            g: int = m.lastindex  # type: ignore[assignment]  # one group always matches
-            if g == 1:
-                if depth or not layout:
-                    if not depth:
-                        raise _Bail  # a newline in a type
-                    continue
-                s, e = m.span(1)
-                kind("\n"), value(""), starts(s), ends(e)
-                if e >= end:  # nothing but blanks follow: close blocks down to the base
-                    width = base
-                else:
-                    indent = text[text.rfind("\n", s, e) + 1:e]
-                    width = len(indent.expandtabs(TAB_SIZE)) if "\t" in indent else len(indent)
-                if width > indents[-1]:
-                    indents.append(width)
-                    kind(">"), value(""), starts(e), ends(e)
-                    continue
-                while width < indents[-1]:
-                    indents.pop()
-                    kind("<"), value(""), starts(e), ends(e)
-                if width != indents[-1]:
-                    raise _Bail
-                continue
-            v = m.group(g)
-            if g == 2:
-                kind("K" if v in reserved else "N")
-            elif g == 3:
-                kind(v)
-                if v in _OPEN:
-                    depth += 1
-                elif v == ")" or v == "]":
-                    if not depth:
-                        raise _Bail
-                    depth -= 1
-            elif g == 6:
-                kind("S")
-            elif g == 5:
-                kind("I")
-            elif g == 4:
-                kind("F")
+        previous, after = -1, start  # the last newline: its index, its end
+        j = -1
+        while True:
+            try:
+                j = index("\n", j + 1)
+            except ValueError:
+                break
+            run = V[j]
+            line = text[after:E[j] - len(run)]  # from the last newline to this one
+            if '"' not in line and "'" not in line:
+                depth += (line.count("(") + line.count("[")
+                          - line.count(")") - line.count("]"))
             else:
+                tokens = K[previous + 1:j]
+                depth += (tokens.count("(") + tokens.count("[")
+                          - tokens.count(")") - tokens.count("]"))
+            previous = j
+            after = E[j]
+            if depth:
+                changes.append((j, 0))
+                continue
+            if not layout:
+                raise _Bail  # a newline in a type
+            if after >= end:  # nothing but blanks follow: close blocks down to the base
+                width = base
+            else:  # the indent is what follows the run's last line break
+                width = len(run) - 1 - run.rfind("\n")
+                if "\t" in run:
+                    width = len(run[len(run) - width:].expandtabs(TAB_SIZE))
+            current = indents[-1]
+            if width == current:
+                continue
+            if width > current:
+                indents.append(width)
+                K[j] = "{"
+                continue
+            if width < base:
+                raise _Bail  # a line left of the base
+            dedents = 0
+            while width < current:
+                indents.pop()
+                current = indents[-1]
+                dedents += 1
+            if width != current:
                 raise _Bail
-            value(v), starts(m.start(g)), ends(m.end())
-        if depth:
-            raise _Bail
-        while layout and len(indents) > 1:
-            indents.pop()
-            kind("<"), value(""), starts(end), ends(end)
-        kind("$"), value(""), starts(end), ends(end)
+            changes.append((j, dedents))
+        # (Brackets that do not pair up need no check here: the parser takes brackets in
+        # pairs only, so it stops at the first that has no partner.)
+        if changes:
+            K, V, E = _lay_out(changes, K, V, E)
+        closing = len(indents) - 1 if layout else 0
+        K += "}" * closing + "$"
+        V += [""] * (closing + 1)
+        E += [end] * (closing + 1)
+        self.K, self.V, self.E = K, V, E
+
+    def _start(self, i: int) -> int:
+        """Where token ``i`` starts: its length before its end."""
+        return self.E[i] - len(self.V[i])
 
     def _span(self, first: int, last: int) -> Span:
         """From the start of token ``first`` to the end of token ``last``: what Lark's
         propagated positions give a rule (a block's counts its newline and dedent)."""
-        return _make_span(self.file, self.S[first], self.E[last])
+        # Span(file, start, end) without the record's construction and its check (the
+        # positions of tokens are in order by construction): the most frequent call here
+        span = _new(Span)
+        _set_file(span, self.file)
+        _set_start(span, self.E[first] - len(self.V[first]))  # as _start
+        _set_end(span, self.E[last])
+        return span
 
     def _expect(self, kind: str) -> None:
         if self.K[self.i] != kind:
@@ -310,64 +374,72 @@ class _Parser:
             self.i += 1
             returns = self.annotation(1)
         self._expect(":")
-        header_end = self.S[self.i]
+        header_end = self._start(self.i)
         self.block = 0
         body = self.suite()
         docstring = None
         if body and isinstance(body[0], ast.ExprStmt) and isinstance(body[0].value, ast.Str):
             docstring, body = body[0].value.value, body[1:]
-        s = self.S[start]
+        s = self._start(start)
         return ast.FunctionDef(name, size_params, params, returns, body, docstring, decorators,
                                Span(self.file, s, max(s, self._trim_end(self.E[self.i - 1],
                                                                         header_end))))
 
     def size_params(self) -> tuple[ast.SizeParam, ...]:
-        self.i += 1  # [
+        K, V = self.K, self.V
+        i = self.i + 1  # [
         out = []
         seen = set()
         while True:
-            t = self.i
-            name = self._name()
-            if name in seen:
+            name = V[i]
+            if K[i] != "N" or name in seen:
                 raise _Bail
             seen.add(name)
-            out.append(ast.SizeParam(name, self._span(t, t)))
-            if self.K[self.i] != ",":
+            out.append(ast.SizeParam(name, self._span(i, i)))
+            i += 1
+            if K[i] != ",":
                 break
-            self.i += 1
-            if self.K[self.i] == "]":
+            i += 1
+            if K[i] == "]":
                 break
-        self._expect("]")
+        if K[i] != "]":
+            raise _Bail
+        self.i = i + 1
         return tuple(out)
 
     def parameters(self) -> tuple[ast.Param, ...]:
-        K = self.K
+        K, V = self.K, self.V
         out = []
         seen = set()
         defaults = False
         while True:
-            p0 = self.i
-            name = self._name()
-            if name in seen:
+            p0 = i = self.i
+            name = V[i]
+            if K[i] != "N" or name in seen:
                 raise _Bail
             seen.add(name)
             annotation = default = None
-            if K[self.i] == ":":
-                self.i += 1
+            i += 1
+            if K[i] == ":":
+                self.i = i + 1
                 annotation = self.annotation(3)
-            if K[self.i] == "=":
-                self.i += 1
+                i = self.i
+            if K[i] == "=":
+                self.i = i + 1
                 default = self.test()
                 self._root(3)
                 defaults = True
+                i = self.i
             elif defaults:
                 raise _Bail  # a parameter without a default after one with
-            out.append(ast.Param(name, annotation, default, self._span(p0, self.i - 1)))
-            if K[self.i] != ",":
+            out.append(ast.Param(name, annotation, default, self._span(p0, i - 1)))
+            if K[i] != ",":
                 break
-            self.i += 1
-            if K[self.i] == ")":
+            i += 1
+            self.i = i
+            if K[i] == ")":
                 break
+        self.i = i
         return tuple(out)
 
     def structdef(self) -> ast.StructDef:
@@ -377,12 +449,11 @@ class _Parser:
         name = self._name()
         size_params = self.size_params() if K[self.i] == "[" else ()
         self._expect(":")
-        self._expect("\n")
-        self._expect(">")
+        self._expect("{")
         fields = []
         docstring = None
         index = 0
-        while K[self.i] != "<":
+        while K[self.i] != "}":
             k = K[self.i]
             if k == "S":
                 if index or K[self.i + 1] != "\n":
@@ -401,7 +472,7 @@ class _Parser:
                 fields.append(ast.Field(fname, annotation, self._span(f0, self.i - 1)))
             index += 1
         self.i += 1  # dedent
-        s = self.S[start]
+        s = self._start(start)
         return ast.StructDef(name, size_params, tuple(fields), docstring,
                              Span(self.file, s, self._trim_end(self.E[self.i - 1], s)))
 
@@ -458,13 +529,12 @@ class _Parser:
 
     # ------------------------------------------------------------------ statements
     def suite(self) -> tuple[ast.Stmt, ...]:
-        if self.K[self.i] != "\n":
+        if self.K[self.i] != "{":
             return (self.simple_stmt(),)
         self.i += 1
-        self._expect(">")
         out = []
         K = self.K
-        while K[self.i] != "<":
+        while K[self.i] != "}":
             out.append(self.stmt())
         self.i += 1
         return tuple(out)
@@ -575,13 +645,13 @@ class _Parser:
         end = self.E[self.i - 1]
         self.block = block
         for c0, ctest, cbody, cend in reversed(clauses):
-            span = Span(self.file, self.S[c0], cend)
+            span = Span(self.file, self._start(c0), cend)
             if tail:
                 last = tail[-1].span
                 assert last is not None
                 span = span.to(last)
             tail = (ast.If(ctest, cbody, tail, span),)
-        s = self.S[start]
+        s = self._start(start)
         return ast.If(test, body, tail, Span(self.file, s, self._trim_end(end, s)))
 
     def for_stmt(self) -> ast.Stmt:
@@ -609,7 +679,7 @@ class _Parser:
         self.block = block + 1
         body = self.suite()
         self.block = block
-        s = self.S[start]
+        s = self._start(start)
         return ast.For(target, iterable, body,
                        Span(self.file, s, self._trim_end(self.E[self.i - 1], s)))
 
@@ -635,13 +705,28 @@ class _Parser:
         return ast.Tuple(tuple(elts), self._span(t0, self.i - 1)), True
 
     def test(self) -> ast.Expr:
-        self.nest += 1
-        if self.nest > _NEST_LIMIT:
+        if self.nest >= _NEST_LIMIT:
             raise _Bail
+        K = self.K
         t0 = self.i
-        node = self.or_test()
+        k = K[t0]
+        if k == "N" and K[t0 + 1] not in _AFTER_NAME:  # a name alone, the commonest of all
+            self.i = t0 + 1
+            self.h = 1
+            return ast.Name(self.V[t0], self._span(t0, t0))
+        self.nest += 1
+        if k == "-" or k == "+" or (k == "K" and self.V[t0] == "not"):
+            node = self.or_test()
+        else:
+            # Most expressions are a primary alone (a name, a call, an attribute): read it,
+            # and go down through the levels of binary operators only when one follows it.
+            node = self.primary()
+            if K[self.i] not in _CONTINUES:
+                self.nest -= 1
+                return node
+            node = self.or_test(node, t0)
         i = self.i
-        if self.K[i] == "K" and self.V[i] == "if":
+        if K[i] == "K" and self.V[i] == "if":
             height = self.h
             self.i += 1
             cond = self.or_test()
@@ -654,9 +739,12 @@ class _Parser:
         self.nest -= 1
         return node
 
-    def or_test(self) -> ast.Expr:
-        t0 = self.i
-        node = self.and_test()
+    # From or_test down to power, each level may be given its first operand already read (a
+    # primary, from token t0 on): see test.
+    def or_test(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        if first is None:
+            t0 = self.i
+        node = self.and_test(first, t0)
         if not self._is_word("or"):
             return node
         values = [node]
@@ -668,9 +756,10 @@ class _Parser:
         self.h = height + len(values) - 1
         return ast.BoolOp(ast.BoolOpKind.OR, tuple(values), self._span(t0, self.i - 1))
 
-    def and_test(self) -> ast.Expr:
-        t0 = self.i
-        node = self.not_test()
+    def and_test(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        if first is None:
+            t0 = self.i
+        node = self.not_test(first, t0)
         if not self._is_word("and"):
             return node
         values = [node]
@@ -682,9 +771,9 @@ class _Parser:
         self.h = height + len(values) - 1
         return ast.BoolOp(ast.BoolOpKind.AND, tuple(values), self._span(t0, self.i - 1))
 
-    def not_test(self) -> ast.Expr:
-        if not self._is_word("not"):
-            return self.comparison()
+    def not_test(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        if first is not None or not self._is_word("not"):
+            return self.comparison(first, t0)
         t0 = self.i
         self.i += 1
         self.nest += 1
@@ -695,10 +784,11 @@ class _Parser:
         self.h += 1
         return ast.UnaryOp(ast.UnaryOpKind.NOT, operand, self._span(t0, self.i - 1))
 
-    def comparison(self) -> ast.Expr:
+    def comparison(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
         K, V = self.K, self.V
-        t0 = self.i
-        left = self.arith()
+        if first is None:
+            t0 = self.i
+        left = self.arith(first, t0)
         ops = []
         comparators = []
         height = self.h
@@ -735,18 +825,20 @@ class _Parser:
         self.h = height + 1
         return ast.Compare(left, tuple(ops), tuple(comparators), self._span(t0, self.i - 1))
 
-    def arith(self) -> ast.Expr:
-        return self._left_assoc(_ARITH, self.term)
+    def arith(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        return self._left_assoc(_ARITH, self.term, first, t0)
 
-    def term(self) -> ast.Expr:
-        return self._left_assoc(_TERM, self.factor)
+    def term(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        return self._left_assoc(_TERM, self.factor, first, t0)
 
-    def _left_assoc(self, ops: dict[str, ast.BinOpKind], operand: Callable[[], ast.Expr]
-                    ) -> ast.Expr:
+    def _left_assoc(self, ops: dict[str, ast.BinOpKind],
+                    operand: Callable[[ast.Expr | None, int], ast.Expr],
+                    first: ast.Expr | None, t0: int) -> ast.Expr:
         """``operand (op operand)*`` with the ops of one precedence level, left-associative."""
         K = self.K
-        t0 = self.i
-        node = operand()
+        if first is None:
+            t0 = self.i
+        node = operand(first, t0)
         if K[self.i] not in ops:
             return node
         height = self.h
@@ -754,14 +846,16 @@ class _Parser:
         while K[self.i] in ops:
             op = ops[K[self.i]]
             self.i += 1
-            right = operand()
+            right = operand(None, 0)
             height = max(height, self.h)
             count += 1
             node = ast.BinOp(op, node, right, self._span(t0, self.i - 1))
         self.h = height + count
         return node
 
-    def factor(self) -> ast.Expr:
+    def factor(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        if first is not None:
+            return self.power(first, t0)
         k = self.K[self.i]
         if k != "-" and k != "+":
             return self.power()
@@ -776,9 +870,12 @@ class _Parser:
         op = ast.UnaryOpKind.NEG if k == "-" else ast.UnaryOpKind.POS
         return ast.UnaryOp(op, operand, self._span(t0, self.i - 1))
 
-    def power(self) -> ast.Expr:
-        t0 = self.i
-        node = self.primary()
+    def power(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        if first is None:
+            t0 = self.i
+            node = self.primary()
+        else:
+            node = first
         if self.K[self.i] != "**":
             return node
         height = self.h
@@ -793,25 +890,40 @@ class _Parser:
 
     def primary(self) -> ast.Expr:
         K = self.K
-        t0 = self.i
-        node = self.atom()
-        height = self.h
+        t0 = i = self.i
+        node: ast.Expr
+        if K[i] == "N":  # a name, the commonest atom: as atom reads it
+            node = ast.Name(self.V[i], self._span(i, i))
+            height = 1
+            i += 1
+        else:
+            node = self.atom()
+            height = self.h
+            i = self.i
         while True:
-            k = K[self.i]
+            k = K[i]
             if k == ".":
-                self.i += 1
-                node = ast.Attribute(node, self._name(), self._span(t0, self.i - 1))
+                i += 1
+                if K[i] != "N":
+                    raise _Bail
+                node = ast.Attribute(node, self.V[i], self._span(t0, i))
                 height += 1
+                i += 1
             elif k == "(":
+                self.i = i
                 args, keywords, inner = self.call_args()
-                node = ast.Call(node, args, keywords, self._span(t0, self.i - 1))
-                height = max(height + 1, inner + 1)
+                i = self.i
+                node = ast.Call(node, args, keywords, self._span(t0, i - 1))
+                height = (height if height > inner else inner) + 1
             elif k == "[":
+                self.i = i
                 indices, inner = self.subscripts()
-                node = ast.Subscript(node, indices, self._span(t0, self.i - 1))
-                height = max(height + 1, inner + 1)
+                i = self.i
+                node = ast.Subscript(node, indices, self._span(t0, i - 1))
+                height = (height if height > inner else inner) + 1
             else:
                 break
+        self.i = i
         self.h = height
         return node
 
@@ -821,20 +933,20 @@ class _Parser:
         self.h = 1
         if k == "N":
             self.i = i + 1
-            return ast.Name(self.V[i], _make_span(self.file, self.S[i], self.E[i]))
+            return ast.Name(self.V[i], self._span(i, i))
         if k == "(":
             return self.paren()
         if k == "I":
             self.i = i + 1
-            return ast.Int(_int_value(self.V[i]), _make_span(self.file, self.S[i], self.E[i]))
+            return ast.Int(_int_value(self.V[i]), self._span(i, i))
         if k == "F":
             self.i = i + 1
-            return ast.Float(_float_value(self.V[i]), _make_span(self.file, self.S[i], self.E[i]))
+            return ast.Float(_float_value(self.V[i]), self._span(i, i))
         if k == "S":
             if self.K[i + 1] == "S":
                 raise _Bail  # implicit concatenation: the Lark path's
             self.i = i + 1
-            return ast.Str(_string_value(self.V[i]), _make_span(self.file, self.S[i], self.E[i]))
+            return ast.Str(_string_value(self.V[i]), self._span(i, i))
         if k == "[":
             return self.list_lit()
         if k == "...":
@@ -882,30 +994,38 @@ class _Parser:
 
     def call_args(self) -> tuple[tuple[ast.Expr, ...], tuple[ast.Keyword, ...], int]:
         """``( arguments )``: the arguments, the keywords, and the height they add."""
-        K = self.K
-        self.i += 1  # (
+        K, V = self.K, self.V
+        i = self.i + 1  # (
         args: list[ast.Expr] = []
         keywords: list[ast.Keyword] = []
         height = 0
-        while K[self.i] != ")":
-            a0 = self.i
-            if K[a0] == "N" and K[a0 + 1] == "=":
-                name = self.V[a0]
-                if any(kw.name == name for kw in keywords):
-                    raise _Bail
-                self.i += 2
+        while K[i] != ")":
+            a0 = i
+            if K[i] == "N" and K[i + 1] == "=":
+                name = V[i]
+                for keyword in keywords:
+                    if keyword.name == name:
+                        raise _Bail
+                self.i = i + 2
                 value = self.test()
-                height = max(height, self.h + 3)
-                keywords.append(ast.Keyword(name, value, self._span(a0, self.i - 1)))
+                i = self.i
+                if self.h + 3 > height:
+                    height = self.h + 3
+                keywords.append(ast.Keyword(name, value, self._span(a0, i - 1)))
             else:
                 if keywords:
                     raise _Bail  # a positional argument after a keyword
+                self.i = i
                 args.append(self.test())
-                height = max(height, self.h + 2)
-            if K[self.i] != ",":
+                i = self.i
+                if self.h + 2 > height:
+                    height = self.h + 2
+            if K[i] != ",":
                 break
-            self.i += 1
-        self._expect(")")
+            i += 1
+        if K[i] != ")":
+            raise _Bail
+        self.i = i + 1
         return tuple(args), tuple(keywords), height + 1
 
     def subscripts(self) -> tuple[tuple[ast.Expr | ast.Slice, ...], int]:
@@ -960,7 +1080,8 @@ class _Parser:
             self.i = i + 1
             return node
         node = self.type_()
-        self._root(base)
+        if base + self.h > _EXPR_LIMIT:  # as _root
+            raise _Bail
         return node
 
     def string_annotation(self, i: int) -> ast.TypeExpr:
@@ -970,115 +1091,179 @@ class _Parser:
         stripped = content.lstrip()
         if not stripped.strip():
             raise _Bail
-        start = self.S[i] + quote + len(content) - len(stripped)
+        start = self._start(i) + quote + len(content) - len(stripped)
         return _type_at(self.file, start, start + len(stripped.rstrip()))
 
     def type_(self) -> ast.TypeExpr:
         K, V = self.K, self.V
         t0 = self.i
         k = K[t0]
+        name = ""
+        if k == "N":
+            name = V[t0]
+            if name == "list" or name == "tuple":
+                return self.container_type(t0, name)
+        elif k != "?":
+            raise _Bail
+        # A name or `?`, then its shape and its device where they are written. The shape of
+        # a struct (a name that is no dtype) is its size arguments, read as such: no Shape.
+        struct = k == "N" and name not in ast.DTYPE_NAMES and name != "Tensor"
+        i = t0 + 1
+        shape = single = device = None
+        args: tuple[ast.SizeExpr | None, ...] = ()
+        written = False
+        height = 0
+        if K[i] == "[":
+            self.i = i
+            if struct:
+                args, height = self.struct_args()
+            else:
+                shape, height, single = self.shape()
+            i = self.i
+        if K[i] == "@":
+            self.i = i
+            written, device, dheight = self.device()
+            i = self.i
+            if dheight > height:
+                height = dheight
+        self.i = i
+        self.h = height + 1
+        span = self._span(t0, i - 1)
+        if struct:
+            if written:
+                raise _Bail
+            return ast.StructType(name, args, span)
         if k == "?":
-            self.i += 1
-            shape, height, _single = self.shape() if K[self.i] == "[" else (None, 0, None)
-            written, device, dheight = self.device() if K[self.i] == "@" else (False, None, 0)
-            self.h = max(height, dheight) + 1
-            span = self._span(t0, self.i - 1)
             if shape is None and not written:
                 return ast.DynType(span)
             return ast.TensorType(None, shape, device, span)
-        if k != "N":
-            raise _Bail
-        name = V[t0]
-        if name == "list" or name == "tuple":
-            if K[t0 + 1] != "[":
-                raise _Bail
-            self.i += 2
-            elems = [self.type_()]
-            height = self.h
-            if name == "tuple":
-                while K[self.i] == ",":
-                    self.i += 1
-                    if K[self.i] == "]":
-                        break
-                    elems.append(self.type_())
-                    height = max(height, self.h)
-            self._expect("]")
-            self.h = height + 1
-            span = self._span(t0, self.i - 1)
-            if name == "list":
-                return ast.ListType(elems[0], span)
-            return ast.TupleType(tuple(elems), span)
-        self.i += 1
-        shape, height, single = self.shape() if K[self.i] == "[" else (None, 0, None)
-        written, device, dheight = self.device() if K[self.i] == "@" else (False, None, 0)
-        self.h = max(height, dheight) + 1
-        span = self._span(t0, self.i - 1)
         if name in ast.SCALAR_NAMES and shape is None and not written:
             return ast.ScalarType(ast.SCALAR_NAMES[name], None, span)
         if name == "int" and not written and single is not None:
             return ast.ScalarType(ast.ScalarKind.INT, single, span)
-        if name in ast.DTYPE_NAMES or name == "Tensor":
-            return ast.TensorType(ast.DTYPE_NAMES.get(name), shape, device, span)
-        args = self._struct_args if shape is not None else ()
-        if written or args is None:
+        return ast.TensorType(ast.DTYPE_NAMES.get(name), shape, device, span)
+
+    def container_type(self, t0: int, name: str) -> ast.TypeExpr:
+        """``list[type]`` or ``tuple[types]``, from token ``t0``."""
+        K = self.K
+        if K[t0 + 1] != "[":
             raise _Bail
-        return ast.StructType(name, args, span)
+        self.i = t0 + 2
+        elems = [self.type_()]
+        height = self.h
+        if name == "tuple":
+            while K[self.i] == ",":
+                self.i += 1
+                if K[self.i] == "]":
+                    break
+                elems.append(self.type_())
+                height = max(height, self.h)
+        self._expect("]")
+        self.h = height + 1
+        span = self._span(t0, self.i - 1)
+        if name == "list":
+            return ast.ListType(elems[0], span)
+        return ast.TupleType(tuple(elems), span)
 
     def shape(self) -> tuple[ast.Shape, int, ast.SizeExpr | None]:
         """``[dims]``, the height of its tree, and the size of a lone unlabelled dim (what
-        makes ``int[N]`` a sized int). ``self._struct_args`` is the dims read as a struct's
-        size arguments, or None when they are no such thing."""
+        makes ``int[N]`` a sized int)."""
         K, V = self.K, self.V
         t0 = self.i
-        self.i += 1  # [
+        i = t0 + 1  # [
         variadic = None
         dims: list[ast.Dim] = []
-        struct: list[ast.SizeExpr | None] | None = []
         single: ast.SizeExpr | None = None
+        size: ast.SizeExpr | None
         height = 0
-        index = 0
-        while K[self.i] != "]":
-            d0 = self.i
-            k = K[d0]
-            if k == "?":
-                self.i += 1
-                dims.append(ast.Dim(None, None, self._span(d0, d0)))
-                if struct is not None:
-                    struct.append(None)
-                height = max(height, 1)
-            elif k == "*" or k == "...":
-                if index:
-                    raise _Bail  # a variadic part after a dim
-                self.i += 1
-                name = self._name() if k == "*" else None
-                variadic = ast.Variadic(name, self._span(d0, self.i - 1))
-                struct = None
-                height = max(height, 1)
-            elif (k == "N" or (k == "K" and V[d0] == "in")) and K[d0 + 1] == "=":
-                self.i += 2
-                size = self.size_or_dyn()
-                dims.append(ast.Dim(V[d0], size, self._span(d0, self.i - 1)))
-                struct = None
-                height = max(height, self.h + 1)
-            else:
-                size = self.size_sum()
-                label = size.name if isinstance(size, ast.SizeVar) else None
-                dims.append(ast.Dim(label, size, self._span(d0, self.i - 1)))
-                if struct is not None:
-                    struct.append(size)
-                height = max(height, self.h + 1)
-                if index == 0:
+        while K[i] != "]":
+            d0 = i
+            k = K[i]
+            after = K[i + 1] if k == "N" or k == "K" else None  # (no token after the end)
+            if k == "N" and (after == "," or after == "]"):
+                # a lone name, the commonest dim: its label and its size (as size_sum reads
+                # it), with one span (a span is a value: it may be shared)
+                name = V[i]
+                span = self._span(i, i)
+                size = ast.SizeVar(name, span)
+                if not dims and variadic is None:
                     single = size
-            index += 1
-            if K[self.i] != ",":
+                dims.append(ast.Dim(name, size, span))
+                if height < 2:
+                    height = 2
+                i += 1
+            elif k == "?":
+                dims.append(ast.Dim(None, None, self._span(i, i)))
+                if height < 1:
+                    height = 1
+                i += 1
+            elif k == "*" or k == "...":
+                if dims or variadic is not None:
+                    raise _Bail  # a variadic part after a dim
+                i += 1
+                name = None
+                if k == "*":
+                    if K[i] != "N":
+                        raise _Bail
+                    name = V[i]
+                    i += 1
+                variadic = ast.Variadic(name, self._span(d0, i - 1))
+                if height < 1:
+                    height = 1
+            elif (k == "N" or (k == "K" and V[i] == "in")) and after == "=":
+                self.i = i + 2
+                size = self.size_or_dyn()
+                i = self.i
+                dims.append(ast.Dim(V[d0], size, self._span(d0, i - 1)))
+                if height < self.h + 1:
+                    height = self.h + 1
+            else:
+                self.i = i
+                size = self.size_sum()
+                i = self.i
+                if not dims and variadic is None:
+                    single = size
+                label = size.name if isinstance(size, ast.SizeVar) else None
+                dims.append(ast.Dim(label, size, self._span(d0, i - 1)))
+                if height < self.h + 1:
+                    height = self.h + 1
+            if K[i] != ",":
                 break
-            self.i += 1
-        self._expect("]")
-        self._struct_args = tuple(struct) if struct is not None else None
-        if index != 1 or not dims or struct is None:
+            i += 1
+        if K[i] != "]":
+            raise _Bail
+        self.i = i + 1
+        if len(dims) != 1 or variadic is not None:
             single = None
-        return (ast.Shape(variadic, tuple(dims), self._span(t0, self.i - 1)), height + 2,
-                single)
+        return ast.Shape(variadic, tuple(dims), self._span(t0, i)), height + 2, single
+
+    def struct_args(self) -> tuple[tuple[ast.SizeExpr | None, ...], int]:
+        """A struct type's size arguments, ``[sizes]`` (None for ``?``), and the height the
+        shape they are written as would have: all a struct type takes of its shape (a
+        labelled or variadic dim is no size argument, and the size parse refuses it)."""
+        K = self.K
+        i = self.i + 1  # [
+        args: list[ast.SizeExpr | None] = []
+        height = 0
+        while K[i] != "]":
+            if K[i] == "?":
+                args.append(None)
+                if height < 1:
+                    height = 1
+                i += 1
+            else:
+                self.i = i
+                args.append(self.size_sum())
+                i = self.i
+                if height < self.h + 1:
+                    height = self.h + 1
+            if K[i] != ",":
+                break
+            i += 1
+        if K[i] != "]":
+            raise _Bail
+        self.i = i + 1
+        return tuple(args), height + 2
 
     def size_or_dyn(self) -> ast.SizeExpr | None:
         if self.K[self.i] == "?":
@@ -1090,6 +1275,15 @@ class _Parser:
     def size_sum(self) -> ast.SizeExpr:
         K = self.K
         t0 = self.i
+        k = K[t0]
+        if (k == "N" or k == "I") and K[t0 + 1] not in _SIZE_OPS:
+            # a lone name or number, the commonest size: as size_prod and size_atom read it
+            self.i = t0 + 1
+            self.h = 1
+            span = self._span(t0, t0)
+            if k == "N":
+                return ast.SizeVar(self.V[t0], span)
+            return ast.SizeLit(_int_value(self.V[t0]), span)
         node = self.size_prod()
         height = self.h
         count = 0
@@ -1154,8 +1348,8 @@ class _Parser:
         if k != "N":
             raise _Bail
         v = V[i]
-        if v == "cuda" and K[i + 1] == ":" and K[i + 2] == "I" and self.E[i] == self.S[i + 1] \
-                and self.E[i + 1] == self.S[i + 2]:
+        if v == "cuda" and K[i + 1] == ":" and K[i + 2] == "I" \
+                and self.E[i] == self._start(i + 1) and self.E[i + 1] == self._start(i + 2):
             digits = V[i + 2]
             if not digits.isdigit() or len(digits) > 9:
                 raise _Bail
@@ -1168,6 +1362,30 @@ class _Parser:
         if v == "cuda":
             return True, ast.Device(ast.DeviceKind.CUDA, None, self._span(t0, i)), 1
         raise _Bail
+
+
+def _lay_out(changes: list[tuple[int, int]], K: list[str], V: list[str], E: list[int]
+            ) -> tuple[list[str], list[str], list[int]]:
+    """The token lists with the layout ``changes``: after the newline at each index, so many
+    dedents (at the newline's end), or, for 0, no newline there."""
+    K2: list[str] = []
+    V2: list[str] = []
+    E2: list[int] = []
+    prev = 0
+    for j, dedents in changes:
+        stop = j + 1 if dedents else j
+        K2 += K[prev:stop]
+        V2 += V[prev:stop]
+        E2 += E[prev:stop]
+        if dedents:
+            K2 += "}" * dedents
+            V2 += [""] * dedents
+            E2 += [E[j]] * dedents
+        prev = j + 1
+    K2 += K[prev:]
+    V2 += V[prev:]
+    E2 += E[prev:]
+    return K2, V2, E2
 
 
 def _target(expr: ast.Expr) -> ast.Name | ast.Tuple:

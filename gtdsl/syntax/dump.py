@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 
+from gtdsl._records import is_record, record_fields
+
 _WIDTH = 96
+
+
+def _compared(value: object) -> list[str] | None:
+    """The names of the compared fields of a record (or dataclass) instance, else None."""
+    if isinstance(value, type):
+        return None
+    if is_record(value):
+        return [f.name for f in record_fields(value) if f.compare]
+    if hasattr(type(value), "__dataclass_fields__"):
+        import dataclasses
+
+        return [f.name for f in dataclasses.fields(value) if f.compare]  # type: ignore[arg-type]
+    return None
 
 
 def _inline(value: object) -> str:
@@ -14,9 +28,9 @@ def _inline(value: object) -> str:
     if isinstance(value, tuple):
         inner = ", ".join(_inline(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = [f for f in dataclasses.fields(value) if f.compare]
-        args = ", ".join(f"{f.name}={_inline(getattr(value, f.name))}" for f in fields)
+    names = _compared(value)
+    if names is not None:
+        args = ", ".join(f"{name}={_inline(getattr(value, name))}" for name in names)
         return f"{type(value).__name__}({args})"
     return repr(value)
 
@@ -30,8 +44,8 @@ def dump_ast(node: object, indent: int = 0) -> str:
     if isinstance(node, tuple):
         items = [pad + dump_ast(v, indent + 2) + "," for v in node]
         return "(\n" + "\n".join(items) + "\n" + "  " * (indent // 2) + ")"
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        fields = [f for f in dataclasses.fields(node) if f.compare]
-        lines = [f"{pad}{f.name}={dump_ast(getattr(node, f.name), indent + 2)}," for f in fields]
+    names = _compared(node)
+    if names is not None:
+        lines = [f"{pad}{name}={dump_ast(getattr(node, name), indent + 2)}," for name in names]
         return f"{type(node).__name__}(\n" + "\n".join(lines) + "\n" + "  " * (indent // 2) + ")"
     return flat

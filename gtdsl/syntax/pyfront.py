@@ -9,7 +9,6 @@ values and columns are exactly those of the user's ``.py`` file.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
@@ -20,6 +19,8 @@ from gtdsl.syntax.parse import parse_file_text
 
 def function_source(fn: Any) -> SourceFile:
     """The source of ``fn`` as a SourceFile positioned in its file."""
+    import inspect  # loads ast, dis and tokenize: not for checking .gt files
+
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
     if not inspect.isfunction(fn):
         raise ParseError([Diagnostic(

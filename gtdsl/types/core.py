@@ -14,9 +14,9 @@ the intersection is empty for every assignment.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import TypeVar, Union
 
+from gtdsl._records import field, record
 from gtdsl.types.lattice import (
     ANY_DEVICE, DT, Dev, dev_join, dev_leq, dev_meet, dt_join, dt_leq, dt_meet,
 )
@@ -30,8 +30,10 @@ class DynReason(enum.Enum):
     EXTERN = "result of an unchecked import"
     INFERRED = "not known statically"
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class TDim:
     label: str | None = None
     size: Size | None = None
@@ -44,7 +46,7 @@ class TDim:
         return f"{self.label}={size_str(self.size)}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Row:
     """A leading variadic part: a row variable ``*name``, or ``...`` when name is None."""
 
@@ -57,7 +59,7 @@ class Row:
 DOTS = Row(None)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TShape:
     row: Row | None
     dims: tuple[TDim, ...]
@@ -78,7 +80,7 @@ class TShape:
 ANY_SHAPE = TShape(DOTS, ())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TTensor:
     dtype: DT = DT.ANY
     shape: TShape = ANY_SHAPE
@@ -103,8 +105,10 @@ class ScalarKind(enum.Enum):
     FLOAT = "float"
     BOOL = "bool"
 
+    __hash__ = object.__hash__  # members are singletons: as `DT` (types/lattice.py)
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class TScalar:
     """A Python number; an int may carry its value as a size (``int[N]``, or a literal)."""
 
@@ -117,7 +121,7 @@ class TScalar:
         return self.kind.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TStruct:
     name: str
     args: tuple[Size | None, ...] = ()
@@ -128,7 +132,7 @@ class TStruct:
         return f"{self.name}[{', '.join(size_str(a) for a in self.args)}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TList:
     elem: Type
 
@@ -136,7 +140,7 @@ class TList:
         return f"list[{self.elem}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TTuple:
     elems: tuple[Type, ...]
 
@@ -144,7 +148,7 @@ class TTuple:
         return f"tuple[{', '.join(str(e) for e in self.elems)}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TDyn:
     reason: DynReason = field(default=DynReason.EXPLICIT, compare=False)
 
@@ -152,7 +156,7 @@ class TDyn:
         return "?"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TOther:
     """Values that only appear as op arguments: None, strings, dtypes, devices, labels."""
 
@@ -186,7 +190,7 @@ def is_static(t: Type) -> bool:
 # ============================================================================ equations
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SizeEq:
     """A residual equation ``left = right`` the solver could not decide."""
 

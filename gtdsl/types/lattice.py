@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import itertools
-from dataclasses import dataclass
+
+from gtdsl._records import record
 
 
 class DT(enum.Enum):
@@ -33,8 +34,13 @@ class DT(enum.Enum):
     C64 = "c64"
     C128 = "c128"
 
+    # Members are singletons compared by identity, so the identity hash agrees with ``==``;
+    # Enum's own ``__hash__`` is a Python function (a hash of the name), and dtypes key the
+    # dicts of every op rule (promotion, categories, lattice tables).
+    __hash__ = object.__hash__
+
     def __str__(self) -> str:
-        return self.value
+        return self._value_
 
     @property
     def parent(self) -> DT | None:
@@ -47,10 +53,7 @@ class DT(enum.Enum):
     @property
     def category(self) -> DT:
         """The top-level node below ``?`` this dtype belongs to (itself for bool)."""
-        node = self
-        while (parent := node.parent) is not None and parent is not DT.ANY:
-            node = parent
-        return node
+        return _CATEGORY[self]
 
 
 _DT_PARENT: dict[DT, DT] = {
@@ -60,6 +63,16 @@ _DT_PARENT: dict[DT, DT] = {
     DT.U8: DT.UINT, DT.C32: DT.COMPLEX, DT.C64: DT.COMPLEX, DT.C128: DT.COMPLEX,
 }
 _DT_LEAVES = frozenset(d for d in DT if d not in set(_DT_PARENT.values()))
+
+
+def _category(d: DT) -> DT:
+    node = d
+    while (parent := _DT_PARENT.get(node)) is not None and parent is not DT.ANY:
+        node = parent
+    return node
+
+
+_CATEGORY: dict[DT, DT] = {d: _category(d) for d in DT}
 CONCRETE_DTYPES: tuple[DT, ...] = tuple(d for d in DT if d in _DT_LEAVES)
 
 
@@ -78,16 +91,24 @@ def dt_leq(a: DT, b: DT) -> bool:
 
 
 def dt_meet(a: DT, b: DT) -> DT | None:
-    if dt_leq(a, b):
+    if a is b or b in _ABOVE[a]:
         return a
-    if dt_leq(b, a):
+    if a in _ABOVE[b]:
         return b
     return None
 
 
 def dt_join(a: DT, b: DT) -> DT:
-    up = _ancestors(b)
-    return next(x for x in _ancestors(a) if x in up)
+    if a is b:
+        return a
+    found = _JOINS.get((a, b))
+    if found is None:  # at most one entry per pair of the 18 dtypes
+        up = _ancestors(b)
+        found = _JOINS[a, b] = next(x for x in _ancestors(a) if x in up)
+    return found
+
+
+_JOINS: dict[tuple[DT, DT], DT] = {}
 
 
 def dt_members(a: DT) -> tuple[DT, ...]:
@@ -213,7 +234,7 @@ def _result_type(operands: list[tuple[DT, Priority]]) -> DT:
 # ============================================================================ devices
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dev:
     """A device node: ``?`` (kind None), ``cpu``, ``cuda`` or ``cuda:k``."""
 

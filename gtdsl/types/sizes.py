@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Union
 
+from gtdsl._records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Opaque:
     """``num // den`` or ``num % den``: an atom the polynomial algebra does not look inside."""
 
@@ -95,7 +96,7 @@ def _mono_div(a: Mono, b: Mono) -> Mono | None:
     return tuple(sorted(((k, v) for k, v in powers.items() if v), key=lambda ap: _atom_key(ap[0])))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Size:
     """An integer polynomial: ``terms`` are (monomial, nonzero coefficient), canonically sorted."""
 
@@ -111,12 +112,19 @@ class Size:
                 return found
         elif cls is Size:
             return value  # type: ignore[return-value]
+        elif cls is int:
+            found = _SMALL.get(value)  # type: ignore[arg-type]
+            if found is not None:
+                return found
         if isinstance(value, Size):
             return value
         if isinstance(value, bool):
             raise TypeError("a size is not a bool")
         if isinstance(value, int):
-            return Size(((((), value),)) if value else ())
+            made = Size(((((), value),)) if value else ())
+            if cls is int and -1024 <= value <= 1024:
+                _SMALL[value] = made
+            return made
         found = _NAMED.get(value)
         if found is None:
             found = Size((((((value, 1),), 1),)))
@@ -243,10 +251,12 @@ class Size:
     def single_variable(self) -> str | None:
         """The variable when the polynomial is exactly one (``n``, not ``2*n`` or ``n*n``)."""
         terms = self.terms
-        if len(terms) == 1 and terms[0][1] == 1:
-            mono = terms[0][0]
-            if len(mono) == 1 and mono[0][1] == 1 and isinstance(mono[0][0], str):
-                return mono[0][0]
+        if len(terms) == 1:
+            ((mono, coeff),) = terms
+            if coeff == 1 and len(mono) == 1:
+                ((atom, power),) = mono
+                if power == 1 and atom.__class__ is str:
+                    return atom
         return None
 
     def has_opaque(self) -> bool:
@@ -379,6 +389,7 @@ class Size:
 
 
 _NAMED: dict[str, Size] = {}
+_SMALL: dict[int, Size] = {}  # the constants -1024..1024 made so far (most sizes are small)
 
 
 def _atom_str(atom: Atom, power: int, in_product: bool) -> str:
@@ -460,7 +471,7 @@ def decide(a: Size, b: Size) -> Verdict:
     return Verdict.UNKNOWN
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Solution:
     """``var := value`` solves ``a = b`` exactly (for every assignment of the other atoms)."""
 

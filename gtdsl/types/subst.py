@@ -5,12 +5,14 @@ variables a type mentions."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from gtdsl._records import field, record
 from gtdsl.types import (
     DOTS, DYN, Size, SizeEq, TDim, TDyn, TList, TScalar, TShape, TStruct, TTensor, TTuple, Type,
     Verdict, decide, solve_for,
 )
+from gtdsl.types.core import leq, size_leq
+from gtdsl.types.lattice import dev_leq, dt_leq
 
 KEEP = object()
 SizeEnv = Callable[[str], object]  # a Size, None (unknown), or KEEP
@@ -42,24 +44,63 @@ def subst_size(s: Size | None, env: SizeEnv) -> Size | None:
 
 
 def substitute(t: Type, env: SizeEnv, rows: dict[str, TShape | None]) -> Type:
+    """``t`` with each size variable ``v`` replaced by ``env(v)`` (a Size; None: unknown;
+    KEEP: left as is) and each row variable in ``rows`` by its shape (None: ``...``).
+    What does not change is shared with ``t``, and ``t`` itself is returned when nothing
+    changes."""
     if isinstance(t, TTensor):
-        dims = tuple(TDim(d.label, subst_size(d.size, env)) for d in t.shape.dims)
-        row = t.shape.row
+        shape = t.shape
+        dims = _subst_dims(shape.dims, env)
+        row = shape.row
         if row is not None and row.name is not None and row.name in rows:
             prefix = rows[row.name]
             if prefix is None:
                 return TTensor(t.dtype, TShape(DOTS, dims), t.device)
             return TTensor(t.dtype, TShape(prefix.row, prefix.dims + dims), t.device)
+        if dims is shape.dims:
+            return t
         return TTensor(t.dtype, TShape(row, dims), t.device)
     if isinstance(t, TScalar):
-        return TScalar(t.kind, subst_size(t.value, env))
+        value = subst_size(t.value, env)
+        return t if value is t.value else TScalar(t.kind, value)
     if isinstance(t, TStruct):
-        return TStruct(t.name, tuple(subst_size(a, env) for a in t.args))
+        args = tuple(subst_size(a, env) for a in t.args)
+        return t if all(map(_same, args, t.args)) else TStruct(t.name, args)
     if isinstance(t, TList):
-        return TList(substitute(t.elem, env, rows))
+        elem = substitute(t.elem, env, rows)
+        return t if elem is t.elem else TList(elem)
     if isinstance(t, TTuple):
-        return TTuple(tuple(substitute(e, env, rows) for e in t.elems))
+        elems = tuple(substitute(e, env, rows) for e in t.elems)
+        return t if all(map(_same, elems, t.elems)) else TTuple(elems)
     return t
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b
+
+
+def _subst_dims(dims: tuple[TDim, ...], env: SizeEnv) -> tuple[TDim, ...]:
+    """``dims`` with their sizes substituted: the same tuple when none changes."""
+    out: list[TDim] | None = None
+    for i, d in enumerate(dims):
+        size = d.size
+        if size is None:
+            new = None
+        else:
+            var = size.single_variable()
+            if var is not None:  # the common case, as subst_size computes it
+                new = env(var)
+                if new is KEEP:
+                    new = size
+            else:
+                new = subst_size(size, env)
+        if new is not size:
+            if out is None:
+                out = list(dims[:i])
+            out.append(TDim(d.label, new))  # type: ignore[arg-type]
+        elif out is not None:
+            out.append(d)
+    return dims if out is None else tuple(out)
 
 
 def strip_labels(t: Type) -> Type:
@@ -76,7 +117,42 @@ def strip_labels(t: Type) -> Type:
     return t
 
 
-@dataclass
+def conforms(a: Type, b: Type) -> bool:
+    """``leq(strip_labels(a), strip_labels(b))``: precision with labels ignored, as a cast
+    sees it, without building the label-free types."""
+    if isinstance(b, TDyn):
+        return True
+    if isinstance(a, TDyn):
+        return False
+    if isinstance(a, TTensor) and isinstance(b, TTensor):
+        return dt_leq(a.dtype, b.dtype) and dev_leq(a.device, b.device) and \
+            _shape_conforms(a.shape, b.shape)
+    if isinstance(a, TList) and isinstance(b, TList):
+        return conforms(a.elem, b.elem)
+    if isinstance(a, TTuple) and isinstance(b, TTuple):
+        return len(a.elems) == len(b.elems) and all(map(conforms, a.elems, b.elems))
+    return leq(a, b)  # no dims, so no labels
+
+
+def _shape_conforms(a: TShape, b: TShape) -> bool:
+    """``shape_leq`` of the shapes with their labels erased."""
+    ad, bd = a.dims, b.dims
+    if b.row is None or b.row.name is not None:
+        # no row, or a row variable: the same row and pointwise ⊑ dims
+        if a.row != b.row or len(ad) != len(bd):
+            return False
+    elif len(ad) < len(bd):  # b = [..., e1..ek]: a's last k dims pointwise ⊑
+        return False
+    else:
+        ad = ad[len(ad) - len(bd):]
+    for x, y in zip(ad, bd):
+        xs, ys = x.size, y.size
+        if ys is not None and xs is not ys and (xs is None or not size_leq(xs, ys)):
+            return False
+    return True
+
+
+@record(frozen=False, slots=False)
 class Mismatch(Exception):
     """Unification failed: which component, what was expected and found."""
 
@@ -85,7 +161,7 @@ class Mismatch(Exception):
     help: str | None = None
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Instance:
     """One call's instantiation: the callee's variables are flexible and bound here."""
 
@@ -108,8 +184,53 @@ class Instance:
         rows: dict[str, TShape | None] = {r: self.rows.get(r) for r in self.flex_rows}
         return substitute(t, self.env, rows)
 
+    def accepts(self, arg: Type, param: Type) -> bool:
+        """``conforms(arg, self.resolve(param))`` without building the resolved type, for
+        ``?`` and for tensors whose shape has no row variable; False also where it does not
+        decide (the caller then resolves and casts)."""
+        if isinstance(param, TDyn):
+            return True
+        if type(param) is not TTensor or type(arg) is not TTensor:
+            return False
+        pshape = param.shape
+        prow = pshape.row
+        if prow is not None and prow.name is not None:
+            return False  # a row variable: its instance is a shape to build
+        if not (dt_leq(arg.dtype, param.dtype) and dev_leq(arg.device, param.device)):
+            return False
+        ad, pd = arg.shape.dims, pshape.dims
+        if prow is None:
+            if arg.shape.row is not None or len(ad) != len(pd):
+                return False
+        elif len(ad) < len(pd):
+            return False
+        else:
+            ad = ad[len(ad) - len(pd):]
+        env = self.env
+        for x, y in zip(ad, pd):
+            ys = y.size
+            if ys is None:
+                continue
+            var = ys.single_variable()
+            if var is not None:  # as subst_size computes it
+                r = env(var)
+                if r is KEEP:
+                    r = ys
+                elif r is None:
+                    continue  # unbound: the instance's dim is ?
+            else:
+                r = subst_size(ys, env)
+                if r is None:
+                    continue
+            xs = x.size
+            if xs is not r and (xs is None or not size_leq(xs, r)):  # type: ignore[arg-type]
+                return False
+        return True
+
     # ---------------------------------------------------------------- unification
     def unify(self, arg: Type, param: Type, what: str) -> None:
+        """Bind the flexible variables of ``param`` from ``arg``'s sizes (labels play no
+        part); what cannot be decided yet waits in ``residuals``."""
         if isinstance(arg, TDyn) or isinstance(param, TDyn):
             return
         if isinstance(param, TTensor) and isinstance(arg, TTensor):
@@ -121,7 +242,7 @@ class Instance:
             if param.name == arg.name and len(param.args) == len(arg.args):
                 for i, (a, p) in enumerate(zip(arg.args, param.args)):
                     if a is not None and p is not None:
-                        self.size(a, p, f"{what}, size argument {i}")
+                        self.size(a, p, what, ("size argument", i))
         elif isinstance(param, TList) and isinstance(arg, TList):
             self.unify(arg.elem, param.elem, what)
         elif isinstance(param, TTuple) and isinstance(arg, TTuple):
@@ -138,9 +259,14 @@ class Instance:
         for i in range(1, n + 1):
             ad, pd = a.dims[-i], p.dims[-i]
             if ad.size is not None and pd.size is not None:
-                self.size(ad.size, pd.size, f"{what}, dim {len(p.dims) - i if p.row is None else -i}")
+                self.size(ad.size, pd.size, what,
+                          ("dim", len(p.dims) - i if p.row is None else -i))
         if p.row is not None and p.row.name is not None and p.row.name in self.flex_rows:
-            prefix = TShape(a.row, a.dims[:len(a.dims) - n]) if len(a.dims) >= k else None
+            # what the row stands for in this call, labels erased (a conformance ignores
+            # them, and the caller's labels are no names of the callee's dims)
+            prefix = TShape(a.row, tuple(d if d.label is None else TDim(None, d.size)
+                                         for d in a.dims[:len(a.dims) - n])) \
+                if len(a.dims) >= k else None
             name = p.row.name
             if prefix is not None:
                 if name in self.rows:
@@ -194,8 +320,10 @@ class Instance:
                     out.append(v)
         return out
 
-    def size(self, a: Size, p: Size, what: str) -> None:
-        """Equate the argument's size ``a`` with the parameter's ``p``."""
+    def size(self, a: Size, p: Size, what: str,
+             part: tuple[str, int] | None = None) -> None:
+        """Equate the argument's size ``a`` with the parameter's ``p`` (of ``what``, at
+        ``part``: ("dim", 1) reads "dim 1", written out only for a message)."""
         # This call's bindings; the variables not bound here (the caller's, or flexible ones
         # not yet solved) are kept.
         sizes = self.sizes
@@ -220,26 +348,38 @@ class Instance:
         if verdict is Verdict.VALID:
             return
         if verdict is Verdict.UNSAT:
-            raise Mismatch("GT2004", f"{what}: expected size {p}, got {a}")
+            raise Mismatch("GT2004", f"{_where(what, part)}: expected size {p}, got {a}")
         if not a.has_opaque() and not p.has_opaque() and (
                 a.variables() | p.variables()) <= self.rigid:
-            raise Mismatch("GT2006", f"{what}: expected size {p}, got {a}, which differs for "
+            raise Mismatch("GT2006", f"{_where(what, part)}: expected size {p}, got {a}, "
+                           "which differs for "
                            "some values of the size variables",
                            "the caller's size variables are rigid: pass a value whose size "
                            "is the one the parameter needs")
         self.residuals.append(SizeEq(a, p))
 
 
-__all__ = ["DYN", "Instance", "KEEP", "Mismatch", "strip_labels", "subst_size", "substitute"]
+__all__ = ["DYN", "Instance", "KEEP", "Mismatch", "conforms", "strip_labels", "subst_size",
+           "substitute"]
+
+
+def _where(what: str, part: tuple[str, int] | None) -> str:
+    return what if part is None else f"{what}, {part[0]} {part[1]}"
 
 
 def size_vars_of(t: Type, out: list[str], rows: list[str]) -> None:
     """Size and row variables of ``t`` in order of first appearance."""
     def add_size(s: Size | None) -> None:
-        if s is not None:
-            for v in sorted(s.variables()):
-                if v not in out:
-                    out.append(v)
+        if s is None:
+            return
+        var = s.single_variable()  # the common case: `n`
+        if var is not None:
+            if var not in out:
+                out.append(var)
+            return
+        for v in sorted(s.variables()):
+            if v not in out:
+                out.append(v)
 
     if isinstance(t, TTensor):
         if t.shape.row is not None and t.shape.row.name and t.shape.row.name not in rows:

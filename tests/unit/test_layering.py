@@ -14,7 +14,8 @@ ORDER = ["diagnostics", "syntax", "types", "ops", "ir", "check", "lower", "runti
 # The typed IR is the boundary between checking and execution: what runs reads no syntax
 # trees and no checker state.
 FORBIDDEN = {"lower": ("syntax", "check"), "runtime": ("syntax", "check")}
-LEAVES = {"_version", "_resources", "_config"}  # import nothing from gtdsl; usable everywhere
+# Leaves import nothing from gtdsl but other leaves; every stage may use them.
+LEAVES = {"_version", "_resources", "_config", "_records", "_record_templates"}
 TRITON_ALLOWED = ("lower/triton", "runtime")
 
 

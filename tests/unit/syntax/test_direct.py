@@ -172,6 +172,37 @@ def test_generated_modules_parse_the_same(module: Any) -> None:
     same_either_way(unparse(module))
 
 
+# The tokenizer's layout: indents, dedents and the line breaks inside brackets, with brackets,
+# quotes and comment signs where they could be miscounted; `<` and `>` where a dedent or an
+# indent could stand (operators, not layout: Lark refuses these programs).
+LAYOUT = [
+    "def f():\n> x\n< struct S:\n    a: int\n",
+    "def f():\n    return 1\n< x\n",
+    "def f() -> int:\n    if x:\n        return 1\n    > y\n",
+    'def f(x: int) -> int:\n    y = g("(", x)  # (\n    return y\n',
+    'def f(x: int) -> int:\n    y = g(")",\n          x)\n    return y\n',
+    "def f(x: int) -> int:\n    y = g('[',  # ]\n          x)\n    return y\n",
+    'def f(x: int) -> int:\n    """(\n    ["""\n    return g(x,\n             x)\n',
+    "def f(x: int) -> int:\n    y = g(x)) + (1\n    return y\n",
+    "def f(x: int) -> int:\n    return g(x,\n\n  # ]\n        x)\n\n\n# end\n",
+    "def f(x: int) -> int:\n\tif x:\n\t\treturn 1\n\treturn 2\n",
+    "def f(x: int) -> int:\n  \tif x:\n\t  return 1\n        return 2\n",
+    "def f(x: int) -> int:\n    if x:\n        if x:\n            return 1\n    return 2",
+    "def f(x: int) -> int:\n    if x:\n        return 1\n      return 2\n",
+    "struct S:\n    a: f32[\n        n]\n    b: int\n",
+]
+
+
+@pytest.mark.parametrize("text", LAYOUT)
+def test_layout_parses_the_same(text: str) -> None:
+    same_either_way(text)
+
+
+def test_a_line_left_of_the_base_indent_is_left_to_lark() -> None:
+    assert not same_either_way("    def f():\n        pass\nx\n", 4)
+    assert same_either_way("    def f():\n        pass\n    def g():\n        pass\n", 4)
+
+
 TYPES = ["f32", "f32[b, 768] @ cuda", "f32[b, 768] @ cuda:1", "?[*b, in=4, out=O] @ ?",
          "? @ cpu", "i64[...]", "Tensor[n, n*2 + 1, (n - 1) // 2 % 3]", "int[N]", "int[2*H]",
          "int[n=3]", "int", "bool[]", "list[tuple[f32[n], Linear[D, ?], int]]",
