@@ -20,7 +20,13 @@ the front end does not otherwise need). ``record_fields``, ``field_names``, ``is
 and ``replace`` here answer the same without that import.
 
 Not supported (refused with TypeError): ``InitVar`` fields, ``init=False`` or ``kw_only``
-fields, extending a dataclass; nor are ``order`` and ``unsafe_hash`` offered.
+fields (and ``KW_ONLY``), a field named ``self``, a ``field()`` without an annotation,
+extending a dataclass, frozen and mutable records in one hierarchy (as dataclasses refuse
+it); nor are ``order`` and ``unsafe_hash`` offered. Known differences: the methods live in
+``gtdsl._record_templates`` (``typing.get_type_hints`` of an ``__init__`` cannot resolve
+the class's own names there); defaults are read from the class body, not from plain base
+classes; ``__eq__`` compares tuples of fields, as 3.11's dataclasses do (3.13's compare
+field by field, so ``nan`` fields differ there).
 """
 
 from __future__ import annotations
@@ -412,9 +418,16 @@ def _process(cls: type, frozen: bool, slots: bool, eq: bool) -> type:
         if inherited is not None:
             for f in inherited:
                 fields[f.name] = f
+            if base.__dict__["__record_params__"][0] != frozen:  # as dataclasses refuse it
+                raise TypeError(f"cannot inherit {'' if frozen else 'non-'}frozen record "
+                                f"{cls.__name__} from a {'non-' if frozen else ''}frozen one")
         elif "__dataclass_fields__" in base.__dict__:
             raise TypeError(f"record {cls.__name__} cannot extend the dataclass "
                             f"{base.__name__}")
+    for name, value in own.items():  # what records would silently ignore: refused
+        if isinstance(value, RecordField) and name not in own.get("__annotations__", {}):
+            raise TypeError(f"record {cls.__name__}: {name!r} is a field without a type "
+                            "annotation")
     annotations = own.get("__annotations__")
     if annotations is None:  # none, or (Python 3.14) made on demand
         annotations = getattr(cls, "__annotations__", None) or {}
@@ -424,6 +437,10 @@ def _process(cls: type, frozen: bool, slots: bool, eq: bool) -> type:
                 continue
             if _is_initvar(annotation):
                 raise TypeError(f"record {cls.__name__}: InitVar fields are not supported")
+        if name == "self" or (annotation.endswith("KW_ONLY") if annotation.__class__ is str
+                              else type(annotation).__name__ == "_KW_ONLY_TYPE"):
+            raise TypeError(f"record {cls.__name__}: a field named {name!r} (or of type "
+                            "KW_ONLY) is not supported")
         value = own.get(name, MISSING)
         if isinstance(value, RecordField):
             f = value

@@ -61,7 +61,7 @@ _INT = r"(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[0-9](?:_
 # but for "." and the digits: "." is an operator unless a digit follows, and a number is a
 # float where the float form matches.
 _ONE_TOKEN = (
-    r"[A-Za-z_][A-Za-z0-9_]*+(?![\"'])"                # a name (not a string prefix)
+    r"[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_\"'])"      # a name (not a string prefix)
     r"|[,()\[\]:]|==?|\*(?:\*=?|=)?|/(?:/=?|=)?|-[>=]?|[+%@]=?|[<>!]=|[<>?]"
     r"|\.\.\.|\.(?![0-9])"                               # an operator or bracket
     r"|(?:\n[ \t]*|\#[^\n]*)+"                           # a newline run

@@ -290,3 +290,31 @@ def test_the_span_slots_stay_settable_through_their_descriptors() -> None:
     for name, value in (("file", file), ("start", 0), ("end", 2)):
         vars(Span)[name].__set__(span, value)
     assert span == Span(file, 0, 2) and Span.__slots__ == ("file", "start", "end")
+
+
+def test_what_dataclasses_refuse_or_records_cannot_honour_is_refused() -> None:
+    """Frozen and mutable records do not mix in a hierarchy (as dataclasses refuse); a field
+    named `self`, a KW_ONLY marker and a field() without an annotation would otherwise be
+    mishandled silently."""
+    @record
+    class Frozen:
+        x: int
+
+    @record(frozen=False, slots=False)
+    class Mutable:
+        x: int
+
+    with pytest.raises(TypeError, match="cannot inherit non-frozen record"):
+        record(frozen=False, slots=False)(type("Sub", (Frozen,), {"__annotations__": {}}))
+    with pytest.raises(TypeError, match="cannot inherit frozen record"):
+        record(type("Sub", (Mutable,), {"__annotations__": {}}))
+    with pytest.raises(TypeError, match="'self'"):
+        record(type("S", (), {"__annotations__": {"self": "int"}}))
+    with pytest.raises(TypeError, match="KW_ONLY"):
+        record(type("K", (), {"__annotations__": {"_": dataclasses.KW_ONLY, "a": "int"}}))
+    with pytest.raises(TypeError, match="without a type annotation"):
+        record(type("Z", (), {"__annotations__": {}, "z": field(default=1)}))
+    # the equivalent dataclasses: the first two are refused there too
+    with pytest.raises(TypeError):
+        dataclasses.dataclass(type("Sub", (dataclasses.dataclass(frozen=True)(
+            type("F", (), {"__annotations__": {"x": "int"}})),), {"__annotations__": {}}))
