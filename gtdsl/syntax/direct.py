@@ -1068,6 +1068,10 @@ class _Parser:
 
     # ------------------------------------------------------------------ types
     def whole_type(self) -> ast.TypeExpr:
+        if self.K[0] == "N" and self.V[0] == "struct":
+            # Lark's Layout reads `struct` at the start of a line as the keyword, and a type
+            # is parsed from the start of one: Lark refuses it, with its diagnostic
+            raise _Bail
         node = self.type_()
         if self.K[self.i] != "$" or self.h > _EXPR_LIMIT:
             raise _Bail

@@ -190,6 +190,7 @@ LAYOUT = [
     "def f(x: int) -> int:\n    if x:\n        if x:\n            return 1\n    return 2",
     "def f(x: int) -> int:\n    if x:\n        return 1\n      return 2\n",
     "struct S:\n    a: f32[\n        n]\n    b: int\n",
+    'def f(x: "struct") -> int:\n    return 1\n', 'struct S:\n    a: "struct[n]"\n',
 ]
 
 
@@ -207,7 +208,8 @@ TYPES = ["f32", "f32[b, 768] @ cuda", "f32[b, 768] @ cuda:1", "?[*b, in=4, out=O
          "? @ cpu", "i64[...]", "Tensor[n, n*2 + 1, (n - 1) // 2 % 3]", "int[N]", "int[2*H]",
          "int[n=3]", "int", "bool[]", "list[tuple[f32[n], Linear[D, ?], int]]",
          "tuple[f32, ]", "  f32[\n n]  ", "f32[n,]", "f32[cuda:0]", "f32 @ cuda:01",
-         "f32 @ gpu", "list", "f32[in]", "Foo[n=1]", "f32[n, *b]", "None", "f32[ (n) ]"]
+         "f32 @ gpu", "list", "f32[in]", "Foo[n=1]", "f32[n, *b]", "None", "f32[ (n) ]",
+         "struct", "struct[n]", "list[struct]"]  # `struct` first: the keyword, for Lark
 
 
 @pytest.mark.parametrize("text", TYPES)
