@@ -18,6 +18,7 @@ from gtdsl.ir.core import Atom, BlameKind, Lit, Op, op_for
 from gtdsl.ops import OPS, UNKNOWN, Arg, OpDef, OpError, Rel, bind
 from gtdsl.ops.base import resolve_dim, seq_elems
 from gtdsl.ops.pyallow import Allowlist, writing_args
+from gtdsl.ops.table import positional_names
 from gtdsl.syntax import ast
 from gtdsl.types import (
     DT, DynReason, Row, ScalarKind, Size, TDyn, TList, TOther, TScalar, TShape, TStruct,
@@ -27,9 +28,7 @@ from gtdsl.types.subst import KEEP, Instance, Mismatch, size_vars_of, substitute
 
 # the parameters that name dims (by position or by label)
 LABEL_PARAMS = {"dim", "dim0", "dim1", "dims", "names", "start_dim", "end_dim"}
-_ATOM_PARAMS = frozenset(LABEL_PARAMS | {"names"})  # parameters _in_atom rewrites
-# each op's positional parameters, or () when one is variadic (_sources)
-_POSITIONAL: dict[str, tuple[str, ...]] = {}
+_ATOM_PARAMS = frozenset(LABEL_PARAMS)  # the parameters _in_atom rewrites (names too)
 
 
 class CallChecker(CastChecker):
@@ -116,11 +115,7 @@ class CallChecker(CastChecker):
 
     def _sources(self, op: OpDef, args: list[V], kwargs: dict[str, V]) -> dict[str, Any]:
         """Each parameter's source: a V, or for a variadic parameter a list of Vs."""
-        names = _POSITIONAL.get(op.name)
-        if names is None:
-            names = _POSITIONAL[op.name] = () if any(
-                p.variadic for p in op.params) else tuple(
-                p.name for p in op.params if not p.keyword_only)
+        names = positional_names(op)
         if names and len(args) <= len(names):  # no variadic parameter
             out: dict[str, Any] = dict(zip(names, args))
             if kwargs:

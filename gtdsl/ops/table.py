@@ -164,6 +164,20 @@ def _positional_plan(op: OpDef, n: int) -> tuple[tuple[str, ...], dict[str, Arg]
 _PLANS: dict[tuple[int, int], tuple[OpDef, tuple[tuple[str, ...], dict[str, Arg]] | None]] = {}
 
 
+def positional_names(op: OpDef) -> tuple[str, ...]:
+    """The parameters positional arguments bind, in order (those not keyword-only); () when
+    one is variadic, whose arguments ``bind`` gathers. Made once per op."""
+    found = _POSITIONAL.get(op.name)
+    if found is None or found[0] is not op:
+        names = () if any(p.variadic for p in op.params) else tuple(
+            p.name for p in op.params if not p.keyword_only)
+        found = _POSITIONAL[op.name] = (op, names)
+    return found[1]
+
+
+_POSITIONAL: dict[str, tuple[OpDef, tuple[str, ...]]] = {}
+
+
 # Each parameter's default as an Arg, made once: Args are immutable, and most calls leave
 # some parameters to their defaults. Keyed by the Param's identity (kept alive by the entry,
 # so its id is not reused); bounded all the same.

@@ -742,34 +742,29 @@ class _Parser:
     # From or_test down to power, each level may be given its first operand already read (a
     # primary, from token t0 on): see test.
     def or_test(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
-        if first is None:
-            t0 = self.i
-        node = self.and_test(first, t0)
-        if not self._is_word("or"):
-            return node
-        values = [node]
-        height = self.h
-        while self._is_word("or"):
-            self.i += 1
-            values.append(self.and_test())
-            height = max(height, self.h)
-        self.h = height + len(values) - 1
-        return ast.BoolOp(ast.BoolOpKind.OR, tuple(values), self._span(t0, self.i - 1))
+        return self._bool_chain("or", ast.BoolOpKind.OR, self.and_test, first, t0)
 
     def and_test(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
+        return self._bool_chain("and", ast.BoolOpKind.AND, self.not_test, first, t0)
+
+    def _bool_chain(self, word: str, kind: ast.BoolOpKind,
+                    operand: Callable[..., ast.Expr], first: ast.Expr | None,
+                    t0: int) -> ast.Expr:
+        """``operand (word operand)*``: one BoolOp of all the operands when there are two
+        or more (the height: the tallest operand's, plus one per extra operand)."""
         if first is None:
             t0 = self.i
-        node = self.not_test(first, t0)
-        if not self._is_word("and"):
+        node = operand(first, t0)
+        if not self._is_word(word):
             return node
         values = [node]
         height = self.h
-        while self._is_word("and"):
+        while self._is_word(word):
             self.i += 1
-            values.append(self.not_test())
+            values.append(operand())
             height = max(height, self.h)
         self.h = height + len(values) - 1
-        return ast.BoolOp(ast.BoolOpKind.AND, tuple(values), self._span(t0, self.i - 1))
+        return ast.BoolOp(kind, tuple(values), self._span(t0, self.i - 1))
 
     def not_test(self, first: ast.Expr | None = None, t0: int = 0) -> ast.Expr:
         if first is not None or not self._is_word("not"):

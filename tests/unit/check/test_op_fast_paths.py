@@ -14,7 +14,7 @@ import pytest
 
 from gtdsl.ops import OPS, Arg, OpError, Rel, bind
 from gtdsl.ops.base import broadcast_dim, broadcast_shapes, promote, same_device
-from gtdsl.ops.table import REQUIRED, default_arg
+from gtdsl.ops.table import REQUIRED, default_arg, positional_names
 from gtdsl.types import (
     DT, Dev, Priority, ScalarKind, Size, TDim, TDyn, TList, TScalar, TShape, TTensor, TTuple,
     result_type,
@@ -210,3 +210,22 @@ def test_dtype_lattice_tables() -> None:
             assert dt_leq(a, b) == (b in top)
             want = a if b in top else b if a in up else None
             assert dt_meet(a, b) is want
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_positional_names_are_what_positional_arguments_bind(name: str) -> None:
+    """``positional_names`` (the checker's sources of an op's arguments) against walking the
+    parameters as ``bind`` does: each positional argument goes to the next parameter that is
+    not keyword-only; a variadic parameter takes the rest (then: ())."""
+    op = OPS[name]
+    walked: list[str] = []
+    for p in op.params:
+        if p.variadic:
+            walked = []
+            break
+        if not p.keyword_only:
+            walked.append(p.name)
+    else:
+        assert positional_names(op) == tuple(walked)
+        return
+    assert positional_names(op) == ()
