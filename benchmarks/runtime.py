@@ -25,7 +25,8 @@ Rows:
   small file and of a generated file of several thousand lines (its lines/s), with
   ``python -c "import torch"`` for reference;
 - ``check_throughput``: the checker's lines/s in this process (``check_file`` of the generated
-  file), imports and start-up excluded;
+  file, for its diagnostics alone as ``gtdsl check`` runs it, and with the IR built),
+  imports and start-up excluded;
 - ``cold_first_call``: in a fresh process with an empty cache directory, ``load_source`` of a
   20-op function plus its first call (imports excluded; measured in the child), against the
   same with the cache directory a previous process filled;
@@ -638,15 +639,21 @@ def row_check(s: Settings, show: Callable, tmp: Path) -> Row:
     path = large_file(tmp, s)
     lines = path.read_text().count("\n")
     row = Row("check_throughput", f"the checker in-process: parse and check the generated "
-              f"{lines}-line file (gtdsl.driver.check_file, after one warm-up run)", unit="s")
-    row.labels = {"check_file": f"check_file({path.name})"}
-    diags = check_file(path, is_path=True).diagnostics
+              f"{lines}-line file (gtdsl.driver.check_file, after one warm-up run): for its "
+              "diagnostics alone, as `gtdsl check` does, and with the IR built, as loading "
+              "a module does", unit="s")
+    row.labels = {"check_file": f"check_file({path.name}, ir=False)",
+                  "check_file_ir": f"check_file({path.name})"}
+    diags = check_file(path, is_path=True, ir=False).diagnostics
     row.extra.update(lines=lines, diagnostics=len(diags))
-    _measure(row, {"check_file": lambda: check_file(path, is_path=True)}, s, show,
+    _measure(row, {"check_file": lambda: check_file(path, is_path=True, ir=False),
+                   "check_file_ir": lambda: check_file(path, is_path=True)}, s, show,
              repeats=s.slow_repeats, budget=0, warmup=0)
     row.extra["lines_per_s"] = lines / row.impls["check_file"].min
-    row.notes["check_file"] = f"{lines / row.impls['check_file'].min:,.0f} lines/s" + (
-        f" ({len(diags)} diagnostics)" if diags else "")
+    row.extra["lines_per_s_with_ir"] = lines / row.impls["check_file_ir"].min
+    for key in ("check_file", "check_file_ir"):
+        row.notes[key] = f"{lines / row.impls[key].min:,.0f} lines/s" + (
+            f" ({len(diags)} diagnostics)" if diags else "")
     return row
 
 

@@ -75,14 +75,15 @@ class Checked:
 
 
 def check_file(path_or_source: str | os.PathLike[str], filename: str | None = None,
-               is_path: bool | None = None) -> Checked:
-    """Read (when a path), parse and check; ``is_path`` None guesses from the argument."""
+               is_path: bool | None = None, ir: bool = True) -> Checked:
+    """Read (when a path), parse and check; ``is_path`` None guesses from the argument;
+    ``ir=False`` for the diagnostics and signatures alone (no IR program is kept)."""
     with _collector_paused():
-        return _check_file(path_or_source, filename, is_path)
+        return _check_file(path_or_source, filename, is_path, ir)
 
 
 def _check_file(path_or_source: str | os.PathLike[str], filename: str | None,
-                is_path: bool | None) -> Checked:
+                is_path: bool | None, ir: bool) -> Checked:
     path: Path | None = None
     try:
         if is_path or (is_path is None and _looks_like_path(path_or_source)):
@@ -94,7 +95,7 @@ def _check_file(path_or_source: str | os.PathLike[str], filename: str | None,
     except ParseError as err:
         return Checked(tuple(err.diagnostics), None,
                        any(d.code.startswith("GT09") for d in err.diagnostics))
-    result = check_module(file, tree, path)
+    result = check_module(file, tree, path, ir=ir)
     return Checked(tuple(warnings) + result.diagnostics, result)
 
 

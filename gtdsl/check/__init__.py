@@ -33,10 +33,12 @@ from gtdsl.types import TDyn
 class CheckResult:
     """What checking a module found: its diagnostics and names, each function's checked
     signature and the typed IR ``program``. The signatures and the program are made on first
-    use (``gtdsl check`` needs neither), from the checked functions, which do not change."""
+    use (``gtdsl check`` needs neither), from the checked functions, which do not change. A
+    module checked with ``ir=False`` has no program (its functions' ``ir`` is None)."""
 
     def __init__(self, module: ModuleEnv, diagnostics: tuple[Diagnostic, ...],
-                 functions: dict, structs: dict, checked: list[FnInfo]) -> None:
+                 functions: dict, structs: dict, checked: list[FnInfo],
+                 ir: bool = True) -> None:
         self.module = module
         self.diagnostics = diagnostics
         self.functions = functions  # qualified name -> FnInfo, imported modules' included
@@ -44,6 +46,7 @@ class CheckResult:
         self._checked = checked  # callees first
         self._signatures: dict[int, str] | None = None
         self._program: Program | None = None
+        self.has_ir = ir
 
     @property
     def ok(self) -> bool:
@@ -65,6 +68,9 @@ class CheckResult:
 
     @property
     def program(self) -> Program:
+        if not self.has_ir:
+            raise ValueError("this module was checked for its diagnostics alone "
+                             "(check_module(..., ir=False)): it has no IR program")
         if self._program is None:
             env = self.module
             exports = tuple((name, f.qualname) for name, f in env.functions.items()) + tuple(
@@ -77,8 +83,10 @@ class CheckResult:
 
 
 def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
-                 allowed_python: Allowlist = ALLOWED_PYTHON) -> CheckResult:
-    session = Session(allowed_python)
+                 allowed_python: Allowlist = ALLOWED_PYTHON, ir: bool = True) -> CheckResult:
+    """Check a parsed module. ``ir=False`` finds the same diagnostics and signatures without
+    keeping the functions' IR (what ``gtdsl check`` needs)."""
+    session = Session(allowed_python, ir)
     env = session.load_main(file, tree, path)
     order: list = []
 
@@ -87,7 +95,8 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
             return
         fn.state = "checking"
         checker = FunctionChecker(session, fn, ensure)
-        fn.ir = checker.run()
+        body = checker.run()
+        fn.ir = body if ir else None
         fn.lets = checker.lets
         fn.state = "done"
         order.append(fn)
@@ -98,7 +107,7 @@ def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
     structs = dict(session.structs)
     for m in session.modules.values():
         structs.update({k: v for k, v in m.structs.items() if k not in structs})
-    return CheckResult(env, tuple(session.diagnostics), functions, structs, order)
+    return CheckResult(env, tuple(session.diagnostics), functions, structs, order, ir)
 
 
 def _function(fn: FnInfo, sig: str) -> Function:

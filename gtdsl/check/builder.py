@@ -20,6 +20,10 @@ from gtdsl.syntax import ast
 from gtdsl.types import DynReason, TDyn, TScalar, Type
 
 
+# Every value's atom where no IR is kept (``Session.ir`` False): atoms only reach equations.
+_NO_IR = Var(0, "no_ir", TDyn(DynReason.UNANNOTATED))
+
+
 @record(frozen=False, slots=False)
 class V:
     """A checked expression: its type, its IR atom, and what is known before run time."""
@@ -71,15 +75,19 @@ class Builder:
         self.returns: list[Type] = []
         self.lets: dict[tuple[int, int], Type] = {}  # (start, end) of a target -> its type
         self.trips = 1  # how many times the enclosing loops run the current statement
+        self.ir = session.ir  # False: the equations are not kept (diagnostics only)
 
     def var(self, hint: str, t: Type) -> Var:
+        if not self.ir:  # an atom is read by the IR alone
+            return _NO_IR
         self.counter += 1
         return Var(self.counter, hint, t)
 
     def emit(self, op: Op, ins: tuple, outs: tuple, params: tuple = (), blocks: tuple = (),
              span: Span | None = None) -> None:
-        self.blocks[-1].append(Eqn(op, tuple(ins), tuple(outs), tuple(params), tuple(blocks),
-                                   span))
+        if self.ir:
+                self.blocks[-1].append(Eqn(op, tuple(ins), tuple(outs), tuple(params),
+                                       tuple(blocks), span))
 
     def error(self, code: str, message: str, span: Span | None, label: str = "",
               secondary: tuple[tuple[Span | None, str], ...] = (), help: str | None = None,

@@ -94,7 +94,7 @@ class CallChecker(CastChecker):
         if not rel.residuals and (any(_has_dyn(a.type) for a in args) or any(
                 _has_dyn(a.type) for a in kwargs.values())):
             rel.check("operands of unknown type")
-        if rel.residuals:
+        if rel.residuals and self.ir:
             origin = next((a.origin for a in args if a.origin is not None), None)
             extern = any(a.extern for a in args)
             self.emit(Op.CHECK_OP, tuple(ins), (), (
@@ -354,14 +354,13 @@ class CallChecker(CastChecker):
         out = self.var(callee.name, rt)
         # The callee's size variables as this call instantiated them: the callee binds them
         # from these (`attention[H, K]` cannot recover H and K from `H*K`-sized weights).
-        isizes, rigid = inst.sizes, self.rigid
-        sizes = tuple((v, isizes[r]) for v, r in plan.size_vars
-                      if r in isizes and not (isizes[r].variables() - rigid))
-        self.emit(Op.CALL, tuple(atoms), (out,), (("callee", callee.qualname),
-                                                  ("args", tuple(p for p in plan.order
-                                                                 if p in bound)),
-                                                  ("sizes", sizes)),
-                  span=e.span)
+        if self.ir:
+            isizes, rigid = inst.sizes, self.rigid
+            sizes = tuple((v, isizes[r]) for v, r in plan.size_vars
+                          if r in isizes and not (isizes[r].variables() - rigid))
+            self.emit(Op.CALL, tuple(atoms), (out,), (
+                ("callee", callee.qualname), ("args", tuple(p for p in plan.order if p in bound)),
+                ("sizes", sizes)), span=e.span)
         return V(rt, out, span=e.span)
 
     def _plan(self, callee: FnInfo) -> CallPlan:

@@ -49,8 +49,9 @@ class CastChecker(Builder):
                 return self.dyn_error(span)
         m = relabel(m, target)
         out = self.var("cast", m)
-        self.emit(Op.CHECK_CAST, (v.atom,), (out,), (("target", m), ("blame", blame())),
-                  span=span)
+        if self.ir:
+            self.emit(Op.CHECK_CAST, (v.atom,), (out,), (("target", m), ("blame", blame())),
+                      span=span)
         return v.but(type=m, atom=out)
 
 

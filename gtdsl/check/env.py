@@ -105,7 +105,8 @@ def diag(code: str, message: str, span: Span | None, label: str = "",
 class Session:
     """Every module loaded for one check, the struct registry, and the diagnostics."""
 
-    def __init__(self, allowed_python: Allowlist = ALLOWED_PYTHON) -> None:
+    def __init__(self, allowed_python: Allowlist = ALLOWED_PYTHON, ir: bool = True) -> None:
+        self.ir = ir  # whether function bodies are elaborated to IR (not for diagnostics alone)
         self.modules: dict[Path | str, ModuleEnv] = {}
         self.structs: dict[str, StructInfo] = {}
         self.diagnostics: list[Diagnostic] = []

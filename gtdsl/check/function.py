@@ -72,11 +72,12 @@ class FunctionChecker(StmtChecker):
             atom = v
             if not isinstance(t, TDyn):
                 out = self.var(name, t_body)
-                self.emit(Op.CHECK_CAST, (v,), (out,), (  # `n: int` binds the size n
-                    ("target", t_body), ("blame", self.blame(BlameKind.ARG, f"argument `{name}`",
-                                                        p.annotation.span if p.annotation
-                                                        else p.span, param=name))),
-                    span=p.span)
+                if self.ir:
+                    self.emit(Op.CHECK_CAST, (v,), (out,), (  # `n: int` binds the size n
+                        ("target", t_body), ("blame", self.blame(
+                            BlameKind.ARG, f"argument `{name}`",
+                            p.annotation.span if p.annotation else p.span, param=name))),
+                        span=p.span)
                 atom = out
             env[name] = V(t_body, atom, span=p.span,
                           decl=p.annotation.span if p.annotation else None,

@@ -145,7 +145,7 @@ def run_check(files: Sequence[str], fmt: str, out: TextIO, err: TextIO,
     unreadable = False
     signatures: list[str] = []
     for name in files:
-        checked = check_file(name, is_path=True)
+        checked = check_file(name, is_path=True, ir=False)  # diagnostics alone
         diagnostics += checked.diagnostics
         unreadable |= checked.unreadable
         if types and checked.result is not None:

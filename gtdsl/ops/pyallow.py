@@ -127,7 +127,7 @@ PYTHON_NAMES: frozenset[str] = (
 NAMESPACES: frozenset[str] = frozenset(
     ("math", "torch", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special"))
 
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+"  # compiled where first used
 
 
 class Allowlist:
@@ -201,7 +201,7 @@ DEFAULT = Allowlist()
 def bad_extra_name(name: Any) -> str | None:
     """Why ``name`` cannot be added to an allowlist (``None`` when it can): entries are full
     dotted names of functions or values, never modules."""
-    if not isinstance(name, str) or not _DOTTED.fullmatch(name):
+    if not isinstance(name, str) or not re.fullmatch(_DOTTED, name):
         return (f"{name!r} is not a dotted Python name; name each function or value in full, "
                 "e.g. 'operator.neg'")
     if any(part.startswith("_") for part in name.split(".")):

@@ -9,6 +9,7 @@ the reference interpreter and the torch backend use. Families register their ops
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from gtdsl._records import record
 from gtdsl.ops.base import Arg, OpError, Rel
@@ -54,6 +55,19 @@ class OpDef:
 OPS: dict[str, OpDef] = {}
 
 
+_LITERALS: dict[str, Any] = {}  # a default's text -> its value (immutable: shared)
+
+
+def _literal(text: str) -> Any:
+    """A default's value, each text evaluated once (the catalogue repeats a few dozen)."""
+    if text not in _LITERALS:
+        value = eval(text, {"__builtins__": {}})  # noqa: S307 (the catalogue's own text)
+        if value.__class__.__hash__ is None:
+            raise ValueError(f"a default must be immutable, got {text}")
+        _LITERALS[text] = value
+    return _LITERALS[text]
+
+
 def parse_params(spec: str) -> tuple[Param, ...]:
     """``"x, dim=None, *, keepdim=False"`` to Params (defaults are Python literals)."""
     out: list[Param] = []
@@ -68,8 +82,7 @@ def parse_params(spec: str) -> tuple[Param, ...]:
             continue
         if "=" in raw:
             name, default = raw.split("=", 1)
-            out.append(Param(name.strip(), eval(default, {"__builtins__": {}}),  # noqa: S307
-                             keyword_only=kw_only))
+            out.append(Param(name.strip(), _literal(default.strip()), keyword_only=kw_only))
         else:
             out.append(Param(raw, keyword_only=kw_only))
     return tuple(out)

@@ -64,12 +64,18 @@ def _too_deep(file: SourceFile, offset: int = 0) -> Diagnostic:
 
 
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_BIDI_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
 
 def _reject_bidi_controls(file: SourceFile) -> None:
     """Bidirectional-text controls make code read differently from how it runs ("Trojan
     Source", CVE-2021-42574): refused anywhere in a source, comments and strings included."""
-    m = _BIDI.search(file.text)
+    text = file.text
+    # each `in` is a fast scan, and none at all in text whose every character is below
+    # U+0100; the pattern says where, when one is there
+    if not any(c in text for c in _BIDI_CHARS):
+        return
+    m = _BIDI.search(text)
     if m is not None:
         raise SyntaxProblem(Diagnostic(
             "GT0002", f"bidirectional-text control character U+{ord(m.group()):04X}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import random
 import re
 from pathlib import Path
@@ -227,3 +228,51 @@ def test_types_parse_the_same(text: str) -> None:
     (kind_a, a), (kind_b, b) = results
     assert kind_a == kind_b
     assert (a == b) if kind_a == "error" else differences(a, b) is None, (a, b)
+
+
+# Numbers whose kind the tokenizer tells from their text (a point or an exponent makes a
+# float; an `e` in a hexadecimal int does not), and texts of every width: Latin-1 only,
+# two-byte and four-byte characters, with a lone surrogate or a control character in a
+# comment or a string (no token: Lark reads those programs, and refuses them).
+NUMBERS = ["1", "1.", ".5", "1.5", "1e5", "1E5", "0e1", "1e-5", "1_0.5e+1_0", "0xE", "0XE1",
+           "0xe_1", "0o7", "0b1", "1_000", "007", "1e", "0x", "1.e5", "1..2", "1_", "0xg"]
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_numbers_parse_the_same(number: str) -> None:
+    same_either_way(f"def f() -> float:\n    return {number}\n")
+    same_either_way(f"def f(x: f32[{number}]) -> int:\n    return 1\n")
+
+
+@pytest.mark.parametrize("extra", ["§", "—", "\U0001f600", "\ud800", "\x00", "\x1f", "\x7f",
+                                   "\x0b", "\u2028"])
+@pytest.mark.parametrize("where", ["comment", "string"])
+def test_texts_of_every_width_parse_the_same(extra: str, where: str) -> None:
+    line = f"    # {extra}\n" if where == "comment" else f'    s = "{extra}"\n'
+    text = f"def f(x: f32[n]) -> f32[n]:\n{line}    return x\n"
+    same_either_way(text)
+    file = SourceFile("t.gt", text)
+    ours = extra not in ("\ud800", "\x00", "\x1f", "\x7f", "\x0b")
+    assert (direct.parse_module(file, text, 0) is not None) == ours
+
+
+def test_the_number_form_matches_as_the_grammars_forms_do() -> None:
+    """The tokenizer's one number form against the grammar's float and int forms, written
+    out as they are there, on every string of up to four number characters and on random
+    longer ones: the same matches, the same lengths."""
+    d = r"[0-9](?:_?[0-9])*"
+    grammar_float = (rf"(?:(?:{d})?\.{d}(?:[eE][-+]?{d})?|{d}\.(?:[eE][-+]?{d})?"
+                     rf"|{d}[eE][-+]?{d})")
+    grammar_int = rf"(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|{d})"
+    tail = r"(?![A-Za-z0-9_.])"
+    reference = re.compile(rf"{grammar_float}{tail}|{grammar_int}{tail}")
+    ours = re.compile(rf"{direct._NUMBER}{tail}")
+    alphabet = "019._eExobf+-"
+    texts = ["".join(t) for n in range(1, 5) for t in itertools.product(alphabet, repeat=n)]
+    rnd = random.Random(0)
+    texts += ["".join(rnd.choice(alphabet + "a7 (") for _ in range(rnd.randint(5, 12)))
+              for _ in range(20000)]
+    for text in texts:
+        for start in range(len(text)):
+            a, b = reference.match(text, start), ours.match(text, start)
+            assert (a and a.group()) == (b and b.group()), (text, start)
