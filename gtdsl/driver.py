@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import builtins
 import gc
 import os
 from _thread import allocate_lock
@@ -19,13 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtdsl._records import record
+from gtdsl._records import is_record, record, record_fields
 from gtdsl.check import CheckResult, check_module
-from gtdsl.check.env import ALLOWED_PYTHON
+from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.check.typed import print_typed
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
 from gtdsl.ir.core import Function, Program
 from gtdsl.ir.printer import print_function
+from gtdsl.ops import OPS
 from gtdsl.ops.pyallow import Allowlist, bad_extra_name
 from gtdsl.syntax.parse import parse_file_text, read_source
 
@@ -211,28 +213,254 @@ def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] 
     if fn is None:
         return lambda f: jit(f, backend=backend, allow_python=allow_python)
     _check_backend(backend)
+    allowed = _allowlist(allow_python)
+    memo: dict[int, _JitRead] = {}
+    src = _jit_source(fn, allowed, memo)
+    if any(read.pending for read in memo.values()):
+        # a call of a name the module does not define yet: checked at the first call
+        return DeferredJit(fn, backend, allowed)
+    return _compile_jit(fn, backend, allowed, src, memo)
+
+
+def _compile_jit(fn: Any, backend: str, allowed: Allowlist, src: _JitRead,
+                 memo: dict[int, _JitRead]) -> Any:
     from gtdsl.runtime.entry import named_as
     from gtdsl.runtime.module import CompiledModule
+
+    for read in memo.values():  # each jitted function's own allow_python holds in its body
+        allowed = _merged(allowed, read.extra)
+    with _collector_paused():
+        result = check_module(src.source.file, src.source.tree, None, allowed,
+                              jit=src.source)
+    _check_errors(result)
+    compiled = CompiledModule(result.program, allowed, backend)
+    out = compiled.functions[src.name]
+    out.__wrapped__ = fn  # type: ignore[attr-defined]
+    out.__gtdsl_jit__ = (fn, allowed.extra)  # type: ignore[attr-defined]
+    for generated in (out._entry, out._bind):  # wrong calls name it as Python would
+        named_as(generated, getattr(fn, "__qualname__", out.name))
+    out.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+    return out
+
+
+class DeferredJit:
+    """A jitted function whose body calls a name its module does not define yet (a
+    function defined further down): parsed and checked at its first call, when the module
+    is complete, and compiled then. Errors found then raise at that call."""
+
+    def __init__(self, fn: Any, backend: str, allowed: Allowlist) -> None:
+        self.__wrapped__ = fn
+        self.__gtdsl_jit__ = (fn, allowed.extra)
+        self.__name__ = getattr(fn, "__name__", "function")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self._backend, self._allowed = backend, allowed
+        self._compiled: Any = None
+        self._lock = allocate_lock()
+
+    def compiled(self) -> Any:
+        """The compiled function (checking and compiling it on first use)."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    fn = self.__wrapped__
+                    memo: dict[int, _JitRead] = {}
+                    src = _jit_source(fn, self._allowed, memo)
+                    self._compiled = _compile_jit(fn, self._backend, self._allowed, src, memo)
+        return self._compiled
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.compiled()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<gtdsl.jit {self.__qualname__} (checked at its first call)>"
+
+
+@record(frozen=False, slots=False)
+class _JitRead:
+    """A jitted function read for checking: its source and scope, its name, and whether its
+    body calls a name its module does not define (yet)."""
+
+    source: JitSource
+    name: str
+    extra: tuple[str, ...] = ()  # its allow_python
+    pending: bool = False
+
+
+def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitRead:
+    """``fn`` parsed, with the names its body uses looked up in its Python module (closure,
+    globals, builtins) and sorted into what the checker can use (``JitScope``); the jitted
+    functions it calls read the same way (``memo``: each once, so calls may go both ways)."""
+    found = memo.get(id(fn))
+    if found is not None:
+        return found
     from gtdsl.syntax.pyfront import _base_indent, function_source
 
     source = function_source(fn)
     with _collector_paused():
         module = parse_file_text(source, base_indent=_base_indent(source))
-        fns = module.functions()
-        if len(fns) != 1 or len(module.body) != 1:
-            raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
-                                         f"`{fn.__qualname__}`", path=fn.__code__.co_filename,
-                                         help="define the function on its own with `def`")])
-        allowed = _allowlist(allow_python)
-        result = check_module(source, module, None, allowed)
-    _check_errors(result)
-    compiled = CompiledModule(result.program, allowed, backend)
-    out = compiled.functions[fns[0].name]
-    out.__wrapped__ = fn  # type: ignore[attr-defined]
-    for generated in (out._entry, out._bind):  # wrong calls name it as Python would
-        named_as(generated, getattr(fn, "__qualname__", out.name))
-    out.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
-    return out
+    fns = module.functions()
+    if len(fns) != 1 or len(module.body) != 1:
+        raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
+                                     f"`{fn.__qualname__}`", path=fn.__code__.co_filename,
+                                     help="define the function on its own with `def`")])
+    decl = fns[0]
+    modname = "".join(c if c.isalnum() else "_" for c in
+                      f"{getattr(fn, '__module__', None) or 'jit'}_{fn.__qualname__}")
+    read = memo[id(fn)] = _JitRead(JitSource(id(fn), f"jit_{len(memo)}_{modname}", source,
+                                             module), decl.name, allowed.extra)
+    scope = read.source.scope
+    values = _scope_values(fn)
+    for name, called in _free_names(decl):
+        if name not in values:
+            if called and name not in OPS:
+                read.pending = True  # defined further down the module, maybe
+            continue
+        value = values[name]
+        if value is _BUILTIN:
+            continue  # the language's own meaning (`range`, `max`, `float("inf")`)
+        _sort_value(scope, name, value, allowed, memo)
+    return read
+
+
+_BUILTIN: Any = object()
+
+
+def _scope_values(fn: Any) -> dict[str, Any]:
+    """The names ``fn``'s body can see, as Python resolves them: its closure's cells, its
+    module's globals, then the builtins (marked ``_BUILTIN``)."""
+    values: dict[str, Any] = {name: _BUILTIN for name in dir(builtins)}
+    values.update(getattr(fn, "__globals__", {}))
+    code = getattr(fn, "__code__", None)
+    for name, cell in zip(code.co_freevars if code else (), getattr(fn, "__closure__", None)
+                          or ()):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:  # a cell not filled yet (a name assigned later in the outer body)
+            values.pop(name, None)
+    return values
+
+
+def _free_names(decl: Any) -> list[tuple[str, bool]]:
+    """The names ``decl``'s body reads that it does not bind itself (parameters, assigned
+    names, loop variables, size variables and the names in its annotations), in order of
+    first use, each with whether the body calls it."""
+    from gtdsl.syntax import ast
+
+    bound = {p.name for p in decl.params} | {p.name for p in decl.size_params}
+    annotations = [p.annotation for p in decl.params] + [decl.returns]
+    found: dict[str, bool] = {}
+
+    def walk(node: Any, in_type: bool) -> None:
+        if isinstance(node, tuple):
+            for item in node:
+                walk(item, in_type)
+            return
+        if not is_record(node):
+            return
+        cls = type(node)
+        if in_type or cls.__name__ in _TYPE_NODES:
+            for f in record_fields(cls):  # every name in a type binds or labels, never reads
+                value = getattr(node, f.name)
+                if isinstance(value, str) and f.name in ("name", "label"):
+                    bound.add(value)
+                walk(value, True)
+            return
+        if cls is ast.Name:
+            found.setdefault(node.id, False)
+        elif cls is ast.Call and type(node.func) is ast.Name:
+            found[node.func.id] = True
+        elif cls in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For):
+            target = node.target
+            for t in (target.elts if isinstance(target, ast.Tuple) else (target,)):
+                if isinstance(t, ast.Name):
+                    bound.add(t.id)
+        for f in record_fields(cls):
+            if f.name != "span":
+                walk(getattr(node, f.name), False)
+
+    for a in annotations:
+        walk(a, True)
+    walk(decl.body, False)
+    return [(n, c) for n, c in found.items() if n not in bound and n != decl.name]
+
+
+_TYPE_NODES = frozenset(("DynType", "TensorType", "ScalarType", "StructType", "ListType",
+                         "TupleType", "Shape", "Dim", "SizeVar", "SizeLit", "SizeBinOp",
+                         "Variadic", "Device"))
+
+
+def _sort_value(scope: JitScope, name: str, value: Any, allowed: Allowlist,
+                memo: dict[int, _JitRead]) -> None:
+    """What ``value``, bound to ``name`` in a jitted function's module, is to the checker."""
+    import types
+
+    marked = getattr(value, "__gtdsl_jit__", None)
+    if isinstance(marked, tuple) and len(marked) == 2:  # another jitted function
+        callee, extra = marked
+        scope.functions[name] = _jit_source(callee, _merged(allowed, extra), memo).source
+        return
+    if isinstance(value, types.ModuleType):
+        if allowed.is_namespace(value.__name__):
+            scope.modules[name] = value.__name__
+        else:
+            scope.refused[name] = f"the module `{value.__name__}` (not an allowlisted namespace)"
+        return
+    if type(value) in (int, float, bool):
+        scope.constants[name] = value
+        return
+    path = _allowlisted_path(value, allowed)
+    if path is not None:
+        scope.names[name] = path
+        return
+    scope.refused[name] = _describe(value)
+
+
+def _merged(allowed: Allowlist, extra: tuple[str, ...]) -> Allowlist:
+    missing = tuple(n for n in extra if n not in allowed.extra)
+    return Allowlist(allowed.extra + missing) if missing else allowed
+
+
+_PATHS: dict[tuple[str, ...], dict[int, str]] = {}
+
+
+def _allowlisted_path(value: Any, allowed: Allowlist) -> str | None:
+    """The allowlisted dotted name ``value`` is (``F.gelu`` -> torch.nn.functional.gelu),
+    by identity with the objects the allowlist names; None when it is none of them."""
+    if isinstance(value, (str, bytes, int, float, complex, tuple, list, dict, set)):
+        return None
+    guess = f"{getattr(value, '__module__', None)}.{getattr(value, '__qualname__', None)}"
+    if allowed.is_name(guess):
+        try:
+            if allowed.resolve(guess) is value:
+                return guess
+        except LookupError:
+            pass
+    by_id = _PATHS.get(allowed.extra)
+    if by_id is None:
+        by_id = {}
+        for path in sorted(allowed.names):
+            try:
+                obj = allowed.resolve(path)
+            except LookupError:
+                continue
+            if not isinstance(obj, (int, float, bool, str)):
+                by_id.setdefault(id(obj), path)
+        _PATHS[allowed.extra] = by_id
+    return by_id.get(id(value))
+
+
+def _describe(value: Any) -> str:
+    """A value of a jitted function's module, as an error names it."""
+    import inspect
+
+    if inspect.isfunction(value) or inspect.isbuiltin(value):
+        return (f"the Python function `{getattr(value, '__qualname__', '?')}` (not an "
+                "@gtdsl.jit function, nor an allowlisted name)")
+    if inspect.isclass(value):
+        return f"the class `{value.__qualname__}`"
+    return f"a value of type `{type(value).__qualname__}`"
 
 
 # ---------------------------------------------------------------- checked programs, memoized

@@ -20,7 +20,7 @@ from typing import Any
 
 from gtdsl._records import replace
 from gtdsl.check.callgraph import call_order
-from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, ModuleEnv, Session
+from gtdsl.check.env import ALLOWED_PYTHON, FnInfo, JitSource, ModuleEnv, Session
 from gtdsl.check.function import NOT_LITERAL, FunctionChecker, default_value
 from gtdsl.ops.pyallow import Allowlist
 from gtdsl.diagnostics import Diagnostic, SourceFile
@@ -83,11 +83,14 @@ class CheckResult:
 
 
 def check_module(file: SourceFile, tree: ast.Module, path: Path | None = None,
-                 allowed_python: Allowlist = ALLOWED_PYTHON, ir: bool = True) -> CheckResult:
+                 allowed_python: Allowlist = ALLOWED_PYTHON, ir: bool = True,
+                 jit: JitSource | None = None) -> CheckResult:
     """Check a parsed module. ``ir=False`` finds the same diagnostics and signatures without
-    keeping the functions' IR (what ``gtdsl check`` needs)."""
+    keeping the functions' IR (what ``gtdsl check`` needs). ``jit``: the module is one
+    jitted Python function (``file`` and ``tree`` are its), whose names resolve through
+    its Python module's scope."""
     session = Session(allowed_python, ir)
-    env = session.load_main(file, tree, path)
+    env = session.load_jit(jit) if jit is not None else session.load_main(file, tree, path)
     order: list = []
 
     def ensure(fn: FnInfo) -> None:

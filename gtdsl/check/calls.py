@@ -195,6 +195,10 @@ class CallChecker(CastChecker):
         """An allowlisted Python name used as a value. Numbers (``math.inf``, ``torch.pi``)
         are constants of their scalar type, as if written out; anything else is an extern
         of type ``?``."""
+        dtype = _TORCH_DTYPES.get(path)
+        if dtype is not None:  # `torch.float32` is `f32`, for the ops that take a dtype
+            dt = TOther("dtype")
+            return V(dt, Lit(DT(dtype), dt), value=DT(dtype), span=span)
         obj = self.s.allowed.fact(path).value  # a number's value, else None
         kind = {bool: ScalarKind.BOOL, int: ScalarKind.INT, float: ScalarKind.FLOAT}.get(
             type(obj))
@@ -246,6 +250,23 @@ class CallChecker(CastChecker):
         missing = self.python_missing(path, e.span) or self.python_writes(path, args, kwargs)
         if missing is not None:
             return missing
+        as_op = op_of_python(self.s.allowed, path)
+        if as_op is not None:  # `F.gelu(x)` is the op `gelu`, checked by its relation
+            name, by = as_op
+            op_args, op_kwargs = args, kwargs
+            if by is not None and len(args) <= len(by):  # bound by the Python parameters
+                op_kwargs = {**dict(zip(by, args)), **kwargs}
+                op_args = []
+            params = OPS[name].params
+            known = {p.name for p in params}
+            rules = writing_args(path)
+            extra = [k for k in op_kwargs if k not in known]
+            # arguments the op does not take: writing arguments at values that write nothing
+            # (checked above) are left out; any other makes the call the Python function's
+            if all(k in rules for k in extra) and len(op_args) <= len(params):
+                for k in extra:
+                    del op_kwargs[k]
+                return self.op_call(name, op_args, op_kwargs, e.span)
         t = TDyn(DynReason.EXTERN)
         out = self.var(path.rsplit(".", 1)[-1], t)
         self.emit(Op.EXTERN, tuple(a.atom for a in args) + tuple(v.atom for v in
@@ -415,6 +436,53 @@ class CallPlan:
             self.param_rows[pname] = bool(row_names)
         # the callee's size variables no parameter is named after, with their new names
         self.size_vars = tuple((v, ren[v]) for v in callee.size_vars if v not in self.order)
+
+
+_AS_OP: dict[str, tuple[str, tuple[str, ...] | None] | None] = {}
+
+
+def op_of_python(allowed: Allowlist, path: str) -> tuple[str, tuple[str, ...] | None] | None:
+    """The catalogue op an allowlisted Python function is, so that a call of it is checked
+    as the op is (``torch.nn.functional.gelu`` is ``gelu``, ``torch.nn.functional.relu`` is
+    ``relu``): the op whose torch function it is, or, for ``torch.nn.functional.X`` where
+    the op ``X`` is ``torch.X``, that op when the function has its parameters in the same
+    order (then, with the Python parameter names to bind positional arguments by). None for
+    any other name."""
+    if path in _AS_OP:
+        return _AS_OP[path]
+    found: tuple[str, tuple[str, ...] | None] | None = None
+    module, _, name = path.rpartition(".")
+    op = _BY_TORCH_PATH().get(path)
+    if op is not None:
+        found = (op, None)
+    elif module == "torch.nn.functional" and name in OPS and OPS[name].torch == f"torch.{name}":
+        try:
+            params = allowed.fact(path).params
+        except LookupError:
+            params = ()
+        wanted = [p.name for p in OPS[name].params if not p.variadic and not p.keyword_only]
+        it = iter(params)
+        if params and all(w in it for w in wanted):  # a subsequence: the same order
+            found = (name, tuple(params))
+    _AS_OP[path] = found
+    return found
+
+
+_TORCH_DTYPES = {
+    "torch.float16": "f16", "torch.half": "f16", "torch.bfloat16": "bf16",
+    "torch.float32": "f32", "torch.float": "f32", "torch.float64": "f64", "torch.double": "f64",
+    "torch.int8": "i8", "torch.int16": "i16", "torch.short": "i16", "torch.int32": "i32",
+    "torch.int": "i32", "torch.int64": "i64", "torch.long": "i64", "torch.uint8": "u8",
+    "torch.bool": "bool", "torch.complex64": "c64", "torch.complex128": "c128",
+}
+_TORCH_PATHS: dict[str, str] = {}
+
+
+def _BY_TORCH_PATH() -> dict[str, str]:
+    """Each op by its torch function's path (``torch.nn.functional.gelu`` -> ``gelu``)."""
+    if not _TORCH_PATHS:
+        _TORCH_PATHS.update({d.torch: n for n, d in OPS.items() if d.torch.startswith("torch.")})
+    return _TORCH_PATHS
 
 
 def is_python_value(allowed: Allowlist, path: str) -> bool:

@@ -81,12 +81,41 @@ class ModuleEnv:
     imported_fns: dict[str, FnInfo] = field(default_factory=dict)
     imported_structs: dict[str, StructInfo] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)  # names whose import failed (reported)
+    # a jitted function's Python globals (``JitScope``): numbers, and what cannot be used
+    constants: dict[str, int | float | bool] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # local name -> what it is
 
     def function(self, name: str) -> FnInfo | None:
         return self.functions.get(name) or self.imported_fns.get(name)
 
     def struct(self, name: str) -> StructInfo | None:
         return self.structs.get(name) or self.imported_structs.get(name)
+
+
+@record(frozen=False, slots=False)
+class JitScope:
+    """What the names a jitted function's body uses are in its Python module (its globals
+    and closure, read when it is decorated): allowlisted namespaces (``F`` is
+    ``torch.nn.functional``), allowlisted functions and values, numbers, other jitted
+    functions, and what none of those is (an error where the body uses it)."""
+
+    modules: dict[str, str] = field(default_factory=dict)  # local -> namespace path
+    names: dict[str, str] = field(default_factory=dict)  # local -> function or value path
+    constants: dict[str, int | float | bool] = field(default_factory=dict)
+    functions: dict[str, JitSource] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # local -> what it is, for the error
+
+
+@record(frozen=False, slots=False)
+class JitSource:
+    """One jitted Python function as the checker reads it: its source parsed, its scope,
+    and a module name for its qualified name (unique in one check)."""
+
+    key: int  # identity of the Python function: each is loaded once per check
+    module_name: str
+    file: SourceFile
+    tree: ast.Module
+    scope: JitScope = field(default_factory=JitScope)
 
 
 # top-level names that always mean Python, never a .gt module next to the file
@@ -131,6 +160,29 @@ class Session:
         self._collect(env)
         if path is not None:
             self._loading.pop()
+        return env
+
+    def load_jit(self, src: JitSource, main: bool = True) -> ModuleEnv:
+        """A jitted function's module: its one function, with the names of its scope bound
+        as a ``.gt`` file's imports would bind them; the jitted functions it calls are
+        loaded as modules of their own (each once, so calls may go both ways)."""
+        key = f"<jit {src.key}>"
+        found = self.modules.get(key)
+        if found is not None:
+            return found
+        env = ModuleEnv(src.module_name, src.file, src.tree, None, is_main=main)
+        self.modules[key] = env
+        scope = src.scope
+        env.py_modules.update(scope.modules)
+        env.externs.update(scope.names)
+        env.constants.update(scope.constants)
+        env.refused.update(scope.refused)
+        self._collect(env)
+        for local, callee in scope.functions.items():
+            other = self.load_jit(callee, main=False)
+            fns = list(other.functions.values())
+            if fns:
+                env.imported_fns[local] = fns[0]
         return env
 
     def _load_gt(self, name: str, importer: ModuleEnv, span: Span | None) -> ModuleEnv | None:
@@ -363,5 +415,5 @@ def struct_field_type(info: StructInfo, name: str, args: tuple[Size | None, ...]
         found = info.instances[key] = substitute(t, lambda v: env.get(v, KEEP), rows={})
     return found
 
-__all__ = ["ALLOWED_PYTHON", "FnInfo", "ModuleEnv", "Session", "StructInfo", "TDim", "TShape",
-           "ScalarKind", "diag", "struct_field_type"]
+__all__ = ["ALLOWED_PYTHON", "FnInfo", "JitScope", "JitSource", "ModuleEnv", "Session",
+           "StructInfo", "TDim", "TShape", "ScalarKind", "diag", "struct_field_type"]

@@ -227,6 +227,10 @@ class ExprChecker(CallChecker):
         mod = self.fn.module
         if n in mod.externs and is_python_value(self.s.allowed, mod.externs[n]):
             return self.python_value(mod.externs[n], e.span)  # `from math import inf`
+        if n in mod.constants:  # a number from a jitted function's module, as if written out
+            return self.constant(mod.constants[n], e.span)
+        if n in mod.refused:
+            return self.refused(n, e.span)
         if mod.function(n) is not None or n in OPS or n in mod.externs:
             return self.error("GT2024", f"`{n}` is a function; functions are not values here",
                               e.span, "used as a value", help=f"call it: {n}(...)")
@@ -371,6 +375,12 @@ class ExprChecker(CallChecker):
             args = [self._expr(a, env) for a in e.args]
             if f.id in mod.failed:  # its import was already reported
                 return self.dyn_error(e.span)
+            if f.id in mod.refused:
+                return self.refused(f.id, f.span)
+            if f.id == "float" and mod.function(f.id) is None and f.id not in mod.externs:
+                special = _special_float(e)
+                if special is not None:  # float("-inf"): a constant, as Python computes it
+                    return self.constant(special, e.span)
             callee = mod.function(f.id)
             if callee is not None:
                 return self.user_call(callee, args, kwargs, e)
@@ -396,14 +406,40 @@ class ExprChecker(CallChecker):
                 return self.extern_call(path, args, kwargs, e)
             recv = self.expr(base, env)
             args = [self._expr(a, env) for a in e.args]
+            if isinstance(recv.type, TDyn) and recv.type.reason is DynReason.ERROR:
+                return self.dyn_error(e.span)  # reported where the receiver went wrong
             op = OPS.get(f.attr)
             if op is not None and op.method and isinstance(recv.type, (TTensor, TDyn)):
                 return self.op_call(f.attr, [recv, *args], kwargs, e.span)
+            hint = "every op of the catalogue is a tensor method: x.sum(dim=n), x.to(f16), " \
+                "x.transpose(0, 1)"
+            if isinstance(recv.type, TScalar) and recv.type.kind is ScalarKind.INT:
+                hint += ("; for a tensor of ints write `i64[...]` (`int` and `int[n]` are a "
+                         "Python int)")
             return self.error("GT1011", f"{kind_of(recv.type)} has no method `{f.attr}`", f.span,
-                              "unknown method", help="every op of the catalogue is a tensor "
-                              "method: x.sum(dim=n), x.to(f16), x.transpose(0, 1)")
+                              "unknown method", help=hint)
         return self.error("GT2025", "this expression is not callable", f.span, "called here",
                           help="call a function, an op or a method: f(x), x.sum()")
+
+    def constant(self, value: int | float | bool, span: Span | None) -> V:
+        """A number known before run time, as its literal would be."""
+        if isinstance(value, bool):
+            t = TScalar(ScalarKind.BOOL)
+        elif isinstance(value, int):
+            t = TScalar(ScalarKind.INT, Size.of(value))
+        else:
+            t = TScalar(ScalarKind.FLOAT)
+        return V(t, Lit(value, t), value=value, span=span)
+
+    def refused(self, name: str, span: Span | None) -> V:
+        """A name of a jitted function's Python module that gtdsl cannot use."""
+        return self.error(
+            "GT1012", f"`{name}` is {self.fn.module.refused[name]}, which a jitted function "
+            "cannot use", span, "from the module's globals",
+            help="a jitted function may call other @gtdsl.jit functions and the allowlisted "
+            "names of torch, torch.nn.functional (F), torch.linalg, torch.special and math, "
+            "and read numbers (ints, floats, bools) defined in its module; pass anything else "
+            "as an argument", notes=("see `gtdsl explain GT1012` for the allowlist",))
 
     # ---------------------------------------------------------------- operators
     def binary(self, name: str, left: V, right: V, span: Span | None) -> V:
@@ -459,6 +495,19 @@ class ExprChecker(CallChecker):
             forget = TScalar(ScalarKind.INT)  # too large to track: known at run time only
             left = left.but(type=forget, value=UNKNOWN, label=None)
         return left, right
+
+
+_SPECIAL_FLOATS = frozenset(("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan",
+                             "+nan", "-nan"))
+
+
+def _special_float(e: ast.Call) -> float | None:
+    """``float("inf")``, ``float("-inf")``, ``float("nan")``: the value, else None."""
+    if len(e.args) == 1 and not e.keywords and isinstance(e.args[0], ast.Str):
+        text = e.args[0].value.strip().lower()
+        if text in _SPECIAL_FLOATS:
+            return float(text)
+    return None
 
 
 def _literal_number(value: Any) -> int | float | None:

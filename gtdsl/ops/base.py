@@ -133,8 +133,11 @@ def tensor_of(arg: Arg, name: str) -> TTensor:
         return t
     if isinstance(t, TDyn):
         return TENSOR
-    raise OpError("GT2016", f"`{name}` must be a tensor, got {describe(t)}", name,
-                  "pass a tensor here")
+    hint = "pass a tensor here"
+    if isinstance(t, TScalar) and t.kind is ScalarKind.INT:  # `int[seq]` written for a tensor
+        hint += ("; for a tensor of ints write `i64[...]` (`int` and `int[n]` are a Python "
+                 "int, `int[n]` one whose value is the size `n`)")
+    raise OpError("GT2016", f"`{name}` must be a tensor, got {describe(t)}", name, hint)
 
 
 def describe(t: Type) -> str:

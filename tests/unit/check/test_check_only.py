@@ -44,3 +44,4 @@ def test_the_corpus_has_errors_and_clean_programs() -> None:
     results = [check_file(p, is_path=True, ir=False) for p in CORPUS]
     assert any(r.result is not None and r.result.ok for r in results)
     assert sum(1 for r in results if r.result is not None and not r.result.ok) >= 10
+

@@ -444,3 +444,13 @@ def test_a_size_expression_too_large_to_track_is_known_at_run_time(tmp_path: Pat
     for backend in ("torch", "interpret"):
         m = _load(tmp_path, src, backend, f"h_{backend}.gt")
         assert m.h(torch.ones(2), 1, 2) == (2 + 1 + 2 + 1) ** 512 % 1000
+
+
+def test_an_int_written_for_a_tensor_of_ints_suggests_i64() -> None:
+    source = ("def f(ids: int[seq], w: f32[v, d]) -> f32[seq, d]:\n"
+              "    return embedding(ids, w)\n\n\n"
+              "def g(ids: int[seq]) -> i64[seq]:\n"
+              "    return ids.abs()\n")
+    diags = check_file(source, "t.gt").diagnostics
+    assert [d.code for d in diags] == ["GT2016", "GT1011"]
+    assert all("i64[...]" in (d.help or "") for d in diags)
