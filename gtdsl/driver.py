@@ -273,6 +273,12 @@ class DeferredJit:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.compiled()(*args, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # what a compiled function has (``signature``, ``cache_info``, ...): compiled first
+        if name.startswith("__") or name in ("_compiled", "_lock", "_backend", "_allowed"):
+            raise AttributeError(name)
+        return getattr(self.compiled(), name)
+
     def __repr__(self) -> str:
         return f"<gtdsl.jit {self.__qualname__} (checked at its first call)>"
 

@@ -77,6 +77,8 @@ def test_a_function_defined_further_down_is_checked_at_the_first_call() -> None:
     expected = F.softmax(x, -1).masked_fill(x < 0, float("-inf"))
     torch.testing.assert_close(uses_later(x), expected)
     assert uses_later.compiled() is uses_later.compiled()  # compiled once
+    assert uses_later.signature == uses_later.compiled().signature
+    assert uses_later.cache_info().compiles >= 1
 
 
 def test_a_call_checks_the_callees_signature_at_decoration() -> None:
