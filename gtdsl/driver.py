@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gtdsl._records import is_record, record, record_fields
 from gtdsl.check import CheckResult, check_module
+from gtdsl.check.builder import target_names
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.check.typed import print_typed
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
@@ -350,51 +351,50 @@ def _scope_values(fn: Any) -> dict[str, Any]:
 
 def _free_names(decl: Any) -> list[tuple[str, bool]]:
     """The names ``decl``'s body reads that it does not bind itself (parameters, assigned
-    names, loop variables, size variables and the names in its annotations), in order of
-    first use, each with whether the body calls it."""
+    names, loop variables, size variables, the names in its parameters' annotations), in
+    order of first use, each with whether the body calls it. Annotations in the body are
+    not walked (their names are sizes and labels, never reads)."""
+    from gtdsl.check.callgraph import child_fields
     from gtdsl.syntax import ast
 
     bound = {p.name for p in decl.params} | {p.name for p in decl.size_params}
-    annotations = [p.annotation for p in decl.params] + [decl.returns]
+    for t in [p.annotation for p in decl.params] + [decl.returns]:
+        bound |= _type_names(t)
     found: dict[str, bool] = {}
-
-    def walk(node: Any, in_type: bool) -> None:
-        if isinstance(node, tuple):
-            for item in node:
-                walk(item, in_type)
-            return
-        if not is_record(node):
-            return
+    stack: list[Any] = list(reversed(decl.body))
+    while stack:
+        node = stack.pop()
         cls = type(node)
-        if in_type or cls.__name__ in _TYPE_NODES:
-            for f in record_fields(cls):  # every name in a type binds or labels, never reads
-                value = getattr(node, f.name)
-                if isinstance(value, str) and f.name in ("name", "label"):
-                    bound.add(value)
-                walk(value, True)
-            return
         if cls is ast.Name:
             found.setdefault(node.id, False)
         elif cls is ast.Call and type(node.func) is ast.Name:
             found[node.func.id] = True
         elif cls in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For):
-            target = node.target
-            for t in (target.elts if isinstance(target, ast.Tuple) else (target,)):
-                if isinstance(t, ast.Name):
-                    bound.add(t.id)
-        for f in record_fields(cls):
-            if f.name != "span":
-                walk(getattr(node, f.name), False)
-
-    for a in annotations:
-        walk(a, True)
-    walk(decl.body, False)
+            bound |= {n.id for n in target_names(node.target)}
+        for name, _ in child_fields(cls):  # last field first: popped in source order
+            value = getattr(node, name)
+            if isinstance(value, tuple):
+                stack.extend(v for v in reversed(value) if is_record(v))
+            elif is_record(value):
+                stack.append(value)
     return [(n, c) for n, c in found.items() if n not in bound and n != decl.name]
 
 
-_TYPE_NODES = frozenset(("DynType", "TensorType", "ScalarType", "StructType", "ListType",
-                         "TupleType", "Shape", "Dim", "SizeVar", "SizeLit", "SizeBinOp",
-                         "Variadic", "Device"))
+def _type_names(t: Any) -> set[str]:
+    """Every name an annotation holds (sizes, labels, rows, struct names)."""
+    if isinstance(t, tuple):
+        return set().union(*map(_type_names, t)) if t else set()
+    if not is_record(t):
+        return set()
+    out: set[str] = set()
+    for f in record_fields(type(t)):
+        value = getattr(t, f.name)
+        if isinstance(value, str):
+            if f.name in ("name", "label"):
+                out.add(value)
+        elif f.name != "span":
+            out |= _type_names(value)
+    return out
 
 
 def _sort_value(scope: JitScope, name: str, value: Any, allowed: Allowlist,

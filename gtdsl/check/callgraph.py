@@ -75,7 +75,7 @@ def _calls_of(fn: FnInfo) -> tuple[list[tuple[FnInfo, ast.Call, int]], int]:
             if callee is not None and (id(callee) not in out or out[id(callee)][2] < blocks):
                 out[id(callee)] = (callee, node, blocks)
         # children pushed last to first, so that they are visited in source order
-        for name, block in _child_fields(cls):
+        for name, block in child_fields(cls):
             value = getattr(node, name)
             if value is None:
                 continue
@@ -119,7 +119,7 @@ _LEAF_FIELDS = frozenset((
 ))
 
 
-def _child_fields(cls: type) -> tuple[tuple[str, int], ...]:
+def child_fields(cls: type) -> tuple[tuple[str, int], ...]:
     """The fields of an AST class that may hold statements or expressions, last first, each
     with the blocks it adds: 1 for the bodies of ``if``, ``for`` and conditional
     expressions."""

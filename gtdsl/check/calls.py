@@ -452,7 +452,7 @@ def op_of_python(allowed: Allowlist, path: str) -> tuple[str, tuple[str, ...] | 
         return _AS_OP[path]
     found: tuple[str, tuple[str, ...] | None] | None = None
     module, _, name = path.rpartition(".")
-    op = _BY_TORCH_PATH().get(path)
+    op = _by_torch_path().get(path)
     if op is not None:
         found = (op, None)
     elif module == "torch.nn.functional" and name in OPS and OPS[name].torch == f"torch.{name}":
@@ -478,7 +478,7 @@ _TORCH_DTYPES = {
 _TORCH_PATHS: dict[str, str] = {}
 
 
-def _BY_TORCH_PATH() -> dict[str, str]:
+def _by_torch_path() -> dict[str, str]:
     """Each op by its torch function's path (``torch.nn.functional.gelu`` -> ``gelu``)."""
     if not _TORCH_PATHS:
         _TORCH_PATHS.update({d.torch: n for n, d in OPS.items() if d.torch.startswith("torch.")})

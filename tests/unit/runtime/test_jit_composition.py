@@ -211,3 +211,19 @@ def test_allow_python_names_reach_the_body_through_the_module() -> None:
         def not_allowed(x: "f32[n]") -> "f32[n]":
             return operator.neg(x)
     assert [d.code for d in _errors(excinfo)] == ["GT1012"]
+
+
+d = 64  # a module global named like a size variable
+helper_value = "a string"
+
+
+def test_names_the_body_binds_are_not_looked_up_in_the_module() -> None:
+    @gtdsl.jit
+    def shadows(x: "f32[n, d]", helper_value: "f32[n, d]") -> "f32[n, d]":
+        plain_python = x * 2.0  # a local: the module's function of that name is not used
+        for NAME in range(2):
+            plain_python = plain_python + helper_value
+        return plain_python * d  # `d` is the size bound by `x`, not the module's 64
+
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    torch.testing.assert_close(shadows(x, y), (x * 2.0 + y + y) * 3)
