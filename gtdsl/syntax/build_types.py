@@ -21,6 +21,7 @@ from gtdsl.diagnostics import Diagnostic, Label, SourceFile, Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.errors import parse_tree
 from gtdsl.syntax.grammar import SyntaxProblem, token_span
+from gtdsl.syntax.jaxtyping import jaxtyping_type
 from gtdsl.syntax.tokens import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, RESERVED_PREFIX
 
 _SIZE_OPS = {
@@ -225,6 +226,8 @@ class TypeBuilder:
         name_tok, shape, device = tree.children
         name = as_token(name_tok).value
         span = self.span(tree)
+        if _has_jaxtyping_dims(shape):
+            return self.jaxtyping(name, as_token(name_tok), shape, device, span)
         # `int`, `float`, `bool` alone are Python scalars; a written shape or device makes
         # them tensor dtypes (`bool[]`, `int @ cuda`); `int[N]` alone is an int naming size N.
         if name in ast.SCALAR_NAMES and shape is None and device is None:
@@ -240,6 +243,25 @@ class TypeBuilder:
                       help="dtypes are f16 bf16 f32 f64 i8 i16 i32 i64 u8 bool c64 c128, "
                            "and the categories float int uint complex")
         return ast.StructType(name, self.struct_args(name, shape), span)
+
+    def jaxtyping(self, name: str, name_tok: Token, shape: Tree, device: Tree | None,
+                  span: Span) -> ast.TypeExpr:
+        """``Float[Tensor, "b s d"]``: a jaxtyping annotation, as the gtdsl type it means."""
+        dims = shape.children[0].children
+        strings = [d for d in dims if d.data in ("string_dim", "dotted_dim")]
+        if (len(dims) != 2 or dims[1].data != "string_dim" or dims[0].data == "string_dim"
+                or device is not None):
+            where = device if device is not None else (strings or [shape])[0]
+            self.fail("GT0011", "a string in a shape is a jaxtyping dims string, written "
+                      "`Float[Tensor, \"b s d\"]`", where, "not a gtdsl shape",
+                      help="write a gtdsl type such as `f32[b, s, d]`, or a jaxtyping one: a "
+                           "dtype name, `Tensor` and the dims string")
+        array_dim, string_dim = dims
+        array = _array_name(array_dim)
+        tok = as_token(string_dim.children[0])
+        return jaxtyping_type(self.file, name, self.span(name_tok), array or "?",
+                              self.span(array_dim), tok.value,
+                              (tok.start_pos or 0) + self.offset, span)
 
     def struct_args(self, name: str, shape: Tree | None) -> tuple[ast.SizeExpr | None, ...]:
         if shape is None or shape.children[0] is None:
@@ -267,6 +289,11 @@ class TypeBuilder:
         dims: list[ast.Dim] = []
         for i, dim in enumerate(dims_tree.children):
             kind = dim.data
+            if kind in ("string_dim", "dotted_dim"):
+                self.fail("GT0011", "a string or dotted name in a shape is part of a "
+                          "jaxtyping type, written `Float[Tensor, \"b s d\"]`", dim,
+                          "not a dim", help="write dims as names, sizes or `?`, e.g. "
+                                            "`f32[b, s, 768]`")
             if kind in ("row_dim", "ellipsis_dim"):
                 if i != 0:
                     self.fail("GT0011", "a variadic part may only come first in a shape", dim,
@@ -336,6 +363,22 @@ def _string_prefix(text: str) -> str:
     while i < len(text) and text[i] in _STRING_PREFIX_CHARS:
         i += 1
     return text[:i]
+
+
+def _has_jaxtyping_dims(shape: Tree | None) -> bool:
+    if shape is None or shape.children[0] is None:
+        return False
+    return any(d.data in ("string_dim", "dotted_dim") for d in shape.children[0].children)
+
+
+def _array_name(dim: Tree) -> str | None:
+    """``Tensor`` or ``torch.Tensor`` as written in ``Float[<here>, "..."]``; None if the
+    dim is no name."""
+    if dim.data == "dotted_dim":
+        return ".".join(as_token(t).value for t in dim.children)
+    if dim.data == "size_dim" and dim.children[0].data == "size_name":
+        return as_token(dim.children[0].children[0]).value
+    return None
 
 
 def _single_size_dim(shape: Tree | None) -> bool:
