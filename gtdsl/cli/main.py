@@ -67,7 +67,8 @@ def _build_parser() -> _Parser:
     # prog: what argparse would format from the usage so far, without a formatter's width
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
                                 prog=parser.prog)
-    check = sub.add_parser("check", help="check .gt files without running them")
+    check = sub.add_parser("check", help="check .gt files, and the @gtdsl.jit functions of "
+                           ".py files, without running them")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="diagnostics as text (default) or a JSON array on stdout")
@@ -145,6 +146,15 @@ def run_check(files: Sequence[str], fmt: str, out: TextIO, err: TextIO,
     unreadable = False
     signatures: list[str] = []
     for name in files:
+        if name.endswith(".py"):  # its @gtdsl.jit functions, read without running the file
+            from gtdsl.pyfile import check_python_file
+
+            py = check_python_file(name)
+            diagnostics += py.diagnostics
+            unreadable |= py.unreadable
+            if types:
+                signatures += list(py.signatures)
+            continue
         checked = check_file(name, is_path=True, ir=False)  # diagnostics alone
         diagnostics += checked.diagnostics
         unreadable |= checked.unreadable

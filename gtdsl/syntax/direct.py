@@ -25,9 +25,10 @@ from itertools import accumulate, repeat
 
 from gtdsl.diagnostics import SourceFile, Span
 from gtdsl.syntax import ast
+from gtdsl.syntax.jaxtyping import jaxtyping_type
 from gtdsl.syntax.tokens import (
     GRAMMAR_KEYWORDS, MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, RESERVED_PREFIX, TAB_SIZE,
-    UNSUPPORTED_KEYWORDS, trim_end,
+    UNSUPPORTED_KEYWORDS, SyntaxProblem, trim_end,
 )
 
 
@@ -1125,6 +1126,10 @@ class _Parser:
         height = 0
         if K[i] == "[":
             self.i = i
+            if struct and K[i + 1] == "N" and (K[i + 2] == "," or K[i + 2] == "."):
+                jax = self.jaxtyping_type(t0)
+                if jax is not None:
+                    return jax
             if struct:
                 args, height = self.struct_args()
             else:
@@ -1152,6 +1157,28 @@ class _Parser:
         if name == "int" and not written and single is not None:
             return ast.ScalarType(ast.ScalarKind.INT, single, span)
         return ast.TensorType(ast.DTYPE_NAMES.get(name), shape, device, span)
+
+    def jaxtyping_type(self, t0: int) -> ast.TypeExpr | None:
+        """``Float[Tensor, "b s d"]`` from token ``t0`` (gtdsl.syntax.jaxtyping); None when
+        the brackets hold no string (struct arguments); anything else written with a string
+        or a dotted name in them is Lark's to explain."""
+        K, V = self.K, self.V
+        i = a0 = t0 + 2
+        while K[i + 1] == "." and K[i + 2] == "N":
+            i += 2
+        if i == a0 and K[i + 2] != "S":
+            return None
+        if K[i + 1] != "," or K[i + 2] != "S" or K[i + 3] != "]" or K[i + 4] == "@":
+            raise _Bail
+        s = i + 2
+        self.i = s + 2
+        self.h = 5  # named_type > shape > dims > a name's size_dim > size_name, as Lark's
+        try:
+            return jaxtyping_type(self.file, V[t0], self._span(t0, t0), "".join(V[a0:i + 1]),
+                                  self._span(a0, i), V[s], self._start(s),
+                                  self._span(t0, s + 1))
+        except SyntaxProblem:
+            raise _Bail from None
 
     def container_type(self, t0: int, name: str) -> ast.TypeExpr:
         """``list[type]`` or ``tuple[types]``, from token ``t0``."""

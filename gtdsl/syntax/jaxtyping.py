@@ -62,10 +62,6 @@ _SIZE_OPS = {"+": ast.SizeOp.ADD, "-": ast.SizeOp.SUB, "*": ast.SizeOp.MUL,
              "//": ast.SizeOp.FLOORDIV, "%": ast.SizeOp.MOD}
 
 
-def is_jaxtyping_name(name: str) -> bool:
-    return name in DTYPES or name in REFUSED
-
-
 def _fail(span: Span, message: str, label: str, help: str | None = None,
           notes: tuple[str, ...] = ()) -> SyntaxProblem:
     return SyntaxProblem(Diagnostic("GT0011", message, Label(span, label), notes=notes,

@@ -33,6 +33,7 @@ COMMANDS = [
     ["explain", "GT3001"],
     ["check", str(MODELS / "bert.gt"), str(MODELS / "gpt2.gt"), str(MODELS / "t5.gt")],
     ["check", "--types", str(EXAMPLES / "encoder.gt")],
+    ["check", str(REPO / "tests" / "fixtures" / "pyfiles" / "clean_model.py")],
     ["compile", str(MODELS / "blocks.gt"), "--fn", "dense", "--emit", "ast"],
     ["compile", str(MODELS / "blocks.gt"), "--fn", "attend", "--emit", "typed"],
     ["compile", str(MODELS / "blocks.gt"), "--fn", "attend", "--emit", "ir"],

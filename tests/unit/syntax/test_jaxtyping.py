@@ -219,3 +219,16 @@ def test_the_reference_example_runs(tmp_path) -> None:
     assert module.scores.shape == (2, 4, 8, 9)
     assert str(module.attention.signature) == (
         "def attention(q: float[b, h, s, d], k: float[b, h, t, d]) -> float[b, h, s, t]")
+
+
+def test_the_direct_parser_builds_the_forms_as_lark_does() -> None:
+    from tests.unit.syntax.test_direct import same_either_way
+
+    for form, _ in TABLE:
+        text = f"def f(x: {form}, n: Linear[768, D]) -> {form}:\n    y: {form} = x\n    return y\n"
+        assert same_either_way(text), form
+    for form, *_ in _REFUSED:
+        assert not same_either_way(f"def f(x: {form}) -> int:\n    return 0\n"), form
+    for odd in ('Float[Tensor, "b", "c"]', 'Float["b", Tensor]', 'Float[Tensor.x, "b"]',
+                'Float[torch.Tensor]', 'Float[a.b.c, "b"]', 'Float[Tensor, "b",]'):
+        same_either_way(f"def f(x: {odd}) -> int:\n    return 0\n")
