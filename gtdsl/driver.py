@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 from gtdsl._records import is_record, record, record_fields
 from gtdsl.check import CheckResult, check_module
 from gtdsl.check.builder import target_names
+from gtdsl.check.methods import (
+    class_of, declared_structs, field_annotations, is_method, loosen_return, self_struct_type,
+    typed_self,
+)
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.check.typed import print_typed
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
@@ -30,6 +34,7 @@ from gtdsl.ir.core import Function, Program
 from gtdsl.ir.printer import print_function
 from gtdsl.ops import OPS
 from gtdsl.ops.pyallow import Allowlist, bad_extra_name
+from gtdsl.syntax import ast
 from gtdsl.syntax.parse import parse_file_text, read_source
 
 if TYPE_CHECKING:
@@ -217,6 +222,8 @@ def jit(fn: Any = None, *, backend: str = "auto", allow_python: tuple[str, ...] 
     allowed = _allowlist(allow_python)
     memo: dict[int, _JitRead] = {}
     src = _jit_source(fn, allowed, memo)
+    if src.instance:  # a method whose class declares no fields: typed at the first call
+        return JitMethod(fn, backend, allowed)
     if any(read.pending for read in memo.values()):
         # a call of a name the module does not define yet: checked at the first call
         return DeferredJit(fn, backend, allowed)
@@ -280,8 +287,79 @@ class DeferredJit:
             raise AttributeError(name)
         return getattr(self.compiled(), name)
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:  # a method, as a Python function is (see JitFunction.__get__)
+            return self
+        from types import MethodType
+
+        return MethodType(self, obj)
+
     def __repr__(self) -> str:
         return f"<gtdsl.jit {self.__qualname__} (checked at its first call)>"
+
+
+class JitMethod:
+    """A jitted method whose class declares no field types: ``self``'s fields (parameters,
+    buffers, submodules, number attributes) are read from the instance at the first call,
+    with their dtypes and ranks, and the method is checked and compiled for them; an
+    instance with other fields compiles it again. The instance is checked against them at
+    every call."""
+
+    def __init__(self, fn: Any, backend: str, allowed: Allowlist) -> None:
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "method")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self._backend, self._allowed = backend, allowed
+        self._compiled: dict[tuple, Any] = {}
+        self._lock = allocate_lock()
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        from types import MethodType
+
+        return MethodType(self, obj)
+
+    def __call__(self, instance: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.compiled_for(instance)(instance, *args, **kwargs)
+
+    def compiled_for(self, instance: Any) -> Any:
+        """The method compiled for ``instance``'s fields (checking it on first use)."""
+        from gtdsl.instances import instance_key
+
+        key = instance_key(instance)
+        found = self._compiled.get(key)
+        if found is None:
+            with self._lock:
+                found = self._compiled.get(key)
+                if found is None:
+                    found = self._compiled[key] = self._compile(instance)
+        return found
+
+    def _compile(self, instance: Any) -> Any:
+        from gtdsl.instances import instance_structs
+
+        fn = self.__wrapped__
+        memo: dict[int, _JitRead] = {}
+        src = _jit_source(fn, self._allowed, memo)
+        decl = src.decl
+        structs = instance_structs(instance)
+        self_type = ast.StructType(structs[0].name, (), decl.params[0].span)
+        module = src.source.tree
+        src.source.tree = ast.Module(tuple(structs) + (typed_self(loosen_return(decl),
+                                                                  self_type),),
+                                     module.docstring, module.span)
+        return _compile_jit(fn, self._backend, self._allowed, src, memo)
+
+    @property
+    def signature(self) -> str:
+        """The signature for the instances it was called with so far, one a line."""
+        return "\n".join(str(f.signature) for f in self._compiled.values())
+
+    def __repr__(self) -> str:
+        return f"<gtdsl.jit method {self.__qualname__} (typed by its instance at each call)>"
 
 
 @record(frozen=False, slots=False)
@@ -293,6 +371,8 @@ class _JitRead:
     name: str
     extra: tuple[str, ...] = ()  # its allow_python
     pending: bool = False
+    instance: bool = False  # a method whose ``self`` is read from the instance
+    decl: Any = None  # its FunctionDef, as parsed
 
 
 def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitRead:
@@ -316,7 +396,15 @@ def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitR
     modname = "".join(c if c.isalnum() else "_" for c in
                       f"{getattr(fn, '__module__', None) or 'jit'}_{fn.__qualname__}")
     read = memo[id(fn)] = _JitRead(JitSource(id(fn), f"jit_{len(memo)}_{modname}", source,
-                                             module), decl.name, allowed.extra)
+                                             module), decl.name, allowed.extra, decl=decl)
+    if is_method(fn.__qualname__, decl):
+        structs = _declared_fields(source)
+        if structs is None:
+            read.instance = True
+        elif structs:
+            self_type = self_struct_type(structs[0], decl.params[0].span)
+            read.source.tree = ast.Module(tuple(structs) + (typed_self(decl, self_type),),
+                                          module.docstring, module.span)
     scope = read.source.scope
     values = _scope_values(fn)
     for name, called in _free_names(decl):
@@ -332,6 +420,26 @@ def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitR
 
 
 _BUILTIN: Any = object()
+
+
+def _declared_fields(source: SourceFile) -> list[Any] | None:
+    """The structs a method's class declares with its field annotations (the class's
+    first); None when it declares none (``self`` is read from the instance); [] when the
+    class is not found in the file (the function is no method)."""
+    import ast as pyast
+    import linecache
+
+    text = "".join(linecache.getlines(source.name))
+    try:
+        tree = pyast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    cls = class_of(tree, source.line_offset + 1)
+    if cls is None:
+        return []
+    if not field_annotations(cls):
+        return None
+    return declared_structs(SourceFile(source.name, text), tree, cls)
 
 
 def _scope_values(fn: Any) -> dict[str, Any]:
@@ -355,7 +463,6 @@ def _free_names(decl: Any) -> list[tuple[str, bool]]:
     order of first use, each with whether the body calls it. Annotations in the body are
     not walked (their names are sizes and labels, never reads)."""
     from gtdsl.check.callgraph import child_fields
-    from gtdsl.syntax import ast
 
     bound = {p.name for p in decl.params} | {p.name for p in decl.size_params}
     for t in [p.annotation for p in decl.params] + [decl.returns]:
@@ -521,4 +628,5 @@ def _imports_unchanged(imported: tuple[tuple[str, str], ...]) -> bool:
     return True
 
 
-__all__ = ["Checked", "check", "check_file", "emit", "jit", "load", "load_source"]
+__all__ = ["Checked", "JitMethod", "check", "check_file", "emit", "jit", "load",
+           "load_source"]

@@ -20,11 +20,15 @@ from typing import Any
 
 from gtdsl._records import record
 from gtdsl.check import check_module
+from gtdsl.check.methods import (
+    declared_structs, field_annotations, is_method, loosen_return, self_struct_type, typed_self,
+)
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
 from gtdsl.driver import _free_names, _merged
 from gtdsl.ops import OPS
 from gtdsl.ops.pyallow import Allowlist, bad_extra_name
+from gtdsl.syntax import ast
 from gtdsl.syntax.parse import parse_file_text, read_source
 from gtdsl.syntax.pyfront import _base_indent
 
@@ -64,6 +68,7 @@ class _JitDef:
     scope: dict[str, _Binding]  # the module's names when it is decorated
     source: JitSource | None = None
     problem: Diagnostic | None = None  # its decorator's options, or its source, are unusable
+    cls: pyast.ClassDef | None = None  # the class whose body defines it
 
 
 def check_python_file(path: str | Path) -> PyChecked:
@@ -86,7 +91,7 @@ def check_python_file(path: str | Path) -> PyChecked:
         return PyChecked(tuple(warnings) + (Diagnostic(
             "GT0015", "the Python file is nested too deeply for Python's parser",
             path=file.name, help="split deeply nested expressions into several statements"),))
-    reader = _Reader(file)
+    reader = _Reader(file, tree)
     reader.module(tree.body)
     return reader.check(tuple(warnings))
 
@@ -113,8 +118,9 @@ def _offset(file: SourceFile, line: int, col: int) -> int:
 
 
 class _Reader:
-    def __init__(self, file: SourceFile) -> None:
+    def __init__(self, file: SourceFile, tree: pyast.Module) -> None:
         self.file = file
+        self.tree = tree
         self.lines = file.text.splitlines(keepends=True)
         self.bindings: dict[str, _Binding] = {}
         self.gtdsl_modules: set[str] = set()  # local names bound to the gtdsl package
@@ -142,7 +148,7 @@ class _Reader:
             self.function(stmt, stmt.name, conditional)
         elif isinstance(stmt, pyast.ClassDef):
             self.bind(stmt.name, _Binding("refused", f"the class `{stmt.name}`"), conditional)
-            self.class_body(stmt.body, stmt.name)
+            self.class_body(stmt, stmt.name)
         elif isinstance(stmt, (pyast.Assign, pyast.AnnAssign, pyast.AugAssign)):
             self.assign(stmt, conditional)
         elif isinstance(stmt, pyast.Delete):
@@ -267,12 +273,13 @@ class _Reader:
 
     # ------------------------------------------------------------ functions and classes
     def function(self, node: pyast.FunctionDef | pyast.AsyncFunctionDef, qualname: str,
-                 conditional: bool, in_class: bool = False) -> None:
+                 conditional: bool, in_class: bool = False,
+                 cls: pyast.ClassDef | None = None) -> None:
         jitted = self.jit_decorator(node)
         if jitted is not None:
             extra, problem = jitted
             self.defs.append(_JitDef(node, qualname, extra, dict(self.bindings), None,  # type: ignore[arg-type]
-                                     problem))
+                                     problem, cls))
             if not in_class:
                 self.bind(node.name, _Binding("jit", self.defs[-1]), conditional)
             return
@@ -283,12 +290,12 @@ class _Reader:
         for inner in _nested_defs(node.body):  # jitted functions defined inside it
             self.function(inner, f"{qualname}.<locals>.{inner.name}", True, in_class=True)
 
-    def class_body(self, body: list[pyast.stmt], qualname: str) -> None:
-        for stmt in body:
+    def class_body(self, cls: pyast.ClassDef, qualname: str) -> None:
+        for stmt in cls.body:
             if isinstance(stmt, (pyast.FunctionDef, pyast.AsyncFunctionDef)):
-                self.function(stmt, f"{qualname}.{stmt.name}", False, in_class=True)
+                self.function(stmt, f"{qualname}.{stmt.name}", False, in_class=True, cls=cls)
             elif isinstance(stmt, pyast.ClassDef):
-                self.class_body(stmt.body, f"{qualname}.{stmt.name}")
+                self.class_body(stmt, f"{qualname}.{stmt.name}")
             else:
                 for inner in _nested_defs([stmt]):
                     self.function(inner, f"{qualname}.{inner.name}", False, in_class=True)
@@ -380,8 +387,19 @@ class _Reader:
                                          help="define the function on its own with `def`")])
         modname = "".join(c if c.isalnum() else "_" for c in f"{self.stem}_{d.qualname}")
         index = self.defs.index(d)
+        decl = tree.functions()[0]
+        if d.cls is not None and is_method(d.qualname, decl):
+            if field_annotations(d.cls):  # declared: `self` is the class's struct
+                structs = declared_structs(self.file, self.tree, d.cls)
+                self_type: ast.TypeExpr = self_struct_type(structs[0], decl.params[0].span)
+                tree = ast.Module(tuple(structs) + (typed_self(decl, self_type),),
+                                  tree.docstring, tree.span)
+            else:  # read from the instance when called: nothing is known of it here
+                tree = ast.Module((typed_self(loosen_return(decl),
+                                              ast.DynType(decl.params[0].span)),),
+                                  tree.docstring, tree.span)
         d.source = JitSource(index, f"jit_{index}_{modname}", seg, tree)
-        self.fill_scope(d, tree.functions()[0])
+        self.fill_scope(d, decl)
         return d.source
 
     def fill_scope(self, d: _JitDef, decl: Any) -> None:

@@ -90,11 +90,31 @@ def check_value(value: Any, t: Type, b: Bindings, what: str = "",
     pending = _Pending()
     pending.entry_owner = owner if entry else None
     before = set(b.where)
-    _check(value, t, b, what, structs, pending)
-    _finish(b, pending)
-    if owner:  # bindings made here say whose dims bound them: "x dim 0"
-        for k in set(b.where) - before:
-            b.where[k] = f"{owner} {b.where[k]}"
+    try:
+        _check(value, t, b, what, structs, pending)
+        _finish(b, pending)
+    finally:  # bindings made here say whose dims bound them ("x dim 0"), failing or not
+        if owner:
+            for k in set(b.where) - before:
+                b.where[k] = owned(owner, b.where[k])
+
+
+def owned(owner: str, path: str) -> str:
+    """``path`` inside the value named ``owner``: ``x dim 0``, and a struct's fields as
+    attributes: ``field `weight`, dim 0`` of ``self`` is ```self.weight`, dim 0``."""
+    names: list[str] = []
+    rest = path
+    while rest.startswith("field `"):
+        end = rest.find("`", 7)
+        if end < 0:
+            break
+        names.append(rest[7:end])
+        rest = rest[end + 1:]
+        rest = rest[2:] if rest.startswith(", ") else rest
+    if not names:
+        return f"{owner} {path}" if path else owner
+    head = "`" + ".".join([owner, *names]) + "`"
+    return f"{head}, {rest}" if rest else head
 
 
 class _Pending(list[tuple[Size, int, str]]):

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import sys
 from types import FrameType
 from typing import Any, Sequence
 
+import torch
+
 from gtdsl.diagnostics import Diagnostic, GtdslError, Label
 from gtdsl.ir.core import Blame, BlameKind
-from gtdsl.runtime.casts import Bindings, CastFailed, Mismatch, check_value
+from gtdsl.runtime.casts import Bindings, CastFailed, Mismatch, check_value, owned
 from gtdsl.runtime.values import describe_value
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# torch's own frames (nn.Module.__call__ calling a jitted forward) are not the caller
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 
 
 class TypeCheckError(GtdslError):
@@ -50,6 +55,7 @@ def caller_location() -> str | None:
     while f is not None:
         name = f.f_code.co_filename
         if not name.startswith(_PACKAGE_DIR) and not name.startswith("<gtdsl") and \
+                not name.startswith(_TORCH_DIR) and \
                 "threading.py" not in name and "concurrent/futures" not in name:
             return f"{name}:{f.f_lineno}"
         f = f.f_back
@@ -156,6 +162,20 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+_BOUND_HERE = re.compile(r"bound by ((?:field `[^`]*`, )*(?:field `[^`]*`|dim \d+|dims \d+\.\.\d+))")
+
+
+def _owned_mismatch(name: str, m: Mismatch) -> Mismatch:
+    """A parameter's mismatch with the parameter named where the check left it implicit: in
+    its path when it is a field (```self.weight`, dim 0``), and in sizes bound earlier in the
+    same argument (``bound by x dim 0``)."""
+    path = owned(name, m.path) if m.path.startswith("field `") else m.path
+    reason = _BOUND_HERE.sub(lambda g: "bound by " + owned(name, g.group(1)), m.reason)
+    if (path, reason) == (m.path, m.reason):
+        return m
+    return Mismatch(path, m.expected, m.got, reason)
+
+
 def bind_params(params: Sequence[tuple[str, Any]], args: Sequence[Any], blames: Sequence[Any],
                 b: Bindings, structs: Any) -> None:
     """Check the arguments against their parameter types, binding sizes in ``b``. A parameter
@@ -169,10 +189,11 @@ def bind_params(params: Sequence[tuple[str, Any]], args: Sequence[Any], blames: 
             try:
                 check_value(v, t, trial, "", structs, owner=name, entry=True)
             except CastFailed as f:
-                if not f.mismatch.reason.startswith("no argument determines"):
-                    raise cast_error(blame, t, describe_value(v), f.mismatch, trial) from None
+                mismatch = _owned_mismatch(name, f.mismatch)
+                if not mismatch.reason.startswith("no argument determines"):
+                    raise cast_error(blame, t, describe_value(v), mismatch, trial) from None
                 retry.append(((name, t), v, blame))
-                first = first or (blame, t, v, f.mismatch, trial)
+                first = first or (blame, t, v, mismatch, trial)
                 continue
             b.sizes, b.rows, b.where, b.device = trial.sizes, trial.rows, trial.where, \
                 trial.device

@@ -20,6 +20,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -128,6 +129,13 @@ class JitFunction:
         self._check_size_keywords(sizes)
         refuse_nested(self.qualname, self._params, self._spans, values)
         return interp.interpret(self.module.program, self.qualname, values, {}, sizes)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """A jitted function defined in a class is a method, as a Python function is:
+        ``instance.forward`` is bound to the instance (its first argument)."""
+        if obj is None:
+            return self
+        return MethodType(self, obj)
 
     def __repr__(self) -> str:
         return f"<gtdsl function {self.signature}>"

@@ -101,6 +101,24 @@ def _reject_indented_start(file: SourceFile) -> None:
         return
 
 
+def parse_type_in(file: SourceFile, start: int, end: int) -> ast.TypeExpr:
+    """The type written at ``file.text[start:end]`` (a class's field annotation in a ``.py``
+    file), with spans in ``file``; ParseError when it is none."""
+    try:
+        found = direct.parse_type_at(file, start, end) if DIRECT else None
+        if found is not None:
+            return found
+        from gtdsl.syntax.build_types import TypeBuilder
+        from gtdsl.syntax.errors import parse_tree
+
+        tree = parse_tree(file, file.text[start:end], "type", start)
+        return TypeBuilder(file, start).type(tree)
+    except SyntaxProblem as problem:
+        raise ParseError([problem.diagnostic]) from None
+    except RecursionError:
+        raise ParseError([_too_deep(file, start)]) from None
+
+
 def parse_type(text: str) -> ast.TypeExpr:
     """Parse one type, e.g. ``"f32[b, 768] @ cuda"``; ``str()`` of the result parses back."""
     file = SourceFile("<type>", text)

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from gtdsl.cli.main import main
 from gtdsl.pyfile import check_python_file
@@ -43,8 +44,12 @@ def test_a_clean_file_passes_with_the_signatures_decorating_gives() -> None:
     assert code == 0
     module = _import(CLEAN, "clean_model_for_check")
     decorated = [module.gelu_mlp, module.masked, module.block, module.Scaler.scale,
-                 module.negated, module.later]
-    assert out.splitlines() == [str(f.signature) for f in decorated]
+                 module.Untyped.forward, module.negated, module.later]
+    # a class that declares no field types types `self` at the first call, from the instance
+    # (`Untyped`, a struct of its weight); read from the file, nothing is known of it (`?`)
+    module.Untyped(3)(torch.randn(2, 3))
+    expected = [str(f.signature).replace("self: Untyped", "self: ?") for f in decorated]
+    assert out.splitlines() == expected
 
 
 HEADER = '''\
@@ -90,9 +95,11 @@ def jaxtyped(x: Float[Tensor, "b n"], y: Float[Tensor, "n b"]) -> Float[Tensor, 
 ''',
     '''\
 class Model:
+    w: "f32[n]"
+
     @gtdsl.jit
     def method(self, x: "f32[n]") -> "i64[n]":
-        return F.gelu(x)
+        return F.gelu(x * self.w)
 ''',
     '''\
 @gtdsl.jit

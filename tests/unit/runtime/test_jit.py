@@ -191,7 +191,7 @@ def test_structs_are_constructed_and_checked() -> None:
                                x @ p.weight.T + p.bias)
     with pytest.raises(gtdsl.CastError) as err:
         m.linear(m.Linear(weight=torch.randn(3, 4), bias=torch.randn(2)), x)
-    assert "field `bias`" in str(err.value)
+    assert "`p.bias`, dim 0" in str(err.value)
 
 
 @pytest.mark.parametrize("example,name", [
