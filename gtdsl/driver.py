@@ -24,8 +24,8 @@ from gtdsl._records import is_record, record, record_fields
 from gtdsl.check import CheckResult, check_module
 from gtdsl.check.builder import target_names
 from gtdsl.check.methods import (
-    class_of, declared_structs, field_annotations, is_method, loosen_return, self_struct_type,
-    typed_self,
+    class_of, declared_structs, field_annotations, is_method, loosen_return,
+    rewrite_struct_calls, self_struct_type, typed_self,
 )
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.check.typed import print_typed
@@ -339,18 +339,16 @@ class JitMethod:
         return found
 
     def _compile(self, instance: Any) -> Any:
-        from gtdsl.instances import instance_structs
+        from gtdsl.instances import struct_names
 
         fn = self.__wrapped__
         memo: dict[int, _JitRead] = {}
-        src = _jit_source(fn, self._allowed, memo)
-        decl = src.decl
-        structs = instance_structs(instance)
-        self_type = ast.StructType(structs[0].name, (), decl.params[0].span)
-        module = src.source.tree
-        src.source.tree = ast.Module(tuple(structs) + (typed_self(loosen_return(decl),
-                                                                  self_type),),
-                                     module.docstring, module.span)
+        structs, names = struct_names(instance)
+        done: dict[tuple[int, str], JitSource] = {}
+        src = _method_source(fn, instance, self._allowed, memo, names, done)
+        main = src.source
+        main.tree = ast.Module(tuple(structs) + main.tree.body, main.tree.docstring,
+                               main.tree.span)
         return _compile_jit(fn, self._backend, self._allowed, src, memo)
 
     @property
@@ -360,6 +358,65 @@ class JitMethod:
 
     def __repr__(self) -> str:
         return f"<gtdsl.jit method {self.__qualname__} (typed by its instance at each call)>"
+
+
+def _method_source(fn: Any, instance: Any, allowed: Allowlist, memo: dict[int, _JitRead],
+                   names: dict[tuple, str], done: dict[tuple[int, str], JitSource]
+                   ) -> _JitRead:
+    """A jitted method read for ``instance``: ``self`` typed as the instance's struct
+    (declared by the caller, in ``names``), its calls of submodules made explicit
+    (``gtdsl.instances.rewrite_calls``), the jitted forwards they call read the same way for
+    their submodules (each (function, structure) once)."""
+    from gtdsl.instances import instance_key, rewrite_calls
+
+    sub: dict[int, _JitRead] = {}
+    read = _jit_source(fn, allowed, sub)
+    for k, r in sub.items():  # their allow_python hold in the compiled program
+        memo.setdefault(k, r)
+    struct = names[instance_key(instance)]
+    base = read.source
+    scope = JitScope(dict(base.scope.modules), dict(base.scope.names),
+                     dict(base.scope.constants), dict(base.scope.functions),
+                     dict(base.scope.refused))
+    # made before its callees are read: a method calling itself finds it in `done`
+    src = JitSource(hash((id(fn), struct)), f"{base.module_name}_{struct}", base.file,
+                    base.tree, scope)
+    done[(id(fn), struct)] = src
+    shadowed = _bound_names(read.decl) | set(scope.functions) | set(scope.names) | \
+        set(scope.constants) | set(scope.refused) | set(scope.modules)
+    taken = shadowed | {n for n, _ in _free_names(read.decl)}
+    decl, callees = rewrite_calls(read.decl, instance, taken, shadowed)
+    for local, (child_fn, child) in callees.items():
+        child_struct = names[instance_key(child)]
+        found = done.get((id(child_fn), child_struct))
+        if found is None:
+            found = _method_source(child_fn, child, allowed, memo, names, done).source
+        scope.functions[local] = found
+    self_type = ast.StructType(struct, (), decl.params[0].span)
+    src.tree = ast.Module((typed_self(loosen_return(decl), self_type),), base.tree.docstring,
+                          base.tree.span)
+    read.source = src
+    return read
+
+
+def _bound_names(decl: Any) -> set[str]:
+    """The names ``decl`` binds: its parameters and the targets of its assignments."""
+    from gtdsl.check.callgraph import child_fields
+
+    bound = {p.name for p in decl.params}
+    stack: list[Any] = list(decl.body)
+    while stack:
+        node = stack.pop()
+        cls = type(node)
+        if cls in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For):
+            bound |= {n.id for n in target_names(node.target)}
+        for name, _ in child_fields(cls):
+            value = getattr(node, name)
+            if isinstance(value, tuple):
+                stack.extend(v for v in value if is_record(v))
+            elif is_record(value):
+                stack.append(value)
+    return bound
 
 
 @record(frozen=False, slots=False)
@@ -402,9 +459,11 @@ def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitR
         if structs is None:
             read.instance = True
         elif structs:
-            self_type = self_struct_type(structs[0], decl.params[0].span)
-            read.source.tree = ast.Module(tuple(structs) + (typed_self(decl, self_type),),
-                                          module.docstring, module.span)
+            structs = _imported_structs(structs, _scope_values(fn))
+            by_name = {st.name: st for st in structs}
+            method = _declared_method(fn, read, by_name, structs[0].name, allowed, memo)
+            read.source.tree = ast.Module(tuple(structs) + (method,), module.docstring,
+                                          module.span)
     scope = read.source.scope
     values = _scope_values(fn)
     for name, called in _free_names(decl):
@@ -420,6 +479,54 @@ def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitR
 
 
 _BUILTIN: Any = object()
+
+
+def _declared_method(fn: Any, read: _JitRead, structs: dict[str, Any], struct: str,
+                     allowed: Allowlist, memo: dict[int, _JitRead],
+                     active: frozenset[str] | set[str] = frozenset()) -> Any:
+    """A method of a class that declares its fields: ``self`` typed as the class's struct
+    ``struct``, and its calls of fields whose class's forward is jitted made calls of that
+    forward (read the same way, without declaring the structs again: the caller does)."""
+    decl = read.decl
+    forwards: dict[str, Any] = {}
+    values = _scope_values(fn)
+
+    def callable_struct(name: str) -> bool:
+        if name in active or name == struct:  # a struct holding itself: not unrolled
+            return False
+        fwd = _jitted_forward(values.get(name))
+        if fwd is not None:
+            forwards[name] = fwd
+        return fwd is not None
+
+    scope = read.source.scope
+    taken = _bound_names(decl) | set(scope.functions) | set(scope.names) | \
+        set(scope.constants) | set(scope.refused) | set(scope.modules) | \
+        {n for n, _ in _free_names(decl)}
+    decl, callees = rewrite_struct_calls(decl, struct, structs, callable_struct, taken)
+    for local, name in callees.items():
+        child_fn = forwards[name]
+        sub: dict[int, _JitRead] = {}
+        child = _jit_source(child_fn, allowed, sub)
+        for k, r in sub.items():
+            memo.setdefault(k, r)
+        method = _declared_method(child_fn, child, structs, name, allowed, memo,
+                                  active | {struct})
+        scope.functions[local] = JitSource(hash((id(child_fn), name)),
+                                           f"{child.source.module_name}_called",
+                                           child.source.file, ast.Module((method,), None, None),
+                                           child.source.scope)
+    return typed_self(decl, self_struct_type(structs[struct], decl.params[0].span))
+
+
+def _jitted_forward(cls: Any) -> Any:
+    """The Python function of ``cls.forward`` when it is a gtdsl jit; None otherwise."""
+    if not isinstance(cls, type):
+        return None
+    fwd = cls.__dict__.get("forward") or getattr(cls, "forward", None)
+    if isinstance(fwd, (DeferredJit, JitMethod)) or hasattr(fwd, "__gtdsl_jit__"):
+        return getattr(fwd, "__wrapped__", None)
+    return None
 
 
 def _declared_fields(source: SourceFile) -> list[Any] | None:
@@ -440,6 +547,48 @@ def _declared_fields(source: SourceFile) -> list[Any] | None:
     if not field_annotations(cls):
         return None
     return declared_structs(SourceFile(source.name, text), tree, cls)
+
+
+def _imported_structs(structs: list[Any], values: dict[str, Any]) -> list[Any]:
+    """``structs`` with those of the classes their fields name that are defined in other
+    files (``from layers import Linear``), read from those files, until none is missing."""
+    import ast as pyast
+    import inspect
+    import linecache
+
+    from gtdsl.check.methods import struct_names_of
+
+    out = list(structs)
+    have = {st.name for st in out}
+    i = 0
+    while i < len(out):
+        for f in out[i].fields:
+            for name in struct_names_of(f.annotation):
+                cls = values.get(name)
+                if name in have or not isinstance(cls, type):
+                    continue
+                try:
+                    filename = inspect.getsourcefile(cls)
+                    line = inspect.getsourcelines(cls)[1]
+                except (OSError, TypeError):
+                    continue
+                if filename is None:
+                    continue
+                text = "".join(linecache.getlines(filename))
+                try:
+                    tree = pyast.parse(text)
+                except (SyntaxError, ValueError, RecursionError, MemoryError):
+                    continue
+                found = next((n for n in pyast.walk(tree) if isinstance(n, pyast.ClassDef)
+                              and n.name == cls.__name__ and n.lineno >= line), None)
+                if found is None or not field_annotations(found):
+                    continue
+                for st in declared_structs(SourceFile(filename, text), tree, found):
+                    if st.name not in have:
+                        have.add(st.name)
+                        out.append(st)
+        i += 1
+    return out
 
 
 def _scope_values(fn: Any) -> dict[str, Any]:

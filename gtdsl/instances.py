@@ -46,9 +46,14 @@ def _fields(obj: Any) -> list[tuple[str, Any]]:
     for name, value in attrs.items():
         if name in seen or name.startswith("_") or not name.isidentifier():
             continue
-        if isinstance(value, torch.Tensor) or type(value) in (int, float, bool):
+        if isinstance(value, torch.Tensor) or type(value) in (int, float, bool) or _ints(value):
             out.append((name, value))
     return out
+
+
+def _ints(value: Any) -> bool:
+    """A tuple of ints (``normalized_shape``, ``kernel_size``)."""
+    return type(value) is tuple and all(type(v) is int for v in value)
 
 
 def instance_key(obj: Any, depth: int = 0) -> tuple:
@@ -60,13 +65,16 @@ def instance_key(obj: Any, depth: int = 0) -> tuple:
             fields.append((name, value.dtype, value.dim()))
         elif type(value) in (int, float, bool):
             fields.append((name, type(value)))
+        elif _ints(value):
+            fields.append((name, tuple, len(value)))
         elif depth < _MAX_DEPTH and isinstance(value, _LISTS):
             elems = {instance_key(v, depth + 1) for v in value}
             if len(elems) == 1:
                 fields.append((name, list, elems.pop()))
         elif depth < _MAX_DEPTH and isinstance(value, torch.nn.Module):
             fields.append((name, instance_key(value, depth + 1)))
-    return (type(obj), tuple(fields))
+    return (type(obj), tuple(fields), config_key(obj) if isinstance(obj, torch.nn.Module)
+            else ())
 
 
 def instance_structs(obj: Any) -> list[ast.StructDef]:
@@ -104,6 +112,8 @@ def _struct(obj: Any, key: tuple, out: list[ast.StructDef], names: dict[tuple, s
             t = ast.TensorType(_DTYPES.get(value.dtype), ast.Shape(None, dims), None)
         elif type(value) in (int, float, bool):
             t = ast.ScalarType(ast.SCALAR_NAMES[type(value).__name__])
+        elif _ints(value):
+            t = ast.TupleType(tuple(ast.ScalarType(ast.ScalarKind.INT) for _ in value))
         elif isinstance(value, _LISTS):
             first = next(iter(value))
             t = ast.ListType(ast.StructType(_struct(first, k[2], out, names, depth + 1), ()))
@@ -113,3 +123,211 @@ def _struct(obj: Any, key: tuple, out: list[ast.StructDef], names: dict[tuple, s
             fields.append(ast.Field(fname, t))
     out[slot] = ast.StructDef(name, (), tuple(fields))
     return name
+
+
+def struct_names(obj: Any) -> tuple[list[ast.StructDef], dict[tuple, str]]:
+    """``instance_structs`` with the name each structure (key) was given."""
+    out: list[ast.StructDef] = []
+    names: dict[tuple, str] = {}
+    _struct(obj, instance_key(obj), out, names, 0)
+    return out, names
+
+
+# ---------------------------------------------------------------- calls of submodules
+
+def jitted_forward(module: Any) -> Any:
+    """The Python function of ``module``'s class's ``forward`` when it is a gtdsl jit
+    (``@gtdsl.jit def forward(self, ...)``); None otherwise."""
+    return jitted_method(module, "forward")
+
+
+def jitted_method(obj: Any, name: str) -> Any:
+    """The Python function of the method ``name`` of ``obj``'s class when it is a gtdsl
+    jit; None otherwise."""
+    fn = getattr(type(obj), name, None)
+    if fn is None or not hasattr(fn, "__wrapped__"):
+        return None
+    if type(fn).__name__ not in ("JitMethod", "JitFunction", "DeferredJit"):
+        return None
+    return fn.__wrapped__
+
+
+def _layer_call(m: Any, acc: ast.Expr, args: tuple[ast.Expr, ...],
+                kws: tuple[ast.Keyword, ...], span: Any) -> ast.Expr | None:
+    """A call of a torch layer (``self.proj(x)`` with ``self.proj`` an ``nn.Linear``) as the
+    op its forward runs, reading its tensors and numbers from ``acc``: typed by the op's
+    relation. None for a layer this table does not hold."""
+    nn = torch.nn
+    if len(args) != 1 or kws:
+        return None
+    x = args[0]
+
+    def attr(name: str) -> ast.Expr:
+        return ast.Attribute(acc, name, span)
+
+    def call(op: str, *a: ast.Expr, **k: ast.Expr) -> ast.Expr:
+        return ast.Call(ast.Name(op, span), (x, *a),
+                        tuple(ast.Keyword(n, v, span) for n, v in k.items()), span)
+
+    def same(cls: type) -> bool:  # not a subclass that changed what forward does
+        return isinstance(m, cls) and getattr(type(m), "forward", None) is getattr(cls, "forward")
+
+    if same(nn.Linear):
+        return call("linear", attr("weight"), *([attr("bias")] if m.bias is not None else []))
+    if same(nn.LayerNorm) or (hasattr(nn, "RMSNorm") and same(nn.RMSNorm)):
+        shape = attr("normalized_shape")  # a field: its values are checked at run time
+        k: dict[str, ast.Expr] = {}
+        if m.weight is not None:
+            k["weight"] = attr("weight")
+        if isinstance(m, nn.LayerNorm):
+            if m.bias is not None:
+                k["bias"] = attr("bias")
+            return call("layer_norm", shape, eps=attr("eps"), **k)
+        if m.eps is not None:
+            k["eps"] = attr("eps")
+        return call("rms_norm", shape, **k)
+    if same(nn.Embedding):
+        if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+            return None
+        pad: ast.Expr = ast.NoneLit(span) if m.padding_idx is None else ast.Int(
+            int(m.padding_idx), span)
+        return call("embedding", attr("weight"), padding_idx=pad)
+    if same(nn.Dropout):
+        return call("dropout", attr("p"), attr("training"))
+    if same(nn.GELU):
+        return call("gelu", approximate=ast.Str(m.approximate, span))
+    if same(nn.Softmax) and m.dim is not None:
+        return call("softmax", ast.Int(int(m.dim), span))
+    if same(nn.LogSoftmax) and m.dim is not None:
+        return call("log_softmax", ast.Int(int(m.dim), span))
+    if same(nn.Identity):
+        return x
+    for cls, op in ((nn.ReLU, "relu"), (nn.SiLU, "silu"), (nn.Tanh, "tanh"),
+                    (nn.Sigmoid, "sigmoid")):
+        if same(cls):
+            return call(op)
+    return None
+
+
+# what a layer's compiled call depends on beyond its fields' dtypes and ranks
+_CONFIG = ("padding_idx", "approximate", "dim", "max_norm",
+           "scale_grad_by_freq", "sparse")
+
+
+def config_key(m: Any) -> tuple:
+    return tuple((a, repr(getattr(m, a))) for a in _CONFIG if hasattr(m, a)
+                 and not isinstance(getattr(m, a), torch.Tensor))
+
+
+def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: set[str]
+                  ) -> tuple[ast.FunctionDef, dict[str, tuple[Any, Any]]]:
+    """``decl`` (a method of ``obj``) with its calls of submodules made explicit: a torch
+    layer's call is the op it runs (``self.proj(x)`` is ``linear(x, self.proj.weight,
+    self.proj.bias)``), a submodule whose forward is jitted is a call of that forward with
+    the submodule as its ``self``, under a new local name, returned with the Python
+    function and the submodule it stands for. Submodules are found through ``self``'s
+    attributes, indexes of module lists (``self.layers[0]``) and loop variables over them
+    (``for layer in self.layers``). ``taken``: the names the body and its module use (a
+    new local name is none of them); ``shadowed``: those they bind (an op name among them is
+    not rewritten to)."""
+    from gtdsl._records import is_record, record_fields, replace
+
+    self_name = decl.params[0].name
+    callees: dict[str, tuple[Any, Any]] = {}
+    by_module: dict[tuple[int, int], str] = {}
+
+    def module_of(e: Any, loops: dict[str, Any]) -> Any:
+        if isinstance(e, ast.Name):
+            if e.id == self_name:
+                return obj
+            return loops.get(e.id)
+        if isinstance(e, ast.Attribute):
+            base = module_of(e.value, loops)
+            if isinstance(base, torch.nn.Module):
+                child = base._modules.get(e.attr)
+                return child
+            return None
+        if isinstance(e, ast.Subscript) and len(e.indices) == 1 and isinstance(e.indices[0], ast.Int):
+            base = module_of(e.value, loops)
+            if isinstance(base, _LISTS):
+                try:
+                    return base[e.indices[0].value]
+                except IndexError:
+                    return None
+        return None
+
+    def callee(fn: Any, m: Any, receiver: ast.Expr, e: ast.Call, what: str) -> ast.Expr:
+        local = by_module.get((id(m), id(fn)))
+        if local is None:
+            base = "".join(c if c.isalnum() else "_" for c in what)
+            local, n = base, 1
+            while local in taken or local in callees:
+                n += 1
+                local = f"{base}_{n}"
+            by_module[(id(m), id(fn))] = local
+            callees[local] = (fn, m)
+        return ast.Call(ast.Name(local, e.span), (receiver, *e.args), e.keywords, e.span)
+
+    def call_of(e: ast.Call, loops: dict[str, Any]) -> ast.Expr | None:
+        f = e.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and \
+                f.value.id == self_name and f.attr not in getattr(obj, "_modules", {}):
+            method = jitted_method(obj, f.attr)  # self.other_method(x)
+            if method is not None:
+                return callee(method, obj, f.value, e, f.attr)
+        m = module_of(f, loops)
+        if not isinstance(m, torch.nn.Module):
+            return None
+        fwd = jitted_forward(m)
+        if fwd is not None:  # self(x), self.block(x), layer(x)
+            return callee(fwd, m, f, e, _describe(f) + "_forward")
+        out = _layer_call(m, f, e.args, e.keywords, e.span)
+        if out is None or (isinstance(out, ast.Call) and isinstance(out.func, ast.Name)
+                           and out.func.id in shadowed):
+            return None
+        return out
+
+    def walk(node: Any, loops: dict[str, Any]) -> Any:
+        if isinstance(node, tuple):
+            items = [walk(n, loops) for n in node]
+            return tuple(items) if any(a is not b for a, b in zip(items, node)) else node
+        if not is_record(node):
+            return node
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            seq = module_of(node.iter, loops)
+            if isinstance(seq, _LISTS) and len(seq):
+                inner = dict(loops)
+                inner[node.target.id] = next(iter(seq))  # one structure: any element
+                body = walk(node.body, inner)
+                it = walk(node.iter, loops)
+                if body is node.body and it is node.iter:
+                    return node
+                return replace(node, body=body, iter=it)
+        changes = {}
+        for f in record_fields(type(node)):
+            if f.name == "span":
+                continue
+            value = getattr(node, f.name)
+            new = walk(value, loops)
+            if new is not value:
+                changes[f.name] = new
+        if changes:
+            node = replace(node, **changes)
+        if isinstance(node, ast.Call):
+            out = call_of(node, loops)
+            if out is not None:
+                return out
+        return node
+
+    body = walk(decl.body, {})
+    return replace(decl, body=body), callees
+
+
+def _describe(e: Any) -> str:
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.Attribute):
+        return e.attr
+    if isinstance(e, ast.Subscript):
+        return _describe(e.value)
+    return "module"

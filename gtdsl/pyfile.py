@@ -21,7 +21,8 @@ from typing import Any
 from gtdsl._records import record
 from gtdsl.check import check_module
 from gtdsl.check.methods import (
-    declared_structs, field_annotations, is_method, loosen_return, self_struct_type, typed_self,
+    declared_structs, field_annotations, is_method, loosen_return, rewrite_struct_calls,
+    self_struct_type, typed_self,
 )
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
@@ -126,6 +127,7 @@ class _Reader:
         self.gtdsl_modules: set[str] = set()  # local names bound to the gtdsl package
         self.jit_names: set[str] = set()  # local names bound to gtdsl.jit
         self.defs: list[_JitDef] = []
+        self.extra: list[JitSource] = []  # jitted forwards read again as a method's callees
         self.star: str | None = None  # the module of a `from X import *`
         self.stem = "".join(c if c.isalnum() else "_" for c in Path(file.name).stem)
 
@@ -375,6 +377,28 @@ class _Reader:
         """``d`` parsed as gtdsl, with its scope (parsing errors raise ParseError)."""
         if d.source is not None:
             return d.source
+        seg, tree = self.parse(d)
+        modname = "".join(c if c.isalnum() else "_" for c in f"{self.stem}_{d.qualname}")
+        index = self.defs.index(d)
+        decl = tree.functions()[0]
+        d.source = src = JitSource(index, f"jit_{index}_{modname}", seg, tree)
+        self.fill_scope(d, decl, src.scope)
+        if d.cls is not None and is_method(d.qualname, decl):
+            if field_annotations(d.cls):  # declared: `self` is the class's struct
+                structs = declared_structs(self.file, self.tree, d.cls)
+                by_name = {st.name: st for st in structs}
+                method = self.declared_method(d, decl, src.scope, by_name, structs[0].name,
+                                              frozenset())
+                src.tree = ast.Module(tuple(structs) + (method,), tree.docstring, tree.span)
+            else:  # read from the instance when called: nothing is known of it here,
+                # nor of what calling its attributes does (a layer, a jitted forward)
+                src.tree = ast.Module((typed_self(loosen_return(_unknown_self_calls(decl)),
+                                                  ast.DynType(decl.params[0].span)),),
+                                      tree.docstring, tree.span)
+                src.scope.unknown_calls = frozenset((_SELF_CALL,))
+        return src
+
+    def parse(self, d: _JitDef) -> tuple[SourceFile, ast.Module]:
         node = d.node
         first = min([node.lineno] + [x.lineno for x in node.decorator_list])
         last = node.end_lineno or node.lineno
@@ -385,26 +409,38 @@ class _Reader:
             raise ParseError([Diagnostic("GT0905", f"could not isolate the source of "
                                          f"`{d.qualname}`", path=self.file.name,
                                          help="define the function on its own with `def`")])
-        modname = "".join(c if c.isalnum() else "_" for c in f"{self.stem}_{d.qualname}")
-        index = self.defs.index(d)
-        decl = tree.functions()[0]
-        if d.cls is not None and is_method(d.qualname, decl):
-            if field_annotations(d.cls):  # declared: `self` is the class's struct
-                structs = declared_structs(self.file, self.tree, d.cls)
-                self_type: ast.TypeExpr = self_struct_type(structs[0], decl.params[0].span)
-                tree = ast.Module(tuple(structs) + (typed_self(decl, self_type),),
-                                  tree.docstring, tree.span)
-            else:  # read from the instance when called: nothing is known of it here
-                tree = ast.Module((typed_self(loosen_return(decl),
-                                              ast.DynType(decl.params[0].span)),),
-                                  tree.docstring, tree.span)
-        d.source = JitSource(index, f"jit_{index}_{modname}", seg, tree)
-        self.fill_scope(d, decl)
-        return d.source
+        return seg, tree
 
-    def fill_scope(self, d: _JitDef, decl: Any) -> None:
-        assert d.source is not None
-        scope: JitScope = d.source.scope
+    def declared_method(self, d: _JitDef, decl: Any, scope: JitScope,
+                        structs: dict[str, ast.StructDef], struct: str,
+                        active: frozenset[str]) -> Any:
+        """As ``gtdsl.driver._declared_method``: ``self`` typed as the declared struct, and
+        calls of fields whose class (in this file) has a jitted forward made calls of it."""
+        forwards = {e.cls.name: e for e in self.defs if e.cls is not None
+                    and e.node.name == "forward" and e.problem is None}
+
+        def callable_struct(name: str) -> bool:
+            return name in forwards and name not in active and name != struct
+
+        taken = set(scope.functions) | set(scope.names) | set(scope.constants) | \
+            set(scope.refused) | set(scope.modules) | {n for n, _ in _free_names(decl)} | \
+            {p.name for p in decl.params} | _assigned(decl)
+        decl, callees = rewrite_struct_calls(decl, struct, structs, callable_struct, taken)
+        for local, name in callees.items():
+            child = forwards[name]
+            seg, tree = self.parse(child)
+            child_decl = tree.functions()[0]
+            child_src = JitSource(10_000_000 + len(self.extra), f"jit_called_{len(self.extra)}_"
+                                  f"{name}", seg, tree)
+            self.extra.append(child_src)
+            self.fill_scope(child, child_decl, child_src.scope)
+            method = self.declared_method(child, child_decl, child_src.scope, structs, name,
+                                          active | {struct})
+            child_src.tree = ast.Module((method,), None, None)
+            scope.functions[local] = child_src
+        return typed_self(decl, self_struct_type(structs[struct], decl.params[0].span))
+
+    def fill_scope(self, d: _JitDef, decl: Any, scope: JitScope) -> None:
         allowed = _merged(ALLOWED_PYTHON, d.extra)
         for name, called in _free_names(decl):
             binding = d.scope.get(name)
@@ -488,6 +524,78 @@ def _literal_kind(node: pyast.expr | None) -> str | None:
     if isinstance(node, pyast.Constant):
         return type(node.value).__qualname__
     return _LITERALS.get(type(node)) if node is not None else None
+
+
+_SELF_CALL = "__gt_self_call"
+
+
+def _unknown_self_calls(decl: Any) -> Any:
+    """``decl`` with each call of something reached through ``self`` (``self(x)``,
+    ``self.up(x)``, ``self.layers[0](x)``, ``layer(x)`` in ``for layer in self.layers``)
+    made a call whose result is unknown: what it calls is known only from an instance."""
+    from gtdsl._records import is_record, record_fields, replace
+
+    me = decl.params[0].name
+
+    def rooted(e: Any, loops: set[str]) -> bool:
+        if isinstance(e, ast.Name):
+            return e.id == me or e.id in loops
+        if isinstance(e, ast.Attribute):
+            return rooted(e.value, loops)
+        if isinstance(e, ast.Subscript):
+            return rooted(e.value, loops)
+        return False
+
+    def walk(node: Any, loops: set[str]) -> Any:
+        if isinstance(node, tuple):
+            items = [walk(n, loops) for n in node]
+            return tuple(items) if any(a is not b for a, b in zip(items, node)) else node
+        if not is_record(node):
+            return node
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name) and rooted(
+                node.iter, loops):
+            body = walk(node.body, loops | {node.target.id})
+            return node if body is node.body else replace(node, body=body)
+        changes = {}
+        for f in record_fields(type(node)):
+            if f.name != "span":
+                value = getattr(node, f.name)
+                new = walk(value, loops)
+                if new is not value:
+                    changes[f.name] = new
+        if changes:
+            node = replace(node, **changes)
+        # `self.x.sum()` is an op on a tensor field; `self.norm(x)` a submodule's call
+        if isinstance(node, ast.Call) and rooted(node.func, loops) and not (
+                isinstance(node.func, ast.Attribute) and node.func.attr in OPS
+                and not (isinstance(node.func.value, ast.Name) and node.func.value.id == me)):
+            return ast.Call(ast.Name(_SELF_CALL, node.span), node.args, node.keywords,
+                            node.span)
+        return node
+
+    return replace(decl, body=walk(decl.body, set()))
+
+
+def _assigned(decl: Any) -> set[str]:
+    """The names ``decl``'s body assigns."""
+    from gtdsl._records import is_record
+    from gtdsl.check.builder import target_names
+    from gtdsl.check.callgraph import child_fields
+
+    out: set[str] = set()
+    stack: list[Any] = list(decl.body)
+    while stack:
+        node = stack.pop()
+        cls = type(node)
+        if cls in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For):
+            out |= {n.id for n in target_names(node.target)}
+        for name, _ in child_fields(cls):
+            value = getattr(node, name)
+            if isinstance(value, tuple):
+                stack.extend(v for v in value if is_record(v))
+            elif is_record(value):
+                stack.append(value)
+    return out
 
 
 def _small(v: int | float | bool) -> bool:

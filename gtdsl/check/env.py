@@ -84,6 +84,9 @@ class ModuleEnv:
     # a jitted function's Python globals (``JitScope``): numbers, and what cannot be used
     constants: dict[str, int | float | bool] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # local name -> what it is
+    # names whose calls give `?` (checked for diagnostics only, never compiled): what a
+    # method's instance-read `self` calls, read from a file without an instance
+    unknown_calls: frozenset[str] = frozenset()
 
     def function(self, name: str) -> FnInfo | None:
         return self.functions.get(name) or self.imported_fns.get(name)
@@ -104,6 +107,7 @@ class JitScope:
     constants: dict[str, int | float | bool] = field(default_factory=dict)
     functions: dict[str, JitSource] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # local -> what it is, for the error
+    unknown_calls: frozenset[str] = frozenset()  # see ModuleEnv.unknown_calls
 
 
 @record(frozen=False, slots=False)
@@ -172,11 +176,15 @@ class Session:
             return found
         env = ModuleEnv(src.module_name, src.file, src.tree, None, is_main=main)
         self.modules[key] = env
+        # a jitted method called from another sees the structs its caller declared (the
+        # instance's submodules are declared once, with the instance's own struct)
+        env.imported_structs.update(self.structs)
         scope = src.scope
         env.py_modules.update(scope.modules)
         env.externs.update(scope.names)
         env.constants.update(scope.constants)
         env.refused.update(scope.refused)
+        env.unknown_calls = scope.unknown_calls
         self._collect(env)
         for local, callee in scope.functions.items():
             other = self.load_jit(callee, main=False)

@@ -21,6 +21,7 @@ from gtdsl.ops import OPS, UNKNOWN, Arg
 from gtdsl.ops.operators import BY_NAME as OPERATORS_BY_NAME, by_symbol
 from gtdsl.ops.operators import names as operator_names
 from gtdsl.syntax import ast
+from gtdsl.syntax.unparse import unparse_expr
 from gtdsl.types import (
     DT, DYN, Dev, DynReason, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor,
     TTuple, Type, join,
@@ -377,6 +378,9 @@ class ExprChecker(CallChecker):
                 return self.dyn_error(e.span)
             if f.id in mod.refused:
                 return self.refused(f.id, f.span)
+            if f.id in mod.unknown_calls:  # (no IR: a check for diagnostics alone)
+                return V(TDyn(DynReason.INFERRED), self.var(f.id, TDyn(DynReason.INFERRED)),
+                         span=e.span)
             if f.id == "float" and mod.function(f.id) is None and f.id not in mod.externs:
                 special = _special_float(e)
                 if special is not None:  # float("-inf"): a constant, as Python computes it
@@ -411,6 +415,19 @@ class ExprChecker(CallChecker):
             op = OPS.get(f.attr)
             if op is not None and op.method and isinstance(recv.type, (TTensor, TDyn)):
                 return self.op_call(f.attr, [recv, *args], kwargs, e.span)
+            if isinstance(recv.type, TStruct):
+                info = self.s.structs.get(recv.type.name)
+                if info is not None and f.attr in info.fields:
+                    return self.error(
+                        "GT1011", f"`{f.attr}` is a field of the `{recv.type.name}` struct, "
+                        "which gtdsl cannot call", f.span, "called here",
+                        help="a jitted method calls a submodule whose class's forward is "
+                        "@gtdsl.jit, or one of torch's layers gtdsl knows (nn.Linear, "
+                        "nn.LayerNorm, nn.RMSNorm, nn.Embedding, nn.Dropout, nn.GELU, nn.ReLU, "
+                        "nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.LogSoftmax, "
+                        "nn.Identity); for another layer call its op with the layer's "
+                        f"tensors, e.g. F.conv2d(x, {unparse_expr(f)}.weight, "
+                        f"{unparse_expr(f)}.bias)")
             hint = "every op of the catalogue is a tensor method: x.sum(dim=n), x.to(f16), " \
                 "x.transpose(0, 1)"
             if isinstance(recv.type, TScalar) and recv.type.kind is ScalarKind.INT:

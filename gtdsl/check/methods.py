@@ -84,7 +84,7 @@ def declared_structs(file: SourceFile, tree: pyast.Module, cls: pyast.ClassDef
         struct = _struct(file, c)
         out.append(struct)
         for f in struct.fields:
-            for name in _struct_names(f.annotation):
+            for name in struct_names_of(f.annotation):
                 other = classes.get(name)
                 if other is not None and name not in done and field_annotations(other):
                     todo.append(other)
@@ -174,13 +174,13 @@ def size_names(t: Any) -> list[str]:
     return out
 
 
-def _struct_names(t: Any) -> list[str]:
+def struct_names_of(t: Any) -> list[str]:
     if isinstance(t, ast.StructType):
         return [t.name]
     if isinstance(t, ast.ListType):
-        return _struct_names(t.elem)
+        return struct_names_of(t.elem)
     if isinstance(t, ast.TupleType):
-        return [n for e in t.elems for n in _struct_names(e)]
+        return [n for e in t.elems for n in struct_names_of(e)]
     return []
 
 
@@ -226,3 +226,86 @@ def _loosen(t: Any, bound: set[str]) -> Any:
     if isinstance(t, ast.TupleType):
         return ast.TupleType(tuple(_loosen(e, bound) for e in t.elems), t.span)
     return t
+
+
+def rewrite_struct_calls(decl: ast.FunctionDef, self_struct: str,
+                         structs: dict[str, ast.StructDef], callable_struct: Any,
+                         taken: set[str]) -> tuple[ast.FunctionDef, dict[str, str]]:
+    """``decl`` (a method whose ``self`` is the declared struct ``self_struct``) with its calls
+    of fields made explicit: ``self.up(x)``, with ``up: "Linear[d, f]"`` and ``Linear`` a
+    class whose forward is jitted (``callable_struct(name)``), is a call of that forward with
+    ``self.up`` as its ``self``, under a new local name. Fields are found through ``self``,
+    indexes of list fields (``self.layers[0]``) and loop variables over them. Returns the
+    new decl and, for each local name, the struct whose forward it calls."""
+    from gtdsl._records import is_record, record_fields, replace
+
+    self_name = decl.params[0].name
+    callees: dict[str, str] = {}
+    by_struct: dict[str, str] = {}
+
+    def field_type(struct: str, name: str) -> Any:
+        s = structs.get(struct)
+        if s is None:
+            return None
+        for f in s.fields:
+            if f.name == name:
+                return f.annotation
+        return None
+
+    def type_of(e: Any, loops: dict[str, Any]) -> Any:
+        if isinstance(e, ast.Name):
+            if e.id == self_name:
+                return ast.StructType(self_struct, ())
+            return loops.get(e.id)
+        if isinstance(e, ast.Attribute):
+            base = type_of(e.value, loops)
+            if isinstance(base, ast.StructType):
+                return field_type(base.name, e.attr)
+            return None
+        if isinstance(e, ast.Subscript) and len(e.indices) == 1 and isinstance(
+                e.indices[0], ast.Int):
+            base = type_of(e.value, loops)
+            return base.elem if isinstance(base, ast.ListType) else None
+        return None
+
+    def walk(node: Any, loops: dict[str, Any]) -> Any:
+        if isinstance(node, tuple):
+            items = [walk(n, loops) for n in node]
+            return tuple(items) if any(a is not b for a, b in zip(items, node)) else node
+        if not is_record(node):
+            return node
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            seq = type_of(node.iter, loops)
+            if isinstance(seq, ast.ListType):
+                inner = dict(loops)
+                inner[node.target.id] = seq.elem
+                body = walk(node.body, inner)
+                return node if body is node.body else replace(node, body=body)
+        changes = {}
+        for f in record_fields(type(node)):
+            if f.name == "span":
+                continue
+            value = getattr(node, f.name)
+            new = walk(value, loops)
+            if new is not value:
+                changes[f.name] = new
+        if changes:
+            node = replace(node, **changes)
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id == self_name):
+            t = type_of(node.func, loops)
+            if isinstance(t, ast.StructType) and callable_struct(t.name):
+                local = by_struct.get(t.name)
+                if local is None:
+                    base = f"{t.name}_forward"
+                    local, n = base, 1
+                    while local in taken or local in callees:
+                        n += 1
+                        local = f"{base}_{n}"
+                    by_struct[t.name] = local
+                    callees[local] = t.name
+                return ast.Call(ast.Name(local, node.span), (node.func, *node.args),
+                                node.keywords, node.span)
+        return node
+
+    return replace(decl, body=walk(decl.body, {})), callees

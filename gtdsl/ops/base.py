@@ -175,9 +175,12 @@ def as_size(v: int | Size | None) -> Size | None:
 
 
 def seq_elems(arg: Arg) -> tuple[Arg, ...] | None:
-    """The elements of a tuple/list literal argument, or of a single value."""
+    """The elements of a tuple/list literal argument, or of a value of a tuple type (each
+    element's value unknown: ``self.normalized_shape``)."""
     if isinstance(arg.value, tuple):
         return arg.value
+    if isinstance(arg.type, TTuple):
+        return tuple(Arg(t) for t in arg.type.elems)
     return None
 
 

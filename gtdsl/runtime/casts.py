@@ -142,7 +142,7 @@ def _check(value: Any, t: Type, b: Bindings, path: str, structs: StructLookup | 
         for i, (v, et) in enumerate(zip(value, t.elems)):
             _check(v, et, b, _join(path, f"element {i}"), structs, pending)
     elif isinstance(t, TList):
-        if not isinstance(value, (list, tuple)):
+        if not isinstance(value, LISTS):
             _fail(path, str(t), describe_value(value), "not a list")
         for i, v in enumerate(value):
             _check(v, t.elem, b, _join(path, f"element {i}"), structs, pending)
@@ -154,6 +154,11 @@ def _check(value: Any, t: Type, b: Bindings, path: str, structs: StructLookup | 
               "device": isinstance(value, (torch.device, str))}.get(t.what, True)
         if not ok:
             _fail(path, str(t), describe_value(value))
+
+
+# what a list type holds: lists and tuples, and torch's lists of modules (a method's
+# ``self.layers``)
+LISTS = (list, tuple, torch.nn.ModuleList, torch.nn.Sequential)
 
 
 def _join(path: str, part: str) -> str:

@@ -33,6 +33,7 @@ import torch
 from gtdsl.diagnostics import Diagnostic, Label, Span
 from gtdsl.ops.calls import DT_TORCH
 from gtdsl.lower.torch.codegen import PREFIX, size_py
+from gtdsl.runtime.casts import LISTS
 from gtdsl.types import (
     DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, TTuple, Type,
 )
@@ -406,7 +407,7 @@ class _Gen:
             self.value(f, substitute(ft, lambda v: env.get(v, KEEP), rows={}))
 
     def list(self, e: str, t: TList) -> None:
-        self.emit(f"if {e}.__class__ is not list and not isinstance({e}, (list, tuple)): "
+        self.emit(f"if {e}.__class__ is not list and not isinstance({e}, {PREFIX}LISTS): "
                   f"{self.slow}")
         if isinstance(t.elem, TDyn):
             return
@@ -457,6 +458,7 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
     names = [n for n, _ in params]
     consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor, f"{PREFIX}Nope": _Nope,
                               f"{PREFIX}nope": _nope, f"{PREFIX}Mapping": Mapping,
+                              f"{PREFIX}LISTS": LISTS,
                               f"{PREFIX}torch": torch}
     sig = _signature(names, defaults, size_kw, consts)
     call_args = ", ".join(names)
@@ -582,6 +584,7 @@ def generate_cast(target: Type, sizes: tuple[str, ...], rows: tuple[str, ...],
     cover)."""
     consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor, f"{PREFIX}Nope": _Nope,
                               f"{PREFIX}nope": _nope, f"{PREFIX}Mapping": Mapping,
+                              f"{PREFIX}LISTS": LISTS,
                               f"{PREFIX}torch": torch}
     known = ("{" + ", ".join(f"{v!r}: {PREFIX}s_{v}" for v in sizes) + "}, {" +
              ", ".join(f"{r!r}: {PREFIX}r_{r}" for r in rows) + "}")

@@ -230,3 +230,47 @@ def test_missing_and_unreadable_files_exit_as_for_gt_files(tmp_path: Path) -> No
     assert code == 2 and "GT0901" in err
     code, _, err = _cli("check", str(tmp_path))
     assert code == 2
+
+
+def test_methods_of_modules_are_checked_from_the_file() -> None:
+    """Declared fields: checked fully, calls of declared submodules included; fields read
+    from the instance: what goes through `self` is unknown, the rest is checked."""
+    fixtures = REPO / "tests" / "fixtures" / "jit_modules.py"
+    code, out, _ = _cli("check", "--types", str(fixtures))
+    assert code == 0
+    assert "def forward(self: MLP[f, d], x: f32[b, d]) -> f32[b, d]" in out.splitlines()
+    assert "def forward(self: ?, ids: i64[b, s]) -> f32[b, s, v=?]" in out.splitlines()
+
+
+def test_a_broken_method_is_found_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken_module.py"
+    path.write_text(textwrap.dedent('''\
+        import gtdsl
+        from torch import nn
+        import torch.nn.functional as F
+
+
+        class Linear(nn.Module):
+            weight: "f32[o, i]"
+
+            @gtdsl.jit
+            def forward(self, x: "f32[b, i]") -> "f32[b, o]":
+                return x @ self.weight.T
+
+
+        class Twice(nn.Module):
+            first: "Linear[f, d]"
+
+            @gtdsl.jit
+            def forward(self, x: "f32[b, d]") -> "f32[b, d]":
+                return self.first(x)
+
+
+        class Untyped(nn.Module):
+            @gtdsl.jit
+            def forward(self, x: "f32[b, d]", y: "f32[b, e]"):
+                return self.proj(x) + x @ y
+        '''), encoding="utf-8")
+    found = check_python_file(path)
+    got = [(d.code, d.primary.span.line) for d in found.diagnostics]
+    assert got == [("GT2006", 19), ("GT2006", 25)], found.diagnostics
