@@ -44,11 +44,11 @@ class Bindings:
         """``n=3 (x dim 0), ...``; without ``where``, sorted by name and bare."""
         if not where:
             parts = [f"{k}={v}" for k, v in sorted(self.sizes.items()) if not k.startswith("#")]
-            parts += [f"*{k}=({', '.join(map(str, v))})" for k, v in sorted(self.rows.items())]
+            parts += [f"*{k}={_row(v)}" for k, v in sorted(self.rows.items())]
             return ", ".join(parts)
         parts = [f"{k}={v}" + (f" ({self.where[k]})" if k in self.where else "")
                  for k, v in self.sizes.items() if not k.startswith("#")]
-        parts += [f"*{k}=({', '.join(map(str, v))})" + (
+        parts += [f"*{k}={_row(v)}" + (
             f" ({self.where['*' + k]})" if "*" + k in self.where else "")
             for k, v in self.rows.items()]
         return ", ".join(parts)
@@ -71,6 +71,11 @@ class Mismatch:
 
 
 StructLookup = Callable[[str], Any]  # struct name -> its ir.StructDecl, or None
+
+
+def _row(sizes: Any) -> str:
+    """A row's sizes as Python writes a tuple: ``(4,)``, ``(2, 3)``, ``()``."""
+    return str(tuple(int(n) for n in sizes))
 
 
 class CastFailed(Exception):
@@ -278,6 +283,51 @@ def _finish(b: Bindings, pending: _Pending) -> None:
             " by keyword: " + ", ".join(f"{v}=..." for v in free))
 
 
+def scalar_args(params: Any, args: Any) -> Any:
+    """``args`` with each value for an ``int``, ``float`` or ``bool`` parameter that is a
+    numpy scalar or a 0-dim tensor as the Python number it holds (``np.float32(0.5)``,
+    ``torch.tensor(3)``); a 0-dim tensor that requires grad is left as it is (its gradient
+    would be lost: the check refuses it and says so)."""
+    out = None
+    for i, ((_, t), v) in enumerate(zip(params, args)):
+        if not isinstance(t, TScalar) or v.__class__ in (int, float, bool):
+            continue
+        n = as_python_number(v, t.kind)
+        if n is not None:
+            if out is None:
+                out = list(args)
+            out[i] = n
+    return args if out is None else tuple(out)
+
+
+def as_python_number(v: Any, kind: ScalarKind) -> int | float | bool | None:
+    """``v`` (a numpy scalar or a 0-dim tensor) as a Python number of ``kind``; None when it
+    is neither, holds another kind (a float for an int), or is a tensor that requires grad."""
+    if isinstance(v, torch.Tensor):
+        if v.dim() != 0 or v.requires_grad or v.is_complex():
+            return None
+        dt = v.dtype
+        if kind is ScalarKind.BOOL:
+            return bool(v.item()) if dt is torch.bool else None
+        if dt is torch.bool or (kind is ScalarKind.INT and dt.is_floating_point):
+            return None
+        item = v.item()
+        return float(item) if kind is ScalarKind.FLOAT else int(item)
+    if type(v).__module__ != "numpy" or getattr(v, "ndim", None) != 0:
+        return None
+    import numbers
+
+    if kind is ScalarKind.BOOL:
+        return bool(v) if type(v).__name__ in ("bool_", "bool") else None
+    if type(v).__name__ in ("bool_", "bool"):
+        return None
+    if isinstance(v, numbers.Integral):
+        return int(v) if kind is ScalarKind.INT else float(v)
+    if isinstance(v, numbers.Real) and kind is ScalarKind.FLOAT:
+        return float(v)
+    return None
+
+
 def _check_scalar(value: Any, t: TScalar, b: Bindings, path: str, pending: _Pending) -> None:
     if t.kind is ScalarKind.BOOL:
         ok = isinstance(value, bool)
@@ -286,6 +336,10 @@ def _check_scalar(value: Any, t: TScalar, b: Bindings, path: str, pending: _Pend
     else:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok:
+        if isinstance(value, torch.Tensor) and value.dim() == 0 and value.requires_grad:
+            _fail(path, t.kind.value, describe_value(value), "a 0-dim tensor that requires "
+                  "grad: as a Python number its gradient would be lost; declare the "
+                  f"parameter {describe_value(value).split(' @')[0]} to keep it")
         _fail(path, t.kind.value, describe_value(value))
     if t.kind is ScalarKind.INT and t.value is not None:
         _size(t.value, value, b, path or "value", pending)

@@ -17,6 +17,7 @@ from gtdsl.diagnostics import Diagnostic, GtdslError, Label
 from gtdsl.ir.core import Blame, BlameKind
 from gtdsl.runtime.casts import Bindings, CastFailed, Mismatch, check_value, owned
 from gtdsl.runtime.values import describe_value
+from gtdsl.types import Size, TScalar
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # torch's own frames (nn.Module.__call__ calling a jitted forward) are not the caller
@@ -93,6 +94,9 @@ def cast_error(blame: Blame, target: Any, value_desc: str, mismatch: Mismatch,
     b = bindings.describe(where=blame.kind is BlameKind.ARG)
     if b:
         notes.append(f"bindings: {b}")
+    if isinstance(target, TScalar) and target.value is not None and blame.param and \
+            target.value == Size.of(blame.param):
+        target = TScalar(target.kind)  # `k: int`, whose value the body names as the size k
     label = {BlameKind.ARG: f"declared here: {target}",
              BlameKind.ANNOT: f"declared here: {target}",
              BlameKind.RET: f"returned here; the declared return type is {target}"}.get(

@@ -231,6 +231,19 @@ def cast(prog: Program, b: Bindings, value: Any, target: Any, blame: Blame) -> N
         raise cast_error(blame, target, describe_value(value), f.mismatch, b) from None
 
 
+def _received(v: Any, depth: int = 0) -> str:
+    """An op's argument as it arrived: a tensor's type, a number's value (``-1``), a tuple
+    of them as Python writes it (``(3, -1)``)."""
+    if isinstance(v, bool) or v is None:
+        return repr(v)
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, tuple) and depth < 4:
+        inner = ", ".join(_received(x, depth + 1) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    return str(type_of_value(v))
+
+
 def _bound_args(names: tuple[str, ...], ins: list[Any]) -> dict[str, Any]:
     return {n: arg_of(v, n) for n, v in zip(names, ins)}
 
@@ -241,8 +254,7 @@ def check_op(name: str, names: tuple[str, ...], blame: Blame, ins: list[Any],
     try:
         return OPS[name].relation(Rel(), _bound_args(names, ins))
     except OpError as err:
-        got = ", ".join(f"{n}: {type_of_value(v)}" for n, v in zip(names, ins)
-                        if not isinstance(type_of_value(v), type(None)))
+        got = ", ".join(f"{n}: {_received(v)}" for n, v in zip(names, ins))
         raise op_error(name, blame, err.message, err.help, got, b) from None
 
 

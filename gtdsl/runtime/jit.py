@@ -30,7 +30,7 @@ from gtdsl.ir.core import Blame, BlameKind, Eqn, Function, Op, Var
 from gtdsl.lower.torch.codegen import PREFIX, CalleeInfo, lower_function
 from gtdsl.runtime import interp
 from gtdsl.runtime.backends import REGISTRY, REQUESTS, Backend, choose
-from gtdsl.runtime.casts import Bindings
+from gtdsl.runtime.casts import Bindings, scalar_args
 from gtdsl.runtime.entry import (
     describe_key, generate_binder, generate_entry, generate_trusted, key_of, key_parts, named_as, refuse_nested,
 )
@@ -128,6 +128,7 @@ class JitFunction:
         values, sizes = self._bind(*args, **kwargs)  # Python's own errors for a wrong call
         self._check_size_keywords(sizes)
         refuse_nested(self.qualname, self._params, self._spans, values)
+        values = scalar_args(self._params, values)
         return interp.interpret(self.module.program, self.qualname, values, {}, sizes)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
@@ -183,6 +184,7 @@ class JitFunction:
                 b.sizes[v] = n
                 b.where[v] = "the caller"
         refuse_nested(self.qualname, self._params, self._spans, args)
+        args = scalar_args(self._params, args)
         bind_params(self._params, args, self._blames, b, self.module.program.struct)
         key = key_of(self._parts, list(args))
         self._stats[0] += 1
