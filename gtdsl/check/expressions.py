@@ -314,6 +314,15 @@ class ExprChecker(CallChecker):
             r = len(t.shape.dims) if t.shape.row is None else None
             rt = TScalar(ScalarKind.INT, Size.of(r) if r is not None else None)
             value = r if r is not None else UNKNOWN
+        elif attr == "numel":
+            n: Size | None = None
+            if t.shape.row is None and all(d.size is not None for d in t.shape.dims):
+                n = Size.of(1)
+                for d in t.shape.dims:
+                    assert d.size is not None
+                    n = n * d.size
+            rt = TScalar(ScalarKind.INT, n)
+            value = n.constant() if n is not None and n.constant() is not None else UNKNOWN
         elif attr == "dtype":
             rt = TOther("dtype")
             value = t.dtype if t.dtype.is_concrete else UNKNOWN
@@ -324,26 +333,31 @@ class ExprChecker(CallChecker):
         self.emit(Op.ATTR, (v.atom,), (out,), (("attr", attr),), span=span)
         return V(rt, out, value=value, span=span)
 
+    def item(self, v: V, i: V, span: Span | None) -> V:
+        """``v[i]`` of a tuple (``i`` a literal in range) or a list."""
+        t = v.type
+        if isinstance(t, TList):
+            et: Type = t.elem
+            idx: Any = i.value if isinstance(i.value, int) else None
+        else:
+            assert isinstance(t, TTuple)
+            k = i.value if isinstance(i.value, int) and not isinstance(i.value, bool) else None
+            if k is None or not -len(t.elems) <= k < len(t.elems):
+                return self.error("GT2010", f"tuple index must be an int literal in "
+                                  f"{-len(t.elems)}..{len(t.elems) - 1}", i.span, "here")
+            et, idx = t.elems[k], k
+        out = self.var("item", et)
+        self.emit(Op.GET_ITEM, (v.atom, i.atom), (out,), (("index", idx),), span=span)
+        value = v.value[idx].value if isinstance(v.value, tuple) and isinstance(
+            idx, int) else UNKNOWN
+        return V(et, out, value=value, span=span)
+
     def subscript(self, e: ast.Subscript, env: dict[str, V]) -> V:
         v = self.expr(e.value, env)
         t = v.type
         if isinstance(t, (TTuple, TList)) and len(e.indices) == 1 and not isinstance(
                 e.indices[0], ast.Slice):
-            i = self.expr(e.indices[0], env)
-            if isinstance(t, TList):
-                et: Type = t.elem
-                idx: Any = i.value if isinstance(i.value, int) else None
-            else:
-                k = i.value if isinstance(i.value, int) else None
-                if k is None or not -len(t.elems) <= k < len(t.elems):
-                    return self.error("GT2010", f"tuple index must be an int literal in "
-                                      f"{-len(t.elems)}..{len(t.elems) - 1}", i.span, "here")
-                et, idx = t.elems[k], k
-            out = self.var("item", et)
-            self.emit(Op.GET_ITEM, (v.atom, i.atom), (out,), (("index", idx),), span=e.span)
-            value = v.value[idx].value if isinstance(v.value, tuple) and isinstance(
-                idx, int) else UNKNOWN
-            return V(et, out, value=value, span=e.span)
+            return self.item(v, self.expr(e.indices[0], env), e.span)
         items = []
         for ix in e.indices:
             if isinstance(ix, ast.Slice):
@@ -388,6 +402,8 @@ class ExprChecker(CallChecker):
             callee = mod.function(f.id)
             if callee is not None:
                 return self.user_call(callee, args, kwargs, e)
+            if f.id == "len" and f.id not in mod.externs and f.id not in OPS:
+                return self.length(args, kwargs, e.span)
             if f.id in mod.externs:
                 return self.extern_call(mod.externs[f.id], args, kwargs, e)
             if f.id in OPS:
@@ -412,6 +428,8 @@ class ExprChecker(CallChecker):
             args = [self._expr(a, env) for a in e.args]
             if isinstance(recv.type, TDyn) and recv.type.reason is DynReason.ERROR:
                 return self.dyn_error(e.span)  # reported where the receiver went wrong
+            if isinstance(recv.type, (TTensor, TDyn)) and f.attr in TENSOR_METHODS:
+                return self.tensor_method(recv, f.attr, args, kwargs, e.span)
             op = OPS.get(f.attr)
             if op is not None and op.method and isinstance(recv.type, (TTensor, TDyn)):
                 return self.op_call(f.attr, [recv, *args], kwargs, e.span)
@@ -437,6 +455,57 @@ class ExprChecker(CallChecker):
                               "unknown method", help=hint)
         return self.error("GT2025", "this expression is not callable", f.span, "called here",
                           help="call a function, an op or a method: f(x), x.sum()")
+
+    def tensor_method(self, x: V, name: str, args: list[V], kwargs: dict[str, V],
+                      span: Span | None) -> V:
+        """The tensor methods that are no catalogue op: ``x.size()``, ``x.size(d)``,
+        ``x.dim()``, ``x.numel()`` (metadata), and the dtype conversions ``x.float()``,
+        ``x.long()``, ..., ``x.type_as(y)`` (the op ``to``)."""
+        given = len(args) + len(kwargs)
+        if name in _DTYPE_METHODS or name == "type_as":
+            if name == "type_as":
+                if len(args) != 1 or kwargs:
+                    return self.error("GT2017", "`type_as` takes one tensor: x.type_as(y)",
+                                      span, "called here", help="x.type_as(y) is x.to(y.dtype)")
+                dtype = self.metadata(args[0], "dtype", span)
+            else:
+                if given:
+                    return self.error("GT2017", f"`{name}()` takes no arguments", span,
+                                      "called here", help=f"x.{name}() is x.to("
+                                      f"{_DTYPE_METHODS[name]})")
+                dt = DT[_DTYPE_METHODS[name].upper()]
+                dtype = V(TOther("dtype"), Lit(dt, TOther("dtype")), value=dt)
+            return self.op_call("to", [x, dtype], {}, span)
+        if name == "size":
+            if not given:
+                return self.metadata(x, "shape", span)
+            dim = args[0] if args else kwargs.get("dim")
+            if len(args) + len(kwargs) != 1 or dim is None:
+                return self.error("GT2017", "`size` takes at most one dim: x.size() or "
+                                  "x.size(d)", span, "called here")
+            return self.item(self.metadata(x, "shape", span), dim, span)
+        if given:
+            return self.error("GT2017", f"`{name}()` takes no arguments", span, "called here",
+                              help=f"x.{name}()")
+        return self.metadata(x, "ndim" if name == "dim" else "numel", span)
+
+    def length(self, args: list[V], kwargs: dict[str, V], span: Span | None) -> V:
+        """``len(x)``: a tensor's first size, a tuple's length (a constant)."""
+        if len(args) != 1 or kwargs:
+            return self.error("GT2017", "`len` takes one value", span, "called here")
+        v = args[0]
+        t = v.type
+        if isinstance(t, TTuple):
+            return self.constant(len(t.elems), span)
+        if isinstance(t, (TTensor, TDyn)):
+            if isinstance(t, TTensor) and t.shape.row is None and not t.shape.dims:
+                return self.error("GT2005", "`len` of a 0-dim tensor", v.span,
+                                  f"this has type {t}", help="a 0-dim tensor has no first "
+                                  "dim; use x.numel() or x.item()")
+            zero = self.constant(0, span)
+            return self.item(self.metadata(v, "shape", span), zero, span)
+        return self.error("GT2017", f"`len` of {kind_of(t)} is not supported", v.span,
+                          "here", help="len takes a tensor (its first size) or a tuple")
 
     def constant(self, value: int | float | bool, span: Span | None) -> V:
         """A number known before run time, as its literal would be."""
@@ -513,6 +582,12 @@ class ExprChecker(CallChecker):
             left = left.but(type=forget, value=UNKNOWN, label=None)
         return left, right
 
+
+# the tensor methods that are no catalogue op (``tensor_method``)
+_DTYPE_METHODS = {"float": "f32", "double": "f64", "half": "f16", "bfloat16": "bf16",
+                  "long": "i64", "int": "i32", "short": "i16", "char": "i8", "byte": "u8",
+                  "bool": "bool", "cfloat": "c64", "cdouble": "c128"}
+TENSOR_METHODS = frozenset(("size", "dim", "numel", "type_as", *_DTYPE_METHODS))
 
 _SPECIAL_FLOATS = frozenset(("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan",
                              "+nan", "-nan"))

@@ -340,3 +340,116 @@ def _to(rel: Rel, a: dict[str, Arg]) -> Type:
 @define("contiguous", "input", "Tensor.contiguous", "shape")
 def _contiguous(rel: Rel, a: dict[str, Arg]) -> Type:
     return tensor_of(a["input"], "input")
+
+
+# ============================================================================ more unary ops
+
+# rounding keeps the dtype: floats round, ints are their own rounding; bool and complex
+# have none (torch: "not implemented for 'Bool'")
+ROUNDING = ("floor", "ceil", "trunc")
+
+
+def _make_rounding(op: str):
+    def relation(rel: Rel, a: dict[str, Arg]) -> Type:
+        x = tensor_of(a["input"], "input")
+        if _is_bool(x.dtype):
+            raise OpError("GT2002", f"`{op}` is not defined on bool tensors", "input",
+                          "convert first: x.to(f32)")
+        reject_complex(x.dtype, "input", op)
+        return x
+
+    return relation
+
+
+for _op in ROUNDING:
+    define(_op, "input", "torch.{name}", "elementwise")(_make_rounding(_op))
+
+
+@define("round", "input, *, decimals=0", "torch.round", "elementwise")
+def _round(rel: Rel, a: dict[str, Arg]) -> Type:
+    x = _make_rounding("round")(rel, a)
+    decimals = a["decimals"].value
+    if isinstance(decimals, int) and decimals != 0 and not isinstance(decimals, bool):
+        assert isinstance(x, TTensor)
+        require_float(x.dtype, "input", "round with decimals")
+    return x
+
+
+@define("frac", "input", "torch.frac", "elementwise")
+def _frac(rel: Rel, a: dict[str, Arg]) -> Type:
+    x = tensor_of(a["input"], "input")
+    require_float(x.dtype, "input", "frac")
+    return x
+
+
+@define("nan_to_num", "input, nan=0.0, posinf=None, neginf=None", "torch.nan_to_num",
+        "elementwise")
+def _nan_to_num(rel: Rel, a: dict[str, Arg]) -> Type:
+    return tensor_of(a["input"], "input")
+
+
+def _make_predicate(op: str):
+    def relation(rel: Rel, a: dict[str, Arg]) -> Type:
+        x = tensor_of(a["input"], "input")
+        return TTensor(DT.BOOL, x.shape, x.device)
+
+    return relation
+
+
+for _op in ("isinf", "isfinite"):
+    define(_op, "input", "torch.{name}", "elementwise")(_make_predicate(_op))
+
+
+# activations on floating-point tensors only (torch has no integer kernels for them)
+FLOAT_ACTIVATIONS = {
+    "leaky_relu": "input, negative_slope=0.01", "elu": "input, alpha=1.0", "selu": "input",
+    "celu": "input, alpha=1.0", "mish": "input", "hardswish": "input",
+    "hardsigmoid": "input", "logsigmoid": "input",
+}
+
+
+def _make_float_activation(op: str):
+    def relation(rel: Rel, a: dict[str, Arg]) -> Type:
+        return _activation(a, op)
+
+    return relation
+
+
+for _op, _params in FLOAT_ACTIVATIONS.items():
+    define(_op, _params, "torch.nn.functional.{name}", "elementwise")(
+        _make_float_activation(_op))
+
+
+@define("softsign", "input", "torch.nn.functional.softsign", "elementwise")
+def _softsign(rel: Rel, a: dict[str, Arg]) -> Type:
+    """x / (1 + |x|): ints divide into the default float; bool has no abs."""
+    x = tensor_of(a["input"], "input")
+    if _is_bool(x.dtype):
+        raise OpError("GT2002", "`softsign` is not defined on bool tensors", "input",
+                      "convert first: x.to(f32)")
+    return TTensor(float_dtype(x.dtype), x.shape, x.device)
+
+
+@define("prelu", "input, weight", "torch.nn.functional.prelu", "elementwise", method=False)
+def _prelu(rel: Rel, a: dict[str, Arg]) -> Type:
+    """One slope (weight of one element) or one per channel (dim 1 of the input)."""
+    x = tensor_of(a["input"], "input")
+    w = tensor_of(a["weight"], "weight")
+    require_float(x.dtype, "input", "prelu")
+    same_device([("input", x), ("weight", w)], "`prelu`")
+    if x.dtype.is_concrete and w.dtype.is_concrete and x.dtype is not w.dtype:
+        raise OpError("GT2002", f"`prelu` weight is {w.dtype} for an input of {x.dtype}",
+                      "weight", "the weight has the input's dtype")
+    if w.shape.row is None and len(w.shape.dims) > 1:
+        raise OpError("GT2005", f"`prelu` weight must have one dim, got `{w.shape}`", "weight")
+    if w.shape.row is None and len(w.shape.dims) == 1:
+        n = w.shape.dims[0].size
+        if n is not None and n.constant() != 1:
+            channels = x.shape.dims[1].size if x.shape.row is None and len(
+                x.shape.dims) >= 2 else None
+            if x.shape.row is None and len(x.shape.dims) < 2:
+                raise OpError("GT2005", "`prelu` with one slope per channel needs an input "
+                              "of at least 2 dims (channels are dim 1)", "input")
+            rel.equal(n, channels, "`prelu` weight size against the input's channels (dim 1)",
+                      "weight")
+    return x

@@ -192,8 +192,8 @@ def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
     if op is Op.ATTR:
         attr = e.param("attr")
         x = ins[0]
-        return {"shape": lambda: tuple(x.shape), "ndim": x.dim, "dtype": lambda: x.dtype,
-                "device": lambda: x.device}[attr]()
+        return {"shape": lambda: tuple(x.shape), "ndim": x.dim, "numel": x.numel,
+                "dtype": lambda: x.dtype, "device": lambda: x.device}[attr]()
     if op is Op.COMPARE or op is Op.BOOL_OP:
         fn = OPERATORS[e.param("op")].fn
         try:

@@ -478,7 +478,29 @@ def unary(draw: st.DrawFn, name: str) -> Case:
     elif name == "dropout":
         maybe(kw, "p", draw(optional(st.sampled_from([0.0, 0.5, 1.0, 1.5, -0.5]).map(F))))
         maybe(kw, "training", draw(optional(st.booleans().map(B))))
+    elif name == "leaky_relu":
+        maybe(kw, "negative_slope", draw(optional(st.sampled_from([0.2, 0, 1]).map(number))))
+    elif name in ("elu", "celu"):
+        maybe(kw, "alpha", draw(optional(st.sampled_from([0.5, 1.0, 2]).map(number))))
+    elif name == "round":
+        # (an explicit decimals=0 is torch's other overload, which has no integer kernels;
+        # gtdsl passes decimals only when it is not 0, as torch.round(x) is called)
+        maybe(kw, "decimals", draw(optional(st.sampled_from([1, -1, 2]).map(I))))
+    elif name == "nan_to_num":
+        for key in ("nan", "posinf", "neginf"):
+            maybe(kw, key, draw(optional(st.sampled_from([0.0, 1.5, -2.0, 3]).map(number))))
     return Case([x], kw)
+
+
+@st.composite
+def prelu_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes())
+    dt = draw(DTYPES)
+    channels = sizes[1] if len(sizes) >= 2 else 1
+    n = draw(st.sampled_from([1, channels, channels, draw(SIZE)]))
+    wshape = draw(st.sampled_from([(n,), (n,), (), (n, 1)]))
+    wdt = dt if draw(st.integers(0, 3)) else draw(DTYPES)
+    return Case([T(sizes, dt), T(wshape, wdt)])
 
 
 @st.composite
@@ -1140,7 +1162,10 @@ def _register(names: str | tuple[str, ...], make: Callable[[str], st.SearchStrat
 
 _register(("exp", "exp2", "log", "log2", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
            "erf", "sigmoid", "neg", "abs", "relu", "gelu", "silu", "softplus", "dropout",
-           "isnan", "logical_not"), unary)
+           "isnan", "logical_not", "floor", "ceil", "round", "trunc", "frac", "nan_to_num",
+           "isinf", "isfinite", "leaky_relu", "elu", "selu", "celu", "mish", "hardswish",
+           "hardsigmoid", "logsigmoid", "softsign"), unary)
+_register("prelu", lambda n: prelu_case())
 _register(("add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "eq", "ne", "lt",
            "le", "gt", "ge", "logical_and", "logical_or", "minimum", "maximum"), binary_case)
 _register("where", lambda n: where_case())

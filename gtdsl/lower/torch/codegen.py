@@ -376,7 +376,8 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
     if op is Op.ATTR:
         attr = e.param("attr")
         return {"shape": f"tuple({ins[0]}.shape)", "ndim": f"{ins[0]}.dim()",
-                "dtype": f"{ins[0]}.dtype", "device": f"{ins[0]}.device"}[attr]
+                "numel": f"{ins[0]}.numel()", "dtype": f"{ins[0]}.dtype",
+                "device": f"{ins[0]}.device"}[attr]
     if op is Op.CALL:
         trusted = _trusted_call(ctx, e, ins)
         if trusted is not None:
