@@ -4,7 +4,9 @@ type relation.
 Importing this package registers every family.
 """
 
-from gtdsl.ops import create, elementwise, index, linalg, reduce, shape  # noqa: F401
+from gtdsl.ops import (  # noqa: F401
+    arrange, create, elementwise, index, linalg, order, reduce, shape,
+)
 from gtdsl.ops.base import UNKNOWN, Arg, OpError, Rel
 from gtdsl.ops.elementwise import ARITH, COMPARE, binary
 from gtdsl.ops.table import OPS, OpDef, Param, bind

@@ -36,6 +36,7 @@ import importlib
 import itertools
 import math
 import operator
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -348,6 +349,9 @@ EMPTY_SKIPS: dict[str, tuple[str, ...]] = {
     "broadcast_to": ("GT2015",), "rand": ("GT2002",), "randn": ("GT2002",),
     "rand_like": ("GT2002",), "randn_like": ("GT2002",), "dropout": ("GT2002",),
     "cross_entropy": ("GT2002",), "nll_loss": ("GT2002",), "getitem": ("GT2002",),
+    # cummax/cummin of an empty tensor return before checking the dim is in range
+    "cummax": ("GT2010", "GT2002"), "cummin": ("GT2010", "GT2002"), "repeat": ("GT2027",),
+    "cumsum": ("GT2002",), "cumprod": ("GT2002",), "tile": ("GT2027",), "roll": ("GT2010",),
 }
 
 
@@ -1149,6 +1153,120 @@ def mse_case(draw: st.DrawFn) -> Case:
     return Case([T(sx, dt), T(sy, dy)], kw)
 
 
+# ---------------------------------------------------------------------------- order, arrange
+
+
+@st.composite
+def along_case(draw: st.DrawFn, name: str) -> Case:
+    """cumsum cumprod cummax cummin logcumsumexp sort argsort: a tensor and one dim."""
+    sizes = draw(shapes())
+    dt = draw(DTYPES)
+    if name in ("cummax", "cummin") and not sizes and dt in COMPLEX:
+        # intentional divergence: torch copies a 0-dim tensor without comparing, so it takes
+        # a complex one; gtdsl's rule (no ordering of complex values) holds at every rank
+        dt = DT.F32
+    x, labels = draw(labelled(sizes, dt))
+    kw: dict[str, V] = {}
+    dim = draw(dim_arg(len(sizes), labels))
+    if name in ("sort", "argsort"):
+        maybe(kw, "dim", draw(optional(st.just(dim))))
+        maybe(kw, "descending", draw(optional(st.booleans().map(B))))
+        maybe(kw, "stable", draw(optional(st.booleans().map(B))))
+        return Case([x], kw)
+    if name in ("cumsum", "cumprod"):
+        out = draw(optional(DTYPES))
+        if out is DT.BOOL and not sizes:
+            out = DT.I64  # intentional divergence: torch copies a 0-dim tensor into any dtype
+        maybe(kw, "dtype", DTYPE(out) if out is not None else None)
+    return Case([x, dim], kw)
+
+
+@st.composite
+def select_case(draw: st.DrawFn, name: str) -> Case:
+    """topk and kthvalue: k from 0 to past the dim's size (and negative)."""
+    sizes = draw(shapes())
+    dt = draw(DTYPES)
+    if not sizes and (dt is DT.BOOL or dt in COMPLEX):
+        dt = DT.U8  # intentional divergence: torch copies a 0-dim tensor without ordering it
+    x, labels = draw(labelled(sizes, dt))
+    k = I(draw(st.sampled_from([0, 1, 1, 2, 3, 6, -1])))
+    kw: dict[str, V] = {}
+    maybe(kw, "dim", draw(optional(dim_arg(len(sizes), labels))))
+    if name == "topk":
+        maybe(kw, "largest", draw(optional(st.booleans().map(B))))
+        maybe(kw, "sorted", draw(optional(st.booleans().map(B))))
+    else:
+        maybe(kw, "keepdim", draw(optional(st.booleans().map(B))))
+    return Case([x, k], kw)
+
+
+@st.composite
+def flip_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes())
+    x, labels = draw(labelled(sizes, draw(DTYPES)))
+    return Case([x, draw(dims_arg(len(sizes), labels))])
+
+
+@st.composite
+def roll_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes())
+    x = T(sizes, draw(DTYPES))
+    n = draw(st.integers(1, 3))
+    shifts = [I(draw(st.integers(-3, 3))) for _ in range(n)]
+    kw: dict[str, V] = {}
+    if draw(st.booleans()):
+        dims = [I(draw(position(len(sizes)))) for _ in range(draw(st.sampled_from(
+            [n, n, n, max(n - 1, 1), n + 1])))]
+        kw["dims"] = dims[0] if len(dims) == 1 and draw(st.booleans()) else TUP(*dims)
+    shift = shifts[0] if n == 1 and draw(st.booleans()) else TUP(*shifts)
+    return Case([x, shift], kw)
+
+
+def _counts(draw: st.DrawFn, n: int) -> list[V]:
+    return [I(draw(st.sampled_from([0, 1, 1, 2, 3, -1]))) for _ in range(n)]
+
+
+@st.composite
+def repeat_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes(0, 3))
+    x = T(sizes, draw(DTYPES))
+    reps = _counts(draw, max(0, len(sizes) + draw(st.sampled_from([0, 0, 1, 2, -1]))))
+    if draw(st.booleans()):
+        return Case([x, TUP(*reps)])
+    return Case([x, *reps])
+
+
+@st.composite
+def tile_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes(0, 3))
+    x = T(sizes, draw(DTYPES))
+    return Case([x, TUP(*_counts(draw, draw(st.integers(0, len(sizes) + 2))))])
+
+
+@st.composite
+def repeat_interleave_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes(0, 3))
+    x, labels = draw(labelled(sizes, draw(DTYPES)))
+    kw: dict[str, V] = {}
+    maybe(kw, "dim", draw(optional(dim_arg(len(sizes), labels))))
+    if draw(st.booleans()):
+        return Case([x, I(draw(st.sampled_from([0, 1, 2, 3, -1])))], kw)
+    n = draw(st.sampled_from([1, sizes[0] if sizes else 1, 2, 3]))
+    rdt = draw(st.sampled_from([DT.I64, DT.I64, DT.I32, DT.F32]))
+    counts = T((n,), rdt, fill="random") if draw(st.integers(0, 4)) else T((), rdt,
+                                                                             fill="random")
+    return Case([x, counts], kw, data_dependent=True)
+
+
+@st.composite
+def one_hot_case(draw: st.DrawFn) -> Case:
+    dt = draw(st.sampled_from([DT.I64, DT.I64, DT.I64, DT.I32, DT.U8, DT.F32, DT.BOOL]))
+    x = T(draw(shapes(0, 3)), dt, fill="zeros")
+    n = draw(st.sampled_from([-1, 1, 3, 3, -2]))
+    kw = {"num_classes": I(n)} if n != -1 or draw(st.booleans()) else {}
+    return Case([x], kw, data_dependent=n == -1)
+
+
 # ============================================================================ the table
 
 CASES: dict[str, st.SearchStrategy[Case]] = {}
@@ -1207,6 +1325,18 @@ _register(("zeros_like", "ones_like", "empty_like", "rand_like", "randn_like", "
 _register("arange", lambda n: arange_case())
 _register(("cross_entropy", "nll_loss"), class_loss_case)
 _register("mse_loss", lambda n: mse_case())
+_register(("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argsort"),
+          along_case)
+_register(("topk", "kthvalue"), select_case)
+_register("flip", lambda n: flip_case())
+_register("roll", lambda n: roll_case())
+_register("repeat", lambda n: repeat_case())
+_register("tile", lambda n: tile_case())
+_register("repeat_interleave", lambda n: repeat_interleave_case())
+_register("one_hot", lambda n: one_hot_case())
+
+# Examples drawn per op (GTDSL_OP_EXAMPLES=1000 for a longer search than CI's).
+EXAMPLES = int(os.environ.get("GTDSL_OP_EXAMPLES", "50"))
 
 # Ops deliberately without a case, each with its reason. Keep this empty or tiny.
 EXCLUDED: dict[str, str] = {}
@@ -1220,7 +1350,7 @@ def test_every_op_has_a_case() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_op_matches_torch(name: str, data: st.DataObject) -> None:
     check(name, data.draw(CASES[name], label="case"))

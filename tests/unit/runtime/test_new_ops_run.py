@@ -1,0 +1,84 @@
+"""The ops added for everyday PyTorch code run on every backend with torch's values (their
+type relations are tested against torch in tests/properties/test_ops_vs_torch.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gtdsl
+
+X = torch.tensor([[1.5, -2.25, float("nan")], [float("inf"), 0.5, -0.75]])
+Y = torch.tensor([[3.0, 1.0, 2.0], [-1.0, 5.0, 4.0]])
+I = torch.tensor([2, 0, 1])
+W = torch.tensor([0.25])
+
+# (gtdsl body over x: f32[2, 3], y: f32[2, 3], i: i64[3], w: f32[1]; the same in torch)
+CASES = [
+    ("floor(y * 0.5)", lambda: torch.floor(Y * 0.5)),
+    ("ceil(y * 0.5)", lambda: torch.ceil(Y * 0.5)),
+    ("round(y * 0.37, decimals=1)", lambda: torch.round(Y * 0.37, decimals=1)),
+    ("trunc(y * -0.5)", lambda: torch.trunc(Y * -0.5)),
+    ("frac(y * 0.3)", lambda: torch.frac(Y * 0.3)),
+    ("nan_to_num(x, nan=0.0, posinf=9.0)", lambda: torch.nan_to_num(X, 0.0, 9.0)),
+    ("isinf(x)", lambda: torch.isinf(X)),
+    ("isfinite(x)", lambda: torch.isfinite(X)),
+    ("leaky_relu(y, 0.1)", lambda: F.leaky_relu(Y, 0.1)),
+    ("elu(y, alpha=0.5)", lambda: F.elu(Y, alpha=0.5)),
+    ("selu(y)", lambda: F.selu(Y)),
+    ("celu(y)", lambda: F.celu(Y)),
+    ("mish(y)", lambda: F.mish(Y)),
+    ("hardswish(y)", lambda: F.hardswish(Y)),
+    ("hardsigmoid(y)", lambda: F.hardsigmoid(Y)),
+    ("logsigmoid(y)", lambda: F.logsigmoid(Y)),
+    ("softsign(y)", lambda: F.softsign(Y)),
+    ("prelu(y, w)", lambda: F.prelu(Y, W)),
+    ("y.cumsum(1)", lambda: Y.cumsum(1)),
+    ("i.cumsum(0)", lambda: I.cumsum(0)),
+    ("y.cumprod(0)", lambda: Y.cumprod(0)),
+    ("logcumsumexp(y, 1)", lambda: torch.logcumsumexp(Y, 1)),
+    ("y.cummax(1)[0]", lambda: Y.cummax(1)[0]),
+    ("y.cummin(0)[1]", lambda: Y.cummin(0)[1]),
+    ("y.sort(descending=True)[0]", lambda: Y.sort(descending=True)[0]),
+    ("y.sort(dim=0)[1]", lambda: Y.sort(dim=0)[1]),
+    ("y.argsort(dim=1)", lambda: Y.argsort(dim=1)),
+    ("y.topk(2)[0]", lambda: Y.topk(2)[0]),
+    ("y.topk(1, dim=0, largest=False)[1]", lambda: Y.topk(1, dim=0, largest=False)[1]),
+    ("y.kthvalue(2, dim=1)[0]", lambda: Y.kthvalue(2, dim=1)[0]),
+    ("y.flip((0, 1))", lambda: Y.flip((0, 1))),
+    ("y.roll(1, 1)", lambda: Y.roll(1, 1)),
+    ("y.roll((1, -1), (0, 1))", lambda: Y.roll((1, -1), (0, 1))),
+    ("y.roll(2)", lambda: Y.roll(2)),
+    ("y.repeat(2, 1)", lambda: Y.repeat(2, 1)),
+    ("y.repeat((1, 2, 3))", lambda: Y.repeat((1, 2, 3))),
+    ("y.tile((2,))", lambda: Y.tile((2,))),
+    ("y.repeat_interleave(2, dim=0)", lambda: Y.repeat_interleave(2, dim=0)),
+    ("y.repeat_interleave(2)", lambda: Y.repeat_interleave(2)),
+    ("y.repeat_interleave(i, dim=1)", lambda: Y.repeat_interleave(I, dim=1)),
+    ("one_hot(i, 4)", lambda: F.one_hot(I, 4)),
+    ("one_hot(i)", lambda: F.one_hot(I)),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
+def test_each_op_runs_with_torch_values(backend: str) -> None:
+    src = "".join(f"def f{k}(x: f32[2, 3], y: f32[2, 3], i: i64[3], w: f32[1]):\n"
+                  f"    return {body}\n\n" for k, (body, _) in enumerate(CASES))
+    m = gtdsl.load_source(src, backend=backend)
+    for k, (body, ref) in enumerate(CASES):
+        got = getattr(m, f"f{k}")(X, Y, I, W)
+        want = ref()
+        assert got.dtype == want.dtype, body
+        torch.testing.assert_close(got, want, equal_nan=True, msg=body)
+
+
+def test_through_torch_namespaces_in_a_jitted_function() -> None:
+    from tests.fixtures.jit_functions import everyday_ops
+
+    x = torch.randn(4, 6)
+    labels = torch.tensor([1, 0, 3, 2])
+    values, idx = everyday_ops(x, labels)
+    ref = torch.topk(F.leaky_relu(x, 0.2).cumsum(-1) + F.one_hot(labels, 6).float(), 2)
+    torch.testing.assert_close(values, ref.values)
+    assert torch.equal(idx, ref.indices)
