@@ -352,6 +352,11 @@ EMPTY_SKIPS: dict[str, tuple[str, ...]] = {
     # cummax/cummin of an empty tensor return before checking the dim is in range
     "cummax": ("GT2010", "GT2002"), "cummin": ("GT2010", "GT2002"), "repeat": ("GT2027",),
     "cumsum": ("GT2002",), "cumprod": ("GT2002",), "tile": ("GT2027",), "roll": ("GT2010",),
+    # (and adaptive average pooling to one value per dim is a mean: of an empty dim, NaN)
+    "adaptive_avg_pool1d": ("GT2002", "GT2004"), "adaptive_avg_pool2d": ("GT2002", "GT2004"),
+    "adaptive_max_pool1d": ("GT2002",), "adaptive_max_pool2d": ("GT2002",),
+    "conv_transpose2d": ("GT2027", "GT2002", "GT2004"), "conv1d": ("GT2002", "GT2004", "GT2027"),
+    "conv2d": ("GT2002", "GT2004", "GT2027"),
 }
 
 
@@ -1267,6 +1272,113 @@ def one_hot_case(draw: st.DrawFn) -> Case:
     return Case([x], kw, data_dependent=n == -1)
 
 
+# ---------------------------------------------------------------------------- convolution
+
+
+def _spatial_arg(draw: st.DrawFn, n: int, values: list[int]) -> V:
+    """An int, or a tuple of ``n`` (sometimes a wrong count)."""
+    if draw(st.booleans()):
+        return I(draw(st.sampled_from(values)))
+    count = n if draw(st.integers(0, 6)) else draw(st.sampled_from([1, n + 1]))
+    return TUP(*(I(draw(st.sampled_from(values))) for _ in range(count)))
+
+
+@st.composite
+def conv_case(draw: st.DrawFn, name: str) -> Case:
+    n = 1 if name == "conv1d" else 2
+    transposed = name.startswith("conv_transpose")
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    batch = draw(st.sampled_from([None, 1, 2, 0]))
+    spatial = tuple(draw(st.sampled_from([1, 2, 3, 4, 5, 0])) for _ in range(n))
+    sizes = ((batch,) if batch is not None else ()) + (c_in,) + spatial
+    if draw(st.integers(0, 6)) == 0:
+        sizes = sizes[:-1]  # a wrong rank
+    dt = draw(st.sampled_from([DT.F32, DT.F32, DT.F64, DT.F16, DT.I64, DT.I32, DT.U8,
+                               DT.BOOL, DT.C64]))
+    wdt = dt if draw(st.integers(0, 5)) else draw(DTYPES)
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    if transposed:
+        wshape = (c_in, c_out // groups) + kernel
+    else:
+        wshape = (c_out, c_in // groups) + kernel
+    if draw(st.integers(0, 6)) == 0:
+        wshape = (wshape[0] + 1,) + wshape[1:]
+    kw: dict[str, V] = {}
+    string_padding = not transposed and draw(st.integers(0, 4)) == 0
+    if draw(st.booleans()):
+        bsize = c_out if draw(st.integers(0, 5)) else c_out + 1
+        # (intentional divergence: torch's padding='same' path takes a bias of another
+        # dtype and converts it; gtdsl asks for the input's dtype on every path)
+        bdt = wdt if draw(st.integers(0, 5)) or string_padding else draw(DTYPES)
+        if transposed and bdt is not dt and torch.can_cast(
+                torch.promote_types(DT_TORCH[bdt], DT_TORCH[dt]), DT_TORCH[dt]) and \
+                dt not in COMPLEX and dt is not DT.BF16:
+            bdt = dt  # (where torch's transposed kernel converts the bias, gtdsl refuses)
+        kw["bias"] = T((bsize,), bdt)
+    maybe(kw, "stride", draw(optional(st.just(_spatial_arg(draw, n, [1, 1, 2, 3, 0])))))
+    if string_padding:
+        kw["padding"] = S(draw(st.sampled_from(["same", "valid", "full"])))
+    else:
+        maybe(kw, "padding", draw(optional(st.just(_spatial_arg(draw, n, [0, 1, 2, -1])))))
+    maybe(kw, "dilation", draw(optional(st.just(_spatial_arg(draw, n, [1, 1, 2, 0])))))
+    if transposed:
+        maybe(kw, "output_padding", draw(optional(st.just(_spatial_arg(draw, n, [0, 0, 1, 2])))))
+    if groups != 1 or draw(st.integers(0, 5)) == 0:
+        kw["groups"] = I(groups if draw(st.integers(0, 5)) else draw(st.sampled_from([0, 2])))
+    if transposed and len(sizes) in (3, 4):
+        # torch is of two minds about a transposed convolution whose output size is 0: an
+        # empty result for some inputs, "Output size is too small" for others; gtdsl refuses
+        # it always (the second), so the cases where torch takes the first are not drawn
+        def one(v: V | None, default: int) -> list[int]:
+            if v is None:
+                return [default] * n
+            value = v.arg.value
+            return [a.value for a in value] if isinstance(value, tuple) else [value] * n
+
+        st_, pa, op_, di = (one(kw.get(k), d) for k, d in (
+            ("stride", 1), ("padding", 0), ("output_padding", 0), ("dilation", 1)))
+        if all(len(v) == n for v in (st_, pa, op_, di)):
+            outs = [(sz - 1) * s_ - 2 * p_ + d_ * (k_ - 1) + o_ + 1 for sz, s_, p_, d_, k_, o_
+                    in zip(sizes[-n:], st_, pa, di, kernel, op_)]
+            assume(0 not in outs)
+    return Case([T(sizes, dt), T(wshape, wdt)], kw)
+
+
+@st.composite
+def pool_case(draw: st.DrawFn, name: str) -> Case:
+    n = 1 if name.endswith("1d") else 2
+    sizes = tuple(draw(st.sampled_from([1, 2, 3, 4, 5, 0])) for _ in range(n))
+    lead = draw(st.sampled_from([(2,), (1, 2), (0, 2), (2, 1), ()]))
+    dt = draw(st.sampled_from([DT.F32, DT.F32, DT.F64, DT.BF16, DT.I64, DT.I32, DT.U8,
+                               DT.BOOL, DT.C64]))
+    x = T(lead + sizes, dt)
+    kw: dict[str, V] = {}
+    if name.startswith("adaptive"):
+        # (intentional divergence: torch computes an average pooling to one value per dim
+        # as a mean of the last dims, without checking the input's rank; gtdsl checks it)
+        ones = [1] if name.startswith("adaptive_max") or len(lead) else [2]
+        if draw(st.booleans()):
+            out = I(draw(st.sampled_from([*ones, 2, 3, 0])))
+        else:
+            out = TUP(*(draw(st.sampled_from([*map(I, ones), I(2), I(3), NONE]))
+                        for _ in range(n)))
+        if name.startswith("adaptive_max"):
+            maybe(kw, "return_indices", draw(optional(st.booleans().map(B))))
+        return Case([x, out], kw)
+    kernel = _spatial_arg(draw, n, [1, 2, 3, 0])
+    maybe(kw, "stride", draw(optional(st.just(_spatial_arg(draw, n, [1, 2, 3, 0])))))
+    maybe(kw, "padding", draw(optional(st.just(_spatial_arg(draw, n, [0, 1, 2])))))
+    maybe(kw, "ceil_mode", draw(optional(st.booleans().map(B))))
+    if name.startswith("max"):
+        maybe(kw, "dilation", draw(optional(st.just(_spatial_arg(draw, n, [1, 2])))))
+        maybe(kw, "return_indices", draw(optional(st.booleans().map(B))))
+    else:
+        maybe(kw, "count_include_pad", draw(optional(st.booleans().map(B))))
+    return Case([x, kernel], kw)
+
+
 # ============================================================================ the table
 
 CASES: dict[str, st.SearchStrategy[Case]] = {}
@@ -1334,6 +1446,9 @@ _register("repeat", lambda n: repeat_case())
 _register("tile", lambda n: tile_case())
 _register("repeat_interleave", lambda n: repeat_interleave_case())
 _register("one_hot", lambda n: one_hot_case())
+_register(("conv1d", "conv2d", "conv_transpose2d"), conv_case)
+_register(("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"), pool_case)
 
 # Examples drawn per op (GTDSL_OP_EXAMPLES=1000 for a longer search than CI's).
 EXAMPLES = int(os.environ.get("GTDSL_OP_EXAMPLES", "50"))

@@ -82,3 +82,58 @@ def test_through_torch_namespaces_in_a_jitted_function() -> None:
     ref = torch.topk(F.leaky_relu(x, 0.2).cumsum(-1) + F.one_hot(labels, 6).float(), 2)
     torch.testing.assert_close(values, ref.values)
     assert torch.equal(idx, ref.indices)
+
+
+IMG = torch.randn(2, 3, 7, 6)
+KER = torch.randn(4, 3, 3, 2)
+BIAS = torch.randn(4)
+SEQ = torch.randn(2, 3, 9)
+KER1 = torch.randn(6, 1, 3)
+TKER = torch.randn(3, 2, 3, 3)
+
+CONV_CASES = [
+    ("conv2d(img, ker, bias, stride=2, padding=1)",
+     lambda: F.conv2d(IMG, KER, BIAS, stride=2, padding=1)),
+    ("conv2d(img, ker, padding='same', dilation=(2, 1))",
+     lambda: F.conv2d(IMG, KER, padding="same", dilation=(2, 1))),
+    ("conv1d(seq, ker1, groups=3, stride=2)", lambda: F.conv1d(SEQ, KER1, groups=3, stride=2)),
+    ("conv_transpose2d(img, tker, stride=2, padding=1, output_padding=1)",
+     lambda: F.conv_transpose2d(IMG, TKER, stride=2, padding=1, output_padding=1)),
+    ("max_pool2d(img, 2)", lambda: F.max_pool2d(IMG, 2)),
+    ("max_pool2d(img, 3, stride=2, padding=1, ceil_mode=True)",
+     lambda: F.max_pool2d(IMG, 3, stride=2, padding=1, ceil_mode=True)),
+    ("max_pool1d(seq, 2, dilation=2)", lambda: F.max_pool1d(SEQ, 2, dilation=2)),
+    ("avg_pool2d(img, (2, 3), count_include_pad=False, padding=1)",
+     lambda: F.avg_pool2d(IMG, (2, 3), count_include_pad=False, padding=1)),
+    ("avg_pool1d(seq, 4)", lambda: F.avg_pool1d(SEQ, 4)),
+    ("adaptive_avg_pool2d(img, (2, None))", lambda: F.adaptive_avg_pool2d(IMG, (2, None))),
+    ("adaptive_avg_pool1d(seq, 4)", lambda: F.adaptive_avg_pool1d(SEQ, 4)),
+    ("adaptive_max_pool2d(img, 3)", lambda: F.adaptive_max_pool2d(IMG, 3)),
+    ("adaptive_max_pool1d(seq, 2, return_indices=True)[1]",
+     lambda: F.adaptive_max_pool1d(SEQ, 2, return_indices=True)[1]),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
+def test_convolution_and_pooling_run_with_torch_values(backend: str) -> None:
+    params = ("img: f32[2, 3, 7, 6], ker: f32[4, 3, 3, 2], bias: f32[4], seq: f32[2, 3, 9], "
+              "ker1: f32[6, 1, 3], tker: f32[3, 2, 3, 3]")
+    src = "".join(f"def c{k}({params}):\n    return {body}\n\n"
+                  for k, (body, _) in enumerate(CONV_CASES))
+    m = gtdsl.load_source(src, backend=backend)
+    for k, (body, ref) in enumerate(CONV_CASES):
+        got = getattr(m, f"c{k}")(IMG, KER, BIAS, SEQ, KER1, TKER)
+        torch.testing.assert_close(got, ref(), msg=body)
+
+
+def test_output_sizes_are_expressions_of_the_input_sizes() -> None:
+    from gtdsl.driver import check_file
+
+    src = ("def f(x: f32[n, c, h, w], k: f32[o, c, 3, 3]):\n"
+           "    return conv2d(x, k, stride=2, padding=1)\n")
+    (sig,) = [s for _, s in check_file(src, ir=False).result.signatures]
+    assert sig.endswith("-> f32[n, o, (h - 1) // 2 + 1, (w - 1) // 2 + 1]"), sig
+    bad = ("def f(x: f32[n, c, h, w], k: f32[o, d, 3, 3]):\n"
+           "    return conv2d(x, k)\n")
+    (d,) = gtdsl.check(bad)
+    assert d.code == "GT2006" and "channels" in d.message
