@@ -356,7 +356,9 @@ EMPTY_SKIPS: dict[str, tuple[str, ...]] = {
     "adaptive_avg_pool1d": ("GT2002", "GT2004"), "adaptive_avg_pool2d": ("GT2002", "GT2004"),
     "adaptive_max_pool1d": ("GT2002",), "adaptive_max_pool2d": ("GT2002",),
     "conv_transpose2d": ("GT2027", "GT2002", "GT2004"), "conv1d": ("GT2002", "GT2004", "GT2027"),
-    "conv2d": ("GT2002", "GT2004", "GT2027"),
+    "conv2d": ("GT2002", "GT2004", "GT2027"), "batch_norm": ("GT2013", "GT2004", "GT2002"),
+    "group_norm": ("GT2004", "GT2002"), "instance_norm": ("GT2004", "GT2013", "GT2005", "GT2002"),
+    "interpolate": ("GT2002", "GT2004", "GT2027"),
 }
 
 
@@ -1379,6 +1381,80 @@ def pool_case(draw: st.DrawFn, name: str) -> Case:
     return Case([x, kernel], kw)
 
 
+# ---------------------------------------------------------------------------- norms
+
+
+def _channel_vec(draw: st.DrawFn, c: int, dt: DT) -> V | None:
+    if not draw(st.booleans()):
+        return None
+    n = c if draw(st.integers(0, 6)) else c + 1
+    return T((n,), dt if draw(st.integers(0, 6)) else draw(DTYPES))
+
+
+@st.composite
+def norm_case(draw: st.DrawFn, name: str) -> Case:
+    c = draw(st.integers(1, 4))
+    n = draw(st.sampled_from([1, 2, 3, 0]))
+    spatial = tuple(draw(st.sampled_from([1, 2, 3])) for _ in range(draw(st.integers(0, 2))))
+    sizes = (n, c) + spatial if draw(st.integers(0, 8)) else (c,)
+    dt = draw(st.sampled_from([DT.F32, DT.F32, DT.F64, DT.BF16, DT.I64, DT.C64]))
+    x = T(sizes, dt)
+    kw: dict[str, V] = {}
+    if name == "group_norm":
+        maybe(kw, "weight", _channel_vec(draw, c, dt))
+        maybe(kw, "bias", _channel_vec(draw, c, dt))
+        return Case([x, I(draw(st.sampled_from([1, 1, 2, 3, c, 0])))], kw)
+    if name == "batch_norm":
+        stats = [_channel_vec(draw, c, dt) or NONE, _channel_vec(draw, c, dt) or NONE]
+        if draw(st.integers(0, 3)):
+            stats = [T((c,), dt), T((c,), dt)]
+        maybe(kw, "weight", _channel_vec(draw, c, dt))
+        maybe(kw, "bias", _channel_vec(draw, c, dt))
+        maybe(kw, "training", draw(optional(st.booleans().map(B))))
+        return Case([x, *stats], kw)
+    # (intentional divergence: torch's instance_norm reads its running statistics in some
+    # other dtypes, gtdsl asks for the input's, as for batch_norm; so they are drawn so)
+    for key in ("running_mean", "running_var"):
+        if draw(st.integers(0, 2)) == 0:
+            kw[key] = T((c if draw(st.integers(0, 6)) else c + 1,), dt)
+    for key in ("weight", "bias"):
+        maybe(kw, key, _channel_vec(draw, c, dt) if draw(st.integers(0, 2)) == 0 else None)
+    if "running_mean" in kw and "running_var" not in kw:
+        kw["running_var"] = T((c,), dt)
+    if "running_var" in kw and "running_mean" not in kw:
+        kw["running_mean"] = T((c,), dt)
+    maybe(kw, "use_input_stats", draw(optional(st.booleans().map(B))))
+    return Case([x], kw)
+
+
+@st.composite
+def interpolate_case(draw: st.DrawFn) -> Case:
+    spatial = draw(st.integers(0, 4))
+    sizes = (draw(st.sampled_from([1, 2, 0])), draw(st.sampled_from([1, 2]))) + tuple(
+        draw(st.sampled_from([1, 2, 3, 4])) for _ in range(spatial))
+    dt = draw(st.sampled_from([DT.F32, DT.F32, DT.F64, DT.BF16, DT.U8, DT.I64]))
+    kw: dict[str, V] = {}
+    mode = draw(st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear",
+                                 "area", "nearest-exact", "cubic"]))
+    if draw(st.integers(0, 4)):
+        kw["mode"] = S(mode)
+    k = max(spatial, 1)
+    form = draw(st.sampled_from(["size", "scale", "both", "none"] if draw(st.integers(0, 5))
+                                == 0 else ["size", "scale"]))
+    if form in ("size", "both"):
+        vals = [draw(st.sampled_from([1, 2, 5, 0])) for _ in range(
+            k if draw(st.integers(0, 5)) else k + 1)]
+        kw["size"] = TUP(*map(I, vals)) if draw(st.booleans()) or len(vals) != 1 else \
+            I(vals[0])
+    if form in ("scale", "both"):
+        vals = [draw(st.sampled_from([2.0, 0.5, 1.5, 3, 2])) for _ in range(k)]
+        kw["scale_factor"] = TUP(*map(number, vals)) if draw(st.booleans()) else \
+            number(vals[0])
+    if mode in ("linear", "bilinear", "bicubic", "trilinear") and draw(st.booleans()):
+        kw["align_corners"] = B(draw(st.booleans()))
+    return Case([T(sizes, dt)], kw)
+
+
 # ============================================================================ the table
 
 CASES: dict[str, st.SearchStrategy[Case]] = {}
@@ -1447,6 +1523,8 @@ _register("tile", lambda n: tile_case())
 _register("repeat_interleave", lambda n: repeat_interleave_case())
 _register("one_hot", lambda n: one_hot_case())
 _register(("conv1d", "conv2d", "conv_transpose2d"), conv_case)
+_register(("group_norm", "batch_norm", "instance_norm"), norm_case)
+_register("interpolate", lambda n: interpolate_case())
 _register(("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"), pool_case)
 

@@ -137,3 +137,36 @@ def test_output_sizes_are_expressions_of_the_input_sizes() -> None:
            "    return conv2d(x, k)\n")
     (d,) = gtdsl.check(bad)
     assert d.code == "GT2006" and "channels" in d.message
+
+
+GAMMA, BETA = torch.randn(3), torch.randn(3)
+MEAN, VAR = torch.randn(3), torch.rand(3) + 0.5
+
+NORM_CASES = [
+    ("group_norm(img, 3, gamma, beta)", lambda: F.group_norm(IMG, 3, GAMMA, BETA)),
+    ("group_norm(seq, 1)", lambda: F.group_norm(SEQ, 1)),
+    ("batch_norm(img, mean, var, gamma, beta)", lambda: F.batch_norm(IMG, MEAN, VAR, GAMMA,
+                                                                     BETA)),
+    ("batch_norm(seq, None, None, training=True)",
+     lambda: F.batch_norm(SEQ, None, None, training=True)),
+    ("instance_norm(img, weight=gamma, bias=beta)",
+     lambda: F.instance_norm(IMG, weight=GAMMA, bias=BETA)),
+    ("interpolate(img, scale_factor=2)", lambda: F.interpolate(IMG, scale_factor=2)),
+    ("interpolate(img, size=(5, 4), mode='bilinear', align_corners=True)",
+     lambda: F.interpolate(IMG, size=(5, 4), mode="bilinear", align_corners=True)),
+    ("interpolate(seq, scale_factor=1.5, mode='linear')",
+     lambda: F.interpolate(SEQ, scale_factor=1.5, mode="linear")),
+    ("interpolate(img, size=3, mode='area')", lambda: F.interpolate(IMG, size=3, mode="area")),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
+def test_norms_and_interpolation_run_with_torch_values(backend: str) -> None:
+    params = ("img: f32[2, 3, 7, 6], seq: f32[2, 3, 9], gamma: f32[3], beta: f32[3], "
+              "mean: f32[3], var: f32[3]")
+    src = "".join(f"def n{k}({params}):\n    return {body}\n\n"
+                  for k, (body, _) in enumerate(NORM_CASES))
+    m = gtdsl.load_source(src, backend=backend)
+    for k, (body, ref) in enumerate(NORM_CASES):
+        got = getattr(m, f"n{k}")(IMG, SEQ, GAMMA, BETA, MEAN, VAR)
+        torch.testing.assert_close(got, ref(), msg=body)
