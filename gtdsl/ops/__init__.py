@@ -5,7 +5,7 @@ Importing this package registers every family.
 """
 
 from gtdsl.ops import (  # noqa: F401
-    arrange, conv, create, elementwise, index, linalg, norms, order, reduce, shape,
+    arrange, conv, create, elementwise, index, linalg, norms, order, reduce, scatter, shape,
 )
 from gtdsl.ops.base import UNKNOWN, Arg, OpError, Rel
 from gtdsl.ops.elementwise import ARITH, COMPARE, binary

@@ -359,6 +359,9 @@ EMPTY_SKIPS: dict[str, tuple[str, ...]] = {
     "conv2d": ("GT2002", "GT2004", "GT2027"), "batch_norm": ("GT2013", "GT2004", "GT2002"),
     "group_norm": ("GT2004", "GT2002"), "instance_norm": ("GT2004", "GT2013", "GT2005", "GT2002"),
     "interpolate": ("GT2002", "GT2004", "GT2027"),
+    # scatters and pads of an empty input (or index) return before their shape checks
+    **{op: ("GT2002", "GT2004", "GT2005", "GT2006", "GT2010", "GT2027") for op in (
+        "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "pad")},
 }
 
 
@@ -1455,6 +1458,92 @@ def interpolate_case(draw: st.DrawFn) -> Case:
     return Case([T(sizes, dt)], kw)
 
 
+# ---------------------------------------------------------------------------- scatter, pad
+
+
+def _smaller(draw: st.DrawFn, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """Sizes at most these (sometimes one larger)."""
+    out = [draw(st.integers(0, s)) if s else 0 for s in sizes]
+    if out and draw(st.integers(0, 6)) == 0:
+        i = draw(st.integers(0, len(out) - 1))
+        out[i] += 1
+    return tuple(out)
+
+
+@st.composite
+def scatter_case(draw: st.DrawFn, name: str) -> Case:
+    sizes = draw(shapes(0, 3))
+    dt = draw(DTYPES)
+    x, labels = draw(labelled(sizes, dt))
+    dim = draw(dim_arg(len(sizes), labels))
+    isizes = _smaller(draw, sizes)
+    if draw(st.integers(0, 8)) == 0:
+        isizes = isizes[:-1]
+    if 0 in sizes and 0 not in isizes:  # (an index into an empty dim is a value error)
+        isizes = tuple(0 for _ in sizes)
+    # (torch skips its index dtype check for a 0-dim input; gtdsl asks for i64 always)
+    idt = draw(st.sampled_from([DT.I64, DT.I64, DT.I64, DT.I32])) if sizes else DT.I64
+    index = T(isizes, idt, fill="zeros")
+    if name == "scatter" and draw(st.integers(0, 3)) == 0:
+        src = draw(fill_number())
+    else:
+        ssizes = tuple(s + draw(st.sampled_from([0, 0, 1])) for s in isizes)
+        if draw(st.integers(0, 8)) == 0 and ssizes:
+            ssizes = ssizes[:-1]
+        src = T(ssizes, dt if draw(st.integers(0, 5)) else draw(DTYPES))
+    kw: dict[str, V] = {}
+    if name == "scatter_reduce":
+        # (torch checks the reduction's name only for an input of at least one dim)
+        pos = [x, dim, index, src, S(draw(st.sampled_from(
+            ["sum", "prod", "mean", "amax", "amin", "max", "min"] + (["add"] if sizes
+                                                                     else []))))]
+        maybe(kw, "include_self", draw(optional(st.booleans().map(B))))
+        return Case(pos, kw)
+    return Case([x, dim, index, src], kw)
+
+
+@st.composite
+def index_into_case(draw: st.DrawFn, name: str) -> Case:
+    # (no empty dims: an index into one is out of range, a value error torch reports as a
+    # shape error on some paths)
+    sizes = tuple(draw(st.lists(st.integers(1, 4), max_size=3)))
+    dt = draw(DTYPES)
+    x, labels = draw(labelled(sizes, dt))
+    dim = draw(dim_arg(len(sizes), labels))
+    n = draw(st.integers(0, 3))
+    idt = draw(st.sampled_from([DT.I64, DT.I64, DT.I32, DT.U8]))
+    index = T((n,) if draw(st.integers(0, 5)) else (), idt, fill="zeros")
+    p = dim.arg.value if isinstance(dim.arg.value, int) else (
+        labels.index(dim.arg.label) if dim.arg.label in labels else 0)
+    ssizes = list(sizes)
+    if ssizes and -len(ssizes) <= p < len(ssizes):
+        ssizes[p] = n if draw(st.integers(0, 5)) else n + 1
+    if ssizes and draw(st.integers(0, 8)) == 0:
+        ssizes[draw(st.integers(0, len(ssizes) - 1))] += 1
+    src = T(tuple(ssizes), dt if draw(st.integers(0, 5)) else draw(DTYPES))
+    kw: dict[str, V] = {}
+    if name == "index_add":
+        maybe(kw, "alpha", draw(optional(st.sampled_from([1, 2]).map(I))))
+    return Case([x, dim, index, src], kw)
+
+
+@st.composite
+def pad_case(draw: st.DrawFn) -> Case:
+    sizes = draw(shapes(0, 5))
+    x = T(sizes, draw(DTYPES))
+    k = draw(st.integers(0, 4))
+    amounts = [draw(st.sampled_from([0, 1, 2, 3, -1])) for _ in range(2 * k)]
+    if draw(st.integers(0, 8)) == 0:
+        amounts.append(1)
+    kw: dict[str, V] = {}
+    mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular", "wrap"]))
+    if draw(st.integers(0, 3)):
+        kw["mode"] = S(mode)
+    if draw(st.integers(0, 3)) == 0:
+        kw["value"] = draw(fill_number())
+    return Case([x, TUP(*map(I, amounts))], kw)
+
+
 # ============================================================================ the table
 
 CASES: dict[str, st.SearchStrategy[Case]] = {}
@@ -1525,6 +1614,9 @@ _register("one_hot", lambda n: one_hot_case())
 _register(("conv1d", "conv2d", "conv_transpose2d"), conv_case)
 _register(("group_norm", "batch_norm", "instance_norm"), norm_case)
 _register("interpolate", lambda n: interpolate_case())
+_register(("scatter", "scatter_add", "scatter_reduce"), scatter_case)
+_register(("index_add", "index_copy"), index_into_case)
+_register("pad", lambda n: pad_case())
 _register(("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"), pool_case)
 

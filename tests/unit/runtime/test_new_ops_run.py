@@ -170,3 +170,39 @@ def test_norms_and_interpolation_run_with_torch_values(backend: str) -> None:
     for k, (body, ref) in enumerate(NORM_CASES):
         got = getattr(m, f"n{k}")(IMG, SEQ, GAMMA, BETA, MEAN, VAR)
         torch.testing.assert_close(got, ref(), msg=body)
+
+
+BASE = torch.zeros(3, 4)
+IDX = torch.tensor([[0, 1, 2, 0], [2, 0, 1, 1]])
+SRC = torch.arange(8.0).reshape(2, 4)
+ROWS = torch.tensor([2, 0])
+
+SCATTER_CASES = [
+    ("scatter(base, 0, idx, src)", lambda: torch.scatter(BASE, 0, IDX, SRC)),
+    ("base.scatter(0, idx, 1.5)", lambda: BASE.scatter(0, IDX, 1.5)),
+    ("scatter_add(base, 0, idx, src)", lambda: torch.scatter_add(BASE, 0, IDX, SRC)),
+    ("scatter_reduce(base, 0, idx, src, 'amax', include_self=False)",
+     lambda: torch.scatter_reduce(BASE, 0, IDX, SRC, "amax", include_self=False)),
+    ("index_add(base, 0, rows, src, alpha=2)", lambda: torch.index_add(BASE, 0, ROWS, SRC,
+                                                                       alpha=2)),
+    ("index_copy(base, 0, rows, src)", lambda: torch.index_copy(BASE, 0, ROWS, SRC)),
+    ("pad(src, (1, 2))", lambda: F.pad(SRC, (1, 2))),
+    ("pad(src, (1, -1, 0, 1), value=3.0)", lambda: F.pad(SRC, (1, -1, 0, 1), value=3.0)),
+    ("pad(src.unsqueeze(0), (2, 1), mode='reflect')",
+     lambda: F.pad(SRC.unsqueeze(0), (2, 1), mode="reflect")),
+    ("pad(src.unsqueeze(0), (1, 1), mode='replicate')",
+     lambda: F.pad(SRC.unsqueeze(0), (1, 1), mode="replicate")),
+    ("pad(src.unsqueeze(0), (3, 1), mode='circular')",
+     lambda: F.pad(SRC.unsqueeze(0), (3, 1), mode="circular")),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
+def test_scatters_and_pads_run_with_torch_values(backend: str) -> None:
+    params = "base: f32[3, 4], idx: i64[2, 4], src: f32[2, 4], rows: i64[2]"
+    src = "".join(f"def s{k}({params}):\n    return {body}\n\n"
+                  for k, (body, _) in enumerate(SCATTER_CASES))
+    m = gtdsl.load_source(src, backend=backend)
+    for k, (body, ref) in enumerate(SCATTER_CASES):
+        got = getattr(m, f"s{k}")(BASE, IDX, SRC, ROWS)
+        torch.testing.assert_close(got, ref(), msg=body)
