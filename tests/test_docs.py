@@ -51,3 +51,18 @@ def test_gt_error_blocks_fail_as_stated(where: str, source: str) -> None:
                                   for ln in block.splitlines() if ln.strip()])
 def test_gt_types_are_canonical(line: str) -> None:
     assert str(gtdsl.parse_type(line)) == line
+
+
+def test_the_op_set_lists_every_op_of_the_catalogue() -> None:
+    """docs/language.md §8 names each catalogue op, and no op that is not one."""
+    from gtdsl.ops import OPS
+
+    text = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
+    section = text.split("## 8. The op set", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(ln for ln in section.splitlines() if ln.startswith("| ") and
+                      not ln.startswith("| Family") and not ln.startswith("| ---"))
+    named = {word for cell in re.findall(r"`([^`]*)`", table) for word in cell.split()
+             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word)}
+    methods = {"float", "long", "type_as", "to", "T"}  # written as methods beside their op
+    assert set(OPS) - named == set(), sorted(set(OPS) - named)
+    assert named - set(OPS) - methods == set(), sorted(named - set(OPS) - methods)
