@@ -169,6 +169,7 @@ class Op(enum.Enum):
     WHERE = "where"
     ZEROS = "zeros"
     ZEROS_LIKE = "zeros_like"
+    INDEX_PUT = "index_put"
     INDEX_ADD = "index_add"
     INDEX_COPY = "index_copy"
     PAD = "pad"

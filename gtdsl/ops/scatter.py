@@ -236,3 +236,53 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
             right.constant() == 0
         dims[i] = d if keep else TDim(None, size)
     return TTensor(x.dtype, TShape(None, tuple(dims)), x.device)
+
+
+@define("index_put", "input, indices, values, accumulate=False", "torch.index_put",
+        "scatter")
+def _index_put(rel: Rel, a: dict[str, Arg]) -> Type:
+    """``x[indices] = values`` on a copy: integer indices broadcast together and select
+    ``broadcast + the dims they do not index``, which ``values`` broadcasts to; a bool mask
+    selects a number of elements known only from its data."""
+    from gtdsl.ops.base import broadcast_shapes
+
+    x = tensor_of(a["input"], "input")
+    v = tensor_of(a["values"], "values")
+    elems = seq_elems(a["indices"])
+    if elems is None:
+        raise OpError("GT2016", "`index_put` indices must be a tuple of tensors", "indices",
+                      "write index_put(x, (rows, cols), values)")
+    idx = [tensor_of(e, "indices") for e in elems]
+    if not idx:
+        raise OpError("GT2016", "`index_put` needs at least one index tensor", "indices")
+    if x.dtype.is_concrete and v.dtype.is_concrete and v.dtype is not x.dtype:
+        raise OpError("GT2002", f"`index_put` values are {v.dtype} for an input of "
+                      f"{x.dtype}", "values", "the values have the input's dtype")
+    same_device([("input", x), ("values", v)] + [("indices", t) for t in idx],
+                "`index_put`")
+    masks = False
+    for t in idx:
+        if t.dtype.is_concrete and t.dtype not in (DT.I64, DT.I32, DT.BOOL, DT.U8):
+            raise OpError("GT2002", f"`index_put` indices must be integer or bool tensors, "
+                          f"got {t.dtype}", "indices")
+        masks |= t.dtype in (DT.BOOL, DT.U8) or not t.dtype.is_concrete
+    if x.shape.row is not None or any(t.shape.row is not None for t in idx) or masks:
+        rel.check("`index_put`: the values fit the indexed elements")
+        return x
+    if len(idx) > len(x.shape.dims):
+        raise OpError("GT2016", f"`index_put` takes at most {len(x.shape.dims)} index tensors "
+                      f"for a tensor of rank {len(x.shape.dims)}, got {len(idx)}", "indices")
+    selected = broadcast_shapes(rel, [t.shape for t in idx], "`index_put` indices")
+    target = TShape(None, (*selected.dims, *x.shape.dims[len(idx):]))
+    if v.shape.row is None:
+        # the values broadcast to the indexed elements' shape (one way: a 1 in the values)
+        for dv, dt in zip(reversed(v.shape.dims), reversed(target.dims)):
+            c = dv.size.constant() if dv.size is not None else None
+            if c != 1:
+                rel.equal(dv.size, dt.size, "`index_put` values against the indexed "
+                          "elements", "values", "the values broadcast to what the indices "
+                          "select")
+        if len(v.shape.dims) > len(target.dims):  # (not even leading 1s)
+            raise OpError("GT2015", f"`index_put` values `{v.shape}` have more dims than the "
+                          f"indexed elements `{target}`", "values")
+    return x

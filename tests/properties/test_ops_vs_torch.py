@@ -1544,6 +1544,29 @@ def pad_case(draw: st.DrawFn) -> Case:
     return Case([x, TUP(*map(I, amounts))], kw)
 
 
+@st.composite
+def index_put_case(draw: st.DrawFn) -> Case:
+    sizes = tuple(draw(st.lists(st.integers(1, 4), max_size=3)))
+    dt = draw(DTYPES)
+    x = T(sizes, dt)
+    k = draw(st.integers(0, len(sizes) + 1))
+    bshape = draw(shapes(0, 2))
+    idx = []
+    for _ in range(k):
+        idt = draw(st.sampled_from([DT.I64, DT.I64, DT.I32, DT.F32]))
+        s = bshape if draw(st.integers(0, 5)) else draw(shapes(0, 2))
+        idx.append(T(s, idt, fill="zeros"))
+    target = bshape + sizes[k:]
+    vshape = draw(st.sampled_from([target, target[1:], (), target[:-1] + (1,) if target
+                                   else (1,)]))
+    if draw(st.integers(0, 6)) == 0:
+        vshape = vshape + (2,)
+    vdt = dt if draw(st.integers(0, 5)) else draw(DTYPES)
+    kw: dict[str, V] = {}
+    maybe(kw, "accumulate", draw(optional(st.booleans().map(B))))
+    return Case([x, TUP(*idx), T(vshape, vdt)], kw)
+
+
 # ============================================================================ the table
 
 CASES: dict[str, st.SearchStrategy[Case]] = {}
@@ -1617,6 +1640,7 @@ _register("interpolate", lambda n: interpolate_case())
 _register(("scatter", "scatter_add", "scatter_reduce"), scatter_case)
 _register(("index_add", "index_copy"), index_into_case)
 _register("pad", lambda n: pad_case())
+_register("index_put", lambda n: index_put_case())
 _register(("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"), pool_case)
 

@@ -186,6 +186,8 @@ SCATTER_CASES = [
     ("index_add(base, 0, rows, src, alpha=2)", lambda: torch.index_add(BASE, 0, ROWS, SRC,
                                                                        alpha=2)),
     ("index_copy(base, 0, rows, src)", lambda: torch.index_copy(BASE, 0, ROWS, SRC)),
+    ("index_put(base, (rows, rows), src[0, :2], accumulate=True)",
+     lambda: torch.index_put(BASE, (ROWS, ROWS), SRC[0, :2], accumulate=True)),
     ("pad(src, (1, 2))", lambda: F.pad(SRC, (1, 2))),
     ("pad(src, (1, -1, 0, 1), value=3.0)", lambda: F.pad(SRC, (1, -1, 0, 1), value=3.0)),
     ("pad(src.unsqueeze(0), (2, 1), mode='reflect')",
