@@ -23,10 +23,6 @@ from typing import TYPE_CHECKING, Any
 from gtdsl._records import is_record, record, record_fields
 from gtdsl.check import CheckResult, check_module
 from gtdsl.check.builder import target_names
-from gtdsl.check.methods import (
-    class_of, declared_structs, field_annotations, is_method, loosen_return,
-    rewrite_struct_calls, self_struct_type, typed_self,
-)
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.check.typed import print_typed
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
@@ -367,6 +363,7 @@ def _method_source(fn: Any, instance: Any, allowed: Allowlist, memo: dict[int, _
     (declared by the caller, in ``names``), its calls of submodules made explicit
     (``gtdsl.instances.rewrite_calls``), the jitted forwards they call read the same way for
     their submodules (each (function, structure) once)."""
+    from gtdsl.check.methods import loosen_return, typed_self
     from gtdsl.instances import instance_key, rewrite_calls
 
     sub: dict[int, _JitRead] = {}
@@ -454,6 +451,8 @@ def _jit_source(fn: Any, allowed: Allowlist, memo: dict[int, _JitRead]) -> _JitR
                       f"{getattr(fn, '__module__', None) or 'jit'}_{fn.__qualname__}")
     read = memo[id(fn)] = _JitRead(JitSource(id(fn), f"jit_{len(memo)}_{modname}", source,
                                              module), decl.name, allowed.extra, decl=decl)
+    from gtdsl.check.methods import is_method  # (Python's ast: not for checking .gt files)
+
     if is_method(fn.__qualname__, decl):
         structs = _declared_fields(source)
         if structs is None:
@@ -487,6 +486,8 @@ def _declared_method(fn: Any, read: _JitRead, structs: dict[str, Any], struct: s
     """A method of a class that declares its fields: ``self`` typed as the class's struct
     ``struct``, and its calls of fields whose class's forward is jitted made calls of that
     forward (read the same way, without declaring the structs again: the caller does)."""
+    from gtdsl.check.methods import rewrite_struct_calls, self_struct_type, typed_self
+
     decl = read.decl
     forwards: dict[str, Any] = {}
     values = _scope_values(fn)
@@ -536,6 +537,8 @@ def _declared_fields(source: SourceFile) -> list[Any] | None:
     import ast as pyast
     import linecache
 
+    from gtdsl.check.methods import class_of, declared_structs, field_annotations
+
     text = "".join(linecache.getlines(source.name))
     try:
         tree = pyast.parse(text)
@@ -556,7 +559,7 @@ def _imported_structs(structs: list[Any], values: dict[str, Any]) -> list[Any]:
     import inspect
     import linecache
 
-    from gtdsl.check.methods import struct_names_of
+    from gtdsl.check.methods import declared_structs, field_annotations, struct_names_of
 
     out = list(structs)
     have = {st.name for st in out}

@@ -30,10 +30,15 @@ _MAX_DEPTH = 64  # submodules nested deeper than this are left out
 _LISTS = (torch.nn.ModuleList, torch.nn.Sequential)
 
 
+_NUMBERS = (int, float, bool)
+_Tensor = torch.Tensor
+_Module = torch.nn.Module
+
+
 def _fields(obj: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     seen: set[str] = set()
-    if isinstance(obj, torch.nn.Module):
+    if isinstance(obj, _Module):
         for table in (obj._parameters, obj._buffers, obj._modules):
             for name, value in table.items():
                 if value is not None and name.isidentifier() and not name.startswith("_"):
@@ -44,10 +49,13 @@ def _fields(obj: Any) -> list[tuple[str, Any]]:
     except TypeError:  # no __dict__ (slots, builtins)
         attrs = {}
     for name, value in attrs.items():
+        # the value's kind first: most of a module's attributes are neither
+        cls = value.__class__
+        if not (cls in _NUMBERS or isinstance(value, _Tensor) or (cls is tuple and _ints(value))):
+            continue
         if name in seen or name.startswith("_") or not name.isidentifier():
             continue
-        if isinstance(value, torch.Tensor) or type(value) in (int, float, bool) or _ints(value):
-            out.append((name, value))
+        out.append((name, value))
     return out
 
 
@@ -215,8 +223,8 @@ _CONFIG = ("padding_idx", "approximate", "dim", "max_norm",
 
 
 def config_key(m: Any) -> tuple:
-    return tuple((a, repr(getattr(m, a))) for a in _CONFIG if hasattr(m, a)
-                 and not isinstance(getattr(m, a), torch.Tensor))
+    d = vars(m)  # (a module's plain attributes: no __getattr__ fallbacks to pay for)
+    return tuple((a, repr(d[a])) for a in _CONFIG if a in d and not isinstance(d[a], _Tensor))
 
 
 def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: set[str]

@@ -21,7 +21,6 @@ from gtdsl.diagnostics import Diagnostic, Label, SourceFile, Span
 from gtdsl.syntax import ast
 from gtdsl.syntax.errors import parse_tree
 from gtdsl.syntax.grammar import SyntaxProblem, token_span
-from gtdsl.syntax.jaxtyping import jaxtyping_type
 from gtdsl.syntax.tokens import MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, RESERVED_PREFIX
 
 _SIZE_OPS = {
@@ -247,6 +246,7 @@ class TypeBuilder:
     def jaxtyping(self, name: str, name_tok: Token, shape: Tree, device: Tree | None,
                   span: Span) -> ast.TypeExpr:
         """``Float[Tensor, "b s d"]``: a jaxtyping annotation, as the gtdsl type it means."""
+        from gtdsl.syntax.jaxtyping import jaxtyping_type
         dims = shape.children[0].children
         strings = [d for d in dims if d.data in ("string_dim", "dotted_dim")]
         if (len(dims) != 2 or dims[1].data != "string_dim" or dims[0].data == "string_dim"

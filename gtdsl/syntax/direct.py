@@ -25,7 +25,6 @@ from itertools import accumulate, repeat
 
 from gtdsl.diagnostics import SourceFile, Span
 from gtdsl.syntax import ast
-from gtdsl.syntax.jaxtyping import jaxtyping_type
 from gtdsl.syntax.tokens import (
     GRAMMAR_KEYWORDS, MAX_BLOCK_DEPTH, MAX_EXPR_DEPTH, RESERVED_PREFIX, TAB_SIZE,
     UNSUPPORTED_KEYWORDS, SyntaxProblem, trim_end,
@@ -1173,6 +1172,8 @@ class _Parser:
         s = i + 2
         self.i = s + 2
         self.h = 5  # named_type > shape > dims > a name's size_dim > size_name, as Lark's
+        from gtdsl.syntax.jaxtyping import jaxtyping_type  # (only where one is written)
+
         try:
             return jaxtyping_type(self.file, V[t0], self._span(t0, t0), "".join(V[a0:i + 1]),
                                   self._span(a0, i), V[s], self._start(s),
