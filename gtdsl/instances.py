@@ -238,7 +238,8 @@ def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: se
     (``for layer in self.layers``). ``taken``: the names the body and its module use (a
     new local name is none of them); ``shadowed``: those they bind (an op name among them is
     not rewritten to)."""
-    from gtdsl._records import is_record, record_fields, replace
+    from gtdsl._records import replace
+    from gtdsl.check.methods import rewrite_calls_in
 
     self_name = decl.params[0].name
     callees: dict[str, tuple[Any, Any]] = {}
@@ -295,40 +296,11 @@ def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: se
             return None
         return out
 
-    def walk(node: Any, loops: dict[str, Any]) -> Any:
-        if isinstance(node, tuple):
-            items = [walk(n, loops) for n in node]
-            return tuple(items) if any(a is not b for a, b in zip(items, node)) else node
-        if not is_record(node):
-            return node
-        if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
-            seq = module_of(node.iter, loops)
-            if isinstance(seq, _LISTS) and len(seq):
-                inner = dict(loops)
-                inner[node.target.id] = next(iter(seq))  # one structure: any element
-                body = walk(node.body, inner)
-                it = walk(node.iter, loops)
-                if body is node.body and it is node.iter:
-                    return node
-                return replace(node, body=body, iter=it)
-        changes = {}
-        for f in record_fields(type(node)):
-            if f.name == "span":
-                continue
-            value = getattr(node, f.name)
-            new = walk(value, loops)
-            if new is not value:
-                changes[f.name] = new
-        if changes:
-            node = replace(node, **changes)
-        if isinstance(node, ast.Call):
-            out = call_of(node, loops)
-            if out is not None:
-                return out
-        return node
+    def element(it: Any, loops: dict[str, Any]) -> Any:
+        seq = module_of(it, loops)
+        return next(iter(seq)) if isinstance(seq, _LISTS) and len(seq) else None  # one kind
 
-    body = walk(decl.body, {})
-    return replace(decl, body=body), callees
+    return replace(decl, body=rewrite_calls_in(decl.body, element, call_of)), callees
 
 
 def _describe(e: Any) -> str:

@@ -21,12 +21,12 @@ from typing import Any
 from gtdsl._records import record
 from gtdsl.check import check_module
 from gtdsl.check.methods import (
-    declared_structs, field_annotations, is_method, loosen_return, rewrite_struct_calls,
-    self_struct_type, typed_self,
+    declared_structs, field_annotations, is_method, loosen_return, rewrite_calls_in,
+    rewrite_struct_calls, self_struct_type, typed_self,
 )
 from gtdsl.check.env import ALLOWED_PYTHON, JitScope, JitSource
 from gtdsl.diagnostics import Diagnostic, Label, ParseError, SourceFile, Span
-from gtdsl.driver import _free_names, _merged
+from gtdsl.driver import _bound_names, _free_names, _merged
 from gtdsl.ops import OPS
 from gtdsl.ops.pyallow import Allowlist, bad_extra_name
 from gtdsl.syntax import ast
@@ -533,11 +533,11 @@ def _unknown_self_calls(decl: Any) -> Any:
     """``decl`` with each call of something reached through ``self`` (``self(x)``,
     ``self.up(x)``, ``self.layers[0](x)``, ``layer(x)`` in ``for layer in self.layers``)
     made a call whose result is unknown: what it calls is known only from an instance."""
-    from gtdsl._records import is_record, record_fields, replace
+    from gtdsl._records import replace
 
     me = decl.params[0].name
 
-    def rooted(e: Any, loops: set[str]) -> bool:
+    def rooted(e: Any, loops: dict[str, Any]) -> bool:
         if isinstance(e, ast.Name):
             return e.id == me or e.id in loops
         if isinstance(e, ast.Attribute):
@@ -546,56 +546,24 @@ def _unknown_self_calls(decl: Any) -> Any:
             return rooted(e.value, loops)
         return False
 
-    def walk(node: Any, loops: set[str]) -> Any:
-        if isinstance(node, tuple):
-            items = [walk(n, loops) for n in node]
-            return tuple(items) if any(a is not b for a, b in zip(items, node)) else node
-        if not is_record(node):
-            return node
-        if isinstance(node, ast.For) and isinstance(node.target, ast.Name) and rooted(
-                node.iter, loops):
-            body = walk(node.body, loops | {node.target.id})
-            return node if body is node.body else replace(node, body=body)
-        changes = {}
-        for f in record_fields(type(node)):
-            if f.name != "span":
-                value = getattr(node, f.name)
-                new = walk(value, loops)
-                if new is not value:
-                    changes[f.name] = new
-        if changes:
-            node = replace(node, **changes)
+    def element(it: Any, loops: dict[str, Any]) -> Any:
+        return True if rooted(it, loops) else None
+
+    def on_call(node: Any, loops: dict[str, Any]) -> Any:
         # `self.x.sum()` is an op on a tensor field; `self.norm(x)` a submodule's call
-        if isinstance(node, ast.Call) and rooted(node.func, loops) and not (
+        if rooted(node.func, loops) and not (
                 isinstance(node.func, ast.Attribute) and node.func.attr in OPS
                 and not (isinstance(node.func.value, ast.Name) and node.func.value.id == me)):
             return ast.Call(ast.Name(_SELF_CALL, node.span), node.args, node.keywords,
                             node.span)
-        return node
+        return None
 
-    return replace(decl, body=walk(decl.body, set()))
+    return replace(decl, body=rewrite_calls_in(decl.body, element, on_call))
 
 
 def _assigned(decl: Any) -> set[str]:
-    """The names ``decl``'s body assigns."""
-    from gtdsl._records import is_record
-    from gtdsl.check.builder import target_names
-    from gtdsl.check.callgraph import child_fields
-
-    out: set[str] = set()
-    stack: list[Any] = list(decl.body)
-    while stack:
-        node = stack.pop()
-        cls = type(node)
-        if cls in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For):
-            out |= {n.id for n in target_names(node.target)}
-        for name, _ in child_fields(cls):
-            value = getattr(node, name)
-            if isinstance(value, tuple):
-                stack.extend(v for v in value if is_record(v))
-            elif is_record(value):
-                stack.append(value)
-    return out
+    """The names ``decl``'s body assigns (its parameters aside)."""
+    return _bound_names(decl) - {p.name for p in decl.params}
 
 
 def _small(v: int | float | bool) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -59,3 +60,20 @@ def check_golden(path: Path, actual: str, update: bool) -> None:
         return
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"{path.relative_to(REPO)} differs (rerun with --update-golden)"
+
+
+def docs_python_example(doc: str, heading: str, tmp_path: Path, name: str) -> Any:
+    """The first ```python block after ``heading`` in docs/``doc``, run as a module from a
+    file (jitted functions read their source from it); the module."""
+    import importlib.util
+    import re
+
+    text = (REPO / "docs" / doc).read_text(encoding="utf-8")
+    section = text.split(heading, 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / f"{name}.py"
+    path.write_text(code, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

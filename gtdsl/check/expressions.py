@@ -21,6 +21,7 @@ from gtdsl.ops import OPS, UNKNOWN, Arg
 from gtdsl.ops.operators import BY_NAME as OPERATORS_BY_NAME, by_symbol
 from gtdsl.ops.operators import names as operator_names
 from gtdsl.syntax import ast
+from gtdsl.ops.base import numel_of
 from gtdsl.syntax.unparse import unparse_expr
 from gtdsl.types import (
     DT, DYN, Dev, DynReason, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor,
@@ -315,12 +316,7 @@ class ExprChecker(CallChecker):
             rt = TScalar(ScalarKind.INT, Size.of(r) if r is not None else None)
             value = r if r is not None else UNKNOWN
         elif attr == "numel":
-            n: Size | None = None
-            if t.shape.row is None and all(d.size is not None for d in t.shape.dims):
-                n = Size.of(1)
-                for d in t.shape.dims:
-                    assert d.size is not None
-                    n = n * d.size
+            n = numel_of(t.shape)
             rt = TScalar(ScalarKind.INT, n)
             value = n.constant() if n is not None and n.constant() is not None else UNKNOWN
         elif attr == "dtype":

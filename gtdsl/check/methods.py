@@ -237,7 +237,7 @@ def rewrite_struct_calls(decl: ast.FunctionDef, self_struct: str,
     ``self.up`` as its ``self``, under a new local name. Fields are found through ``self``,
     indexes of list fields (``self.layers[0]``) and loop variables over them. Returns the
     new decl and, for each local name, the struct whose forward it calls."""
-    from gtdsl._records import is_record, record_fields, replace
+    from gtdsl._records import replace
 
     self_name = decl.params[0].name
     callees: dict[str, str] = {}
@@ -268,6 +268,38 @@ def rewrite_struct_calls(decl: ast.FunctionDef, self_struct: str,
             return base.elem if isinstance(base, ast.ListType) else None
         return None
 
+    def element(it: Any, loops: dict[str, Any]) -> Any:
+        seq = type_of(it, loops)
+        return seq.elem if isinstance(seq, ast.ListType) else None
+
+    def on_call(node: ast.Call, loops: dict[str, Any]) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id == self_name:
+            return None
+        t = type_of(node.func, loops)
+        if not (isinstance(t, ast.StructType) and callable_struct(t.name)):
+            return None
+        local = by_struct.get(t.name)
+        if local is None:
+            base = f"{t.name}_forward"
+            local, n = base, 1
+            while local in taken or local in callees:
+                n += 1
+                local = f"{base}_{n}"
+            by_struct[t.name] = local
+            callees[local] = t.name
+        return ast.Call(ast.Name(local, node.span), (node.func, *node.args), node.keywords,
+                        node.span)
+
+    return replace(decl, body=rewrite_calls_in(decl.body, element, on_call)), callees
+
+
+def rewrite_calls_in(body: tuple[Any, ...], element: Any, on_call: Any) -> tuple[Any, ...]:
+    """``body`` rebuilt bottom-up (nodes shared where nothing changed): each ``ast.Call``,
+    its parts rewritten first, is replaced by ``on_call(call, loops)`` unless that is None;
+    a ``for NAME in ITER`` whose ``element(ITER, loops)`` is not None walks its body with
+    ``loops[NAME]`` bound to it (what the loop variable stands for)."""
+    from gtdsl._records import is_record, record_fields, replace
+
     def walk(node: Any, loops: dict[str, Any]) -> Any:
         if isinstance(node, tuple):
             items = [walk(n, loops) for n in node]
@@ -275,37 +307,30 @@ def rewrite_struct_calls(decl: ast.FunctionDef, self_struct: str,
         if not is_record(node):
             return node
         if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
-            seq = type_of(node.iter, loops)
-            if isinstance(seq, ast.ListType):
+            bound = element(node.iter, loops)
+            if bound is not None:
                 inner = dict(loops)
-                inner[node.target.id] = seq.elem
+                inner[node.target.id] = bound
                 body = walk(node.body, inner)
-                return node if body is node.body else replace(node, body=body)
+                it = walk(node.iter, loops)
+                if body is node.body and it is node.iter:
+                    return node
+                return replace(node, body=body, iter=it)
         changes = {}
         for f in record_fields(type(node)):
-            if f.name == "span":
-                continue
-            value = getattr(node, f.name)
-            new = walk(value, loops)
-            if new is not value:
-                changes[f.name] = new
+            if f.name != "span":
+                value = getattr(node, f.name)
+                new = walk(value, loops)
+                if new is not value:
+                    changes[f.name] = new
         if changes:
             node = replace(node, **changes)
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
-                                               and node.func.id == self_name):
-            t = type_of(node.func, loops)
-            if isinstance(t, ast.StructType) and callable_struct(t.name):
-                local = by_struct.get(t.name)
-                if local is None:
-                    base = f"{t.name}_forward"
-                    local, n = base, 1
-                    while local in taken or local in callees:
-                        n += 1
-                        local = f"{base}_{n}"
-                    by_struct[t.name] = local
-                    callees[local] = t.name
-                return ast.Call(ast.Name(local, node.span), (node.func, *node.args),
-                                node.keywords, node.span)
+        if isinstance(node, ast.Call):
+            out = on_call(node, loops)
+            if out is not None:
+                return out
         return node
 
-    return replace(decl, body=walk(decl.body, {})), callees
+    out = walk(body, {})
+    assert isinstance(out, tuple)
+    return out

@@ -6,7 +6,8 @@ size, unknown statically, as ``nonzero``'s)."""
 from __future__ import annotations
 
 from gtdsl.ops.base import (
-    DT, Arg, OpError, Rel, Size, TDim, TDyn, TScalar, TShape, TTensor, as_size, rank_of,
+    DT, Arg, OpError, Rel, Size, TDim, TDyn, TScalar, TShape, TTensor, as_size, numel_of,
+    rank_of,
     resolve_dim, same_device, seq_elems, static_int, tensor_of,
 )
 from gtdsl.ops.table import define
@@ -164,12 +165,7 @@ def _repeat_interleave(rel: Rel, a: dict[str, Arg]) -> Type:
     elif not isinstance(rep.type, TDyn):
         raise OpError("GT2016", "`repeat_interleave` repeats must be an int or a tensor of "
                       "counts", "repeats")
-    numel: Size | None = None
-    if x.shape.row is None and all(d.size is not None for d in x.shape.dims):
-        numel = Size.of(1)
-        for d in x.shape.dims:
-            assert d.size is not None
-            numel = numel * d.size
+    numel = numel_of(x.shape)
     whole = a["dim"].value is None and a["dim"].label is None
     if not whole:
         _no_dims(x, "dim", "repeat_interleave")

@@ -187,6 +187,18 @@ def seq_elems(arg: Arg) -> tuple[Arg, ...] | None:
 # ============================================================================ dims
 
 
+def numel_of(s: TShape) -> Size | None:
+    """The number of elements of a shape: the product of its sizes; None when the rank or a
+    size is unknown."""
+    if s.row is not None or any(d.size is None for d in s.dims):
+        return None
+    n = Size.of(1)
+    for d in s.dims:
+        assert d.size is not None
+        n = n * d.size
+    return n
+
+
 def rank_of(s: TShape) -> int | None:
     return len(s.dims) if s.row is None else None
 

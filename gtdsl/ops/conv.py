@@ -324,6 +324,19 @@ def _ceil_window(length: Size | None, k: int | Size | None, s: int | Size | None
     return Size.of(out)
 
 
+def _pooled(x: TTensor, batched: bool | None, spatial: int, dims: list[TDim],
+            out: list[Size | None], indices: bool) -> Type:
+    """A pooling's result: the input's batch and channels (label kept), the pooled sizes;
+    with its indices (i64) when asked for."""
+    channels = x.shape.dims[-spatial - 1].size if batched is not None else None
+    shape = _keep(x, batched, channels, dims, out)
+    if batched is not None:
+        shape = TShape(shape.row, (*shape.dims[:-spatial - 1], x.shape.dims[-spatial - 1],
+                                   *shape.dims[-spatial:]))
+    values = TTensor(x.dtype, shape, x.device)
+    return TTuple((values, TTensor(DT.I64, shape, x.device))) if indices else values
+
+
 def _make_pool(kind: str, spatial: int):
     op = f"{kind}_pool{spatial}d"
 
@@ -348,11 +361,11 @@ def _make_pool(kind: str, spatial: int):
         _at_least(stride, 1, "stride", op)
         _at_least(padding, 0, "padding", op)
         _at_least(dilation, 1, "dilation", op)
-        for k, p, d in zip(kernel, padding, dilation):
-            ks, ps, ds = as_size(k), as_size(p), as_size(d)
-            if ks is None or ps is None or ds is None:
+        for k, p in zip(kernel, padding):
+            ks, ps = as_size(k), as_size(p)
+            if ks is None or ps is None:
                 continue
-            kc, pc, dc = ks.constant(), ps.constant(), ds.constant()
+            kc, pc = ks.constant(), ps.constant()
             if kc is not None and pc is not None and pc > kc // 2:
                 raise OpError("GT2027", f"`{op}` padding {pc} is more than half the kernel "
                               f"size ({kc})", "padding", "pad by at most kernel_size // 2")
@@ -366,15 +379,8 @@ def _make_pool(kind: str, spatial: int):
                                     dilation[i])
             _positive(rel, size, op, i)
             out.append(size)
-        channels = x.shape.dims[-spatial - 1].size if batched is not None else None
-        shape = _keep(x, batched, channels, dims, out)
-        if batched is not None:
-            shape = TShape(shape.row, (*shape.dims[:-spatial - 1],
-                                       x.shape.dims[-spatial - 1], *shape.dims[-spatial:]))
-        values = TTensor(x.dtype, shape, x.device)
-        if kind == "max" and a["return_indices"].value is True:
-            return TTuple((values, TTensor(DT.I64, shape, x.device)))
-        return values
+        return _pooled(x, batched, spatial, dims, out,
+                       kind == "max" and a["return_indices"].value is True)
 
     return relation
 
@@ -424,15 +430,8 @@ def _make_adaptive(kind: str, spatial: int):
                 raise OpError("GT2004", f"`{op}`: spatial dim {i} is empty", "input",
                               "adaptive pooling needs values in every spatial dim")
         out = [as_size(s) for s in sizes]
-        channels = x.shape.dims[-spatial - 1].size if batched is not None else None
-        shape = _keep(x, batched, channels, dims, out)
-        if batched is not None:
-            shape = TShape(shape.row, (*shape.dims[:-spatial - 1],
-                                       x.shape.dims[-spatial - 1], *shape.dims[-spatial:]))
-        values = TTensor(x.dtype, shape, x.device)
-        if kind == "max" and a["return_indices"].value is True:
-            return TTuple((values, TTensor(DT.I64, shape, x.device)))
-        return values
+        return _pooled(x, batched, spatial, dims, out,
+                       kind == "max" and a["return_indices"].value is True)
 
     return relation
 

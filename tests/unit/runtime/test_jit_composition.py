@@ -185,14 +185,10 @@ def test_the_documented_example_runs(tmp_path) -> None:
 
     from tests.conftest import REPO
 
-    text = (REPO / "docs" / "runtime.md").read_text(encoding="utf-8")
-    section = text.split("### What a jitted function's body can name", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    path = tmp_path / "jit_example.py"
-    path.write_text(code, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("jit_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from tests.conftest import docs_python_example
+
+    module = docs_python_example("runtime.md", "### What a jitted function's body can name",
+                                 tmp_path, "jit_example")
     assert module.y.shape == (3, 5)
     assert isinstance(module.block, DeferredJit)  # it calls `masked`, defined below it
 

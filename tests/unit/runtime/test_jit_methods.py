@@ -183,19 +183,10 @@ def test_a_layer_gtdsl_cannot_call_is_a_located_error() -> None:
 
 
 def test_the_docs_example_runs(tmp_path) -> None:
-    import importlib.util
-    import re
+    from tests.conftest import docs_python_example
 
-    from tests.conftest import REPO
-
-    text = (REPO / "docs" / "runtime.md").read_text(encoding="utf-8")
-    section = text.split("### Methods and `nn.Module`", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    path = tmp_path / "methods_example.py"
-    path.write_text(code, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("methods_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = docs_python_example("runtime.md", "### Methods and `nn.Module`", tmp_path,
+                                 "methods_example")
     assert module.mlp.up.weight.grad is not None
     assert str(module.MLP.forward.signature) == \
         "def forward(self: MLP[f, d], x: f32[b, d]) -> f32[b, d]"

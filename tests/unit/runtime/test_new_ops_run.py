@@ -14,6 +14,19 @@ Y = torch.tensor([[3.0, 1.0, 2.0], [-1.0, 5.0, 4.0]])
 I = torch.tensor([2, 0, 1])
 W = torch.tensor([0.25])
 
+def _run_cases(cases: list, params: str, args: tuple, backend: str) -> None:
+    """Each (gtdsl body, torch reference) as a function of ``params``, called with
+    ``args`` on ``backend``: the same dtype and values (NaN where torch has NaN)."""
+    src = "".join(f"def case{k}({params}):\n    return {body}\n\n"
+                  for k, (body, _) in enumerate(cases))
+    m = gtdsl.load_source(src, backend=backend)
+    for k, (body, ref) in enumerate(cases):
+        got = getattr(m, f"case{k}")(*args)
+        want = ref()
+        assert got.dtype == want.dtype, body
+        torch.testing.assert_close(got, want, equal_nan=True, msg=body)
+
+
 # (gtdsl body over x: f32[2, 3], y: f32[2, 3], i: i64[3], w: f32[1]; the same in torch)
 CASES = [
     ("floor(y * 0.5)", lambda: torch.floor(Y * 0.5)),
@@ -63,14 +76,8 @@ CASES = [
 
 @pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
 def test_each_op_runs_with_torch_values(backend: str) -> None:
-    src = "".join(f"def f{k}(x: f32[2, 3], y: f32[2, 3], i: i64[3], w: f32[1]):\n"
-                  f"    return {body}\n\n" for k, (body, _) in enumerate(CASES))
-    m = gtdsl.load_source(src, backend=backend)
-    for k, (body, ref) in enumerate(CASES):
-        got = getattr(m, f"f{k}")(X, Y, I, W)
-        want = ref()
-        assert got.dtype == want.dtype, body
-        torch.testing.assert_close(got, want, equal_nan=True, msg=body)
+    _run_cases(CASES, "x: f32[2, 3], y: f32[2, 3], i: i64[3], w: f32[1]", (X, Y, I, W),
+               backend)
 
 
 def test_through_torch_namespaces_in_a_jitted_function() -> None:
@@ -116,14 +123,9 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
 def test_convolution_and_pooling_run_with_torch_values(backend: str) -> None:
-    params = ("img: f32[2, 3, 7, 6], ker: f32[4, 3, 3, 2], bias: f32[4], seq: f32[2, 3, 9], "
-              "ker1: f32[6, 1, 3], tker: f32[3, 2, 3, 3]")
-    src = "".join(f"def c{k}({params}):\n    return {body}\n\n"
-                  for k, (body, _) in enumerate(CONV_CASES))
-    m = gtdsl.load_source(src, backend=backend)
-    for k, (body, ref) in enumerate(CONV_CASES):
-        got = getattr(m, f"c{k}")(IMG, KER, BIAS, SEQ, KER1, TKER)
-        torch.testing.assert_close(got, ref(), msg=body)
+    _run_cases(CONV_CASES, "img: f32[2, 3, 7, 6], ker: f32[4, 3, 3, 2], bias: f32[4], "
+               "seq: f32[2, 3, 9], ker1: f32[6, 1, 3], tker: f32[3, 2, 3, 3]",
+               (IMG, KER, BIAS, SEQ, KER1, TKER), backend)
 
 
 def test_output_sizes_are_expressions_of_the_input_sizes() -> None:
@@ -162,14 +164,9 @@ NORM_CASES = [
 
 @pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
 def test_norms_and_interpolation_run_with_torch_values(backend: str) -> None:
-    params = ("img: f32[2, 3, 7, 6], seq: f32[2, 3, 9], gamma: f32[3], beta: f32[3], "
-              "mean: f32[3], var: f32[3]")
-    src = "".join(f"def n{k}({params}):\n    return {body}\n\n"
-                  for k, (body, _) in enumerate(NORM_CASES))
-    m = gtdsl.load_source(src, backend=backend)
-    for k, (body, ref) in enumerate(NORM_CASES):
-        got = getattr(m, f"n{k}")(IMG, SEQ, GAMMA, BETA, MEAN, VAR)
-        torch.testing.assert_close(got, ref(), msg=body)
+    _run_cases(NORM_CASES, "img: f32[2, 3, 7, 6], seq: f32[2, 3, 9], gamma: f32[3], "
+               "beta: f32[3], mean: f32[3], var: f32[3]", (IMG, SEQ, GAMMA, BETA, MEAN, VAR),
+               backend)
 
 
 BASE = torch.zeros(3, 4)
@@ -201,10 +198,5 @@ SCATTER_CASES = [
 
 @pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
 def test_scatters_and_pads_run_with_torch_values(backend: str) -> None:
-    params = "base: f32[3, 4], idx: i64[2, 4], src: f32[2, 4], rows: i64[2]"
-    src = "".join(f"def s{k}({params}):\n    return {body}\n\n"
-                  for k, (body, _) in enumerate(SCATTER_CASES))
-    m = gtdsl.load_source(src, backend=backend)
-    for k, (body, ref) in enumerate(SCATTER_CASES):
-        got = getattr(m, f"s{k}")(BASE, IDX, SRC, ROWS)
-        torch.testing.assert_close(got, ref(), msg=body)
+    _run_cases(SCATTER_CASES, "base: f32[3, 4], idx: i64[2, 4], src: f32[2, 4], rows: i64[2]",
+               (BASE, IDX, SRC, ROWS), backend)

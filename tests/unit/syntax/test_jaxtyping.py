@@ -203,19 +203,10 @@ def test_forms_without_gtdsl_meaning_are_located_errors(form: str, code: str, me
 
 
 def test_the_reference_example_runs(tmp_path) -> None:
-    import importlib.util
-    import re
+    from tests.conftest import docs_python_example
 
-    from tests.conftest import REPO
-
-    text = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
-    section = text.split("### 3.11 From jaxtyping", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    path = tmp_path / "jaxtyping_example.py"
-    path.write_text(code, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("jaxtyping_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = docs_python_example("language.md", "### 3.11 From jaxtyping", tmp_path,
+                                 "jaxtyping_example")
     assert module.scores.shape == (2, 4, 8, 9)
     assert str(module.attention.signature) == (
         "def attention(q: float[b, h, s, d], k: float[b, h, t, d]) -> float[b, h, s, t]")
