@@ -382,9 +382,13 @@ def _method_source(fn: Any, instance: Any, allowed: Allowlist, memo: dict[int, _
     shadowed = _bound_names(read.decl) | set(scope.functions) | set(scope.names) | \
         set(scope.constants) | set(scope.refused) | set(scope.modules)
     taken = shadowed | {n for n, _ in _free_names(read.decl)}
-    decl, callees = rewrite_calls(read.decl, instance, taken, shadowed)
+    decl, callees, refused = rewrite_calls(read.decl, instance, taken, shadowed)
+    scope.refused.update(refused)
     for local, (child_fn, child) in callees.items():
-        child_struct = names[instance_key(child)]
+        child_struct = names.get(instance_key(child))
+        if child_struct is None:  # (not a field: a module of a list of several structures)
+            scope.refused[local] = "a submodule in a list of modules of several structures"
+            continue
         found = done.get((id(child_fn), child_struct))
         if found is None:
             found = _method_source(child_fn, child, allowed, memo, names, done).source

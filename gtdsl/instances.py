@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from gtdsl.syntax import ast
+from gtdsl.syntax.unparse import unparse_expr
 
 _DTYPES: dict[torch.dtype, ast.DType] = {
     torch.float16: ast.DType.F16, torch.bfloat16: ast.DType.BF16,
@@ -224,11 +225,26 @@ _CONFIG = ("padding_idx", "approximate", "dim", "max_norm",
 
 def config_key(m: Any) -> tuple:
     d = vars(m)  # (a module's plain attributes: no __getattr__ fallbacks to pay for)
-    return tuple((a, repr(d[a])) for a in _CONFIG if a in d and not isinstance(d[a], _Tensor))
+    return tuple((a, repr(d[a])) for a in _CONFIG if a in d and not isinstance(d[a], _Tensor)
+                 ) + (("hooks", bool(unrun_code(m))),)
+
+
+def unrun_code(m: Any) -> str | None:
+    """What calling ``m`` would run that a compiled call of its forward or op would not:
+    forward hooks and pre-hooks (``weight_norm``'s among them), a ``forward`` set on the
+    instance; None when there is nothing."""
+    if not isinstance(m, _Module):
+        return None
+    if m._forward_hooks or m._forward_pre_hooks or getattr(m, "_forward_hooks_with_kwargs",
+                                                            None):
+        return "forward hooks"
+    if "forward" in vars(m):
+        return "a forward of its own instance"
+    return None
 
 
 def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: set[str]
-                  ) -> tuple[ast.FunctionDef, dict[str, tuple[Any, Any]]]:
+                  ) -> tuple[ast.FunctionDef, dict[str, tuple[Any, Any]], dict[str, str]]:
     """``decl`` (a method of ``obj``) with its calls of submodules made explicit: a torch
     layer's call is the op it runs (``self.proj(x)`` is ``linear(x, self.proj.weight,
     self.proj.bias)``), a submodule whose forward is jitted is a call of that forward with
@@ -237,12 +253,14 @@ def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: se
     attributes, indexes of module lists (``self.layers[0]``) and loop variables over them
     (``for layer in self.layers``). ``taken``: the names the body and its module use (a
     new local name is none of them); ``shadowed``: those they bind (an op name among them is
-    not rewritten to)."""
+    not rewritten to). A submodule with code a compiled call would not run (hooks) is a
+    call of a refused name (GT1012 where it is called), returned with why."""
     from gtdsl._records import replace
     from gtdsl.check.methods import rewrite_calls_in
 
     self_name = decl.params[0].name
     callees: dict[str, tuple[Any, Any]] = {}
+    refused: dict[str, str] = {}
     by_module: dict[tuple[int, int], str] = {}
 
     def module_of(e: Any, loops: dict[str, Any]) -> Any:
@@ -287,6 +305,16 @@ def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: se
         m = module_of(f, loops)
         if not isinstance(m, torch.nn.Module):
             return None
+        why = unrun_code(m)
+        if why is not None:  # refused where it is called: GT1012, saying why
+            base = "".join(c if c.isalnum() else "_" for c in _describe(f))
+            local, n = base, 1
+            while local in taken or local in callees:
+                n += 1
+                local = f"{base}_{n}"
+            refused[local] = (f"the submodule `{unparse_expr(f)}`, with {why} (a compiled "
+                              "call would not run them)")
+            return ast.Call(ast.Name(local, e.span), e.args, e.keywords, e.span)
         fwd = jitted_forward(m)
         if fwd is not None:  # self(x), self.block(x), layer(x)
             return callee(fwd, m, f, e, _describe(f) + "_forward")
@@ -298,9 +326,12 @@ def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: se
 
     def element(it: Any, loops: dict[str, Any]) -> Any:
         seq = module_of(it, loops)
-        return next(iter(seq)) if isinstance(seq, _LISTS) and len(seq) else None  # one kind
+        if not isinstance(seq, _LISTS) or not len(seq) or len({instance_key(v) for v in seq}) \
+                != 1:
+            return None  # (a list of modules of several structures is no field)
+        return next(iter(seq))
 
-    return replace(decl, body=rewrite_calls_in(decl.body, element, call_of)), callees
+    return replace(decl, body=rewrite_calls_in(decl.body, element, call_of)), callees, refused
 
 
 def _describe(e: Any) -> str:

@@ -153,6 +153,13 @@ class _Reader:
             self.class_body(stmt, stmt.name)
         elif isinstance(stmt, (pyast.Assign, pyast.AnnAssign, pyast.AugAssign)):
             self.assign(stmt, conditional)
+        elif isinstance(stmt, pyast.Expr):  # `(M := 4)` at the top level binds M
+            for node in pyast.walk(stmt.value):
+                if isinstance(node, pyast.NamedExpr) and isinstance(node.target, pyast.Name):
+                    value = self.constant(node.value)
+                    self.bind(node.target.id, _Binding("constant", value) if value is not None
+                              else _Binding("refused", f"a value the module computes {_RUNS}"),
+                              conditional)
         elif isinstance(stmt, pyast.Delete):
             for target in stmt.targets:
                 for name in _target_names(target):
@@ -174,8 +181,9 @@ class _Reader:
         if conditional and binding.kind not in ("refused", "jit"):
             binding = _Binding("refused", f"a value bound under a condition {_RUNS}")
         self.bindings[name] = binding
-        self.gtdsl_modules.discard(name)
-        self.jit_names.discard(name)
+        if not conditional:  # (a fallback under `except ImportError` keeps gtdsl's jit)
+            self.gtdsl_modules.discard(name)
+            self.jit_names.discard(name)
 
     def bind_module(self, local: str, path: str, conditional: bool) -> None:
         # whether it is an allowlisted namespace is the using function's allowlist's to say
@@ -189,6 +197,8 @@ class _Reader:
             local = alias.asname or alias.name
             if alias.name == "*":
                 self.star = base
+                if base == "gtdsl":
+                    self.jit_names.add("jit")  # `from gtdsl import *` binds jit
                 continue
             if stmt.level:
                 self.bind(local, _Binding("refused", "a name from a relative import "
@@ -196,12 +206,19 @@ class _Reader:
                 continue
             path = f"{base}.{alias.name}"
             self.bind(local, _Binding("import", path), conditional)  # a module or a name
-            if path == "gtdsl.jit" and not conditional:
+            if path == "gtdsl.jit":  # (under a try or an if too: a fallback is common)
                 self.jit_names.add(local)
 
     def assign(self, stmt: pyast.Assign | pyast.AnnAssign | pyast.AugAssign,
                conditional: bool) -> None:
         if isinstance(stmt, pyast.AnnAssign) and stmt.value is None:
+            return
+        if isinstance(stmt, pyast.AugAssign):  # `N += 1`: N op 1, when both are numbers
+            if isinstance(stmt.target, pyast.Name):
+                value = self.constant(pyast.BinOp(stmt.target, stmt.op, stmt.value))
+                self.bind(stmt.target.id, _Binding("constant", value) if value is not None
+                          else _Binding("refused", f"a value the module computes {_RUNS}"),
+                          conditional)
             return
         targets = stmt.targets if isinstance(stmt, pyast.Assign) else [stmt.target]
         value = None
@@ -290,7 +307,11 @@ class _Reader:
                                           "an @gtdsl.jit function, nor an allowlisted name)"),
                       conditional)
         for inner in _nested_defs(node.body):  # jitted functions defined inside it
-            self.function(inner, f"{qualname}.<locals>.{inner.name}", True, in_class=True)
+            if isinstance(inner, pyast.ClassDef):
+                self.class_body(inner, f"{qualname}.<locals>.{inner.name}")
+            else:
+                self.function(inner, f"{qualname}.<locals>.{inner.name}", True,
+                              in_class=True)
 
     def class_body(self, cls: pyast.ClassDef, qualname: str) -> None:
         for stmt in cls.body:
@@ -299,8 +320,12 @@ class _Reader:
             elif isinstance(stmt, pyast.ClassDef):
                 self.class_body(stmt, f"{qualname}.{stmt.name}")
             else:
-                for inner in _nested_defs([stmt]):
-                    self.function(inner, f"{qualname}.{inner.name}", False, in_class=True)
+                for inner in _nested_defs([stmt]):  # under an `if` in the class body
+                    if isinstance(inner, pyast.ClassDef):
+                        self.class_body(inner, f"{qualname}.{inner.name}")
+                    else:
+                        self.function(inner, f"{qualname}.{inner.name}", False,
+                                      in_class=True, cls=cls)
 
     def jit_decorator(self, node: pyast.FunctionDef | pyast.AsyncFunctionDef
                       ) -> tuple[tuple[str, ...], Diagnostic | None] | None:
@@ -633,15 +658,15 @@ def _blocks(stmt: pyast.stmt) -> list[list[pyast.stmt]]:
     return out
 
 
-def _nested_defs(body: list[pyast.stmt]) -> list[pyast.FunctionDef | pyast.AsyncFunctionDef]:
-    """Functions defined in ``body``'s blocks (not inside the functions found)."""
-    out: list[pyast.FunctionDef | pyast.AsyncFunctionDef] = []
+def _nested_defs(body: list[pyast.stmt]) -> list[Any]:
+    """Functions and classes defined in ``body``'s blocks (not inside those found)."""
+    out: list[Any] = []
     stack = list(reversed(body))
     while stack:
         stmt = stack.pop()
-        if isinstance(stmt, (pyast.FunctionDef, pyast.AsyncFunctionDef)):
+        if isinstance(stmt, (pyast.FunctionDef, pyast.AsyncFunctionDef, pyast.ClassDef)):
             out.append(stmt)
-        elif not isinstance(stmt, pyast.ClassDef):
+        else:
             for block in reversed(_blocks(stmt)):
                 stack.extend(reversed(block))
     return out

@@ -51,10 +51,16 @@ def _dims(x: TTensor, arg: Arg, name: str, op: str, unique: bool = True
     return out
 
 
-@define("flip", "input, dims", "torch.flip", "shape")
+@define("flip", "input, *dims", "Tensor.flip", "shape")
 def _flip(rel: Rel, a: dict[str, Arg]) -> Type:
+    """``flip(x, (0, 1))``, ``x.flip(0, 1)`` and ``x.flip(0)`` alike, as ``Tensor.flip``."""
     x = tensor_of(a["input"], "input")
-    _dims(x, a["dims"], "dims", "flip")
+    elems = seq_elems(a["dims"]) or ()
+    if len(elems) == 1 and seq_elems(elems[0]) is not None:
+        elems = seq_elems(elems[0]) or ()
+    from gtdsl.ops.base import TTuple
+
+    _dims(x, Arg(TTuple(tuple(e.type for e in elems)), tuple(elems)), "dims", "flip")
     return x
 
 

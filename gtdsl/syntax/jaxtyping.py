@@ -57,6 +57,8 @@ REFUSED: dict[str, tuple[str, str]] = {
 }
 
 ARRAY_TYPES = ("Tensor", "torch.Tensor")
+_DIGITS = "0123456789"
+_MAX_DIGITS = 1000  # as gtdsl's own integer literals (GT0016 beyond)
 
 _SIZE_OPS = {"+": ast.SizeOp.ADD, "-": ast.SizeOp.SUB, "*": ast.SizeOp.MUL,
              "//": ast.SizeOp.FLOORDIV, "%": ast.SizeOp.MOD}
@@ -210,11 +212,11 @@ def _size(file: SourceFile, text: str, at: int) -> ast.SizeExpr:
     i = 0
     while i < len(text):
         c = text[i]
-        if c.isdigit():
+        if c in _DIGITS:
             j = i
-            while j < len(text) and (text[j].isdigit() or text[j] == "_"):
+            while j < len(text) and (text[j] in _DIGITS or text[j] == "_"):
                 j += 1
-        elif c.isalpha() or c == "_":
+        elif (c.isalpha() or c == "_") and ("a" + c).isidentifier():
             j = i
             while j < len(text) and (text[j].isalnum() or text[j] == "_"):
                 j += 1
@@ -281,10 +283,14 @@ class _SizeParser:
         tok, pos = self.tokens[self.i]
         span = Span(self.file, pos, pos + len(tok))
         self.i += 1
-        if tok[0].isdigit():
+        if tok[0] in _DIGITS:
             if len(tok) > 1 and tok[0] == "0" or tok.endswith("_") or "__" in tok:
                 raise _fail(span, f"invalid size `{tok}`", "not a size",
                             help="write a decimal integer without leading zeros")
+            if len(tok) > _MAX_DIGITS:
+                raise SyntaxProblem(Diagnostic("GT0016", "integer literal too large",
+                                               Label(span, f"more than {_MAX_DIGITS} digits"),
+                                               help="no tensor has a size this large"))
             return ast.SizeLit(int(tok), span)
         if tok.isidentifier():
             return ast.SizeVar(_name(tok, span), span)

@@ -274,3 +274,26 @@ def test_a_broken_method_is_found_in_the_file(tmp_path: Path) -> None:
     found = check_python_file(path)
     got = [(d.code, d.primary.span.line) for d in found.diagnostics]
     assert got == [("GT2006", 19), ("GT2006", 25)], found.diagnostics
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # `from gtdsl import *` binds jit
+    ('from gtdsl import *\n\n@jit\ndef f(x: "f32[n]") -> "f32[m]":\n    return x\n',
+     [("GT1008", 4)]),
+    # a jit imported under try, with a fallback: still gtdsl's
+    ('try:\n    from gtdsl import jit\nexcept ImportError:\n    jit = lambda f: f\n\n\n'
+     '@jit\ndef f(x: "f32[n]") -> "f32[m]":\n    return x\n', [("GT1008", 8)]),
+    # numbers changed in place and bound by `:=` are numbers
+    ('import gtdsl\nN = 3\nN += 1\n(M := 4)\n\n\n@gtdsl.jit\ndef f(x: "f32[n]") -> "f32[n]":'
+     '\n    return x * N * M\n', []),
+    # a class inside a function: its methods are found (one declared field: checked)
+    ('import gtdsl\n\n\ndef outer():\n    class C:\n        w: "f32[n]"\n\n        @gtdsl.jit\n'
+     '        def g(self, x: "f32[m]") -> "f32[m]":\n            return x + self.w\n'
+     '    return C\n', [("GT2006", 10)]),
+])
+def test_more_ways_of_writing_a_module(tmp_path: Path, text: str, expected: list) -> None:
+    path = tmp_path / "ways.py"
+    path.write_text(text, encoding="utf-8")
+    found = check_python_file(path)
+    assert [(d.code, d.primary.span.line) for d in found.diagnostics] == expected, \
+        found.diagnostics

@@ -228,3 +228,60 @@ def test_gradients_reach_the_fields_through_triton_kernels(monkeypatch) -> None:
     torch.testing.assert_close(y, ref)
     torch.testing.assert_close(m.gain.grad, twin.gain.grad)
     torch.testing.assert_close(m.shift.grad, twin.shift.grad)
+
+
+class _Wrapped(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    @gtdsl.jit
+    def forward(self, x: "f32[b, d]") -> "f32[b, d]":
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("change", ["hook", "pre_hook", "instance_forward", "weight_norm"])
+def test_a_submodule_with_code_a_compiled_call_would_skip_is_refused(change: str) -> None:
+    """Hooks and per-instance forwards run in plain PyTorch; a compiled call would skip
+    them and give other numbers, so the call is refused (also after a first call)."""
+    m = _Wrapped()
+    x = torch.randn(2, 3)
+    m(x)
+    if change == "hook":
+        m.lin.register_forward_hook(lambda mod, i, o: o * 100)
+    elif change == "pre_hook":
+        m.lin.register_forward_pre_hook(lambda mod, i: (i[0] * 2,))
+    elif change == "instance_forward":
+        m.lin.forward = lambda t: t * 0
+    else:
+        m.lin = torch.nn.utils.weight_norm(m.lin)
+    with pytest.raises(TypeCheckError) as err:
+        m(x)
+    (diag,) = err.value.diagnostics
+    assert diag.code == "GT1012" and "`self.lin`" in diag.message
+
+
+def test_a_list_of_modules_of_several_structures_is_refused() -> None:
+    class Blk(nn.Module):
+        def __init__(self, act: nn.Module) -> None:
+            super().__init__()
+            self.act = act
+
+        @gtdsl.jit
+        def forward(self, x: "f32[b, d]") -> "f32[b, d]":
+            return self.act(x)
+
+    class Stack(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList([Blk(nn.ReLU()), Blk(nn.Tanh())])
+
+        @gtdsl.jit
+        def forward(self, x: "f32[b, d]") -> "f32[b, d]":
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    with pytest.raises(TypeCheckError) as err:
+        Stack()(torch.randn(2, 3))
+    assert err.value.diagnostics[0].code == "GT1007"  # `blocks` is no field of the struct

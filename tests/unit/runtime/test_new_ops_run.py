@@ -60,6 +60,8 @@ CASES = [
     ("y.topk(1, dim=0, largest=False)[1]", lambda: Y.topk(1, dim=0, largest=False)[1]),
     ("y.kthvalue(2, dim=1)[0]", lambda: Y.kthvalue(2, dim=1)[0]),
     ("y.flip((0, 1))", lambda: Y.flip((0, 1))),
+    ("y.flip(0)", lambda: Y.flip(0)),
+    ("y.flip(1, 0)", lambda: Y.flip(1, 0)),
     ("y.roll(1, 1)", lambda: Y.roll(1, 1)),
     ("y.roll((1, -1), (0, 1))", lambda: Y.roll((1, -1), (0, 1))),
     ("y.roll(2)", lambda: Y.roll(2)),

@@ -179,6 +179,8 @@ _REFUSED = [
     ('Float[Tensor, "a/2"]', "GT0011", "`/` cannot appear", "/"),
     ('Float[Tensor, "(b+"]', "GT0011", "incomplete", "(b+"),
     ('Float[Tensor, "007"]', "GT0011", "invalid size", "007"),
+    ('Float[Tensor, "n ²"]', "GT0011", "cannot appear in a size", "²"),
+    ('Float[Tensor, "' + "9" * 1001 + '"]', "GT0016", "too large", "9" * 1001),
     ('Float[Tensor, f"b"]', "GT0011", "plain string", 'f"b"'),
     ('Float[Tensor, "__gt_n"]', "GT0001", "reserved", "__gt_n"),
     ('Float[Tensor, "b"] @ cuda', "GT0011", "jaxtyping dims string", "@ cuda"),
