@@ -15,8 +15,12 @@ from gtdsl.runtime.inputs import Sampler
 from gtdsl.driver import load_source
 from tests.conftest import REPO
 
+# A fused kernel keeps its intermediates in f32 and rounds once; the interpreter rounds each
+# op's result to f16/bf16. Over a chain of ops the two differ by a few of the half dtype's
+# ulps, amplified by ops such as exp (exp(exp(x)) near 4000: 3.5 f16 ulps): 4e-3 is four
+# f16 ulps of relative error (2^-10 each, less than 1e-3).
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-10),
-       torch.float16: dict(rtol=2e-3, atol=2e-3), torch.bfloat16: dict(rtol=2e-2, atol=2e-2)}
+       torch.float16: dict(rtol=4e-3, atol=2e-3), torch.bfloat16: dict(rtol=2e-2, atol=2e-2)}
 SIZES = {"m": 3, "n": 5, "k": 7, "b": 2}
 
 UNARY = ["neg", "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "abs", "sin", "cos", "erf",
