@@ -77,9 +77,11 @@ def instance_key(obj: Any, depth: int = 0) -> tuple:
         elif _ints(value):
             fields.append((name, tuple, len(value)))
         elif depth < _MAX_DEPTH and isinstance(value, _LISTS):
-            elems = {instance_key(v, depth + 1) for v in value}
-            if len(elems) == 1:
-                fields.append((name, list, elems.pop()))
+            keys = tuple(instance_key(v, depth + 1) for v in value)
+            if keys and len(set(keys)) == 1:
+                fields.append((name, list, keys[0]))
+            else:  # modules of several structures: a tuple, one type per position
+                fields.append((name, tuple, keys))
         elif depth < _MAX_DEPTH and isinstance(value, torch.nn.Module):
             fields.append((name, instance_key(value, depth + 1)))
     return (type(obj), tuple(fields), config_key(obj) if isinstance(obj, torch.nn.Module)
@@ -123,9 +125,12 @@ def _struct(obj: Any, key: tuple, out: list[ast.StructDef], names: dict[tuple, s
             t = ast.ScalarType(ast.SCALAR_NAMES[type(value).__name__])
         elif _ints(value):
             t = ast.TupleType(tuple(ast.ScalarType(ast.ScalarKind.INT) for _ in value))
-        elif isinstance(value, _LISTS):
+        elif isinstance(value, _LISTS) and k[1] is list:
             first = next(iter(value))
             t = ast.ListType(ast.StructType(_struct(first, k[2], out, names, depth + 1), ()))
+        elif isinstance(value, _LISTS):
+            t = ast.TupleType(tuple(ast.StructType(_struct(v, kv, out, names, depth + 1), ())
+                                    for v, kv in zip(value, k[2])))
         elif isinstance(value, torch.nn.Module):
             t = ast.StructType(_struct(value, k[1], out, names, depth + 1), ())
         if t is not None:
@@ -315,6 +320,16 @@ def rewrite_calls(decl: ast.FunctionDef, obj: Any, taken: set[str], shadowed: se
             refused[local] = (f"the submodule `{unparse_expr(f)}`, with {why} (a compiled "
                               "call would not run them)")
             return ast.Call(ast.Name(local, e.span), e.args, e.keywords, e.span)
+        if isinstance(m, torch.nn.Sequential) and type(m).forward is \
+                torch.nn.Sequential.forward and len(e.args) == 1 and not e.keywords:
+            # seq(x) is seq[n-1](...seq[0](x)): each call made explicit in turn
+            chain: ast.Expr = e.args[0]
+            for i in range(len(m)):
+                item = ast.Subscript(f, (ast.Int(i, e.span),), e.span)
+                step = ast.Call(item, (chain,), (), e.span)
+                made = call_of(step, loops)
+                chain = made if made is not None else step
+            return chain
         fwd = jitted_forward(m)
         if fwd is not None:  # self(x), self.block(x), layer(x)
             return callee(fwd, m, f, e, _describe(f) + "_forward")

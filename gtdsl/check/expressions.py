@@ -439,7 +439,8 @@ class ExprChecker(CallChecker):
                         "@gtdsl.jit, or one of torch's layers gtdsl knows (nn.Linear, "
                         "nn.LayerNorm, nn.RMSNorm, nn.Embedding, nn.Dropout, nn.GELU, nn.ReLU, "
                         "nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.LogSoftmax, "
-                        "nn.Identity); for another layer call its op with the layer's "
+                        "nn.Identity, nn.Sequential of them); for another layer call its op "
+                        "with the layer's "
                         f"tensors, e.g. F.conv2d(x, {unparse_expr(f)}.weight, "
                         f"{unparse_expr(f)}.bias)")
             hint = "every op of the catalogue is a tensor method: x.sum(dim=n), x.to(f16), " \

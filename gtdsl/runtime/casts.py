@@ -142,7 +142,7 @@ def _check(value: Any, t: Type, b: Bindings, path: str, structs: StructLookup | 
     elif isinstance(t, TScalar):
         _check_scalar(value, t, b, path, pending)
     elif isinstance(t, TTuple):
-        if not isinstance(value, tuple) or len(value) != len(t.elems):
+        if not isinstance(value, TUPLES) or len(value) != len(t.elems):
             _fail(path, str(t), describe_value(value))
         for i, (v, et) in enumerate(zip(value, t.elems)):
             _check(v, et, b, _join(path, f"element {i}"), structs, pending)
@@ -164,6 +164,8 @@ def _check(value: Any, t: Type, b: Bindings, path: str, structs: StructLookup | 
 # what a list type holds: lists and tuples, and torch's lists of modules (a method's
 # ``self.layers``)
 LISTS = (list, tuple, torch.nn.ModuleList, torch.nn.Sequential)
+# what a tuple type holds: tuples, and torch's lists of modules of several structures
+TUPLES = (tuple, torch.nn.ModuleList, torch.nn.Sequential)
 
 
 def _join(path: str, part: str) -> str:

@@ -33,7 +33,7 @@ import torch
 from gtdsl.diagnostics import Diagnostic, Label, Span
 from gtdsl.ops.calls import DT_TORCH
 from gtdsl.lower.torch.codegen import PREFIX, size_py
-from gtdsl.runtime.casts import LISTS
+from gtdsl.runtime.casts import LISTS, TUPLES
 from gtdsl.types import (
     DT, ScalarKind, Size, TDyn, TList, TOther, TScalar, TStruct, TTensor, TTuple, Type,
 )
@@ -434,7 +434,8 @@ class _Gen:
         self.pad, self.in_loop = pad, loop
 
     def tuple(self, e: str, t: TTuple) -> None:
-        self.emit(f"if not isinstance({e}, tuple) or len({e}) != {len(t.elems)}: {self.slow}")
+        self.emit(f"if not isinstance({e}, {PREFIX}TUPLES) or len({e}) != {len(t.elems)}: "
+                  f"{self.slow}")
         for i, et in enumerate(t.elems):
             if isinstance(et, TDyn):
                 continue
@@ -458,7 +459,7 @@ def _generate(params: list[tuple[str, Type]], defaults: dict[str, Any],
     names = [n for n, _ in params]
     consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor, f"{PREFIX}Nope": _Nope,
                               f"{PREFIX}nope": _nope, f"{PREFIX}Mapping": Mapping,
-                              f"{PREFIX}LISTS": LISTS,
+                              f"{PREFIX}LISTS": LISTS, f"{PREFIX}TUPLES": TUPLES,
                               f"{PREFIX}torch": torch}
     sig = _signature(names, defaults, size_kw, consts)
     call_args = ", ".join(names)
@@ -584,7 +585,7 @@ def generate_cast(target: Type, sizes: tuple[str, ...], rows: tuple[str, ...],
     cover)."""
     consts: dict[str, Any] = {f"{PREFIX}T": torch.Tensor, f"{PREFIX}Nope": _Nope,
                               f"{PREFIX}nope": _nope, f"{PREFIX}Mapping": Mapping,
-                              f"{PREFIX}LISTS": LISTS,
+                              f"{PREFIX}LISTS": LISTS, f"{PREFIX}TUPLES": TUPLES,
                               f"{PREFIX}torch": torch}
     known = ("{" + ", ".join(f"{v!r}: {PREFIX}s_{v}" for v in sizes) + "}, {" +
              ", ".join(f"{r!r}: {PREFIX}r_{r}" for r in rows) + "}")

@@ -261,7 +261,7 @@ def test_a_submodule_with_code_a_compiled_call_would_skip_is_refused(change: str
     assert diag.code == "GT1012" and "`self.lin`" in diag.message
 
 
-def test_a_list_of_modules_of_several_structures_is_refused() -> None:
+def test_a_loop_over_modules_of_several_structures_is_refused() -> None:
     class Blk(nn.Module):
         def __init__(self, act: nn.Module) -> None:
             super().__init__()
@@ -284,4 +284,23 @@ def test_a_list_of_modules_of_several_structures_is_refused() -> None:
 
     with pytest.raises(TypeCheckError) as err:
         Stack()(torch.randn(2, 3))
-    assert err.value.diagnostics[0].code == "GT1007"  # `blocks` is no field of the struct
+    # `blocks` is a tuple of two structs: a loop cannot call its elements as one
+    assert err.value.diagnostics[0].code == "GT2025"
+
+
+def test_sequential_and_indexed_module_lists_run_as_torch() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4))
+            self.layers = nn.ModuleList([nn.Linear(4, 4), nn.Tanh()])
+
+        @gtdsl.jit
+        def forward(self, x: "f32[b, d]") -> "f32[b, d]":
+            return self.layers[1](self.layers[0](self.mlp(x))) + x
+
+    net = Net()
+    twin = copy.deepcopy(net)
+    x = torch.randn(3, 4)
+    _twin_step(net, twin, lambda m, x: m(x).pow(2).mean(),
+               lambda m, x: (m.layers[1](m.layers[0](m.mlp(x))) + x).pow(2).mean(), (x,), 2)
