@@ -146,19 +146,7 @@ def _make_conv(spatial: int):
     op = f"conv{spatial}d"
 
     def relation(rel: Rel, a: dict[str, Arg]) -> Type:
-        x = tensor_of(a["input"], "input")
-        w = tensor_of(a["weight"], "weight")
-        _kernels(x, "conv", op)
-        tensors = [("input", x), ("weight", w)]
-        bias = a["bias"]
-        b = tensor_of(bias, "bias") if not isinstance(bias.type, TOther) else None
-        if b is not None:
-            tensors.append(("bias", b))
-        same_device(tensors, f"`{op}`")
-        for name, t in tensors[1:]:
-            if x.dtype.is_concrete and t.dtype.is_concrete and t.dtype is not x.dtype:
-                raise OpError("GT2002", f"`{op}` {name} is {t.dtype} for an input of "
-                              f"{x.dtype}", name, f"the {name} has the input's dtype")
+        x, w, b = _conv_tensors(a, "conv", op)
         batched, dims = _layout(x, spatial, op)
         _nonempty(x, batched, spatial, op, channels=False)
         if w.shape.row is None and len(w.shape.dims) != spatial + 2:
@@ -218,6 +206,26 @@ def _make_conv(spatial: int):
     return relation
 
 
+def _conv_tensors(a: dict[str, Arg], table: str, op: str
+                  ) -> tuple[TTensor, TTensor, TTensor | None]:
+    """A convolution's input, weight and bias (None when not given): on one device, of one
+    dtype (torch converts a bias of another dtype on some of its kernel paths and refuses it
+    on others; gtdsl asks for the input's, which every path takes), with kernels for it."""
+    x = tensor_of(a["input"], "input")
+    w = tensor_of(a["weight"], "weight")
+    _kernels(x, table, op)
+    tensors = [("input", x), ("weight", w)]
+    b = tensor_of(a["bias"], "bias") if not isinstance(a["bias"].type, TOther) else None
+    if b is not None:
+        tensors.append(("bias", b))
+    same_device(tensors, f"`{op}`")
+    for name, t in tensors[1:]:
+        if x.dtype.is_concrete and t.dtype.is_concrete and t.dtype is not x.dtype:
+            raise OpError("GT2002", f"`{op}` {name} is {t.dtype} for an input of {x.dtype}",
+                          name, f"the {name} has the input's dtype")
+    return x, w, b
+
+
 def _keep(x: TTensor, batched: bool | None, channels: Size | None, dims: list[TDim],
           out: list[Size | None]) -> TShape:
     """The output shape; a spatial dim that keeps its size keeps its label."""
@@ -241,20 +249,7 @@ for _n in (1, 2):
         method=False)
 def _conv_transpose2d(rel: Rel, a: dict[str, Arg]) -> Type:
     op, spatial = "conv_transpose2d", 2
-    x = tensor_of(a["input"], "input")
-    w = tensor_of(a["weight"], "weight")
-    _kernels(x, "conv_transpose", op)
-    tensors = [("input", x), ("weight", w)]
-    b = tensor_of(a["bias"], "bias") if not isinstance(a["bias"].type, TOther) else None
-    if b is not None:
-        tensors.append(("bias", b))
-    same_device(tensors, f"`{op}`")
-    for name, t in tensors[1:]:
-        # (torch converts a bias of another dtype on some of its kernel paths and refuses it
-        # on others; gtdsl asks for the input's dtype, which every path takes)
-        if x.dtype.is_concrete and t.dtype.is_concrete and t.dtype is not x.dtype:
-            raise OpError("GT2002", f"`{op}` {name} is {t.dtype} for an input of {x.dtype}",
-                          name, f"the {name} has the input's dtype")
+    x, w, b = _conv_tensors(a, "conv_transpose", op)
     batched, dims = _layout(x, spatial, op)
     _nonempty(x, batched, spatial, op, channels=False)
     if w.shape.row is None and len(w.shape.dims) != spatial + 2:
