@@ -269,14 +269,14 @@ def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: 
         for d in e.diagnostics:
             err.write(render_text(d) + "\n")
         return EXIT_USAGE
-    if kind not in ("gpt2", "t5"):
+    if kind not in ("gpt2", "t5", "mt5"):
         err.write(render_text(Diagnostic(
             "GT0909", f"`gtdsl generate` runs GPT-2 and T5 folders; this config.json's "
             f"model_type is {kind!r}", help="give a folder saved from a GPT-2 or T5 model",
             path=str(Path(model) / "config.json"))) + "\n")
         return EXIT_USAGE
     try:
-        text = (T5 if kind == "t5" else GPT2)(model).generate_text(prompt, n, beams)
+        text = (GPT2 if kind == "gpt2" else T5)(model).generate_text(prompt, n, beams)
     except GtdslError as e:
         for d in e.diagnostics:
             err.write(render_text(d) + "\n")

@@ -45,9 +45,10 @@ BERT_ACTIVATIONS = tuple(ACTIVATION_CODES)
 GPT2_ACTIVATIONS = tuple(ACTIVATION_CODES)
 """``activation_function`` values GPT-2 runs (the names of ``gpt2.ACTIVATIONS``)."""
 
-T5_FEED_FORWARD = tuple(ACTIVATION_CODES)
-"""``feed_forward_proj`` values T5 runs: one ``wi`` and an activation (``gated-*``, T5 v1.1's
-``wi_0``/``wi_1``, is refused)."""
+T5_FEED_FORWARD = tuple(ACTIVATION_CODES) + tuple(f"gated-{a}" for a in ACTIVATION_CODES)
+"""``feed_forward_proj`` values T5 runs: an activation (the original T5's one ``wi``), or
+``gated-`` and an activation (T5 v1.1, flan-T5 and mT5: ``act(wi_0 x) * wi_1 x``;
+``gated-gelu`` is transformers' name for the tanh GELU, ``gelu_new``)."""
 
 _NEVER = (False, None)
 
@@ -187,7 +188,8 @@ def _t5_buckets(v: Mapping[str, Any]) -> tuple[str, str] | None:
 T5_KEYS = ModelKeys(
     "T5",
     read={
-        "model_type": Read(one_of("t5"), "t5", "the kind of model the folder holds"),
+        "model_type": Read(one_of("t5", "mt5"), "t5", "the kind of model the folder holds "
+                           "(mT5 is T5 v1.1's architecture)"),
         "vocab_size": Read(positive_int(), note="rows of the shared embedding table (V)"),
         "d_model": Read(positive_int(), note="features per token (D)"),
         "d_kv": Read(positive_int(), note="features per attention head (K)"),
@@ -200,8 +202,9 @@ T5_KEYS = ModelKeys(
         "relative_attention_max_distance": Read(positive_int(), 128,
                                                 "the longest distance with its own bucket"),
         "layer_norm_epsilon": Read(positive_float(), 1e-6, "the RMS norms' epsilon"),
-        "feed_forward_proj": Read(one_of(*T5_FEED_FORWARD), "relu",
-                                  "the feed-forward kind"),
+        "feed_forward_proj": Read(one_of(*T5_FEED_FORWARD, doc="an activation, or `gated-` "
+                                         "and an activation (below)"), "relu",
+                                  "the feed-forward: its activation, gated or not"),
         "dense_act_fn": Read(Rule("a string", lambda v: type(v) is str, (1, [], None)),
                              DERIVED, "must agree with feed_forward_proj"),
         "is_gated_act": Read(boolean(), DERIVED, "must agree with feed_forward_proj"),
@@ -309,7 +312,8 @@ def _check_pooling(cfg: Mapping[str, Any], path: Path, sub: str, hidden: int) ->
 # --------------------------------------------------------------------------- documentation
 def markdown() -> str:
     """The "What a model folder may contain" tables of docs/models.md, from the lists above."""
-    out = ["Activations (`hidden_act`, `activation_function`): " + ", ".join(
+    out = ["Activations (`hidden_act`, `activation_function`, and T5's `feed_forward_proj` "
+           "alone or after `gated-`): " + ", ".join(
         f"`{a}`" for a in ACTIVATION_CODES) + " (transformers' ACT2FN names; `prelu` and "
         "`xielu`, which carry weights of their own, are refused).\n"]
     for keys in MODELS.values():

@@ -26,7 +26,15 @@ from gtdsl.runtime.casts import Bindings, CastFailed, check_value
 from gtdsl.types import DT, Size, TDim, TList, TShape, TStruct, TTensor, TTuple, Type
 from gtdsl.types.subst import KEEP, substitute
 
-KeyMap = Union[str, Mapping[str, "KeyMap"], Sequence["KeyMap"]]  # Sequence: a list or tuple
+
+
+class Stacked(tuple[str, ...]):
+    """The key map of one tensor stored as several of the same shape, stacked along the first
+    dim (T5 v1.1's gated ``wi_0`` and ``wi_1`` as one ``wi`` of twice the rows, so that both
+    projections run as one product)."""
+
+
+KeyMap = Union[str, Stacked, Mapping[str, "KeyMap"], Sequence["KeyMap"]]  # a list or tuple
 Owner = tuple[str, Span | None]  # the field a tensor fills (`Dense.weight`), its declaration
 Fields = dict[str, tuple[Type, Span | None]]  # field -> declared type, declaration
 
@@ -76,6 +84,8 @@ def flatten(value: Any, keys: KeyMap) -> dict[str, torch.Tensor]:
     """The tensors of ``value`` by the keys ``keys`` gives them (the inverse of ``load``)."""
     if isinstance(keys, str):
         return {keys: value}
+    if isinstance(keys, Stacked):
+        return dict(zip(keys, value.chunk(len(keys)), strict=True))
     out: dict[str, torch.Tensor] = {}
     if isinstance(keys, dict):
         for f, k in keys.items():
@@ -108,6 +118,8 @@ class Weights:
     def load(self, t: Type, keys: KeyMap, shown: str, owner: Owner | None = None) -> Any:
         """The value of type ``t`` whose tensors ``keys`` names; ``shown`` is the value's name
         in messages (``p``: its tensors are ``p.layers[1].ffn.up.weight``, ...)."""
+        if isinstance(t, TTensor) and isinstance(keys, Stacked):
+            return self.stacked(keys, t, shown, owner)
         want = _KIND.get(type(t))
         if want is None:
             raise load_error(f"`{shown}` is {t}: only tensors, and structs, lists and tuples "
@@ -158,6 +170,40 @@ class Weights:
                 help="the file does not hold this model, or its config.json gives other "
                 "sizes", path=str(self.path)) from None
         return v
+
+    def stacked(self, keys: Stacked, t: Type, shown: str, owner: Owner | None = None
+                ) -> torch.Tensor:
+        """The tensors ``keys`` (each of one shape) stacked along their first dim, checked
+        against ``t``."""
+        parts = [self.tensors.get(k) for k in keys]
+        first = parts[0]
+        if first is not None and first.dim() > 0 and all(
+                p is not None and p.shape == first.shape and p.dtype == first.dtype
+                for p in parts):
+            joined = " + ".join(keys)
+            self.tensors[joined] = torch.cat([p for p in parts if p is not None])
+            self.used.update(keys)
+            try:
+                return self.tensor(joined, t, shown, owner)
+            finally:
+                del self.tensors[joined]
+        for k, p in zip(keys, parts):  # the message names a missing, scalar or odd one
+            if p is None or p.dim() == 0:
+                self.tensor(k, t, shown, owner)  # raises: missing, or not of t's rank
+            elif first is not None and (p.shape != first.shape or p.dtype != first.dtype):
+                raise self._odd(k, keys[0])
+        raise self._odd(keys[-1], keys[0])
+
+    def _odd(self, key: str, other: str) -> Exception:
+        got = self.tensors[key]
+        first = self.tensors[other]
+        return load_error(f"`{key}` in `{self.path.name}` does not match `{other}`: the two "
+                          "are stacked into one tensor and need one shape and dtype (at "
+                          "least one dim)", path=str(self.path),
+                          notes=(f"got: {tuple(got.shape)} {str(got.dtype).replace('torch.', '')}",
+                                 f"expected: {tuple(first.shape)} "
+                                 f"{str(first.dtype).replace('torch.', '')}"),
+                          help="the file does not hold this model")
 
     def unchecked(self, key: str) -> torch.Tensor | None:
         """The tensor ``key`` as it is (None when absent), for a tensor the model does not run

@@ -26,7 +26,7 @@ import torch
 
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS, t5_activation
-from gtdsl.models.structs import Weights, f32, flatten
+from gtdsl.models.structs import Stacked, Weights, f32, flatten
 from gtdsl.models.weights import load_error, read_weights, save_folder
 from gtdsl.driver import load
 from gtdsl.types import TList
@@ -41,34 +41,38 @@ def _attn(prefix: str) -> dict[str, str]:
     return {f: f"{prefix}.{f}.weight" for f in ("q", "k", "v", "o")}
 
 
-def _ff(prefix: str) -> dict[str, str]:
-    return {"wi": f"{prefix}.DenseReluDense.wi.weight", "wo": f"{prefix}.DenseReluDense.wo.weight"}
+def _ff(prefix: str, gated: bool) -> dict[str, Any]:
+    """A feed-forward's keys: one ``wi``, or (gated) ``wi_0`` and ``wi_1`` stacked as ``wi``."""
+    p = f"{prefix}.DenseReluDense."
+    wi: str | Stacked = Stacked((p + "wi_0.weight", p + "wi_1.weight")) if gated else \
+        p + "wi.weight"
+    return {"wi": wi, "wo": p + "wo.weight"}
 
 
 def _norm(prefix: str) -> dict[str, str]:
     return {"weight": f"{prefix}.layer_norm.weight"}
 
 
-def _enc_keys(i: int) -> dict[str, Any]:
+def _enc_keys(i: int, gated: bool) -> dict[str, Any]:
     """The key map of encoder layer ``i`` (an ``EncoderLayer``)."""
     p = f"encoder.block.{i}.layer."
     return {"attn_norm": _norm(p + "0"), "attn": _attn(p + "0.SelfAttention"),
-            "ff_norm": _norm(p + "1"), "ff": _ff(p + "1")}
+            "ff_norm": _norm(p + "1"), "ff": _ff(p + "1", gated)}
 
 
-def _dec_keys(i: int) -> dict[str, Any]:
+def _dec_keys(i: int, gated: bool) -> dict[str, Any]:
     """The key map of decoder layer ``i`` (a ``DecoderLayer``)."""
     p = f"decoder.block.{i}.layer."
     return {"self_norm": _norm(p + "0"), "self_attn": _attn(p + "0.SelfAttention"),
             "cross_norm": _norm(p + "1"), "cross_attn": _attn(p + "1.EncDecAttention"),
-            "ff_norm": _norm(p + "2"), "ff": _ff(p + "2")}
+            "ff_norm": _norm(p + "2"), "ff": _ff(p + "2", gated)}
 
 
-def _keys(n_enc: int, n_dec: int) -> dict[str, Any]:
+def _keys(n_enc: int, n_dec: int, gated: bool) -> dict[str, Any]:
     """The key map of each value ``T5`` loads, by its attribute."""
     rel = "block.0.layer.0.SelfAttention.relative_attention_bias.weight"
-    return {"encoder": [_enc_keys(i) for i in range(n_enc)],
-            "decoder": [_dec_keys(i) for i in range(n_dec)],
+    return {"encoder": [_enc_keys(i, gated) for i in range(n_enc)],
+            "decoder": [_dec_keys(i, gated) for i in range(n_dec)],
             "enc_final": {"weight": "encoder.final_layer_norm.weight"},
             "dec_final": {"weight": "decoder.final_layer_norm.weight"},
             "shared": "shared.weight", "enc_rel": f"encoder.{rel}", "dec_rel": f"decoder.{rel}"}
@@ -114,22 +118,23 @@ class T5(search.Decoding):
         except (OSError, ValueError, KeyError) as e:
             raise load_error(f"cannot read the model config: {e}", path=str(self.dir),
                              help="a Hugging Face T5 config.json is expected") from None
-        self.sizes = {"D": self.d, "H": self.heads, "K": self.d_kv, "F": self.d_ff}
-        self.act = self._activation()
+        self.act, self.gated = self._activation()
+        self.sizes = {"D": self.d, "H": self.heads, "K": self.d_kv, "F": self.d_ff,
+                      "G": 2 if self.gated else 1}
         self.module = load(HERE / "t5.gt", backend=backend)
         self._load()
 
-    def _activation(self) -> int:
-        """The feed-forward's activation as transformers' T5Config resolves it from
-        ``feed_forward_proj`` (``read_config`` has refused gated feed-forwards, activations
-        outside ``ACTIVATIONS``, and ``dense_act_fn``/``is_gated_act`` that disagree)."""
-        act, _ = t5_activation(self.raw_config.value("feed_forward_proj"))
-        return ACTIVATIONS[act]
+    def _activation(self) -> tuple[int, bool]:
+        """The feed-forward's activation and whether it is gated, as transformers' T5Config
+        resolves them from ``feed_forward_proj`` (``read_config`` has refused activations
+        outside ``ACTIVATIONS`` and ``dense_act_fn``/``is_gated_act`` that disagree)."""
+        act, gated = t5_activation(self.raw_config.value("feed_forward_proj"))
+        return ACTIVATIONS[act], gated
 
     def _load(self) -> None:
         path = self.dir / "model.safetensors"
         weights = Weights(self.module, path, read_weights(path), dict(self.sizes, V=self.vocab))
-        keys, table = _keys(self.n_enc, self.n_dec), f32(buckets=self.buckets, heads="H")
+        keys, table = _keys(self.n_enc, self.n_dec, self.gated), f32(buckets=self.buckets, heads="H")
         self.encoder = weights.load(TList(weights.struct_type("EncoderLayer")), keys["encoder"],
                                     "encoder")
         self.decoder = weights.load(TList(weights.struct_type("DecoderLayer")), keys["decoder"],
@@ -164,6 +169,15 @@ class T5(search.Decoding):
             if key in c and not isinstance(c[key], bool) and c[key] is not None:
                 raise load_error(f"`{key}` in config.json must be true or false, not "
                                  f"{json.dumps(c[key])[:80]}", path=str(self.dir / "config.json"))
+        if c.get("model_type") == "mt5":
+            # transformers' MT5ForConditionalGeneration never scales (the checkpoints have an
+            # untied head and tie_word_embeddings false, under which T5 does not either)
+            if c.get("scale_decoder_outputs") is True:
+                raise load_error("`scale_decoder_outputs` is true, but transformers' mT5 never "
+                                 "scales the decoder's outputs", path=str(self.dir / "config.json"),
+                                 notes=("key: `scale_decoder_outputs`",),
+                                 help="remove the key, or give the folder model_type \"t5\"")
+            return False
         if c.get("scale_decoder_outputs") is not None:
             return bool(c["scale_decoder_outputs"])
         return c.get("tie_word_embeddings") is not False
@@ -177,7 +191,7 @@ class T5(search.Decoding):
         """The parameters by Hugging Face key name (T5ForConditionalGeneration's; the tied
         head and the embedding copies are left out)."""
         out: dict[str, torch.Tensor] = {}
-        for name, keys in _keys(self.n_enc, self.n_dec).items():
+        for name, keys in _keys(self.n_enc, self.n_dec, self.gated).items():
             out.update(flatten(getattr(self, name), keys))
         if self.untied_head:
             out[HEAD] = self.lm_head

@@ -182,7 +182,7 @@ def _rows() -> list[tuple[str, str, Setup, str, str | None]]:
          "hidden_size"),
         ("GPT-2: eos a string", "GPT-2", _set("eos_token_id", "0"), "config.json",
          "eos_token_id"),
-        ("T5: gated feed-forward", "T5", _set("feed_forward_proj", "gated-gelu"),
+        ("T5: gated feed-forward with weights", "T5", _set("feed_forward_proj", "gated-prelu"),
          "config.json", "feed_forward_proj"),
         ("T5: dense_act_fn override", "T5", _set("dense_act_fn", "gelu"), "config.json",
          "dense_act_fn"),
@@ -258,7 +258,7 @@ CLI_ROWS = [r for r in ROWS if r[1] != "RoBERTa" and r[0].split(": ", 1)[1] in (
     "config is a list", "config is null", "num_attention_heads 0", "n_head 0", "num_heads 0",
     "n_embd a string", "hidden_size fractional", "layer_norm_eps a list",
     "layer_norm_epsilon a list", "max_seq_length a string", "relative positions",
-    "gated feed-forward", "untied head")] + [
+    "gated feed-forward with weights", "untied head")] + [
     r for r in ROWS if r[0] in ("BERT: config is a FIFO", "BERT: config is /dev/zero")] + [
     ("RoBERTa: a RoBERTa folder to embed", "RoBERTa", lambda d: None, "config.json",
      "model_type")]

@@ -331,18 +331,96 @@ def test_feed_forward_activation_equals_transformers(tmp_path: Path, act: str,
                                                           do_sample=False))
 
 
-@pytest.mark.parametrize("proj", ["gated-gelu", "gated-silu"])
-def test_gated_feed_forward_is_refused(tmp_path: Path, proj: str) -> None:
+# --------------------------------------------------------------- T5 v1.1, flan-T5, mT5
+def _modern(tmp_path: Path, kind: str, proj: str, head: bool, seed: int = 7):
+    """A T5 v1.1 / flan-T5 (``t5``) or mT5 (``mt5``) folder as transformers saves it
+    (``tie_word_embeddings`` false, a gated feed-forward), with an output head of its own
+    in the file when ``head``; the oracle is the folder loaded back by transformers."""
     import json
 
-    from gtdsl.models.weights import ModelLoadError
+    from safetensors.torch import load_file, save_file
+    from transformers import (MT5Config, MT5ForConditionalGeneration, T5Config,
+                              T5ForConditionalGeneration)
 
-    folder, _ = _folder(tmp_path, 5, 4.0)
+    config_cls, model_cls = ((MT5Config, MT5ForConditionalGeneration) if kind == "mt5" else
+                             (T5Config, T5ForConditionalGeneration))
+    torch.manual_seed(seed)
+    cfg = config_cls(vocab_size=53, d_model=24, d_kv=6, d_ff=40, num_layers=2, num_heads=3,
+                     relative_attention_num_buckets=8, relative_attention_max_distance=20,
+                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                     feed_forward_proj=proj, tie_word_embeddings=False, initializer_factor=4.0)
+    folder = tmp_path / f"{kind}-{proj}"
+    model_cls(cfg).save_pretrained(folder)
+    if head:  # the head of a real checkpoint: its own tensor, unlike the shared table
+        tensors = load_file(folder / "model.safetensors")
+        tensors["lm_head.weight"] = torch.randn(53, 24) * 2.0
+        save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+        c = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**c, "tie_word_embeddings": False}))
+    return folder, model_cls.from_pretrained(folder).eval()
+
+
+MODERN = [("t5", "gated-gelu", True), ("t5", "gated-silu", False), ("t5", "gated-relu", True),
+          ("mt5", "gated-gelu", True), ("mt5", "gated-gelu", False)]
+
+
+@pytest.mark.parametrize("kind,proj,head", MODERN)
+def test_modern_t5_equals_transformers(tmp_path: Path, kind: str, proj: str, head: bool) -> None:
+    """T5 v1.1 / flan-T5 (gated GELU or SiLU, the untied head, no output scaling) and mT5:
+    logits within 1e-5, greedy and beam tokens equal to transformers' ``generate``."""
+    folder, hf = _modern(tmp_path, kind, proj, head)
+    ours = T5(folder)
+    assert ours.gated and ours.untied_head == head
+    ids, mask = padded([7, 4], 7, 53, 0, 3, left=False, end=1)
+    dec = torch.randint(2, 53, (2, 5), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+    torch.testing.assert_close(ours.logits(ids, dec, mask), want, rtol=1e-5, atol=1e-5)
+    for beams in (1, 3):
+        got = (ours.generate(ids, 7, attention_mask=mask) if beams == 1 else
+               ours.beam_search(ids, 7, beams, attention_mask=mask))
+        assert torch.equal(got, hf.generate(ids, attention_mask=mask, max_new_tokens=7,
+                                            num_beams=beams, do_sample=False))
+
+
+def test_gated_weights_are_stacked_and_saved_back(tmp_path: Path) -> None:
+    """``wi_0`` and ``wi_1`` run as one product and are written back as two tensors that
+    transformers loads; a ``wi_1`` of another shape is a GT0909 naming it."""
+    from safetensors.torch import load_file, save_file
+    from transformers import T5ForConditionalGeneration
+
+    folder, hf = _modern(tmp_path, "t5", "gated-gelu", True)
+    ours = T5(folder)
+    p = "encoder.block.1.layer.1.DenseReluDense."
+    assert torch.equal(ours.encoder[1].ff.wi, torch.cat([hf.state_dict()[p + "wi_0.weight"],
+                                                         hf.state_dict()[p + "wi_1.weight"]]))
+    out = ours.save(tmp_path / "out")
+    saved = load_file(out / "model.safetensors")
+    assert torch.equal(saved[p + "wi_1.weight"], hf.state_dict()[p + "wi_1.weight"])
+    back = T5ForConditionalGeneration.from_pretrained(out).eval()
+    ids = torch.randint(2, 53, (1, 6), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(back(input_ids=ids, decoder_input_ids=ids).logits,
+                                   hf(input_ids=ids, decoder_input_ids=ids).logits)
+    tensors = load_file(folder / "model.safetensors")
+    tensors[p + "wi_1.weight"] = tensors[p + "wi_1.weight"][:30]
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match="wi_1") as err:
+        T5(folder)
+    assert err.value.diagnostics[0].code == "GT0909"
+    del tensors[p + "wi_1.weight"]
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match="has no tensor .*wi_1"):
+        T5(folder)
+
+
+def test_mt5_scaling_the_outputs_is_refused(tmp_path: Path) -> None:
+    import json
+
+    folder, _ = _modern(tmp_path, "mt5", "gated-gelu", True)
     c = json.loads((folder / "config.json").read_text())
-    c.pop("dense_act_fn", None)
-    c.pop("is_gated_act", None)
-    (folder / "config.json").write_text(json.dumps({**c, "feed_forward_proj": proj}))
-    with pytest.raises(ModelLoadError, match="feed_forward_proj") as err:
+    (folder / "config.json").write_text(json.dumps({**c, "scale_decoder_outputs": True}))
+    with pytest.raises(ModelLoadError, match="scale_decoder_outputs") as err:
         T5(folder)
     assert err.value.diagnostics[0].code == "GT0909"
 
