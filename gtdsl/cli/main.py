@@ -126,7 +126,30 @@ def _build_parser() -> _Parser:
     gen.add_argument("prompt", metavar="PROMPT")
     gen.add_argument("--max-new-tokens", type=int, default=20, metavar="N")
     gen.add_argument("--beams", type=int, default=1, metavar="K",
-                     help="beam search with K beams (default 1: greedy)")
+                     help="beam search with K beams (default 1: greedy decoding or sampling)")
+    gen.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None,
+                     help="sample the tokens (default: the folder's generation_config.json, "
+                     "else greedy)")
+    gen.add_argument("--temperature", type=float, default=None, metavar="T",
+                     help="sampling: divide the logits by T")
+    gen.add_argument("--top-k", type=int, default=None, metavar="K",
+                     help="sampling: draw from the K most likely tokens (0: all; default 50)")
+    gen.add_argument("--top-p", type=float, default=None, metavar="P",
+                     help="sampling: draw from the most likely tokens holding P of the "
+                     "probability")
+    gen.add_argument("--repetition-penalty", type=float, default=None, metavar="R",
+                     help="divide the scores of tokens already in the text by R")
+    gen.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
+                     help="never repeat an N-gram")
+    gen.add_argument("--min-new-tokens", type=int, default=None, metavar="N",
+                     help="no end token before N new tokens")
+    gen.add_argument("--num-return-sequences", type=int, default=None, metavar="N",
+                     help="N answers (sampling, or beam search with N <= K beams), each on "
+                     "its own lines")
+    gen.add_argument("--seed", type=int, default=None, metavar="S",
+                     help="seed the sampling, for the same answer every run")
+    gen.add_argument("--stream", action="store_true",
+                     help="print the text as it is generated (one answer, no beams)")
     sub.add_parser("bench", help="run the benchmark suite (from a source checkout); "
                    "`gtdsl bench --help` for its options", add_help=False)
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
@@ -243,8 +266,18 @@ def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: Text
     return EXIT_OK
 
 
-def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: TextIO) -> int:
+GENERATE_SETTINGS = ("do_sample", "temperature", "top_k", "top_p", "repetition_penalty",
+                     "no_repeat_ngram_size", "min_new_tokens", "num_return_sequences")
+
+
+def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: TextIO,
+                 settings: dict[str, Any] | None = None, seed: int | None = None,
+                 stream: bool = False) -> int:
     from pathlib import Path
+
+    import torch
+
+    from gtdsl.models.search import SETTINGS
 
     from gtdsl.diagnostics import GtdslError
     from gtdsl.models.gpt2 import GPT2
@@ -255,6 +288,20 @@ def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: 
     if n > MAX_NEW_TOKENS or beams > MAX_BEAMS:
         return _usage(f"--max-new-tokens is at most {MAX_NEW_TOKENS} and --beams at most "
                       f"{MAX_BEAMS}", err)
+    settings = {k: v for k, v in (settings or {}).items() if v is not None}
+    for key, value in settings.items():
+        ok, what, _ = SETTINGS[key]
+        if not ok(value):
+            return _usage(f"--{key.replace('_', '-')} must be {what}, not {value}", err)
+    if settings.get("num_return_sequences", 1) > MAX_BEAMS:
+        return _usage(f"--num-return-sequences is at most {MAX_BEAMS}", err)
+    if stream and (beams > 1 or settings.get("num_return_sequences", 1) > 1):
+        return _usage("--stream shows one answer as it is generated: it goes without --beams "
+                      "and --num-return-sequences", err)
+    if seed is not None:
+        if not 0 <= seed < 2 ** 63:
+            return _usage("--seed must be an integer from 0 to 2**63 - 1", err)
+        settings["generator"] = torch.Generator().manual_seed(seed)
     if not Path(model).is_dir():
         err.write(render_text(Diagnostic("GT0909", f"`{model}` is not a model folder",
                                          help="give a folder holding config.json, "
@@ -275,14 +322,20 @@ def run_generate(model: str, prompt: str, n: int, beams: int, out: TextIO, err: 
             f"model_type is {kind!r}", help="give a folder saved from a GPT-2 or T5 model",
             path=str(Path(model) / "config.json"))) + "\n")
         return EXIT_USAGE
+    def write(piece: str) -> None:
+        out.write(piece)
+        out.flush()
     try:
-        text = (GPT2 if kind == "gpt2" else T5)(model).generate_text(prompt, n, beams)
+        texts = (GPT2 if kind == "gpt2" else T5)(model).generate_texts(
+            prompt, n, beams, stream=write if stream else None, **settings)
     except GtdslError as e:
+        if stream:
+            out.write("\n")
         for d in e.diagnostics:
             err.write(render_text(d) + "\n")
         return EXIT_USAGE if all(d.code.startswith("GT09") for d in e.diagnostics) else \
             EXIT_ERRORS
-    out.write(text + "\n")
+    out.write("\n" if stream else "".join(text + "\n" for text in texts))
     return EXIT_OK
 
 
@@ -402,8 +455,9 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
                           err)
         return run_compile(args.file, args.fn, args.emit, out, err, args.backend)
     if args.command == "generate":
+        settings = {k: getattr(args, k) for k in GENERATE_SETTINGS}
         return run_generate(args.model, args.prompt, args.max_new_tokens, args.beams, out,
-                            err)
+                            err, settings, args.seed, args.stream)
     if args.command == "embed":
         return run_embed(args.model, args.texts, args.format, out, err)
     if args.command == "run":

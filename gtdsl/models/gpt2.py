@@ -134,6 +134,7 @@ class GPT2(search.Decoding):
     ``beam_search(ids, max_new_tokens, beams)``, ``generate_text(prompt)``."""
 
     infers_mask = True  # generate without a mask infers it from the pad token, as transformers
+    decoder_only = True
 
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto") -> None:
         self.dir = Path(model_dir)
@@ -321,19 +322,11 @@ class GPT2(search.Decoding):
             return self._run(tokens, ahead[:, t - s:t - s + 1], cache, bias[..., :t + 1])[:, -1]
         return ids, first[:, -1], advance
 
-    def generate_text(self, prompt: str, max_new_tokens: int = 20, beams: int = 1) -> str:
-        """Tokenize, decode greedily (``beams`` 1) or by beam search, and detokenize."""
-        tok = self.tokenizer()
-        ids = torch.tensor([tok.encode(prompt).ids], dtype=torch.int64)
-        if ids.shape[1] == 0:
-            raise _error("the prompt is empty after tokenization", path=str(self.dir))
+    def _check_prompt(self, ids: torch.Tensor, max_new_tokens: int) -> None:
         if ids.shape[1] + max_new_tokens > self.sizes["P"]:
             raise _error(f"{ids.shape[1]} prompt tokens and {max_new_tokens} new ones exceed "
                          f"the model's {self.sizes['P']} positions", path=str(self.dir),
-                         help="ask for fewer new tokens")
-        out = (self.generate(ids, max_new_tokens) if beams == 1
-               else self.beam_search(ids, max_new_tokens, beams))
-        return tok.decode(out[0].tolist())
+                         help="ask for fewer new tokens, or give a shorter prompt")
 
 
 __all__ = ["GPT2", "ModelLoadError"]

@@ -29,17 +29,20 @@ than transformers would.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Generator, Literal, Optional, Sequence, Union
 
 import torch
 
 from gtdsl.diagnostics import Diagnostic
 from gtdsl.models.config import ModelConfig, read_json_object
+from gtdsl.models.processors import Processors
 from gtdsl.models.weights import load_error, load_tokenizer
 from gtdsl.runtime.errors import CastError, caller_location
 
@@ -58,24 +61,47 @@ def end_tokens(eos_token_id: EndTokens) -> torch.Tensor | None:
     return torch.tensor(ids, dtype=torch.int64) if ids else None
 
 
-# transformers' generation settings that change greedy or beam-search tokens and that these
-# loops do not implement, each with the values that leave the tokens unchanged (its default,
-# as transformers' GenerationConfig fills it in); null always means unset
+# transformers' generation settings that change the tokens and that gtdsl does not implement,
+# each with the values that leave the tokens unchanged (its default, as transformers'
+# GenerationConfig fills it in); null always means unset
 NO_OP: dict[str, tuple[Any, ...]] = {
-    "do_sample": (False,), "temperature": (1.0,), "top_k": (50, 0), "top_p": (1.0,),
     "min_p": (), "top_h": (), "typical_p": (1.0,), "epsilon_cutoff": (0.0,),
-    "eta_cutoff": (0.0,), "penalty_alpha": (0.0,), "repetition_penalty": (1.0,),
-    "encoder_repetition_penalty": (1.0,), "no_repeat_ngram_size": (0,),
+    "eta_cutoff": (0.0,), "penalty_alpha": (0.0,), "encoder_repetition_penalty": (1.0,),
     "encoder_no_repeat_ngram_size": (0,), "bad_words_ids": ([],), "force_words_ids": ([],),
     "constraints": ([],), "sequence_bias": ({},), "suppress_tokens": ([],),
     "begin_suppress_tokens": ([],), "forced_bos_token_id": (), "forced_eos_token_id": (),
-    "exponential_decay_length_penalty": (), "min_length": (0,), "min_new_tokens": (0,),
-    "num_return_sequences": (1,), "num_beam_groups": (1,), "diversity_penalty": (0.0,),
-    "guidance_scale": (1.0,), "dola_layers": (), "watermarking_config": (), "max_time": (),
-    "stop_strings": ([],), "token_healing": (False,),
+    "exponential_decay_length_penalty": (), "num_beam_groups": (1,),
+    "diversity_penalty": (0.0,), "guidance_scale": (1.0,), "dola_layers": (),
+    "watermarking_config": (), "max_time": (), "stop_strings": ([],), "token_healing": (False,),
+    "renormalize_logits": (False,), "remove_invalid_values": (False,),
 }
-SAMPLING = ("do_sample", "temperature", "top_k", "top_p", "min_p", "top_h", "typical_p",
-            "epsilon_cutoff", "eta_cutoff", "penalty_alpha")
+SAMPLING = ("min_p", "top_h", "typical_p", "epsilon_cutoff", "eta_cutoff", "penalty_alpha")
+
+
+def _int(least: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _real(test: Callable[[float], bool]) -> Callable[[Any], bool]:
+    return lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and math.isfinite(v) and test(v))
+
+
+# the generation settings gtdsl implements, with transformers' names and defaults: the rule a
+# value follows, the rule in words, the default
+SETTINGS: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
+    "do_sample": (lambda v: isinstance(v, bool), "true or false", False),
+    "num_beams": (_int(1), "an integer >= 1", 1),
+    "num_return_sequences": (_int(1), "an integer >= 1", 1),
+    "temperature": (_real(lambda v: v > 0), "a number > 0", 1.0),
+    "top_k": (_int(0), "an integer >= 0 (0: no top-k)", 50),
+    "top_p": (_real(lambda v: 0 <= v <= 1), "a number from 0 to 1", 1.0),
+    "repetition_penalty": (_real(lambda v: v > 0), "a number > 0", 1.0),
+    "no_repeat_ngram_size": (_int(0), "an integer >= 0 (0: off)", 0),
+    "min_length": (_int(0), "an integer >= 0", 0),
+    "min_new_tokens": (_int(0), "an integer >= 0", 0),
+}
+WARPERS = ("temperature", "top_k", "top_p")  # used only when sampling
 
 
 def is_no_op(key: str, value: Any) -> bool:
@@ -105,9 +131,9 @@ def _shown(value: Any) -> str:
 def _refusal(key: str, value: Any) -> tuple[str, str]:
     shown = _shown(value)
     if key in SAMPLING:
-        return (f"sets `{key}` to {shown}: gtdsl decodes greedily or by beam search and does "
-                "not sample", f"remove `{key}` (or set it to its default) to decode greedily "
-                "or by beam search; sampling is not supported")
+        return (f"sets `{key}` to {shown}, a sampling filter gtdsl does not implement",
+                f"remove `{key}` (or set it to its default); gtdsl samples with "
+                "temperature, top_k and top_p")
     return (f"sets `{key}` to {shown}, which changes the tokens transformers' generate "
             "produces and which gtdsl does not implement",
             f"remove `{key}` (or set it to its default) to decode without it")
@@ -138,6 +164,18 @@ def settings(folder: Path, config: dict[str, Any], vocab: int) -> dict[str, Any]
                              notes=(f"key: `{bad[0]}`",) + others)
     merged = dict(config)
     merged.update(extra)
+    # transformers takes these from generation_config.json when the folder has one, else
+    # from config.json
+    name, source = ("generation_config.json", extra) if os.path.lexists(
+        folder / "generation_config.json") else ("config.json", config)
+    chosen: dict[str, Any] = {}
+    for key, (ok, what, default) in SETTINGS.items():
+        value = source.get(key)
+        if value is not None and not ok(value):
+            raise load_error(f"`{name}`: `{key}` is {_shown(value)}; it must be {what}",
+                             path=str(folder / name), notes=(f"key: `{key}`",),
+                             help="fix the value, or remove the key for transformers' default")
+        chosen[key] = default if value is None else value
     eos = merged.get("eos_token_id")
     ids = [eos] if isinstance(eos, int) else list(eos) if isinstance(eos, list) else []
     ids = [int(i) for i in ids if isinstance(i, int) and 0 <= i < vocab]
@@ -160,7 +198,7 @@ def settings(folder: Path, config: dict[str, Any], vocab: int) -> dict[str, Any]
             else None,
             "length_penalty": float(penalty), "early_stopping": stop,
             "decoder_start_token_id": start if isinstance(start, int)
-            and not isinstance(start, bool) else None}
+            and not isinstance(start, bool) else None, **chosen}
 
 
 def _ends(token: torch.Tensor, eos: torch.Tensor) -> torch.Tensor:
@@ -168,11 +206,69 @@ def _ends(token: torch.Tensor, eos: torch.Tensor) -> torch.Tensor:
     return token == eos[0] if len(eos) == 1 else torch.isin(token, eos)
 
 
-def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
-           max_new_tokens: int, eos_token_id: EndTokens, pad_token_id: int | None
-           ) -> torch.Tensor:
-    """Greedy decoding. ``first_logits`` ``[b, V]`` are the next-token logits after
-    ``prompt`` ``[b, L]``; returns the prompt followed by the new tokens."""
+Streamer = Any  # an object with put(tokens) and end() (transformers' streamers), or a callable
+
+
+class TextStream:
+    """A streamer (``put``/``end``) that hands ``write`` the text of one sequence as it
+    becomes final: each time, the whole sequence so far (the prompt first) is decoded and
+    the new text up to its last space is written; the rest, which the next token may still
+    change (a word in pieces, a character in bytes), waits. At the end the rest is written,
+    so the pieces add up to the decoded sequence."""
+
+    def __init__(self, decode: Callable[[list[int]], str], write: Callable[[str], Any]) -> None:
+        self.decode, self.write = decode, write
+        self.ids: list[int] = []
+        self.shown = ""
+
+    def put(self, tokens: torch.Tensor) -> None:
+        if tokens.dim() == 2 and tokens.shape[0] != 1 or tokens.dim() == 1 and \
+                tokens.shape[0] != 1:
+            raise argument_error("GT3001", "a text stream shows one sequence; this decoding "
+                                 f"has {tokens.shape[0]}", "stream one prompt and one answer")
+        self.ids.extend(int(t) for t in tokens.flatten().tolist())
+        text = self.decode(self.ids)
+        cut = max(text.rfind(" "), text.rfind("\n")) + 1
+        if text.endswith("\ufffd") or not text.startswith(self.shown) or cut <= len(self.shown):
+            return
+        self.write(text[len(self.shown):cut])
+        self.shown = text[:cut]
+
+    def end(self) -> None:
+        text = self.decode(self.ids)
+        if text.startswith(self.shown) and len(text) > len(self.shown):
+            self.write(text[len(self.shown):])
+        self.shown = text
+
+
+def _pick(scores: torch.Tensor, sample: bool, generator: torch.Generator | None,
+          n: int = 1) -> torch.Tensor:
+    """The next tokens ``[rows, n]``: the best scores, or (``sample``) drawn without
+    replacement from ``softmax(scores)`` as transformers draws them (``torch.multinomial``,
+    the global generator unless ``generator`` is given)."""
+    if not sample:
+        return scores.topk(n, -1).indices if n > 1 else scores.argmax(-1, keepdim=True)
+    probs = torch.softmax(scores, -1)
+    bad = ~torch.isfinite(probs).all(-1) | ((probs > 0).sum(-1) < n)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0, 0])
+        raise argument_error("GT3001", f"decoding cannot sample: the settings leave row {row} "
+                             f"fewer than {n} tokens with a probability above 0",
+                             "loosen top_k, top_p, no_repeat_ngram_size or min_new_tokens")
+    return torch.multinomial(probs, n, generator=generator)
+
+
+@torch.no_grad()
+def decode_steps(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
+                 max_new_tokens: int, eos_token_id: EndTokens, pad_token_id: int | None,
+                 process: Processors | None = None, sample: bool = False,
+                 generator: torch.Generator | None = None
+                 ) -> Generator[torch.Tensor, None, torch.Tensor]:
+    """Greedy decoding, or sampling, one row per sequence. ``first_logits`` ``[b, V]`` are
+    the next-token logits after ``prompt`` ``[b, L]``; each step's logits go through
+    ``process`` (the logits processors and, when sampling, warpers) and the next token is their
+    argmax or a draw from their softmax. A generator: it yields each step's tokens ``[b]``
+    and returns the prompt followed by the new tokens."""
     eos = end_tokens(eos_token_id)
     pad = pad_token_id if pad_token_id is not None else (int(eos[0]) if eos is not None else 0)
     batch, start = prompt.shape
@@ -181,10 +277,14 @@ def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
     out[:, :start] = prompt
     logits, end = first_logits, start + max_new_tokens
     for i in range(max_new_tokens):
-        nxt = logits.argmax(-1)
+        scores = logits.float()
+        if process is not None:
+            scores = process(out[:, :start + i], scores)
+        nxt = _pick(scores, sample, generator)[:, 0]
         if eos is not None:
             nxt = nxt.masked_fill(done, pad)
         out[:, start + i] = nxt
+        yield nxt
         if eos is not None:
             done |= _ends(nxt, eos)
             if bool(done.all()):
@@ -195,21 +295,61 @@ def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
     return out[:, :end]
 
 
+def run_steps(steps: Generator[torch.Tensor, None, torch.Tensor], prompt: torch.Tensor,
+              streamer: Streamer = None) -> torch.Tensor:
+    """Run ``decode_steps`` to the end, handing the prompt and then each step's tokens to
+    ``streamer`` (``put``/``end``, as transformers' streamers; or a callable, given the new
+    tokens only)."""
+    put = getattr(streamer, "put", None)
+    if put is not None:
+        put(prompt)
+    while True:
+        try:
+            tokens = next(steps)
+        except StopIteration as stop:
+            if put is not None:
+                streamer.end()
+            out: torch.Tensor = stop.value
+            return out
+        if put is not None:
+            put(tokens)
+        elif streamer is not None:
+            streamer(tokens)
+
+
+def greedy(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
+           max_new_tokens: int, eos_token_id: EndTokens, pad_token_id: int | None
+           ) -> torch.Tensor:
+    """Greedy decoding (``decode_steps`` run to the end): returns the prompt followed by the
+    new tokens."""
+    return run_steps(decode_steps(first_logits, prompt, advance, max_new_tokens, eos_token_id,
+                                  pad_token_id), prompt)
+
+
 def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advance,
                 beams: int, max_new_tokens: int, eos_token_id: EndTokens,
                 pad_token_id: int | None, length_penalty: float = 1.0,
-                early_stopping: EarlyStopping = False) -> torch.Tensor:
+                early_stopping: EarlyStopping = False, process: Processors | None = None,
+                sample: bool = False, generator: torch.Generator | None = None,
+                num_return_sequences: int = 1) -> torch.Tensor:
     """Beam search. ``first_logits`` ``[b, V]`` are the next-token logits after ``prompt``
     ``[b, L]`` (the model's cache holds ``b * beams`` rows, each prompt repeated ``beams``
-    times); returns ``[b, L + n]``, the best hypothesis per prompt, ``n`` the longest of them.
+    times); returns ``[b * r, L + n]``, the ``r`` (``num_return_sequences``) best hypotheses
+    per prompt, best first, ``n`` the longest of them.
+
+    Each step's log-probabilities go through ``process`` (the logits processors, and the
+    warpers when sampling), as transformers applies them in beam search. With ``sample`` the
+    candidates are drawn without replacement from the softmax of the beams' summed scores
+    (transformers' beam-search multinomial sampling) instead of taken best first.
 
     A step where no candidate among the first ``beams`` ends skips the merge of finished
     hypotheses: every candidate would enter it with a score of at most -1e9 and lose to the
     kept ones, and a slot not yet filled (at -1e9) holds nothing the answer reads. Likewise
     the improvability test waits for a first finished hypothesis (until then every running
     beam beats the empty slots' -1e9)."""
-    if beams < 1 or max_new_tokens < 1:
-        raise ValueError("beam search needs at least one beam and one new token")
+    if beams < 1 or max_new_tokens < 1 or not 1 <= num_return_sequences <= beams:
+        raise ValueError("beam search needs at least one beam and one new token, and at "
+                         "most one answer per beam")
     if early_stopping not in (True, False, "never"):
         raise ValueError(f"early_stopping must be True, False or 'never', not {early_stopping!r}")
     batch, start = prompt.shape
@@ -238,9 +378,16 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
     logits = first_logits.float().repeat_interleave(beams, 0)
     cur = start
     while True:
-        logp = torch.log_softmax(logits.float(), -1).view(batch, beams, vocab)
-        total = (logp + run_score[:, :, None]).view(batch, beams * vocab)
-        top_score, top_idx = total.topk(keep, -1)  # best first
+        logp = torch.log_softmax(logits.float(), -1)
+        if process is not None:
+            logp = process(run_seq[:, :, :cur].reshape(batch * beams, cur), logp)
+        total = (logp.view(batch, beams, vocab) + run_score[:, :, None]).view(batch, -1)
+        if sample:
+            drawn = _pick(total, True, generator, keep)
+            top_score, order = total.gather(1, drawn).sort(-1, descending=True)
+            top_idx = drawn.gather(1, order)
+        else:
+            top_score, top_idx = total.topk(keep, -1)  # best first
         src = top_idx // vocab
         token = top_idx - src * vocab
         last = cur + 1 >= max_len
@@ -297,8 +444,9 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
             break
         logits = advance(rows, run_seq[:, :, cur - 1].reshape(-1, 1))
 
-    length = start + int(fin_len[:, 0].max())
-    return fin_seq[:, 0, :length]
+    r = num_return_sequences
+    length = start + int(fin_len[:, :r].max())
+    return fin_seq[:, :r, :length].reshape(batch * r, length)
 
 
 Cache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -436,23 +584,17 @@ def _check_tokens(function: str, name: str, value: Any, many: bool) -> None:
                              "pass token ids as ints", _describe(value))
 
 
-def check_options(function: str, options: dict[str, Any], accepted: tuple[str, ...],
-                  beams: bool) -> None:
+def check_options(function: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
     """Keyword arguments a decoding method does not take: a setting of ``NO_OP`` at its no-op
-    value passes (``do_sample=False``), anything else is GT2013 naming it."""
+    value passes (``typical_p=1.0``), anything else is GT2013 naming it."""
     for key, value in options.items():
         if key in NO_OP and is_no_op(key, value):
             continue
-        if key == "num_beams" and not beams and value == 1 and not isinstance(value, bool):
-            continue
         if key in NO_OP:
             message = f"`{function}` does not support `{key}={value!r}`"[:300]
-            help = ("gtdsl decodes greedily or by beam search and does not sample"
+            help = ("gtdsl samples with temperature, top_k and top_p, not this filter"
                     if key in SAMPLING else "gtdsl does not implement this setting") + \
                 "; drop the argument (or pass its default)"
-        elif key == "num_beams":
-            message = f"`{function}` decodes greedily; it does not take `num_beams={value!r}`"
-            help = "call beam_search(ids, max_new_tokens, beams) for beam search"
         else:
             message = f"`{function}` got an unexpected keyword argument `{key}`"
             help = f"it takes {', '.join(f'`{a}`' for a in accepted)} by keyword"
@@ -461,16 +603,23 @@ def check_options(function: str, options: dict[str, Any], accepted: tuple[str, .
         raise argument_error("GT2013", message, help)
 
 
+ACCEPTED = ("attention_mask", "eos_token_id", "pad_token_id", "length_penalty",
+            "early_stopping", "generator", "streamer", *SETTINGS)
+
+
 class Decoding(ABC):
-    """Greedy decoding and beam search for a model class that provides ``dir`` (its folder),
-    ``raw_config`` (its config.json), ``_vocab`` and ``_decoder(ids, beams, mask, n, settings)``:
-    the decoder's prompt, its first next-token logits and the ``advance`` function.
-    ``infers_mask``: without an ``attention_mask``, the mask is inferred from the pad token
-    as transformers' ``generate`` does for a decoder-only model."""
+    """Generation for a model class that provides ``dir`` (its folder), ``raw_config`` (its
+    config.json), ``_vocab`` and ``_decoder(ids, rows, mask, n, settings)``: the decoder's
+    prompt, its first next-token logits (one row per prompt) and the ``advance`` function, the
+    model's state repeated ``rows`` times per prompt. ``infers_mask``: without an
+    ``attention_mask``, the mask is inferred from the pad token as transformers' ``generate``
+    does for a decoder-only model; ``decoder_only``: the prompt is the start of the output
+    (the repetition penalty skips its left padding)."""
 
     dir: Path
     raw_config: ModelConfig
     infers_mask = False
+    decoder_only = False
 
     @property
     @abstractmethod
@@ -503,42 +652,21 @@ class Decoding(ABC):
             return ids, None
         return ids, check_mask(function, (ids != pad).long(), ids, inferred=True)
 
-    @torch.no_grad()
-    def generate(self, ids: torch.Tensor, max_new_tokens: int, *,
-                 attention_mask: torch.Tensor | None = None, eos_token_id: EndTokens = None,
-                 pad_token_id: int | None = None, **options: Any) -> torch.Tensor:
-        """Greedy decoding with the cache, one token per step. A sequence that emits the end
-        token is finished (its later positions hold the pad token), and decoding stops when
-        all are, as transformers' ``generate`` does. ``attention_mask`` (1 real, 0 padding)
-        has transformers' meaning. The end and pad tokens default to the folder's config
-        (``eos_token_id=[]``: no end token)."""
-        name = f"{type(self).__name__}.generate"
-        check_options(name, options, ("attention_mask", "eos_token_id", "pad_token_id"), False)
+    def _prepare(self, name: str, ids: Any, max_new_tokens: Any, attention_mask: Any,
+                 eos_token_id: Any, pad_token_id: Any, length_penalty: Any,
+                 early_stopping: Any, generator: Any, streamer: Any,
+                 given: dict[str, Any], options: dict[str, Any]) -> Any:
+        """Check every argument and merge the settings; returns what a decoding needs."""
+        check_options(name, options, ACCEPTED)
         n = check_count(name, "max_new_tokens", max_new_tokens)
         _check_tokens(name, "eos_token_id", eos_token_id, True)
         _check_tokens(name, "pad_token_id", pad_token_id, False)
-        s = self.settings(eos_token_id=eos_token_id, pad_token_id=pad_token_id)
-        ids, mask = self._inputs(name, ids, attention_mask, s)
-        _check_memory(name, ids, 1, n, self._vocab)
-        prompt, first, advance = self._decoder(ids, 1, mask, n, s)
-        return greedy(first, prompt, advance, n, s["eos_token_id"], s["pad_token_id"])
-
-    @torch.no_grad()
-    def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int, *,
-                    attention_mask: torch.Tensor | None = None, eos_token_id: EndTokens = None,
-                    pad_token_id: int | None = None, length_penalty: float | None = None,
-                    early_stopping: EarlyStopping | None = None, **options: Any
-                    ) -> torch.Tensor:
-        """Beam search with the cache reordered to follow the beams, by transformers' rules
-        (see :mod:`gtdsl.models.search`); ``attention_mask`` as in ``generate``; every setting
-        left None comes from the folder's config."""
-        name = f"{type(self).__name__}.beam_search"
-        check_options(name, options, ("attention_mask", "eos_token_id", "pad_token_id",
-                                      "length_penalty", "early_stopping"), True)
-        n = check_count(name, "max_new_tokens", max_new_tokens)
-        check_count(name, "beams", beams)
-        _check_tokens(name, "eos_token_id", eos_token_id, True)
-        _check_tokens(name, "pad_token_id", pad_token_id, False)
+        for key, value in given.items():
+            ok, what, _ = SETTINGS[key]
+            if value is not None and not ok(value):
+                raise argument_error("GT3001", f"`{key}` of `{name}` does not match its "
+                                     f"declared type: it must be {what}", f"pass {what}",
+                                     _describe(value))
         if length_penalty is not None and (isinstance(length_penalty, bool) or
                                            not isinstance(length_penalty, (int, float))):
             raise argument_error("GT3001", f"`length_penalty` of `{name}` does not match its "
@@ -549,18 +677,206 @@ class Decoding(ABC):
             raise argument_error("GT3001", f"`early_stopping` of `{name}` does not match its "
                                  "declared type: it must be True, False or \"never\"",
                                  "pass True, False or \"never\"", _describe(early_stopping))
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise argument_error("GT3001", f"`generator` of `{name}` does not match its "
+                                 "declared type: it must be a torch.Generator",
+                                 "pass torch.Generator().manual_seed(seed)",
+                                 _describe(generator))
+        if streamer is not None and not (callable(streamer) or (
+                callable(getattr(streamer, "put", None)) and
+                callable(getattr(streamer, "end", None)))):
+            raise argument_error("GT3001", f"`streamer` of `{name}` does not match its "
+                                 "declared type: it must have put(tokens) and end() methods "
+                                 "(a transformers streamer) or be a callable",
+                                 "pass a function of the new tokens", _describe(streamer))
         s = self.settings(eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                          length_penalty=length_penalty, early_stopping=early_stopping)
+                          length_penalty=length_penalty, early_stopping=early_stopping,
+                          **given)
+        beams, sample, r = s["num_beams"], s["do_sample"], s["num_return_sequences"]
+        if not sample:
+            idle = [k for k in WARPERS if given.get(k) is not None
+                    and given[k] != SETTINGS[k][2]]
+            if idle:
+                warnings.warn(f"`{name}`: {', '.join(f'`{k}`' for k in idle)} only apply when "
+                              "sampling (do_sample=True); decoding without them, as "
+                              "transformers does", UserWarning, stacklevel=4)
+        if beams == 1 and not sample and r > 1:
+            raise argument_error("GT3001", f"`num_return_sequences={r}` of `{name}` asks for "
+                                 f"{r} answers per prompt from greedy decoding, which has one",
+                                 "sample (do_sample=True) or search with num_beams >= "
+                                 "num_return_sequences")
+        if beams > 1 and r > beams:
+            raise argument_error("GT3001", f"`num_return_sequences={r}` of `{name}` exceeds "
+                                 f"`num_beams={beams}`: beam search keeps {beams} answers",
+                                 "ask for at most num_beams answers")
+        if beams > 1 and streamer is not None:
+            raise argument_error("GT2013", f"`{name}` cannot stream beam search: a beam's "
+                                 "tokens change until the search ends",
+                                 "stream greedy decoding or sampling (num_beams=1)")
         ids, mask = self._inputs(name, ids, attention_mask, s)
-        _check_memory(name, ids, beams, n, self._vocab)
-        prompt, first, advance = self._decoder(ids, beams, mask, n, s)
-        return beam_search(first, prompt, advance, beams, n, s["eos_token_id"],
-                           s["pad_token_id"], s["length_penalty"], s["early_stopping"])
+        _check_memory(name, ids, max(beams, r), n, self._vocab)
+        return ids, mask, n, s
+
+    def _processors(self, s: dict[str, Any], prompt: torch.Tensor, mask: torch.Tensor | None,
+                    rows: int) -> Processors | None:
+        ignore = None
+        if self.decoder_only and mask is not None:
+            ignore = (mask != 0).int().argmax(1).repeat_interleave(rows)
+        eos = end_tokens(s["eos_token_id"])
+        beams = s["num_beams"]
+        keep = (len(eos) + 1 if eos is not None else 2) if beams > 1 else 1
+        out = Processors(s, eos, prompt.shape[1], ignore, s["do_sample"], keep)
+        return out if out.active else None
+
+    def _decoding(self, name: str, ids: Any, max_new_tokens: Any, attention_mask: Any,
+             eos_token_id: Any, pad_token_id: Any, length_penalty: Any, early_stopping: Any,
+             generator: Any, streamer: Any, given: dict[str, Any], options: dict[str, Any]
+             ) -> tuple[torch.Tensor | Generator[torch.Tensor, None, torch.Tensor],
+                        torch.Tensor]:
+        """The output of beam search, or the steps of greedy decoding or sampling; and the
+        decoder's prompt (one row per sequence)."""
+        ids, mask, n, s = self._prepare(name, ids, max_new_tokens, attention_mask,
+                                        eos_token_id, pad_token_id, length_penalty,
+                                        early_stopping, generator, streamer, given, options)
+        beams, sample, r = s["num_beams"], s["do_sample"], s["num_return_sequences"]
+        rows = beams if beams > 1 else r
+        with torch.no_grad():
+            prompt, first, advance = self._decoder(ids, rows, mask, n, s)
+        process = self._processors(s, prompt, mask, rows)
+        if beams > 1:
+            with torch.no_grad():
+                return beam_search(first, prompt, advance, beams, n, s["eos_token_id"],
+                                   s["pad_token_id"], s["length_penalty"],
+                                   s["early_stopping"], process, sample, generator, r), prompt
+        if rows > 1:
+            prompt = prompt.repeat_interleave(rows, 0)
+            first = first.repeat_interleave(rows, 0)
+        return decode_steps(first, prompt, advance, n, s["eos_token_id"], s["pad_token_id"],
+                            process, sample, generator), prompt
+
+    def generate(self, ids: torch.Tensor, max_new_tokens: int, *,
+                 attention_mask: torch.Tensor | None = None, eos_token_id: EndTokens = None,
+                 pad_token_id: int | None = None, num_beams: int | None = None,
+                 do_sample: bool | None = None, temperature: float | None = None,
+                 top_k: int | None = None, top_p: float | None = None,
+                 repetition_penalty: float | None = None,
+                 no_repeat_ngram_size: int | None = None, min_length: int | None = None,
+                 min_new_tokens: int | None = None, num_return_sequences: int | None = None,
+                 length_penalty: float | None = None,
+                 early_stopping: EarlyStopping | None = None,
+                 generator: torch.Generator | None = None, streamer: Streamer = None,
+                 **options: Any) -> torch.Tensor:
+        """Generate ``max_new_tokens`` tokens after ``ids`` ``[b, s]`` as transformers'
+        ``generate`` does, with its names and meanings: greedy decoding, sampling
+        (``do_sample=True`` with ``temperature``, ``top_k``, ``top_p``) or beam search
+        (``num_beams`` > 1, sampled with ``do_sample``), with ``repetition_penalty``,
+        ``no_repeat_ngram_size``, ``min_length`` and ``min_new_tokens``, and
+        ``num_return_sequences`` answers per prompt (rows ``i * r .. i * r + r - 1`` answer
+        prompt ``i``). Every setting left None comes from the folder's
+        ``generation_config.json`` (else ``config.json``), else transformers' default.
+
+        A sequence that emits the end token is finished (its later positions hold the pad
+        token), and decoding stops when all are. ``attention_mask`` (1 real, 0 padding) has
+        transformers' meaning. ``generator`` (a ``torch.Generator``) makes sampling
+        reproducible; without it the global generator draws, as in transformers, so
+        ``torch.manual_seed`` before either gives the same tokens. ``streamer`` gets the tokens
+        as they come: an object with ``put``/``end`` (transformers' ``TextStreamer`` works), or
+        a callable given each step's new tokens ``[rows]``."""
+        return self._call(f"{type(self).__name__}.generate", ids, max_new_tokens, dict(
+            attention_mask=attention_mask, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+            num_beams=num_beams, do_sample=do_sample, temperature=temperature, top_k=top_k,
+            top_p=top_p, repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size, min_length=min_length,
+            min_new_tokens=min_new_tokens, num_return_sequences=num_return_sequences,
+            length_penalty=length_penalty, early_stopping=early_stopping, generator=generator,
+            streamer=streamer, **options))
+
+    def _call(self, name: str, ids: Any, max_new_tokens: Any, kw: dict[str, Any]
+              ) -> torch.Tensor:
+        options = {k: v for k, v in kw.items() if k not in ACCEPTED}
+        given = {k: kw.get(k) for k in SETTINGS}
+        streamer = kw.get("streamer")
+        run, prompt = self._decoding(name, ids, max_new_tokens, kw.get("attention_mask"),
+                                     kw.get("eos_token_id"), kw.get("pad_token_id"),
+                                     kw.get("length_penalty"), kw.get("early_stopping"),
+                                     kw.get("generator"), streamer, given, options)
+        return run if isinstance(run, torch.Tensor) else run_steps(run, prompt, streamer)
+
+    def stream(self, ids: torch.Tensor, max_new_tokens: int, **settings: Any
+               ) -> Generator[torch.Tensor, None, None]:
+        """``generate`` (greedy decoding or sampling, with the same settings) as an iterator of
+        each step's new tokens ``[rows]``, yielded as soon as they are chosen."""
+        name = f"{type(self).__name__}.stream"
+        options = {k: v for k, v in settings.items() if k not in ACCEPTED}
+        given = {k: settings.get(k) for k in SETTINGS}
+        if given["num_beams"] not in (None, 1):
+            raise argument_error("GT2013", f"`{name}` cannot stream beam search: a beam's "
+                                 "tokens change until the search ends",
+                                 "stream greedy decoding or sampling (num_beams=1)")
+        if settings.get("streamer") is not None:
+            raise argument_error("GT2013", f"`{name}` is itself the stream; it takes no "
+                                 "`streamer`", "iterate over what it returns")
+        given["num_beams"] = 1
+        run, _ = self._decoding(name, ids, max_new_tokens, settings.get("attention_mask"),
+                           settings.get("eos_token_id"), settings.get("pad_token_id"),
+                           settings.get("length_penalty"), settings.get("early_stopping"),
+                           settings.get("generator"), None, given, options)
+        assert not isinstance(run, torch.Tensor)
+        yield from run
+
+    def beam_search(self, ids: torch.Tensor, max_new_tokens: int, beams: int,
+                    **settings: Any) -> torch.Tensor:
+        """``generate`` with ``num_beams=beams``: beam search with the cache reordered to
+        follow the beams, by transformers' rules (see :mod:`gtdsl.models.search`)."""
+        name = f"{type(self).__name__}.beam_search"
+        check_count(name, "beams", beams)
+        if "num_beams" in settings:
+            raise argument_error("GT2013", f"`{name}` takes the beam count as `beams`, not "
+                                 "`num_beams`", "pass beams once")
+        return self._call(name, ids, max_new_tokens, dict(settings, num_beams=beams))
+
+    # ------------------------------------------------------------------ text
+    def _check_prompt(self, ids: torch.Tensor, max_new_tokens: int) -> None:
+        """Refuse a tokenized prompt the model cannot run (a decoder with learned positions
+        checks that the prompt and the new tokens fit them)."""
+
+    def generate_texts(self, prompt: str, max_new_tokens: int = 20, beams: int = 1, *,
+                       stream: Callable[[str], Any] | None = None, **settings: Any
+                       ) -> list[str]:
+        """Tokenize ``prompt`` with the folder's tokenizer, ``generate`` (``beams`` > 1: beam
+        search; ``settings`` as ``generate`` takes them), and detokenize each answer (a
+        decoder-only model's answer starts with the prompt; special tokens are left out).
+        ``stream`` (one answer, no beams) is called with each piece of text as soon as it is
+        final: the pieces add up to the answer."""
+        if not isinstance(prompt, str):
+            raise argument_error("GT3001", "the prompt must be a string",
+                                 "pass the text to continue", _describe(prompt))
+        tok = self.tokenizer()
+        ids = torch.tensor([tok.encode(prompt).ids], dtype=torch.int64)
+        if ids.shape[1] == 0:
+            raise load_error("the prompt is empty after tokenization", path=str(self.dir))
+        self._check_prompt(ids, max_new_tokens)
+        streamer = None
+        if stream is not None:
+            streamer = TextStream(lambda row: tok.decode(row), stream)
+        out = self.beam_search(ids, max_new_tokens, beams, streamer=streamer, **settings) \
+            if beams != 1 else self.generate(ids, max_new_tokens, streamer=streamer, **settings)
+        return [tok.decode(row.tolist()) for row in out]
+
+    def generate_text(self, prompt: str, max_new_tokens: int = 20, beams: int = 1, *,
+                      stream: Callable[[str], Any] | None = None, **settings: Any) -> str:
+        """``generate_texts`` for one answer."""
+        if settings.get("num_return_sequences") not in (None, 1):
+            raise argument_error("GT3001", "`generate_text` gives one answer",
+                                 "call generate_texts(...) for num_return_sequences answers")
+        return self.generate_texts(prompt, max_new_tokens, beams, stream=stream,
+                                   **settings)[0]
 
     def tokenizer(self) -> Any:
         """The folder's ``tokenizer.json``."""
         return load_tokenizer(self.dir)
 
 
-__all__ = ["NO_OP", "Decoding", "argument_error", "beam_search", "cached", "check_ids",
-           "check_mask", "end_tokens", "greedy", "is_no_op", "settings"]
+__all__ = ["NO_OP", "SETTINGS", "Decoding", "TextStream", "argument_error", "beam_search", "cached",
+           "check_ids", "check_mask", "decode_steps", "end_tokens", "greedy", "is_no_op",
+           "run_steps", "settings"]

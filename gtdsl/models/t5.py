@@ -315,16 +315,5 @@ class T5(search.Decoding):
             return self._step(tokens, enc, kv, keys)
         return start, logits[:, -1], search.cached(run, cache, beams)
 
-    def generate_text(self, text: str, max_new_tokens: int = 20, beams: int = 1) -> str:
-        """Tokenize the input (the tokenizer adds T5's end token), decode greedily (``beams``
-        1) or by beam search, and detokenize the output without its special tokens."""
-        tok = self.tokenizer()
-        ids = torch.tensor([tok.encode(text).ids], dtype=torch.int64)
-        if ids.shape[1] == 0:
-            raise load_error("the input is empty after tokenization", path=str(self.dir))
-        out = (self.generate(ids, max_new_tokens) if beams == 1
-               else self.beam_search(ids, max_new_tokens, beams))
-        return tok.decode(out[0].tolist(), skip_special_tokens=True)
-
 
 __all__ = ["T5", "relative_buckets"]

@@ -137,22 +137,42 @@ CALL_ROWS: list[tuple[str, Call, str, str]] = [
     ("early stopping sometimes",
      lambda m: m.beam_search(IDS, 3, 2, early_stopping="sometimes"), "GT3001",
      "`early_stopping`"),
-    ("sampling", lambda m: m.generate(IDS, 3, do_sample=True), "GT2013", "`do_sample=True`"),
-    ("temperature", lambda m: m.generate(IDS, 3, temperature=0.7), "GT2013",
-     "`temperature=0.7`"),
-    ("top_k", lambda m: m.beam_search(IDS, 3, 2, top_k=5), "GT2013", "`top_k=5`"),
-    ("top_p", lambda m: m.generate(IDS, 3, top_p=0.9), "GT2013", "`top_p=0.9`"),
-    ("repetition penalty", lambda m: m.beam_search(IDS, 3, 2, repetition_penalty=1.3),
-     "GT2013", "`repetition_penalty=1.3`"),
-    ("no repeat ngram", lambda m: m.generate(IDS, 3, no_repeat_ngram_size=2), "GT2013",
-     "`no_repeat_ngram_size=2`"),
-    ("several answers", lambda m: m.beam_search(IDS, 3, 2, num_return_sequences=2),
-     "GT2013", "`num_return_sequences=2`"),
+    ("sampling a string", lambda m: m.generate(IDS, 3, do_sample="yes"), "GT3001",
+     "`do_sample`"),
+    ("temperature zero", lambda m: m.generate(IDS, 3, do_sample=True, temperature=0.0),
+     "GT3001", "`temperature`"),
+    ("temperature negative", lambda m: m.generate(IDS, 3, temperature=-1), "GT3001",
+     "a number > 0"),
+    ("temperature nan", lambda m: m.generate(IDS, 3, temperature=float("nan")), "GT3001",
+     "`temperature`"),
+    ("top_k negative", lambda m: m.beam_search(IDS, 3, 2, top_k=-5), "GT3001", "`top_k`"),
+    ("top_k a float", lambda m: m.generate(IDS, 3, do_sample=True, top_k=2.5), "GT3001",
+     "`top_k`"),
+    ("top_p above 1", lambda m: m.generate(IDS, 3, top_p=1.5), "GT3001", "`top_p`"),
+    ("repetition penalty zero", lambda m: m.beam_search(IDS, 3, 2, repetition_penalty=0),
+     "GT3001", "`repetition_penalty`"),
+    ("no repeat ngram negative", lambda m: m.generate(IDS, 3, no_repeat_ngram_size=-2),
+     "GT3001", "`no_repeat_ngram_size`"),
+    ("min new tokens a string", lambda m: m.generate(IDS, 3, min_new_tokens="2"), "GT3001",
+     "`min_new_tokens`"),
+    ("several greedy answers", lambda m: m.generate(IDS, 3, num_return_sequences=2),
+     "GT3001", "greedy decoding"),
+    ("more answers than beams", lambda m: m.beam_search(IDS, 3, 2, num_return_sequences=3),
+     "GT3001", "exceeds `num_beams=2`"),
+    ("no beams to generate", lambda m: m.generate(IDS, 3, num_beams=0), "GT3001",
+     "`num_beams`"),
+    ("beams twice", lambda m: m.beam_search(IDS, 3, 2, num_beams=4), "GT2013", "`beams`"),
+    ("a seed for a generator", lambda m: m.generate(IDS, 3, do_sample=True, generator=0),
+     "GT3001", "torch.Generator"),
+    ("a string to stream to", lambda m: m.generate(IDS, 3, streamer="stdout"), "GT3001",
+     "`streamer`"),
+    ("streaming beams", lambda m: m.beam_search(IDS, 3, 2, streamer=print), "GT2013",
+     "cannot stream beam search"),
+    ("a typical_p filter", lambda m: m.generate(IDS, 3, do_sample=True, typical_p=0.5),
+     "GT2013", "`typical_p=0.5`"),
     ("beam groups", lambda m: m.beam_search(IDS, 3, 2, num_beam_groups=2,
                                             diversity_penalty=0.5), "GT2013",
      "`num_beam_groups=2`"),
-    ("beams to generate", lambda m: m.generate(IDS, 3, num_beams=4), "GT2013",
-     "`num_beams=4`"),
     ("max_length", lambda m: m.generate(IDS, 3, max_length=10), "GT2013", "`max_length`"),
     ("unknown keyword", lambda m: m.beam_search(IDS, 3, 2, foo=1), "GT2013", "`foo`"),
     ("a typo", lambda m: m.generate(IDS, 3, attention_masks=ONES), "GT2013",
@@ -214,8 +234,8 @@ FOLDER_ROWS: list[tuple[str, str, dict[str, Any], str]] = [
     ("scale flag a string", "GPT2", {"scale_attn_weights": "yes"}, "scale_attn_weights"),
     ("layer scale flag null", "GPT2", {"scale_attn_by_inverse_layer_idx": None},
      "scale_attn_by_inverse_layer_idx"),
-    ("gated gelu", "T5", {"feed_forward_proj": "gated-gelu"}, "feed_forward_proj"),
-    ("gated silu", "T5", {"feed_forward_proj": "gated-silu"}, "feed_forward_proj"),
+    ("gated prelu", "T5", {"feed_forward_proj": "gated-prelu"}, "feed_forward_proj"),
+    ("gated three parts", "T5", {"feed_forward_proj": "gated-gelu-new"}, "feed_forward_proj"),
     ("gated flag", "T5", {"is_gated_act": True}, "is_gated_act"),
     ("activation override", "T5", {"dense_act_fn": "silu"}, "dense_act_fn"),
     ("output scale a string", "T5", {"scale_decoder_outputs": "no"}, "scale_decoder_outputs"),
@@ -262,25 +282,24 @@ def _in_config(**settings: Any) -> Callable[[Path], None]:
 
 
 SETTING_ROWS: list[tuple[str, Callable[[Path], None], str, str]] = [
-    ("do_sample", _saved(do_sample=True), "do_sample", "generation_config.json"),
-    ("sampling with its knobs", _saved(do_sample=True, temperature=0.7, top_k=5, top_p=0.9),
-     "do_sample", "generation_config.json"),
-    ("temperature alone", _written(temperature=0.7), "temperature", "generation_config.json"),
-    ("top_k alone", _written(top_k=5), "top_k", "generation_config.json"),
-    ("top_p alone", _written(top_p=0.9), "top_p", "generation_config.json"),
+    ("do_sample a number", _written(do_sample=1), "do_sample", "generation_config.json"),
+    ("temperature zero", _written(do_sample=True, temperature=0), "temperature",
+     "generation_config.json"),
+    ("top_k negative", _written(top_k=-1), "top_k", "generation_config.json"),
+    ("top_p above 1", _written(top_p=1.5), "top_p", "generation_config.json"),
     ("typical_p", _written(typical_p=0.5), "typical_p", "generation_config.json"),
     ("min_p", _written(min_p=0.1), "min_p", "generation_config.json"),
     ("epsilon_cutoff", _written(epsilon_cutoff=3e-4), "epsilon_cutoff",
      "generation_config.json"),
     ("eta_cutoff", _written(eta_cutoff=1e-3), "eta_cutoff", "generation_config.json"),
-    ("contrastive search", _written(penalty_alpha=0.6, top_k=4), "top_k",
+    ("contrastive search", _written(penalty_alpha=0.6, top_k=4), "penalty_alpha",
      "generation_config.json"),
-    ("repetition_penalty", _saved(repetition_penalty=1.3), "repetition_penalty",
+    ("repetition_penalty zero", _written(repetition_penalty=0.0), "repetition_penalty",
      "generation_config.json"),
     ("encoder_repetition_penalty", _saved(encoder_repetition_penalty=1.2),
      "encoder_repetition_penalty", "generation_config.json"),
-    ("no_repeat_ngram_size", _saved(no_repeat_ngram_size=2), "no_repeat_ngram_size",
-     "generation_config.json"),
+    ("no_repeat_ngram_size a float", _written(no_repeat_ngram_size=2.0),
+     "no_repeat_ngram_size", "generation_config.json"),
     ("encoder_no_repeat_ngram_size", _saved(encoder_no_repeat_ngram_size=2),
      "encoder_no_repeat_ngram_size", "generation_config.json"),
     ("bad_words_ids", _saved(bad_words_ids=[[4]]), "bad_words_ids", "generation_config.json"),
@@ -298,10 +317,12 @@ SETTING_ROWS: list[tuple[str, Callable[[Path], None], str, str]] = [
      "generation_config.json"),
     ("exponential_decay_length_penalty", _saved(exponential_decay_length_penalty=(2, 1.5)),
      "exponential_decay_length_penalty", "generation_config.json"),
-    ("min_length", _saved(min_length=5), "min_length", "generation_config.json"),
-    ("min_new_tokens", _saved(min_new_tokens=3), "min_new_tokens", "generation_config.json"),
-    ("num_return_sequences", _saved(num_return_sequences=2, num_beams=2),
-     "num_return_sequences", "generation_config.json"),
+    ("min_length negative", _written(min_length=-5), "min_length", "generation_config.json"),
+    ("min_new_tokens a string", _written(min_new_tokens="3"), "min_new_tokens",
+     "generation_config.json"),
+    ("num_return_sequences zero", _written(num_return_sequences=0), "num_return_sequences",
+     "generation_config.json"),
+    ("num_beams zero", _written(num_beams=0), "num_beams", "generation_config.json"),
     ("diverse beams", _saved(num_beam_groups=2, num_beams=4, diversity_penalty=0.5),
      "num_beam_groups", "generation_config.json"),
     ("guidance_scale", _saved(guidance_scale=1.5), "guidance_scale",
@@ -312,9 +333,9 @@ SETTING_ROWS: list[tuple[str, Callable[[Path], None], str, str]] = [
     ("token_healing", _saved(token_healing=True), "token_healing", "generation_config.json"),
     ("do_sample a string", _written(do_sample="true"), "do_sample", "generation_config.json"),
     ("top_k a bool", _written(top_k=True), "top_k", "generation_config.json"),
-    ("do_sample in config.json", _in_config(do_sample=True), "do_sample", "config.json"),
-    ("repetition penalty in config.json", _in_config(repetition_penalty=1.2),
-     "repetition_penalty", "config.json"),
+    ("do_sample a string in config.json", _in_config(do_sample="yes"), "do_sample",
+     "config.json"),
+    ("typical_p in config.json", _in_config(typical_p=0.2), "typical_p", "config.json"),
     ("a list", lambda f: (f / "generation_config.json").write_text("[1]"), "JSON object",
      "generation_config.json"),
     ("duplicate keys",
@@ -346,13 +367,10 @@ def test_generation_settings_gtdsl_does_not_implement_are_gt0909(
 
 
 @pytest.mark.parametrize("settings,eos", [
-    ({"do_sample": True, "temperature": 0.7}, None),
-    ({"repetition_penalty": 5.0}, None),
-    ({"no_repeat_ngram_size": 1}, None),
     ({"bad_words_ids": [[21]]}, None),
     ({"forced_eos_token_id": 3}, None),
-    ({"min_new_tokens": 6}, 24),
-    ({"num_return_sequences": 2, "num_beams": 2}, None),
+    ({"suppress_tokens": [17]}, None),
+    ({"do_sample": True, "typical_p": 0.2}, None),
 ])
 def test_refused_settings_change_transformers_tokens(tmp_path: Path, settings: dict[str, Any],
                                                      eos: int | None) -> None:
@@ -373,7 +391,7 @@ def test_refused_settings_change_transformers_tokens(tmp_path: Path, settings: d
     assert not torch.equal(changed, plain)
 
 
-def test_the_generate_command_refuses_sampling(tmp_path: Path) -> None:
+def test_the_generate_command_refuses_settings_it_does_not_implement(tmp_path: Path) -> None:
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
@@ -382,11 +400,11 @@ def test_the_generate_command_refuses_sampling(tmp_path: Path) -> None:
     tok = Tokenizer(WordLevel({f"w{i}": i for i in range(31)}, unk_token="w0"))
     tok.pre_tokenizer = Whitespace()
     tok.save(str(folder / "tokenizer.json"))
-    _saved(do_sample=True, top_p=0.9)(folder)
+    _saved(do_sample=True, top_p=0.9, typical_p=0.5)(folder)
     out, err = io.StringIO(), io.StringIO()
     assert main(["generate", str(folder), "w5 w9", "--max-new-tokens", "3"], out, err) == 2
     text = err.getvalue()
-    assert "GT0909" in text and "`do_sample`" in text and "top_p" in text
+    assert "GT0909" in text and "`typical_p`" in text
     assert str(folder / "generation_config.json") in text and "Traceback" not in text
     assert out.getvalue() == ""
 

@@ -117,15 +117,20 @@ def test_transformers_defaults_are_no_ops() -> None:
         assert key in known, key
         assert search.is_no_op(key, defaults.get(key)), key
         assert search.is_no_op(key, None), key
+    # the settings gtdsl implements default to transformers' defaults, and none is refused
+    for key, (ok, _, default) in search.SETTINGS.items():
+        assert key in known and key not in search.NO_OP, key
+        # (min_new_tokens has no default there: unset, which 0 equals)
+        assert default == defaults.get(key, 0) and ok(default), key
 
 
 @pytest.mark.parametrize("key,value,ok", [
-    ("do_sample", False, True), ("do_sample", True, False), ("do_sample", 0, False),
-    ("temperature", 1, True), ("temperature", 1.0, True), ("temperature", 0.7, False),
-    ("temperature", True, False), ("top_k", 50, True), ("top_k", 0, True), ("top_k", 5, False),
-    ("num_return_sequences", True, False), ("num_return_sequences", 1, True),
-    ("suppress_tokens", [], True), ("suppress_tokens", [3], False),
-    ("forced_eos_token_id", 2, False), ("min_length", 0, True), ("min_length", 3, False),
+    ("typical_p", 1, True), ("typical_p", 1.0, True), ("typical_p", 0.7, False),
+    ("typical_p", True, False), ("num_beam_groups", 1, True), ("num_beam_groups", 2, False),
+    ("num_beam_groups", True, False), ("token_healing", False, True),
+    ("token_healing", 0, False), ("suppress_tokens", [], True), ("suppress_tokens", [3], False),
+    ("forced_eos_token_id", 2, False), ("epsilon_cutoff", 0, True),
+    ("epsilon_cutoff", 3e-4, False),
 ])
 def test_no_op_values(key: str, value: object, ok: bool) -> None:
     assert search.is_no_op(key, value) is ok
