@@ -32,6 +32,7 @@ from gtdsl.runtime.module import CompiledModule
 
 HERE = Path(__file__).resolve().parent
 KEPT = ("embeddings.position_ids",)  # a buffer transformers writes and ignores
+HEAD_KEYS = ("classifier.", "cls.", "lm_head.", "qa_outputs.")  # task heads' tensors
 POOLER = weight_bias("pooler.dense")
 
 # the key maps: struct field -> Hugging Face key (gtdsl.models.structs)
@@ -124,29 +125,52 @@ class Bert:
         self._unpadded: Any = None
 
     # ------------------------------------------------------------------ weights
+    PREFIX = "bert."  # the base model's keys in a task model's file (BertForMaskedLM's, ...)
+
     def _load_params(self) -> Any:
         path = self.dir / "model.safetensors"
         c = self.config
-        weights = Weights(self.module, path, read_weights(path), c.sizes)
-        params = weights.load(weights.struct_type("Bert"), keys(c.layers), "p")
+        tensors = read_weights(path)
+        # a task model's file holds the encoder under a prefix (`bert.embeddings...`); the
+        # prefix is read here and written back by `save`
+        self.prefix = self.PREFIX if any(k.startswith(self.PREFIX) for k in tensors) else ""
+        if self.prefix:
+            tensors = {k.removeprefix(self.prefix): v for k, v in tensors.items()}
+        weights = Weights(self.module, path, tensors, {**c.sizes, **self._head_sizes()})
+        params = self.params = weights.load(weights.struct_type("Bert"), keys(c.layers), "p")
         self.pooler: Any = None
+        self._load_head(weights)
+        self.kept = {key: t for key in KEPT if (t := weights.unchecked(key)) is not None}
+        weights.finish(type(self).__name__, help=f"check that the folder holds a "
+                       f"{self.KEYS.model} model with {c.layers} layers")
+        return params
+
+    def _head_sizes(self) -> dict[str, int]:
+        """Sizes a task head adds to the config's (``L``: its labels)."""
+        return {}
+
+    def _load_head(self, weights: Weights) -> None:
+        """The base model: the pooler when the file has one (BertModel's: checked, kept,
+        saved back), and a task head's tensors as they are (``save`` writes them back)."""
         if any(key in weights.tensors for key in POOLER.values()):
-            # the pooler (BertModel's, for classification heads): checked, kept, saved back
             self.pooler = weights.load(weights.struct_type("Dense", "H*K", "H*K"), POOLER,
                                        "pooler")
-        self.kept = {key: t for key in KEPT if (t := weights.unchecked(key)) is not None}
-        weights.finish("BERT", help=f"check that the folder holds a BERT model with "
-                       f"{c.layers} layers")
-        return params
+        self.head_tensors = {k: t for k in list(weights.tensors) if k.startswith(HEAD_KEYS)
+                             and (t := weights.unchecked(k)) is not None}
+
+    def _head_state(self) -> dict[str, torch.Tensor]:
+        return dict(self.head_tensors)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Every tensor that was loaded, by Hugging Face key name (the layout it was loaded
-        from): the parameters, and the pooler and buffers the encoder does not use."""
+        from, the base model's prefix included): the parameters, the pooler and buffers the
+        encoder does not use, and the task head."""
         out = flatten(self.params, keys(self.config.layers))
         if self.pooler is not None:
             out.update(flatten(self.pooler, POOLER))
         out.update(self.kept)
-        return out
+        out.update(self._head_state())
+        return {k if k.startswith(HEAD_KEYS) else self.prefix + k: v for k, v in out.items()}
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json``, ``model.safetensors`` and the tokenizer files to
@@ -318,6 +342,7 @@ class Roberta(Bert):
     """RoBERTa: BERT's blocks; position ids count real tokens from ``pad_token_id + 1``."""
 
     KEYS = ROBERTA_KEYS
+    PREFIX = "roberta."
 
     def positions(self, ids: torch.Tensor) -> torch.Tensor:
         pad = self.raw_config.value("pad_token_id")
@@ -333,4 +358,186 @@ class Roberta(Bert):
         return self.raw_config.value("pad_token_id")
 
 
-__all__ = ["Bert", "BertConfig", "ModelLoadError", "Roberta", "resolve_model_dir"]
+# ---------------------------------------------------------------------- task models
+class _TaskModel(Bert):
+    """A BERT or RoBERTa with a task head (the head is a struct of ``bert.gt``); ``logits`` of
+    token ids, checked as ``search`` checks them."""
+
+    def _inputs(self, name: str, ids: Any, attention_mask: Any, token_type_ids: Any
+                ) -> torch.Tensor:
+        """The encoder's hidden states for checked inputs (transformers' meanings: the mask
+        is 1 for a token and 0 for padding; token types default to 0)."""
+        from gtdsl.models import search
+
+        ids = search.check_ids(name, ids, self.config.vocab)
+        if ids.shape[1] > self.max_tokens:
+            raise search.argument_error(
+                "GT3001", f"`ids` of `{name}` has {ids.shape[1]} tokens, more than the "
+                f"model's {self.max_tokens} positions", "pass fewer tokens (truncate)")
+        mask = None if attention_mask is None else \
+            search.check_mask(name, attention_mask, ids)
+        types = None
+        if token_type_ids is not None:
+            types = search.check_ids(name, token_type_ids, self.config.types, "token_type_ids")
+            if types.shape != ids.shape:
+                raise search.argument_error(
+                    "GT3001", f"`token_type_ids` of `{name}` must be shaped like `ids`, "
+                    f"{tuple(ids.shape)}", "pass one token type per token")
+        with torch.no_grad():
+            return self.hidden_states(ids, types, mask)
+
+
+class _Classifier(_TaskModel):
+    """Sequence classification: ``logits(ids, attention_mask)`` ``[b, labels]`` and
+    ``classify(texts)``, as transformers' ``...ForSequenceClassification`` and its
+    text-classification pipeline."""
+
+    HEAD: tuple[str, dict[str, Any], str]  # the head's struct, key map, function
+
+    def _head_sizes(self) -> dict[str, int]:
+        from gtdsl.models.config import read_labels
+
+        self.labels = read_labels(self.raw_config, self.dir / "config.json")
+        return {"L": len(self.labels)}
+
+    def _load_head(self, weights: Weights) -> None:
+        struct, head_keys, _ = self.HEAD
+        self.head = weights.load(weights.struct_type(struct, "H*K", "L"), head_keys, "head")
+
+    def _head_state(self) -> dict[str, torch.Tensor]:
+        return flatten(self.head, self.HEAD[1])
+
+    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Label logits ``[b, labels]`` from the first token's hidden state."""
+        h = self._inputs(f"{type(self).__name__}.logits", ids, attention_mask, token_type_ids)
+        with torch.no_grad():
+            out: torch.Tensor = getattr(self.module, self.HEAD[2])(self.head, h)
+        return out
+
+    def classify(self, texts: list[str]) -> list[dict[str, Any]]:
+        """The best label and its score per text, as transformers' text-classification
+        pipeline gives them: softmax over the labels, or a sigmoid for one label or a
+        ``multi_label_classification`` problem."""
+        texts = list(texts)
+        if not texts:
+            return []
+        t = self.tokenize(texts)
+        logits = self.logits(t["ids"], t["mask"].long(), t["types"])
+        multi = self.raw_config.get("problem_type") == "multi_label_classification" or \
+            len(self.labels) == 1
+        scores = logits.sigmoid() if multi else logits.softmax(-1)
+        best = scores.max(-1)
+        return [{"label": self.labels[int(i)], "score": float(v)}
+                for v, i in zip(best.values, best.indices)]
+
+
+class _MaskedLM(_TaskModel):
+    """Masked-language modelling: ``logits(ids, attention_mask)`` ``[b, s, vocab]`` and
+    ``fill_mask(text)``, as transformers' ``...ForMaskedLM`` and its fill-mask pipeline."""
+
+    MLM: tuple[dict[str, Any], str, str]  # the head's key map, its tied decoder's keys
+    MASK_TOKENS = ("[MASK]", "<mask>")
+
+    def _load_head(self, weights: Weights) -> None:
+        head_keys, decoder, decoder_bias = self.MLM
+        self.head = weights.load(weights.struct_type("MaskedLMHead", "V", "H*K"), head_keys,
+                                 "head")
+        # the decoder is tied: its weight is the word embeddings and its bias the head's
+        for key, want in ((decoder, self.params.embeddings.word), (decoder_bias, self.head.bias)):
+            copy = weights.unchecked(key)
+            if copy is not None and not (copy.shape == want.shape and torch.equal(copy, want)):
+                raise load_error(f"`{key}` differs from the tensor it is tied to: this model's "
+                                 "output layer is the word embeddings (and the head's bias)",
+                                 path=str(self.dir / "model.safetensors"),
+                                 help="save the model with its output layer tied")
+
+    def _head_state(self) -> dict[str, torch.Tensor]:
+        return flatten(self.head, self.MLM[0])
+
+    @property
+    def _mlm_act(self) -> int:
+        return self.config.act
+
+    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Word logits ``[b, s, vocab]`` at every position."""
+        h = self._inputs(f"{type(self).__name__}.logits", ids, attention_mask, token_type_ids)
+        with torch.no_grad():
+            out: torch.Tensor = self.module.masked_lm(self.head, self.params.embeddings.word,
+                                                      h, self.config.eps, self._mlm_act)
+        return out
+
+    def fill_mask(self, text: str, top_k: int = 5) -> list[dict[str, Any]]:
+        """The ``top_k`` likeliest words for the one mask token in ``text`` (``[MASK]`` for
+        BERT, ``<mask>`` for RoBERTa), as transformers' fill-mask pipeline gives them:
+        ``score`` (softmax probability), ``token``, ``token_str`` and the ``sequence`` with
+        the word in place."""
+        from gtdsl.models import search
+
+        top_k = search.check_count("fill_mask", "top_k", top_k)
+        tok = self.tokenizer
+        masks = [m for m in self.MASK_TOKENS if tok.token_to_id(m) is not None]
+        if not isinstance(text, str) or not masks:
+            raise search.argument_error("GT3001", "`fill_mask` takes a string and a tokenizer "
+                                        "with a mask token", "pass the text with [MASK]")
+        mask_id = tok.token_to_id(masks[0])
+        t = self.tokenize([text])
+        ids = t["ids"]
+        where = (ids[0] == mask_id).nonzero().flatten()
+        if len(where) != 1:
+            raise search.argument_error(
+                "GT3001", f"`fill_mask` needs exactly one {masks[0]} in the text; it has "
+                f"{len(where)}", f"put one {masks[0]} where the word goes")
+        logits = self.logits(ids, t["mask"].long(), t["types"])[0, int(where[0])]
+        probs = logits.softmax(-1)
+        best = probs.topk(min(top_k, probs.shape[-1]))
+        out = []
+        for p, i in zip(best.values.tolist(), best.indices.tolist()):
+            filled = ids[0].clone()
+            filled[where[0]] = i
+            out.append({"score": p, "token": i,
+                        "token_str": tok.decode([i], skip_special_tokens=False),
+                        "sequence": tok.decode(filled.tolist())})
+        return out
+
+
+class BertForSequenceClassification(_Classifier):
+    """transformers' BertForSequenceClassification: the pooler, then a dense layer."""
+
+    HEAD = ("PooledClassifier", {"pooler": POOLER, "classifier": weight_bias("classifier")},
+            "classify_pooled")
+
+
+class RobertaForSequenceClassification(_Classifier, Roberta):
+    """transformers' RobertaForSequenceClassification: dense, tanh, dense over the first
+    token (no pooler)."""
+
+    HEAD = ("TokenClassifier", {"dense": weight_bias("classifier.dense"),
+                                "out_proj": weight_bias("classifier.out_proj")},
+            "classify_first")
+
+
+class BertForMaskedLM(_MaskedLM):
+    """transformers' BertForMaskedLM (the transform's activation is the config's)."""
+
+    MLM = ({"dense": weight_bias("cls.predictions.transform.dense"),
+            "norm": weight_bias("cls.predictions.transform.LayerNorm"),
+            "bias": "cls.predictions.bias"},
+           "cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
+
+
+class RobertaForMaskedLM(_MaskedLM, Roberta):
+    """transformers' RobertaForMaskedLM (its head always uses the exact GELU)."""
+
+    MLM = ({"dense": weight_bias("lm_head.dense"), "norm": weight_bias("lm_head.layer_norm"),
+            "bias": "lm_head.bias"}, "lm_head.decoder.weight", "lm_head.decoder.bias")
+
+    @property
+    def _mlm_act(self) -> int:
+        return ACTIVATION_CODES["gelu"]
+
+
+__all__ = ["Bert", "BertConfig", "BertForMaskedLM", "BertForSequenceClassification",
+           "ModelLoadError", "Roberta", "RobertaForMaskedLM", "RobertaForSequenceClassification",
+           "resolve_model_dir"]

@@ -309,6 +309,41 @@ def _check_pooling(cfg: Mapping[str, Any], path: Path, sub: str, hidden: int) ->
                             f"has {hidden} features per token")
 
 
+# --------------------------------------------------------------------------- task heads
+MAX_LABELS = 1 << 20
+
+
+def read_labels(config: Mapping[str, Any], path: Path) -> list[str]:
+    """A classification head's label names as transformers' config gives them: ``id2label``
+    (``{"0": "NEGATIVE", "1": "POSITIVE"}``, one name per index from 0), else
+    ``num_labels`` names ``LABEL_i``, else two (transformers' default)."""
+    names = config.get("id2label")
+    count = config.get("num_labels")
+    if names is not None:
+        if not isinstance(names, dict) or not names or len(names) > MAX_LABELS:
+            raise key_error(path, "id2label", "`id2label` must map the label indices 0, 1, ... "
+                            "to names", help="save the config with transformers")
+        try:
+            index = {int(k): v for k, v in names.items()}
+        except (TypeError, ValueError):
+            index = {}
+        if sorted(index) != list(range(len(names))) or not all(
+                isinstance(v, str) for v in index.values()):
+            raise key_error(path, "id2label", f"`id2label` must map the label indices 0 .. "
+                            f"{len(names) - 1} to names (strings), each once",
+                            help="save the config with transformers")
+        if count is not None and not same(count, len(names)):
+            raise key_error(path, "num_labels", f"`num_labels` is {show(count)} but "
+                            f"`id2label` names {len(names)} labels")
+        return [index[i] for i in range(len(names))]
+    if count is None:
+        return ["LABEL_0", "LABEL_1"]
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_LABELS:
+        raise key_error(path, "num_labels", f"`num_labels` is {show(count)}; it must be a "
+                        "positive integer")
+    return [f"LABEL_{i}" for i in range(count)]
+
+
 # --------------------------------------------------------------------------- documentation
 def markdown() -> str:
     """The "What a model folder may contain" tables of docs/models.md, from the lists above."""
@@ -346,4 +381,4 @@ __all__ = ["ACTIVATION_CODES", "BERT_ACTIVATIONS", "BERT_KEYS", "DERIVED", "GPT2
            "GPT2_KEYS", "MAX_JSON_BYTES", "MODELS", "ModelConfig", "ModelKeys", "REQUIRED",
            "ROBERTA_KEYS", "Read", "Refused", "Rule", "SENTENCE_KEYS", "T5_KEYS", "check_keys",
            "key_error", "markdown", "model_type", "read_bytes", "read_config", "t5_activation",
-           "read_json_object", "read_sentence_config", "show"]
+           "read_json_object", "read_labels", "read_sentence_config", "show"]

@@ -23,7 +23,7 @@ import torch
 
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES
-from gtdsl.models.structs import Weights, flatten, prefixed, weight_bias
+from gtdsl.models.structs import Weights, f32, flatten, prefixed, weight_bias
 from gtdsl.models.weights import ModelLoadError, read_weights, save_folder
 from gtdsl.models.weights import load_error as _error
 from gtdsl.driver import load
@@ -42,6 +42,7 @@ TIED = "lm_head.weight"  # the output head is the token embeddings: a copy is no
 ACTIVATIONS = ACTIVATION_CODES
 NEG = -1e9  # the additive bias of a masked key: exp underflows to exactly 0
 BUFFERS = (".attn.bias", ".attn.masked_bias")  # the attention mask buffers, not read
+HEADS = ("score.", "qa_outputs.", "classifier.")  # task heads' tensors
 
 
 def attention_bias(keys: torch.Tensor, s: int) -> torch.Tensor:
@@ -178,14 +179,32 @@ class GPT2(search.Decoding):
     def _load(self) -> None:
         path = self.dir / "model.safetensors"
         tensors = {k.removeprefix("transformer."): v for k, v in read_weights(path).items()}
-        weights = Weights(self.module, path, tensors, dict(self.sizes, D=self.hidden))
+        weights = Weights(self.module, path, tensors, dict(self.sizes, D=self.hidden,
+                                                           **self._head_sizes()))
         self.blocks = weights.load(TList(weights.struct_type("Block")), self._block_keys(),
                                    "blocks")
         self.embeddings = weights.load(weights.struct_type("PositionalEmbeddings", "V", "P",
                                                            "H*K"), EMBEDDINGS, "embeddings")
         self.ln_f = weights.load(weights.struct_type("Norm", "H*K"), LN_F, "ln_f")
-        weights.unchecked(TIED)
-        weights.finish("GPT-2", ignore=lambda key: key.endswith(BUFFERS))
+        self._load_head(weights)
+        weights.finish(type(self).__name__, ignore=lambda key: key.endswith(BUFFERS))
+
+    def _head_sizes(self) -> dict[str, int]:
+        """Sizes a task head adds to the config's (``L``: its labels)."""
+        return {}
+
+    def _load_head(self, weights: Weights) -> None:
+        """The language-model head is tied to the token embeddings: a copy is not read, and
+        a head of its own is refused (config.json's ``tie_word_embeddings`` is checked)."""
+        head = weights.unchecked(TIED)
+        if head is not None and not (head.shape == self.embeddings.token.shape and
+                                     torch.equal(head, self.embeddings.token)):
+            raise _error(f"`{TIED}` differs from the token embeddings it is tied to",
+                         path=str(self.dir / "model.safetensors"),
+                         help="save the model with its output head tied")
+        # a task head's tensors (GPT2ForSequenceClassification's score): kept, saved back
+        self.head_tensors = {k: t for k in list(weights.tensors) if k.startswith(HEADS)
+                             and (t := weights.unchecked(k)) is not None}
 
     def _block_keys(self) -> list[Any]:
         return [prefixed(f"h.{i}.", BLOCK) for i in range(self.n_layers)]
@@ -195,7 +214,8 @@ class GPT2(search.Decoding):
         ``[in, out]`` as stored; the tied head is left out)."""
         out = {**flatten(self.embeddings, EMBEDDINGS), **flatten(self.ln_f, LN_F),
                **flatten(self.blocks, self._block_keys())}
-        return {f"transformer.{k}": v for k, v in out.items()}
+        return {**{f"transformer.{k}": v for k, v in out.items()},
+                **getattr(self, "head_tensors", {})}
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the model back as a Hugging Face folder (``config.json``,
@@ -213,7 +233,8 @@ class GPT2(search.Decoding):
         return self.new_cache(batch, 0).tensors()
 
     def _run(self, ids: torch.Tensor, positions: torch.Tensor, cache: KVCache,
-             bias: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+             bias: torch.Tensor, last_only: bool = False, hidden: bool = False
+             ) -> torch.Tensor:
         """The blocks over ``ids`` [b, s] at ``positions`` [b, s] after the ``cache.length``
         cached tokens; ``bias`` [b, 1, s, t + s] masks the keys (causality and padding). Each
         block's new keys and values are written into the cache in place; the logits are
@@ -228,6 +249,8 @@ class GPT2(search.Decoding):
         cache.length += ids.shape[1]
         if last_only:
             x = x[:, -1:]
+        if hidden:  # the hidden states the task heads read
+            return m.final_norm(self.ln_f, x, eps)
         return m.logits(self.embeddings, self.ln_f, x, eps)
 
     def step(self, ids: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
@@ -329,4 +352,90 @@ class GPT2(search.Decoding):
                          help="ask for fewer new tokens, or give a shorter prompt")
 
 
-__all__ = ["GPT2", "ModelLoadError"]
+class GPT2ForSequenceClassification(GPT2):
+    """transformers' GPT2ForSequenceClassification: ``score`` (no bias) over the hidden state
+    of each row's last token that is not the pad token: ``logits(ids, attention_mask)``
+    ``[b, labels]`` and ``classify(texts)``."""
+
+    SCORE = "score.weight"
+
+    def _head_sizes(self) -> dict[str, int]:
+        from gtdsl.models.config import read_labels
+
+        self.labels = read_labels(self.raw_config, self.dir / "config.json")
+        return {"L": len(self.labels)}
+
+    def _load_head(self, weights: Weights) -> None:
+        self.score = weights.load(f32(labels="L", hidden="D"), self.SCORE, "score")
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {**super().state_dict(), self.SCORE: self.score}
+
+    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Label logits ``[b, labels]``. As transformers' model, the position ids are 0 ..
+        s-1 (pass ``position_ids`` for others) and each row is read at its last token that
+        is not ``pad_token_id`` (without a pad token the batch must be one row)."""
+        name = f"{type(self).__name__}.logits"
+        ids = search.check_ids(name, ids, self.sizes["V"])
+        pad = self.raw_config.get("pad_token_id")
+        if not isinstance(pad, int) or isinstance(pad, bool):
+            if ids.shape[0] != 1:
+                raise search.argument_error(
+                    "GT3001", f"`{name}` cannot find the last token of each row: config.json "
+                    "has no `pad_token_id`", "classify one row at a time, or set "
+                    "pad_token_id in config.json", f"{ids.shape[0]} rows")
+            last = torch.full((1,), ids.shape[1] - 1)
+        else:
+            real = (ids != pad).long()
+            last = (torch.arange(ids.shape[1]) * real).argmax(-1)
+        if position_ids is None:
+            position_ids = torch.arange(ids.shape[1]).expand(ids.shape)
+        h = self.hidden_states(ids, attention_mask, position_ids)
+        with torch.no_grad():
+            out: torch.Tensor = self.module.score(self.score, h[torch.arange(ids.shape[0]), last])
+        return out
+
+    def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The final hidden states ``[b, s, hidden]`` (after the final layer norm)."""
+        name = f"{type(self).__name__}.hidden_states"
+        ids = search.check_ids(name, ids, self.sizes["V"])
+        mask = None if attention_mask is None else search.check_mask(name, attention_mask, ids)
+        if ids.shape[1] > self.sizes["P"]:
+            raise search.argument_error(
+                "GT3001", f"`ids` of `{name}` has {ids.shape[1]} tokens, more than the "
+                f"model's {self.sizes['P']} positions", "pass fewer tokens")
+        b, s = ids.shape
+        keys = torch.zeros(b, s) if mask is None else (1.0 - mask.float()) * NEG
+        positions = torch.arange(s).expand(b, s) if position_ids is None else \
+            search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
+        with torch.no_grad():
+            return self._run(ids, positions, self.new_cache(b, s), attention_bias(keys, s),
+                             hidden=True)
+
+    def _decoder(self, ids: torch.Tensor, beams: int, mask: torch.Tensor | None,
+                 max_new_tokens: int, settings: dict[str, Any]
+                 ) -> tuple[torch.Tensor, torch.Tensor, search.Advance]:
+        raise search.argument_error("GT2013", f"`{type(self).__name__}` classifies; it has no "
+                                    "language-model head to generate with",
+                                    "load the folder as GPT2 to generate")
+
+    def classify(self, texts: list[str]) -> list[dict[str, Any]]:
+        """The best label and its score (softmax; a sigmoid for one label or a
+        ``multi_label_classification`` problem) per text, one text at a time unless the
+        config has a pad token."""
+        tok = self.tokenizer()
+        out = []
+        for text in texts:
+            ids = torch.tensor([tok.encode(text).ids], dtype=torch.int64)
+            logits = self.logits(ids)[0]
+            multi = self.raw_config.get("problem_type") == "multi_label_classification" or \
+                len(self.labels) == 1
+            scores = logits.sigmoid() if multi else logits.softmax(-1)
+            i = int(scores.argmax())
+            out.append({"label": self.labels[i], "score": float(scores[i])})
+        return out
+
+
+__all__ = ["GPT2", "GPT2ForSequenceClassification", "ModelLoadError"]
