@@ -24,9 +24,8 @@ from gtdsl.models.config import (
     read_sentence_config,
 )
 from gtdsl.models.structs import Weights, flatten, prefixed, weight_bias
-from gtdsl.models.weights import (
-    ModelLoadError, load_error, load_tokenizer, read_weights, save_folder,
-)
+from gtdsl.models.sharing import Card, save_folder
+from gtdsl.models.weights import ModelLoadError, load_error, load_tokenizer, read_weights
 from gtdsl.driver import load
 from gtdsl.runtime.module import CompiledModule
 
@@ -172,10 +171,38 @@ class Bert:
         out.update(self._head_state())
         return {k if k.startswith(HEAD_KEYS) else self.prefix + k: v for k, v in out.items()}
 
+    ARCHITECTURE = "BertModel"
+    PIPELINE = "feature-extraction"
+    USAGE = "vectors = {cls}(\"{name}\").encode([\"A sentence.\"])"
+
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and the tokenizer files to
-        ``directory`` in the Hugging Face layout (each file written whole, then renamed)."""
-        return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
+        """Write the model as the Hub shares it (:mod:`gtdsl.models.sharing`): every loaded
+        tensor in ``model.safetensors``, ``config.json``, the tokenizer files, a model card,
+        and for a sentence-embedding folder the sentence-transformers layout; each file is
+        written whole, then renamed."""
+        c = self.config
+        arch = self.ARCHITECTURE
+        if getattr(self, "head_tensors", None):  # a base model keeping a task folder's head
+            listed = self.raw_config.get("architectures")
+            arch = listed[0] if isinstance(listed, list) and listed and \
+                isinstance(listed[0], str) else arch
+        name = Path(directory).resolve().name
+        card = Card(arch, self.KEYS.model, self.PIPELINE,
+                    {"layers": c.layers, "hidden size": c.hidden, "attention heads": c.heads,
+                     "feed-forward size": c.intermediate, "vocabulary": c.vocab,
+                     "positions": c.positions},
+                    f"{type(self).__module__}.{type(self).__name__}",
+                    f"from {type(self).__module__} import {type(self).__name__}\n\n" +
+                    self.USAGE.format(cls=type(self).__name__, name=name))
+        sentence = None
+        if self.sentence_config is not None or (self.dir / "modules.json").is_file():
+            st = self.sentence_config
+            sentence = {"hidden": c.hidden, "max_seq_length": (
+                st.value("max_seq_length") if st is not None else None) or min(
+                    512, self.max_tokens),
+                "do_lower_case": bool(st.value("do_lower_case")) if st is not None else False}
+        return save_folder(self.dir, directory, self.state_dict(), self.raw_config, card,
+                           sentence=sentence)
 
     # ------------------------------------------------------------------ text
     @property
@@ -343,6 +370,7 @@ class Roberta(Bert):
 
     KEYS = ROBERTA_KEYS
     PREFIX = "roberta."
+    ARCHITECTURE = "RobertaModel"
 
     def positions(self, ids: torch.Tensor) -> torch.Tensor:
         pad = self.raw_config.value("pad_token_id")
@@ -392,6 +420,9 @@ class _Classifier(_TaskModel):
     ``classify(texts)``, as transformers' ``...ForSequenceClassification`` and its
     text-classification pipeline."""
 
+    PIPELINE = "text-classification"
+    USAGE = "labels = {cls}(\"{name}\").classify([\"A sentence.\"])"
+
     HEAD: tuple[str, dict[str, Any], str]  # the head's struct, key map, function
 
     def _head_sizes(self) -> dict[str, int]:
@@ -438,6 +469,8 @@ class _MaskedLM(_TaskModel):
 
     MLM: tuple[dict[str, Any], str, str]  # the head's key map, its tied decoder's keys
     MASK_TOKENS = ("[MASK]", "<mask>")
+    PIPELINE = "fill-mask"
+    USAGE = "words = {cls}(\"{name}\").fill_mask(\"Paris is the [MASK] of France.\")"
 
     def _load_head(self, weights: Weights) -> None:
         head_keys, decoder, decoder_bias = self.MLM
@@ -507,6 +540,7 @@ class BertForSequenceClassification(_Classifier):
 
     HEAD = ("PooledClassifier", {"pooler": POOLER, "classifier": weight_bias("classifier")},
             "classify_pooled")
+    ARCHITECTURE = "BertForSequenceClassification"
 
 
 class RobertaForSequenceClassification(_Classifier, Roberta):
@@ -516,6 +550,7 @@ class RobertaForSequenceClassification(_Classifier, Roberta):
     HEAD = ("TokenClassifier", {"dense": weight_bias("classifier.dense"),
                                 "out_proj": weight_bias("classifier.out_proj")},
             "classify_first")
+    ARCHITECTURE = "RobertaForSequenceClassification"
 
 
 class BertForMaskedLM(_MaskedLM):
@@ -525,6 +560,7 @@ class BertForMaskedLM(_MaskedLM):
             "norm": weight_bias("cls.predictions.transform.LayerNorm"),
             "bias": "cls.predictions.bias"},
            "cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
+    ARCHITECTURE = "BertForMaskedLM"
 
 
 class RobertaForMaskedLM(_MaskedLM, Roberta):
@@ -532,6 +568,7 @@ class RobertaForMaskedLM(_MaskedLM, Roberta):
 
     MLM = ({"dense": weight_bias("lm_head.dense"), "norm": weight_bias("lm_head.layer_norm"),
             "bias": "lm_head.bias"}, "lm_head.decoder.weight", "lm_head.decoder.bias")
+    ARCHITECTURE = "RobertaForMaskedLM"
 
     @property
     def _mlm_act(self) -> int:

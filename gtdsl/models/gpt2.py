@@ -24,7 +24,8 @@ import torch
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES
 from gtdsl.models.structs import Weights, f32, flatten, prefixed, weight_bias
-from gtdsl.models.weights import ModelLoadError, read_weights, save_folder
+from gtdsl.models.sharing import Card, save_folder
+from gtdsl.models.weights import ModelLoadError, read_weights
 from gtdsl.models.weights import load_error as _error
 from gtdsl.driver import load
 from gtdsl.types import TList
@@ -217,10 +218,24 @@ class GPT2(search.Decoding):
         return {**{f"transformer.{k}": v for k, v in out.items()},
                 **getattr(self, "head_tensors", {})}
 
+    ARCHITECTURE = "GPT2LMHeadModel"
+    PIPELINE = "text-generation"
+    USAGE = "text = {cls}(\"{name}\").generate_text(\"Once upon a time\", 20)"
+
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the model back as a Hugging Face folder (``config.json``,
-        ``model.safetensors``, the tokenizer and generation files)."""
-        return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
+        """Write the model as the Hub shares it (:mod:`gtdsl.models.sharing`): every loaded
+        tensor, ``config.json``, the tokenizer files, ``generation_config.json`` and a model
+        card; each file is written whole, then renamed."""
+        name = Path(directory).resolve().name
+        card = Card(self.ARCHITECTURE, "GPT-2", self.PIPELINE,
+                    {"layers": self.n_layers, "hidden size": self.hidden,
+                     "attention heads": self.heads, "vocabulary": self.sizes["V"],
+                     "positions": self.sizes["P"]},
+                    f"{type(self).__module__}.{type(self).__name__}",
+                    f"from {type(self).__module__} import {type(self).__name__}\n\n" +
+                    self.USAGE.format(cls=type(self).__name__, name=name))
+        return save_folder(self.dir, directory, self.state_dict(), self.raw_config, card,
+                           generative=self.PIPELINE == "text-generation")
 
     # ------------------------------------------------------------------ running
     def new_cache(self, batch: int, capacity: int) -> KVCache:
@@ -358,6 +373,9 @@ class GPT2ForSequenceClassification(GPT2):
     ``[b, labels]`` and ``classify(texts)``."""
 
     SCORE = "score.weight"
+    ARCHITECTURE = "GPT2ForSequenceClassification"
+    PIPELINE = "text-classification"
+    USAGE = "labels = {cls}(\"{name}\").classify([\"A sentence.\"])"
 
     def _head_sizes(self) -> dict[str, int]:
         from gtdsl.models.config import read_labels

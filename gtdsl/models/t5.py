@@ -27,7 +27,8 @@ import torch
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS, t5_activation
 from gtdsl.models.structs import Stacked, Weights, f32, flatten
-from gtdsl.models.weights import load_error, read_weights, save_folder
+from gtdsl.models.sharing import Card, save_folder
+from gtdsl.models.weights import load_error, read_weights
 from gtdsl.driver import load
 from gtdsl.types import TList
 
@@ -198,9 +199,25 @@ class T5(search.Decoding):
         return out
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the model back as a Hugging Face folder (``config.json``,
-        ``model.safetensors``, the tokenizer and generation files)."""
-        return save_folder(self.dir, directory, self.state_dict(), self.raw_config)
+        """Write the model as the Hub shares it (:mod:`gtdsl.models.sharing`): every loaded
+        tensor, ``config.json``, the tokenizer files, ``generation_config.json`` and a model
+        card; each file is written whole, then renamed."""
+        mt5 = self.raw_config.get("model_type") == "mt5"
+        name = Path(directory).resolve().name
+        card = Card("MT5ForConditionalGeneration" if mt5 else "T5ForConditionalGeneration",
+                    "mT5" if mt5 else "T5", "text2text-generation",
+                    {"encoder layers": self.n_enc, "decoder layers": self.n_dec,
+                     "model size": self.d, "attention heads": self.heads,
+                     "head size": self.d_kv, "feed-forward size": self.d_ff,
+                     "feed-forward": ("gated " if self.gated else "") +
+                     str(self.raw_config.value("feed_forward_proj")).removeprefix("gated-"),
+                     "vocabulary": self.vocab},
+                    "gtdsl.models.t5.T5",
+                    "from gtdsl.models.t5 import T5\n\n"
+                    f"text = T5(\"{name}\").generate_text(\"translate English to German: "
+                    "The house is wonderful.\", 40)")
+        return save_folder(self.dir, directory, self.state_dict(), self.raw_config, card,
+                           generative=True)
 
     # ------------------------------------------------------------------ running
     def _bias(self, table: torch.Tensor, q: int, k: int, bidirectional: bool,

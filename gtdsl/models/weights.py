@@ -34,36 +34,6 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
 MAX_TOKENIZER_BYTES = 256 * 2**20
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
-                   "sentence_bert_config.json", "generation_config.json")
-
-
-def save_folder(source: Path, directory: str | os.PathLike[str],
-                tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
-    """Write a model folder in the Hugging Face layout: ``model.safetensors`` (``tensors`` by
-    key), ``config.json``, and the source folder's tokenizer and generation files; each file
-    is written whole, then renamed into place."""
-    import json
-    import os as _os
-    import shutil
-
-    from gtdsl.runtime.tensorfile import write_safetensors
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    write_safetensors(d / "model.safetensors", {k: v.detach().contiguous()
-                                                for k, v in tensors.items()}, {"format": "pt"})
-    tmp = d / ".config.json.tmp"
-    tmp.write_text(json.dumps(config, indent=2))
-    _os.replace(tmp, d / "config.json")
-    if source.resolve() != d.resolve():
-        for name in TOKENIZER_FILES:
-            if (source / name).is_file():
-                shutil.copyfile(source / name, d / name)
-    return d
-
-
 def load_tokenizer(folder: Path) -> Any:
     """The folder's ``tokenizer.json`` through the ``tokenizers`` package."""
     try:

@@ -1,0 +1,182 @@
+"""Saving a model folder as the Hugging Face Hub shares it.
+
+``save_folder`` writes what transformers' ``save_pretrained`` (and, for sentence embeddings,
+sentence-transformers' ``save``) would: ``model.safetensors`` with every loaded tensor,
+``config.json``, the tokenizer files, a ``generation_config.json`` for a generative model, a
+model card (``README.md``: the model's type, sizes, and how the folder was produced), and for a
+sentence-embedding model the sentence-transformers layout (``modules.json``,
+``1_Pooling/config.json``, ``2_Normalize``, ``sentence_bert_config.json``), so that
+``AutoModel.from_pretrained`` and ``SentenceTransformer`` load the folder and agree with gtdsl.
+
+Every file is written whole under a temporary name in the folder, then renamed into place:
+an interrupted save leaves earlier files as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gtdsl.models.weights import load_error
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
+                   "sentence_bert_config.json", "config_sentence_transformers.json",
+                   "generation_config.json")
+
+GENERATION_KEYS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+"""The keys of config.json a generated ``generation_config.json`` carries (transformers'
+``GenerationConfig.from_model_config`` takes the same from a model config)."""
+
+POOLING = {"word_embedding_dimension": 0, "pooling_mode_cls_token": False,
+           "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
+           "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
+           "pooling_mode_lasttoken": False, "include_prompt": True}
+MODULES = [
+    {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    {"idx": 2, "name": "2", "path": "2_Normalize",
+     "type": "sentence_transformers.models.Normalize"},
+]
+
+
+@dataclass
+class Card:
+    """What the model card says: the architecture (``BertForMaskedLM``), the kind
+    (``BERT``), the Hub's ``pipeline_tag``, the sizes by name, the class that saved it."""
+
+    architecture: str
+    kind: str
+    pipeline_tag: str
+    sizes: dict[str, Any]
+    saved_by: str
+    usage: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+def save_folder(source: Path, directory: str | os.PathLike[str],
+                tensors: dict[str, torch.Tensor], config: dict[str, Any], card: Card,
+                generative: bool = False, sentence: dict[str, Any] | None = None) -> Path:
+    """Write a model folder in the Hugging Face layout (see the module's docstring).
+    ``generative``: write a ``generation_config.json`` when ``source`` has none;
+    ``sentence``: the sentence-transformers settings (``max_seq_length``,
+    ``do_lower_case``, ``hidden``) of a sentence-embedding model."""
+    d = Path(directory)
+    try:
+        if d.exists() and not d.is_dir():
+            raise load_error(f"`{d}` exists and is not a folder", path=str(d),
+                             help="give a new or existing folder to save into")
+        d.mkdir(parents=True, exist_ok=True)
+        same = source.resolve() == d.resolve()
+        from gtdsl.runtime.tensorfile import write_safetensors
+
+        write_safetensors(d / "model.safetensors", {k: v.detach().contiguous()
+                                                    for k, v in tensors.items()},
+                          {"format": "pt"})
+        config = dict(config)
+        config.setdefault("architectures", [card.architecture])
+        _write(d / "config.json", _json(config))
+        if not same:
+            for name in TOKENIZER_FILES:
+                if (source / name).is_file() and not (source / name).is_symlink():
+                    _copy(source / name, d / name)
+        if generative and not (d / "generation_config.json").exists():
+            from gtdsl.models.search import SETTINGS
+
+            # as transformers' GenerationConfig.from_model_config: the token ids and any
+            # generation setting config.json holds (a legacy folder's), so the folder decodes
+            # as before
+            gen = {k: config[k] for k in (*GENERATION_KEYS, *SETTINGS, "length_penalty",
+                                          "early_stopping") if config.get(k) is not None}
+            _write(d / "generation_config.json", _json({"_from_model_config": True, **gen}))
+        if sentence is not None:
+            _sentence_layout(d, sentence)
+        _write(d / "README.md", model_card(card, tensors, source,
+                                           sentence is not None, d))
+    except OSError as e:
+        raise load_error(f"cannot save the model to `{d}`: {e.strerror or e}",
+                         path=str(d), help="check that the folder can be written") from None
+    return d
+
+
+def _sentence_layout(d: Path, sentence: dict[str, Any]) -> None:
+    """sentence-transformers' files: the transformer, mean pooling, normalization."""
+    _write(d / "modules.json", _json(MODULES))
+    (d / "1_Pooling").mkdir(exist_ok=True)
+    _write(d / "1_Pooling" / "config.json",
+           _json({**POOLING, "word_embedding_dimension": sentence["hidden"]}))
+    (d / "2_Normalize").mkdir(exist_ok=True)
+    if not (d / "sentence_bert_config.json").exists():
+        _write(d / "sentence_bert_config.json",
+               _json({"max_seq_length": sentence["max_seq_length"],
+                      "do_lower_case": sentence["do_lower_case"]}))
+
+
+def model_card(card: Card, tensors: dict[str, torch.Tensor], source: Path, sentence: bool,
+               d: Path) -> str:
+    """``README.md``: YAML front matter as the Hub reads it, then the model's type, sizes,
+    parameter count and how the folder was produced and can be loaded."""
+    from gtdsl._version import __version__
+
+    params = sum(t.numel() for t in tensors.values())
+    library = "sentence-transformers" if sentence else "transformers"
+    tags = ["gtdsl", card.kind.lower().replace("-", ""), *card.tags] + \
+        (["sentence-transformers", "sentence-similarity"] if sentence else [])
+    lines = ["---", f"library_name: {library}",
+             f"pipeline_tag: {'sentence-similarity' if sentence else card.pipeline_tag}",
+             "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], "---", "",
+             f"# {d.resolve().name}", "",
+             f"A {card.kind} model (`{card.architecture}`) saved by gtdsl {__version__} with "
+             f"`{card.saved_by}.save`, from the folder `{source.resolve().name}`.", "",
+             "| | |", "|---|---|", f"| architecture | `{card.architecture}` |",
+             *[f"| {k} | {v} |" for k, v in card.sizes.items()],
+             f"| parameters | {params:,} in {len(tensors)} tensors (`model.safetensors`) |", "",
+             "## How to use", "", "```python", card.usage.strip(), "```", ""]
+    if sentence:
+        lines += ["With sentence-transformers (the same vectors):", "", "```python",
+                  "from sentence_transformers import SentenceTransformer", "",
+                  f"vectors = SentenceTransformer(\"{d.resolve().name}\").encode([\"A sentence.\"])",
+                  "```", ""]
+    lines += ["With transformers:", "", "```python",
+              f"from transformers import {card.architecture}", "",
+              f"model = {card.architecture}.from_pretrained(\"{d.resolve().name}\")", "```", ""]
+    return "\n".join(lines)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` written whole under a temporary name beside ``path``, then renamed to it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _copy(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-", suffix=dst.suffix)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+__all__ = ["Card", "TOKENIZER_FILES", "model_card", "save_folder"]
