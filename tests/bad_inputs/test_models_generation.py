@@ -429,3 +429,35 @@ def test_the_generate_command_caps_its_counts(tmp_path: Path, flags: list[str]) 
     assert main(["generate", str(folder), "w5 w9", *flags], out, err) == 2
     assert "GT0906" in err.getvalue() and "at most" in err.getvalue()
     assert out.getvalue() == ""
+
+
+def test_a_prompt_longer_than_the_positions_says_the_limit(tmp_path: Path) -> None:
+    """From the Python API (ids or text, generating, streaming or scoring) and from the
+    command line: a diagnostic that names the model's 16 positions, never a torch error."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    folder, _ = _gpt2(tmp_path)
+    tok = Tokenizer(WordLevel({f"w{i}": i for i in range(31)}, unk_token="w0"))
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(folder / "tokenizer.json"))
+    model = GPT2(folder)
+    long_ids = torch.randint(1, 31, (1, 20), generator=torch.Generator().manual_seed(0))
+    long_text = " ".join(f"w{i}" for i in range(1, 21))
+    for call in (lambda: model.generate(long_ids, 1),
+                 lambda: model.generate(long_ids[:, :12], 8, do_sample=True),
+                 lambda: list(model.stream(long_ids, 2)),
+                 lambda: model.beam_search(long_ids, 2, 2),
+                 lambda: model.logits(long_ids),
+                 lambda: model.generate_text(long_text, 2),
+                 lambda: model.generate_text(" ".join(f"w{i}" for i in range(1, 11)), 10)):
+        with pytest.raises(GtdslError) as info:
+            call()
+        assert "16 positions" in str(info.value), str(info.value)
+        assert info.value.diagnostic.location
+    for text, n in ((long_text, 2), ("w5 w6 w7", 20)):
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["generate", str(folder), text, "--max-new-tokens", str(n)], out, err) == 2
+        assert "16 positions" in err.getvalue() and "Traceback" not in err.getvalue()
+        assert out.getvalue() == ""
