@@ -42,6 +42,11 @@ _GROWS = ("add", "sub", "mul", "pow", "floor_divide", "remainder")
 _MAX_SIZE_TERMS = 256  # terms of a size polynomial the checker tracks
 
 
+def _empty(v: V) -> bool:
+    """Whether ``v`` is the literal ``[]`` (its element type says nothing)."""
+    return isinstance(v.value, tuple) and not v.value
+
+
 class ExprChecker(CallChecker):
     def expr(self, e: ast.Expr, env: dict[str, V], expected: Type | None = None) -> V:
         if isinstance(e, ast.BinOp) and expected is not None and e.op is not ast.BinOpKind.MATMUL:
@@ -529,6 +534,15 @@ class ExprChecker(CallChecker):
         for v in (left, right):  # an operand already in error: reported once, where it was
             if isinstance(v.type, TDyn) and v.type.reason is DynReason.ERROR:
                 return self.dyn_error(span)
+        if name == "add" and isinstance(left.type, TList) and isinstance(right.type, TList):
+            return self.list_cat(left, right, span)
+        if isinstance(left.type, TList) or isinstance(right.type, TList):
+            lst, other = (left, right) if isinstance(left.type, TList) else (right, left)
+            return self.error("GT2016", f"`{SYMBOLS.get(name, name)}` on a list takes a list "
+                              f"on both sides, got {left.type} and {right.type}", other.span,
+                              f"this has type {other.type}",
+                              help="lists are concatenated: to add an element `x`, write "
+                              "`xs + [x]`")
         if name in _GROWS and isinstance(left.type, TScalar) and isinstance(
                 right.type, TScalar) and left.type.kind is ScalarKind.INT and \
                 right.type.kind is ScalarKind.INT:
@@ -537,6 +551,20 @@ class ExprChecker(CallChecker):
                 return out
             left, right = out
         return self.op_call(name, [left, right], {}, span, SYMBOLS.get(name))
+
+    def list_cat(self, left: V, right: V, span: Span | None) -> V:
+        """``xs + ys`` on two lists: a new list of the elements of both (the element type is
+        the join of theirs, as in a list literal), so that a loop can build a list:
+        ``ks = ks + [k]``."""
+        assert isinstance(left.type, TList) and isinstance(right.type, TList)
+        elem = right.type.elem if _empty(left) else left.type.elem if _empty(right) else \
+            join(left.type.elem, right.type.elem)
+        t = TList(elem)
+        out = self.var("list", t)
+        self.emit(Op.LIST_CAT, (left.atom, right.atom), (out,), span=span)
+        value = left.value + right.value if isinstance(left.value, tuple) and isinstance(
+            right.value, tuple) else UNKNOWN
+        return V(t, out, value=value, span=span)
 
     def fold(self, name: str, left: V, right: V, span: Span | None) -> V | tuple[V, V]:
         """Python arithmetic on two ints: folded to a constant when both are constants, an

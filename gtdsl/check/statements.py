@@ -241,7 +241,9 @@ class StmtChecker(ExprChecker):
             cv = self.var(n, env[n].type)
             binders.append(cv)
             carried_in[n] = cv
-            inner[n] = env[n].but(atom=cv)
+            # its value before the loop is not its value in later trips: `i = i + 1` must
+            # not fold from `i: int = 0` (nor a list's elements be read from before the loop)
+            inner[n] = env[n].but(atom=cv, value=UNKNOWN)
         self.blocks.append([])
         self.assign(st.target, V(elem, item, span=st.target.span), inner)
         outer_trips = self.trips

@@ -45,6 +45,7 @@ class Op(enum.Enum):
     GET_ITEM = "get_item"  # out = in[params.index] for tuples and lists
     TUPLE = "tuple"  # out = (in, ...)
     LIST = "list"  # out = [in, ...]
+    LIST_CAT = "list_cat"  # out = in0 + in1 on lists (a new list)
     ATTR = "attr"  # out = metadata of a tensor: params.attr in shape, ndim, dtype, device
     GETATTR = "getattr"  # out = the public attribute params.attr of an unchecked value
     COMPARE = "compare"  # out = in0 <params.op> in1 on Python values (operator table)
@@ -236,8 +237,8 @@ class Op(enum.Enum):
 STRUCTURAL: frozenset[Op] = frozenset(
     op for op in Op if op.name in (
         "CHECK_CAST", "CHECK_OP", "CONST", "CALL", "EXTERN", "GET_FIELD", "GET_ITEM", "TUPLE",
-        "LIST", "ATTR", "GETATTR", "COMPARE", "BOOL_OP", "RANGE", "SLICE", "ASSERT", "NOT",
-        "UNARY", "KERNEL", "IF", "FOR", "YIELD", "RETURN"))
+        "LIST", "LIST_CAT", "ATTR", "GETATTR", "COMPARE", "BOOL_OP", "RANGE", "SLICE", "ASSERT",
+        "NOT", "UNARY", "KERNEL", "IF", "FOR", "YIELD", "RETURN"))
 
 
 def op_for(name: str) -> Op:

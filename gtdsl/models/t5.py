@@ -4,8 +4,10 @@ generation.
 The loader maps Hugging Face keys to the parameter structs, checking every tensor against
 its field; the shared embedding is read once (``encoder.embed_tokens`` and
 ``decoder.embed_tokens`` are copies of ``shared``) and the tied output head is not read.
-Only block 0 of each stack holds the relative position bias table, as in the file; the
-buckets are computed here exactly as transformers computes them.
+Only block 0 of each stack holds the relative position bias table, as in the file. The
+forward passes (the layer loops, the relative position buckets and biases, the masks, the
+decoder's key/value cache) are ``t5.gt``'s ``encode``, ``decode`` and ``step``; this file
+holds the key map, the config reading and the tokenizer.
 
 The output head is ``lm_head.weight`` when the file holds one (an untied head, T5 v1.1's),
 else the shared table; the decoder's output is scaled by ``d_model ** -0.5`` before it when
@@ -17,7 +19,6 @@ self-attention and the decoder's cross-attention.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,6 @@ from gtdsl.driver import load
 from gtdsl.types import TList
 
 HERE = Path(__file__).resolve().parent
-NEG = -1e9  # an additive mask: exp underflows to exactly 0
 COPIES = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")  # of shared.weight
 HEAD = "lm_head.weight"  # an untied output head (else the head is shared.weight)
 
@@ -77,24 +77,6 @@ def _keys(n_enc: int, n_dec: int, gated: bool) -> dict[str, Any]:
             "enc_final": {"weight": "encoder.final_layer_norm.weight"},
             "dec_final": {"weight": "decoder.final_layer_norm.weight"},
             "shared": "shared.weight", "enc_rel": f"encoder.{rel}", "dec_rel": f"decoder.{rel}"}
-
-
-def relative_buckets(rel: torch.Tensor, bidirectional: bool, num_buckets: int,
-                     max_distance: int) -> torch.Tensor:
-    """transformers' T5Attention._relative_position_bucket."""
-    buckets = torch.zeros_like(rel)
-    if bidirectional:
-        num_buckets //= 2
-        buckets += (rel > 0).long() * num_buckets
-        rel = rel.abs()
-    else:
-        rel = -torch.min(rel, torch.zeros_like(rel))
-    max_exact = num_buckets // 2
-    is_small = rel < max_exact
-    large = max_exact + (torch.log(rel.float() / max_exact) / math.log(max_distance / max_exact)
-                         * (num_buckets - max_exact)).long()
-    large = torch.min(large, torch.full_like(large, num_buckets - 1))
-    return buckets + torch.where(is_small, rel, large)
 
 
 class T5(search.Decoding):
@@ -220,48 +202,33 @@ class T5(search.Decoding):
                            generative=True)
 
     # ------------------------------------------------------------------ running
-    def _bias(self, table: torch.Tensor, q: int, k: int, bidirectional: bool,
-              offset: int = 0) -> torch.Tensor:
-        """The position bias [1, H, q, k] for queries at offset, offset + 1, ..."""
-        rel = torch.arange(k)[None, :] - (torch.arange(q) + offset)[:, None]
-        b = relative_buckets(rel, bidirectional, self.buckets, self.max_distance)
-        return table[b].permute(2, 0, 1)[None]  # [1, H, q, k]
+    # the forward passes are t5.gt's `encode`, `decode` and `step`: the layer loops, the
+    # relative position biases, the masks and the decoder's cache; here, their arguments
+    def _mask(self, mask: torch.Tensor | None, ids: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(ids) if mask is None else mask
+
+    @property
+    def _buckets(self) -> dict[str, Any]:
+        """The bucket settings, and ``K`` (which only the layers' ``H*K`` would bind: given,
+        the call's entry checks the layers in generated code)."""
+        return {"num_buckets": self.buckets, "max_distance": self.max_distance,
+                "K": self.d_kv}
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The encoder's output for ``ids`` [b, s]; ``mask`` [b, s] (1 real, 0 padding) hides
         the padding from the self-attention."""
-        b, s = ids.shape
-        bias = self._bias(self.enc_rel, s, s, True) + self._keys(mask, b, s)[:, None, None, :]
-        bias = bias.expand(b, self.heads, s, s).contiguous()
-        x = self.module.lookup(self.shared, ids)
-        for p in self.encoder:
-            x = self.module.encoder_layer(p, x, bias, self.eps, self.act, **self._kw)
-        return self.module.rms(self.enc_final, x, self.eps)
-
-    @staticmethod
-    def _keys(mask: torch.Tensor | None, b: int, s: int) -> torch.Tensor:
-        """The additive bias [b, s] of a padding mask over s keys."""
-        return torch.zeros(b, s) if mask is None else (1.0 - mask.float()) * NEG
-
-    @property
-    def _kw(self) -> dict[str, int]:
-        return {"H": self.heads, "K": self.d_kv}
+        return self.module.encode(self.shared, self.enc_final, self.enc_rel, ids,
+                                  self._mask(mask, ids), self.encoder, self.eps, self.act,
+                                  **self._buckets)
 
     def decode(self, dec_ids: torch.Tensor, enc: torch.Tensor,
                mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [b, t, V] for the decoder tokens ``dec_ids`` [b, t] over the encoder's output
         ``enc`` [b, s]; ``mask`` [b, s] is the input's padding mask."""
-        b, t = dec_ids.shape
-        s = enc.shape[1]
-        causal = torch.triu(torch.full((t, t), NEG), 1)
-        self_bias = (self._bias(self.dec_rel, t, t, False) + causal).expand(
-            b, self.heads, t, t).contiguous()
-        cross = self._keys(mask, b, s)[:, None, None, :].expand(b, self.heads, t, s).contiguous()
-        y = self.module.lookup(self.shared, dec_ids)
-        for p in self.decoder:
-            y = self.module.decoder_layer(p, y, enc, self_bias, cross, self.eps, self.act,
-                                          **self._kw)
-        return self.module.lm_logits(self.head, self.dec_final, y, self.eps, self.output_scale)
+        mask = torch.ones(enc.shape[:2], dtype=torch.int64) if mask is None else mask
+        return self.module.decode(self.shared, self.head, self.dec_final, self.dec_rel,
+                                  dec_ids, enc, mask, self.decoder, self.eps, self.act,
+                                  self.output_scale, **self._buckets)
 
     def logits(self, ids: torch.Tensor, dec_ids: torch.Tensor,
                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -283,29 +250,25 @@ class T5(search.Decoding):
         """Logits for ``dec_ids`` [b, s] after the cached decoder tokens, and the grown
         self-attention cache (one key/value pair per decoder layer); ``mask`` [b, u] is the
         input's padding mask."""
-        return self._step(dec_ids, enc, cache, self._keys(mask, enc.shape[0], enc.shape[1]))
+        mask = torch.ones(enc.shape[:2], dtype=torch.int64) if mask is None else mask
+        keys = self.module.padding_bias(mask)
+        state = None if cache is None else ([k for k, _ in cache], [v for _, v in cache])
+        logits, (ks, vs) = self._step(dec_ids, enc, state, keys)
+        return logits, list(zip(ks, vs))
 
     def _step(self, dec_ids: torch.Tensor, enc: torch.Tensor,
-              cache: list[tuple[torch.Tensor, torch.Tensor]] | None, keys: torch.Tensor
+              cache: tuple[list[torch.Tensor], list[torch.Tensor]] | None, keys: torch.Tensor
               ) -> tuple[torch.Tensor, Any]:
-        b, s = dec_ids.shape
-        u = enc.shape[1]
+        """``step`` with the cache as the keys and the values of every layer, and the input's
+        padding as its bias ``keys`` [b, u]."""
         if cache is None:
-            empty = torch.zeros(b, self.heads, 0, self.d_kv)
-            cache = [(empty, empty) for _ in self.decoder]
-        t = cache[0][0].shape[2]
-        causal = torch.triu(torch.full((s, t + s), NEG), t + 1)
-        self_bias = (self._bias(self.dec_rel, s, t + s, False, t) + causal).expand(
-            b, self.heads, s, t + s).contiguous()
-        cross = keys[:, None, None, :].expand(b, self.heads, s, u).contiguous()
-        y = self.module.lookup(self.shared, dec_ids)
-        grown = []
-        for p, (pk, pv) in zip(self.decoder, cache):
-            y, k, v = self.module.decoder_step(p, y, pk, pv, enc, self_bias, cross, self.eps,
-                                               self.act, **self._kw)
-            grown.append((k, v))
-        return self.module.lm_logits(self.head, self.dec_final, y, self.eps,
-                                     self.output_scale), grown
+            empty = [torch.zeros(dec_ids.shape[0], self.heads, 0, self.d_kv)] * self.n_dec
+            cache = (empty, empty)
+        logits, ks, vs = self.module.step(self.shared, self.head, self.dec_final, self.dec_rel,
+                                          dec_ids, cache[0], cache[1], enc, keys, self.decoder,
+                                          self.eps, self.act, self.output_scale,
+                                          **self._buckets)
+        return logits, (ks, vs)
 
     @property
     def _vocab(self) -> int:
@@ -319,7 +282,7 @@ class T5(search.Decoding):
         padding bias repeated for the beams), then the decoder one token per step with its
         self-attention cache reordered to follow the beams."""
         enc = self.encode(ids, mask)
-        keys = self._keys(mask, *ids.shape)
+        keys = self.module.padding_bias(self._mask(mask, ids))
         first = settings.get("decoder_start_token_id")
         start = torch.full((ids.shape[0], 1), self.start if first is None else first,
                            dtype=torch.int64)
@@ -328,9 +291,9 @@ class T5(search.Decoding):
             enc = enc.repeat_interleave(beams, 0)
             keys = keys.repeat_interleave(beams, 0)
 
-        def run(tokens: torch.Tensor, kv: search.Cache) -> tuple[torch.Tensor, search.Cache]:
+        def run(tokens: torch.Tensor, kv: Any) -> tuple[torch.Tensor, Any]:
             return self._step(tokens, enc, kv, keys)
         return start, logits[:, -1], search.cached(run, cache, beams)
 
 
-__all__ = ["T5", "relative_buckets"]
+__all__ = ["T5"]

@@ -421,6 +421,9 @@ class _Gen:
             self.emit(f"if not {e}: {self.slow}")
             self.emit(f"{first} = {e}[0]")
             self.value(first, t.elem)
+            # the first element's equations (``G*F`` of a field bound by a later field) are
+            # solved now, so that the other elements compare against known sizes
+            self.solve()
             rest = f"{e}[1:]"
         else:
             rest = e

@@ -176,6 +176,8 @@ def _value(prog: Program, fr: Frame, e: Eqn, ins: list[Any]) -> Any:
         return tuple(ins)
     if op is Op.LIST:
         return list(ins)
+    if op is Op.LIST_CAT:
+        return [*ins[0], *ins[1]]
     if op is Op.NOT:
         return not ins[0]
     if op is Op.UNARY:

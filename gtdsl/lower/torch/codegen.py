@@ -339,6 +339,8 @@ def _expr(ctx: _Ctx, e: Eqn, ins: list[str]) -> str:
         return f"({', '.join(ins)},)" if len(ins) == 1 else f"({', '.join(ins)})"
     if op is Op.LIST:
         return f"[{', '.join(ins)}]"
+    if op is Op.LIST_CAT:
+        return f"[*{ins[0]}, *{ins[1]}]"
     if op is Op.NOT:
         return f"not {ins[0]}"
     if op is Op.UNARY:

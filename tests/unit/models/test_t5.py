@@ -12,18 +12,18 @@ import pytest
 import torch
 
 import gtdsl
-from gtdsl.models.t5 import HERE, T5, relative_buckets
+from gtdsl.models.t5 import HERE, T5
 from gtdsl.models.weights import ModelLoadError
 from gtdsl.runtime.tensorfile import read_safetensors, write_safetensors
 from tests.unit.models.hf import check_beam_grid, check_masked_generation, padded, save_folder
 
 
 def _folder(tmp_path: Path, seed: int, factor: float = 1.0, dec_layers: int = 2,
-            eos: int | None = 1, vocab: int = 53, **config):
+            eos: int | None = 1, vocab: int = 53, layers: int = 2, **config):
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=vocab, d_model=24, d_kv=6, d_ff=40, num_layers=2,
+    cfg = T5Config(vocab_size=vocab, d_model=24, d_kv=6, d_ff=40, num_layers=layers,
                    num_decoder_layers=dec_layers, num_heads=3, relative_attention_num_buckets=8,
                    relative_attention_max_distance=20, decoder_start_token_id=0, pad_token_id=0,
                    eos_token_id=eos, feed_forward_proj="relu", initializer_factor=factor,
@@ -36,13 +36,32 @@ def test_model_file_checks_statically() -> None:
     assert gtdsl.check(HERE / "t5.gt") == []
 
 
-def test_buckets_equal_transformers() -> None:
+@pytest.mark.parametrize("buckets,distance", [(32, 128), (8, 20), (16, 32), (6, 7), (64, 300)])
+def test_buckets_equal_transformers(buckets: int, distance: int) -> None:
+    """t5.gt's ``relative_buckets`` (the position bias's buckets, computed in gtdsl) equals
+    transformers' on every relative position up to 400 either way."""
     from transformers.models.t5.modeling_t5 import T5Attention
 
-    rel = torch.arange(40)[None, :] - torch.arange(40)[:, None]
+    module = gtdsl.load(HERE / "t5.gt")
+    rel = torch.arange(400)[None, :] - torch.arange(400)[:, None]
     for bidirectional in (True, False):
-        want = T5Attention._relative_position_bucket(rel, bidirectional, 32, 128)
-        assert torch.equal(relative_buckets(rel, bidirectional, 32, 128), want)
+        want = T5Attention._relative_position_bucket(rel, bidirectional, buckets, distance)
+        got = module.relative_buckets(rel, bidirectional, buckets, distance)
+        assert torch.equal(got, want)
+        assert len(got.unique()) > buckets // 4  # the buckets are exercised
+
+
+def test_a_deep_decoder_generates_as_transformers(tmp_path: Path) -> None:
+    """Four decoder layers: the cache of each layer (a list built by t5.gt's ``step``) goes
+    back to its own layer at the next step."""
+    folder, hf = _folder(tmp_path, 9, 4.0, dec_layers=4, layers=4)
+    ours = T5(folder)
+    ids = torch.randint(2, 53, (2, 7), generator=torch.Generator().manual_seed(9))
+    for beams in (1, 3):
+        want = hf.generate(ids, max_new_tokens=9, num_beams=beams, do_sample=False)
+        got = ours.generate(ids, 9) if beams == 1 else ours.beam_search(ids, 9, beams)
+        assert torch.equal(got, want)
+        assert len(set(got[:, 1:].flatten().tolist())) > 3
 
 
 @pytest.mark.parametrize("seed", [0, 1])
