@@ -1,5 +1,6 @@
-"""GPT-2 from a Hugging Face-layout folder, run by ``gpt2.gt``, with a KV cache, greedy
-generation and beam search.
+"""GPT-2 from a Hugging Face-layout folder, run by ``gpt2.gt``: the forward pass (the block
+loop, the attention bias, the position ids, the key/value cache) is ``gpt2.gt``'s ``run``;
+this file holds the key map, the config reading and the tokenizer.
 
 The loader maps Hugging Face keys (with or without the ``transformer.`` prefix of
 GPT2LMHeadModel) to the parameter structs and checks every tensor against its field's type;
@@ -41,94 +42,8 @@ TIED = "lm_head.weight"  # the output head is the token embeddings: a copy is no
 # transformers' ACT2FN names -> the codes of `activation` in blocks.gt (prelu and xielu, with
 # learned parameters, are refused)
 ACTIVATIONS = ACTIVATION_CODES
-NEG = -1e9  # the additive bias of a masked key: exp underflows to exactly 0
 BUFFERS = (".attn.bias", ".attn.masked_bias")  # the attention mask buffers, not read
 HEADS = ("score.", "qa_outputs.", "classifier.")  # task heads' tensors
-
-
-def attention_bias(keys: torch.Tensor, s: int) -> torch.Tensor:
-    """The additive bias ``[b, 1, s, t + s]`` of s new tokens after t cached ones: ``keys``
-    ``[b, t + s]`` masks padding, and query i sees the keys 0 .. t + i (one new token sees
-    every key: the padding bias alone)."""
-    if s == 1:
-        return keys[:, None, None, :]
-    t = keys.shape[1] - s
-    causal = torch.triu(torch.full((s, t + s), NEG), t + 1)  # key j > t + i is in the future
-    return (causal + keys[:, None, :]).unsqueeze(1)
-
-
-class KVCache:
-    """The keys and values of every layer in one preallocated tensor
-    ``[2, layers, rows, H, capacity, K]``, filled for the first ``length`` tokens. A step
-    writes its new keys and values in place after the cached ones and the blocks read views
-    of the filled part, so no token copies the cache. ``reorder`` (beam search) gathers the
-    rows into a second buffer of the same size and swaps the two; the first ``shared``
-    positions, equal in every row a reorder mixes (a prompt's, repeated for its beams), are
-    not copied."""
-
-    def __init__(self, layers: int, rows: int, heads: int, kdim: int, capacity: int) -> None:
-        self._use(torch.empty(2, layers, rows, heads, capacity, kdim))
-        self.length = 0
-        self.shared = 0
-        self._spare: torch.Tensor | None = None
-
-    def _use(self, data: torch.Tensor) -> None:
-        """Hold ``data``, with a view of each layer's keys and values ``[2, rows, H,
-        capacity, K]`` (made once per buffer, not per token)."""
-        self.data = data
-        self._layers = data.unbind(1)
-
-    @classmethod
-    def holding(cls, cache: list[tuple[torch.Tensor, torch.Tensor]], capacity: int) -> KVCache:
-        """A cache of ``capacity`` tokens holding ``cache`` (per layer, keys and values
-        ``[rows, H, t, K]``)."""
-        rows, heads, t, kdim = cache[0][0].shape
-        out = cls(len(cache), rows, heads, kdim, capacity)
-        if t:
-            for layer, (k, v) in zip(out._layers, cache):
-                layer[0, :, :, :t] = k
-                layer[1, :, :, :t] = v
-        out.length = t
-        return out
-
-    def write(self, layer: int, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write the new keys and values ``kv`` ``[2, rows, H, s, K]`` of ``layer`` after the
-        cached tokens; the keys and values of all ``length + s`` tokens, as views."""
-        end = self.length + kv.shape[-2]
-        both = self._layers[layer]
-        both[:, :, :, self.length:end] = kv
-        filled = both[:, :, :, :end]
-        return filled[0], filled[1]
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        """Row i continues row ``rows[i]`` (a row whose first ``shared`` positions equal
-        row i's)."""
-        start, t = self.shared, self.length
-        if self._spare is None:
-            self._spare = torch.empty_like(self.data)
-            self._spare[..., :start, :] = self.data[..., :start, :]
-        torch.index_select(self.data[..., start:t, :], 2, rows,
-                           out=self._spare[..., start:t, :])
-        old = self.data
-        self._use(self._spare)
-        self._spare = old
-
-    def repeated(self, times: int) -> KVCache:
-        """A cache of the same capacity with each row repeated ``times`` times in a row (the
-        beams of a prompt): the positions cached so far are shared by each row's copies."""
-        _, layers, rows, heads, capacity, kdim = self.data.shape
-        out = KVCache(layers, rows * times, heads, kdim, capacity)
-        t = out.length = out.shared = self.length
-        torch.index_select(self.data[..., :t, :], 2,
-                           torch.arange(rows).repeat_interleave(times),
-                           out=out.data[..., :t, :])
-        return out
-
-    def tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per layer, the keys and values of the cached tokens ``[rows, H, length, K]``
-        (views)."""
-        t = self.length
-        return [(layer[0, :, :, :t], layer[1, :, :, :t]) for layer in self._layers]
 
 
 class GPT2(search.Decoding):
@@ -238,35 +153,28 @@ class GPT2(search.Decoding):
                            generative=self.PIPELINE == "text-generation")
 
     # ------------------------------------------------------------------ running
-    def new_cache(self, batch: int, capacity: int) -> KVCache:
-        """An empty preallocated cache of ``batch`` rows for up to ``capacity`` tokens."""
-        return KVCache(self.n_layers, batch, self.heads, self.hidden // self.heads, capacity)
-
     def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The cache ``step`` takes before the first token: per layer, keys and values of no
+        """The cache ``step`` takes before the first token: per block, keys and values of no
         token."""
-        return self.new_cache(batch, 0).tensors()
+        empty = torch.zeros(batch, self.heads, 0, self.hidden // self.heads)
+        return [(empty, empty)] * self.n_layers
 
-    def _run(self, ids: torch.Tensor, positions: torch.Tensor, cache: KVCache,
-             bias: torch.Tensor, last_only: bool = False, hidden: bool = False
-             ) -> torch.Tensor:
-        """The blocks over ``ids`` [b, s] at ``positions`` [b, s] after the ``cache.length``
-        cached tokens; ``bias`` [b, 1, s, t + s] masks the keys (causality and padding). Each
-        block's new keys and values are written into the cache in place; the logits are
-        those of the last position only when ``last_only``."""
-        kw = dict(H=self.sizes["H"], K=self.sizes["K"])
-        m, eps, act = self.module, self.eps, self.act
-        x = self.module.embed(self.embeddings, ids, positions)
-        for layer, (p, scale) in enumerate(zip(self.blocks, self.scales)):
-            qkv = m.attention_input(p, x, eps, **kw)
-            k, v = cache.write(layer, qkv[1:])
-            x = m.block(p, x, qkv[0], k, v, bias, eps, scale, act, **kw)
-        cache.length += ids.shape[1]
-        if last_only:
-            x = x[:, -1:]
-        if hidden:  # the hidden states the task heads read
-            return m.final_norm(self.ln_f, x, eps)
-        return m.logits(self.embeddings, self.ln_f, x, eps)
+    # the forward pass is gpt2.gt's `run` (the block loop, the bias, the cache): here, its
+    # arguments
+    def _run(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
+             ks: list[torch.Tensor], vs: list[torch.Tensor]
+             ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """``run`` over ``ids`` [b, s] at ``positions`` after the cached keys ``ks`` and
+        values ``vs`` [b, H, t, K] per block; ``mask`` [b, t + s] (1 real, 0 padding).
+        The hidden states before the final norm, and the grown cache."""
+        out: tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]] = self.module.run(
+            self.embeddings, ids, positions, mask, ks, vs, self.blocks, self.scales, self.eps,
+            self.act, H=self.sizes["H"], K=self.sizes["K"])
+        return out
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.module.logits(self.embeddings, self.ln_f, x, self.eps)
+        return out
 
     def step(self, ids: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]],
              attention_mask: torch.Tensor | None = None,
@@ -278,18 +186,13 @@ class GPT2(search.Decoding):
         before each one (0 on padding), as transformers' ``generate`` computes them."""
         t = cache[0][0].shape[2]
         b, s = ids.shape
-        if attention_mask is None:
-            keys = torch.zeros(b, t + s)
-            positions = torch.arange(t, t + s).expand(b, s)
-        else:
-            mask = attention_mask.long()
-            keys = (1.0 - mask.float()) * NEG
-            positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)[:, t:]
-        if position_ids is not None:
-            positions = position_ids
-        grown = KVCache.holding(cache, t + s)
-        out = self._run(ids, positions, grown, attention_bias(keys, s))
-        return out, grown.tensors()
+        mask = torch.ones(b, t + s, dtype=torch.int64) if attention_mask is None else \
+            attention_mask.long()
+        positions = position_ids if position_ids is not None else \
+            self.module.positions_of(mask)[:, t:]
+        x, ks, vs = self._run(ids, positions, mask, [k for k, _ in cache],
+                              [v for _, v in cache])
+        return self._logits(x), list(zip(ks, vs))
 
     def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                position_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -325,39 +228,41 @@ class GPT2(search.Decoding):
                  max_new_tokens: int, settings: dict[str, Any]
                  ) -> tuple[torch.Tensor, torch.Tensor, search.Advance]:
         """The prompt, its next-token logits and the ``advance`` function the decoding loops
-        call. The cache, the padding bias and the positions of every step are preallocated
-        for the prompt and ``max_new_tokens``: the prompt runs once (its cache repeated for
-        the beams), then one token per step, each new token real and one position after the
-        previous one, its keys and values written in place; beam search reorders the cache
-        rows to follow the beams (within a prompt's beams, so the bias and positions, equal
-        for them, stay)."""
+        call. The prompt runs once (its cache repeated for the beams), then one token per
+        step, each new token real and one position after the previous one; beam search
+        reorders the cache rows to follow the beams (within a prompt's beams, so the mask
+        and positions, equal for them, stay)."""
         b, s = ids.shape
+        n = max_new_tokens
         if mask is None:
             mask = torch.ones(b, s, dtype=torch.int64)
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        positions = self.module.positions_of(mask)
         last = positions[:, -1:]
-        if int(last.max()) + max_new_tokens - 1 >= self.sizes["P"]:
+        if int(last.max()) + n - 1 >= self.sizes["P"]:
             raise search.argument_error(
-                "GT3001", f"the prompt ({int(last.max()) + 1} positions) and {max_new_tokens} "
-                f"new tokens exceed the model's {self.sizes['P']} positions",
-                "ask for fewer new tokens")
-        capacity = s + max_new_tokens
-        keys = torch.zeros(b, capacity)  # the new tokens are real: 0
-        keys[:, :s] = (1.0 - mask.float()) * NEG
-        cache = self.new_cache(b, capacity)
-        first = self._run(ids, positions, cache, attention_bias(keys[:, :s], s), last_only=True)
-        ahead = last + torch.arange(1, max_new_tokens + 1)  # [b, n]: the new tokens' positions
+                "GT3001", f"the prompt ({int(last.max()) + 1} positions) and {n} new tokens "
+                f"exceed the model's {self.sizes['P']} positions", "ask for fewer new tokens")
+        empty = [torch.zeros(b, self.heads, 0, self.sizes["K"])] * self.n_layers
+        x, ks, vs = self._run(ids, positions, mask, empty, empty)
+        first = self._logits(x[:, -1:])
+        full = torch.cat([mask, torch.ones(b, n, dtype=torch.int64)], 1)  # new tokens: real
+        ahead = last + torch.arange(1, n + 1)  # [b, n]: the new tokens' positions
         if beams > 1:
-            cache = cache.repeated(beams)
-            keys = keys.repeat_interleave(beams, 0)
+            ks = [k.repeat_interleave(beams, 0) for k in ks]
+            vs = [v.repeat_interleave(beams, 0) for v in vs]
+            full = full.repeat_interleave(beams, 0)
             ahead = ahead.repeat_interleave(beams, 0)
-        bias = keys[:, None, None, :]  # one query: no causal part
+        box = [ks, vs]
 
         def advance(rows: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
+            ks, vs = box
             if rows is not None:
-                cache.reorder(rows)
-            t = cache.length
-            return self._run(tokens, ahead[:, t - s:t - s + 1], cache, bias[..., :t + 1])[:, -1]
+                ks = [k.index_select(0, rows) for k in ks]
+                vs = [v.index_select(0, rows) for v in vs]
+            t = ks[0].shape[2]
+            x, box[0], box[1] = self._run(tokens, ahead[:, t - s:t - s + 1], full[:, :t + 1],
+                                          ks, vs)
+            return self._logits(x)[:, -1]
         return ids, first[:, -1], advance
 
     def _check_prompt(self, ids: torch.Tensor, max_new_tokens: int) -> None:
@@ -415,7 +320,7 @@ class GPT2ForSequenceClassification(GPT2):
         return out
 
     def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               position_ids: torch.Tensor | None = None) -> torch.Tensor:
+                      position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """The final hidden states ``[b, s, hidden]`` (after the final layer norm)."""
         name = f"{type(self).__name__}.hidden_states"
         ids = search.check_ids(name, ids, self.sizes["V"])
@@ -425,12 +330,14 @@ class GPT2ForSequenceClassification(GPT2):
                 "GT3001", f"`ids` of `{name}` has {ids.shape[1]} tokens, more than the "
                 f"model's {self.sizes['P']} positions", "pass fewer tokens")
         b, s = ids.shape
-        keys = torch.zeros(b, s) if mask is None else (1.0 - mask.float()) * NEG
         positions = torch.arange(s).expand(b, s) if position_ids is None else \
             search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
+        empty = [k for k, _ in self.empty_cache(b)]
         with torch.no_grad():
-            return self._run(ids, positions, self.new_cache(b, s), attention_bias(keys, s),
-                             hidden=True)
+            x, _, _ = self._run(ids, positions, torch.ones(b, s, dtype=torch.int64)
+                                if mask is None else mask, empty, empty)
+            out: torch.Tensor = self.module.final_norm(self.ln_f, x, self.eps)
+        return out
 
     def _decoder(self, ids: torch.Tensor, beams: int, mask: torch.Tensor | None,
                  max_new_tokens: int, settings: dict[str, Any]

@@ -337,74 +337,37 @@ def test_activation_codes_equal_transformers_act2fn(backend: str) -> None:
                                    msg=lambda text, name=name: f"{name}: {text}")
 
 
-# ------------------------------------------------------------------ the preallocated cache
-def test_decoding_writes_one_preallocated_cache_in_place(tmp_path: Path) -> None:
-    """Greedy decoding allocates the cache once, for the prompt and every new token, and
-    each step's blocks read views of it (no copy grows it); beam search adds the prompt's
-    cache repeated for the beams and one buffer it reorders into. The tokens are
-    transformers', up to the model's last position, for a left-padded batch."""
-    from gtdsl.models import gpt2
-
+# ------------------------------------------------------------------ the forward pass in gtdsl
+def test_the_forward_pass_and_cache_are_gpt2_gt(tmp_path: Path) -> None:
+    """Every step of decoding is one call of gpt2.gt's ``run``: the prompt once, then one
+    token per step, each growing every block's cache (a list of keys and one of values) by
+    the new tokens. The tokens are transformers', up to the model's last position, for a
+    left-padded batch, greedy and by beam search."""
     folder, hf = _folder(tmp_path, 7, eos=None)
     ours = GPT2(folder)
     ids, mask = padded([9, 4, 6], 9, 61, 0, 7, left=True)
-    made, seen = [], []
-    init, write = gpt2.KVCache.__init__, gpt2.KVCache.write
+    calls: list[tuple[int, int, int]] = []
+    run = ours.module.run
 
-    def counting_init(self, *args):
-        made.append(args)
-        init(self, *args)
-
-    def recording_write(self, layer, kv):
-        k, v = write(self, layer, kv)
-        seen.append((layer, k.shape[2], k.untyped_storage().data_ptr(), k.data_ptr()))
-        return k, v
+    def counting(*args, **kw):
+        x, ks, vs = run(*args, **kw)
+        assert len(ks) == len(vs) == 2  # one per block
+        calls.append((args[1].shape[1], ks[0].shape[0], ks[0].shape[2]))
+        return x, ks, vs
 
     n = 40 - 9  # up to the last of the 40 positions
+    ours.module.run = counting
     try:
-        gpt2.KVCache.__init__, gpt2.KVCache.write = counting_init, recording_write
         got = ours.generate(ids, n, attention_mask=mask)
-        assert made == [(2, 3, 3, 8, 9 + n)]
-        for layer in (0, 1):
-            steps = [s for s in seen if s[0] == layer]
-            assert [s[1] for s in steps] == list(range(9, 9 + n))  # the filled part grows
-            assert len({s[2:] for s in steps}) == 1  # one buffer, the same view start
-        made.clear()
+        assert calls == [(9, 3, 9)] + [(1, 3, 9 + i) for i in range(1, n)]
+        calls.clear()
         beams = ours.beam_search(ids, 12, 3, attention_mask=mask)
-        assert made == [(2, 3, 3, 8, 21), (2, 9, 3, 8, 21)]
+        assert calls[0] == (9, 3, 9) and calls[1:] == [(1, 9, 9 + i) for i in range(1, 12)]
     finally:
-        gpt2.KVCache.__init__, gpt2.KVCache.write = init, write
+        del ours.module.run
     want = hf.generate(ids, attention_mask=mask, max_new_tokens=n, do_sample=False)
     assert torch.equal(got, want), (got.tolist(), want.tolist())
     want = hf.generate(ids, attention_mask=mask, max_new_tokens=12, num_beams=3,
                        do_sample=False)
     assert torch.equal(beams, want), (beams.tolist(), want.tolist())
-
-
-def test_cache_reorder_gathers_rows_after_the_shared_prompt() -> None:
-    """``KVCache.reorder`` equals gathering every row of the whole cache when the rows it
-    mixes share their first ``shared`` positions (a prompt repeated for its beams); writes
-    after a reorder land in the gathered rows."""
-    from gtdsl.models.gpt2 import KVCache
-
-    g = torch.Generator().manual_seed(0)
-    prompt = KVCache(3, 2, 2, 4, 10)
-    for layer in range(3):
-        prompt.write(layer, torch.randn(2, 2, 2, 5, 4, generator=g))
-    prompt.length = 5
-    cache = prompt.repeated(3)  # rows 0-2: prompt 0, rows 3-5: prompt 1
-    assert cache.shared == 5
-    assert torch.equal(cache.data[:, :, 4, :, :5], prompt.data[:, :, 1, :, :5])
-    reference = cache.data[..., :5, :].clone()
-    for step, rows in enumerate(([2, 2, 0, 5, 3, 3], [1, 0, 1, 4, 4, 5], [0, 0, 0, 3, 3, 3])):
-        new = torch.randn(2, 6, 2, 1, 4, generator=g)
-        for layer in range(3):
-            k, v = cache.write(layer, new * max(layer, 1))
-            assert k.shape == (6, 2, 6 + step, 4)
-        cache.length += 1
-        reference = torch.cat([reference, torch.stack([new, new, 2 * new], 1)], -2)
-        cache.reorder(torch.tensor(rows))
-        reference = reference[:, :, rows]
-        assert torch.equal(cache.data[..., :cache.length, :], reference)
-    kv = cache.tensors()
-    assert len(kv) == 3 and torch.equal(kv[1][1], reference[1, 1])
+    assert gtdsl.check(HERE / "gpt2.gt") == []
