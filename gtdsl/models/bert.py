@@ -24,7 +24,7 @@ from gtdsl.models.config import (
     read_sentence_config,
 )
 from gtdsl.models.structs import Weights, flatten, prefixed, weight_bias
-from gtdsl.models.sharing import Card, save_folder
+from gtdsl.models.sharing import Card, save_folder, target
 from gtdsl.models.weights import ModelLoadError, load_error, load_tokenizer, read_weights
 from gtdsl.driver import load
 from gtdsl.runtime.module import CompiledModule
@@ -186,7 +186,7 @@ class Bert:
             listed = self.raw_config.get("architectures")
             arch = listed[0] if isinstance(listed, list) and listed and \
                 isinstance(listed[0], str) else arch
-        name = Path(directory).resolve().name
+        name = target(directory).resolve().name
         card = Card(arch, self.KEYS.model, self.PIPELINE,
                     {"layers": c.layers, "hidden size": c.hidden, "attention heads": c.heads,
                      "feed-forward size": c.intermediate, "vocabulary": c.vocab,
@@ -449,8 +449,8 @@ class _Classifier(_TaskModel):
     def classify(self, texts: list[str]) -> list[dict[str, Any]]:
         """The best label and its score per text, as transformers' text-classification
         pipeline gives them: softmax over the labels, or a sigmoid for one label or a
-        ``multi_label_classification`` problem."""
-        texts = list(texts)
+        ``multi_label_classification`` problem. A string is one text."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             return []
         t = self.tokenize(texts)

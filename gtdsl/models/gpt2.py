@@ -25,7 +25,7 @@ import torch
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES
 from gtdsl.models.structs import Weights, f32, flatten, prefixed, weight_bias
-from gtdsl.models.sharing import Card, save_folder
+from gtdsl.models.sharing import Card, save_folder, target
 from gtdsl.models.weights import ModelLoadError, read_weights
 from gtdsl.models.weights import load_error as _error
 from gtdsl.driver import load
@@ -141,7 +141,7 @@ class GPT2(search.Decoding):
         """Write the model as the Hub shares it (:mod:`gtdsl.models.sharing`): every loaded
         tensor, ``config.json``, the tokenizer files, ``generation_config.json`` and a model
         card; each file is written whole, then renamed."""
-        name = Path(directory).resolve().name
+        name = target(directory).resolve().name
         card = Card(self.ARCHITECTURE, "GPT-2", self.PIPELINE,
                     {"layers": self.n_layers, "hidden size": self.hidden,
                      "attention heads": self.heads, "vocabulary": self.sizes["V"],
@@ -267,9 +267,10 @@ class GPT2(search.Decoding):
 
     def _check_prompt(self, ids: torch.Tensor, max_new_tokens: int) -> None:
         if ids.shape[1] + max_new_tokens > self.sizes["P"]:
-            raise _error(f"{ids.shape[1]} prompt tokens and {max_new_tokens} new ones exceed "
-                         f"the model's {self.sizes['P']} positions", path=str(self.dir),
-                         help="ask for fewer new tokens, or give a shorter prompt")
+            raise search.argument_error(
+                "GT3001", f"{ids.shape[1]} prompt tokens and {max_new_tokens} new ones exceed "
+                f"the model's {self.sizes['P']} positions",
+                "ask for fewer new tokens, or give a shorter prompt")
 
 
 class GPT2ForSequenceClassification(GPT2):
@@ -312,8 +313,6 @@ class GPT2ForSequenceClassification(GPT2):
         else:
             real = (ids != pad).long()
             last = (torch.arange(ids.shape[1]) * real).argmax(-1)
-        if position_ids is None:
-            position_ids = torch.arange(ids.shape[1]).expand(ids.shape)
         h = self.hidden_states(ids, attention_mask, position_ids)
         with torch.no_grad():
             out: torch.Tensor = self.module.score(self.score, h[torch.arange(ids.shape[0]), last])
@@ -330,8 +329,14 @@ class GPT2ForSequenceClassification(GPT2):
                 "GT3001", f"`ids` of `{name}` has {ids.shape[1]} tokens, more than the "
                 f"model's {self.sizes['P']} positions", "pass fewer tokens")
         b, s = ids.shape
-        positions = torch.arange(s).expand(b, s) if position_ids is None else \
-            search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
+        positions = torch.arange(s).expand(b, s)
+        if position_ids is not None:
+            positions = search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
+            if positions.shape != ids.shape:
+                raise search.argument_error(
+                    "GT3001", f"`position_ids` of `{name}` does not match its declared type: "
+                    f"it must be shaped like `ids`, {tuple(ids.shape)}",
+                    "pass one position per token", f"shape {tuple(positions.shape)}")
         empty = [k for k, _ in self.empty_cache(b)]
         with torch.no_grad():
             x, _, _ = self._run(ids, positions, torch.ones(b, s, dtype=torch.int64)
@@ -349,10 +354,10 @@ class GPT2ForSequenceClassification(GPT2):
     def classify(self, texts: list[str]) -> list[dict[str, Any]]:
         """The best label and its score (softmax; a sigmoid for one label or a
         ``multi_label_classification`` problem) per text, one text at a time unless the
-        config has a pad token."""
+        config has a pad token. A string is one text."""
         tok = self.tokenizer()
         out = []
-        for text in texts:
+        for text in ([texts] if isinstance(texts, str) else texts):
             ids = torch.tensor([tok.encode(text).ids], dtype=torch.int64)
             logits = self.logits(ids)[0]
             multi = self.raw_config.get("problem_type") == "multi_label_classification" or \

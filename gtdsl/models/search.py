@@ -148,55 +148,60 @@ def read_generation_config(folder: Path) -> dict[str, Any]:
     return read_json_object(gen)  # a regular file, size-capped, one JSON object
 
 
+def finite(v: Any) -> bool:
+    """Whether ``v`` is a real number (not a bool) that is finite as a float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
 def settings(folder: Path, config: dict[str, Any], vocab: int) -> dict[str, Any]:
-    """Generation settings from a model folder: end and pad tokens from ``config.json``,
-    overridden by ``generation_config.json`` where the folder has one (as transformers reads
-    them), with length penalty and early stopping. End tokens outside the vocabulary are
-    dropped (a config may name one the checkpoint's head cannot emit). A setting of
-    ``NO_OP`` that holds another value in either file is refused (GT0909, naming it)."""
-    extra = read_generation_config(folder)
-    for name, source in (("generation_config.json", extra), ("config.json", config)):
-        bad = [key for key in NO_OP if key in source and not is_no_op(key, source[key])]
-        if bad:
-            message, help = _refusal(bad[0], source[bad[0]])
-            others = tuple(f"also refused: `{k}` {_shown(source[k])}" for k in bad[1:])
-            raise load_error(f"`{name}` {message}", path=str(folder / name), help=help,
-                             notes=(f"key: `{bad[0]}`",) + others)
-    merged = dict(config)
-    merged.update(extra)
-    # transformers takes these from generation_config.json when the folder has one, else
-    # from config.json
-    name, source = ("generation_config.json", extra) if os.path.lexists(
-        folder / "generation_config.json") else ("config.json", config)
+    """Generation settings from a model folder, read as transformers reads them: from
+    ``generation_config.json`` when the folder has one (``config.json`` is then not read for
+    generation), else from ``config.json``; transformers' defaults for what neither says. End
+    tokens outside the vocabulary are dropped (a config may name one the checkpoint's head
+    cannot emit). A setting of ``NO_OP`` that holds another value is refused, and a setting
+    of ``SETTINGS`` outside its rule (GT0909, naming the file and the key)."""
+    path = folder / "generation_config.json"
+    name, source = ("generation_config.json", read_generation_config(folder)) \
+        if os.path.lexists(path) else ("config.json", config)
+    where = str(folder / name)
+    bad = [key for key in NO_OP if key in source and not is_no_op(key, source[key])]
+    if bad:
+        message, help = _refusal(bad[0], source[bad[0]])
+        others = tuple(f"also refused: `{k}` {_shown(source[k])}" for k in bad[1:])
+        raise load_error(f"`{name}` {message}", path=where, help=help,
+                         notes=(f"key: `{bad[0]}`",) + others)
+
+    def refuse(key: str, what: str) -> Exception:
+        return load_error(f"`{name}`: `{key}` is {_shown(source[key])}; it must be {what}",
+                          path=where, notes=(f"key: `{key}`",),
+                          help="fix the value, or remove the key for transformers' default")
     chosen: dict[str, Any] = {}
     for key, (ok, what, default) in SETTINGS.items():
         value = source.get(key)
         if value is not None and not ok(value):
-            raise load_error(f"`{name}`: `{key}` is {_shown(value)}; it must be {what}",
-                             path=str(folder / name), notes=(f"key: `{key}`",),
-                             help="fix the value, or remove the key for transformers' default")
+            raise refuse(key, what)
         chosen[key] = default if value is None else value
-    eos = merged.get("eos_token_id")
+    eos = source.get("eos_token_id")
     ids = [eos] if isinstance(eos, int) else list(eos) if isinstance(eos, list) else []
     ids = [int(i) for i in ids if isinstance(i, int) and 0 <= i < vocab]
-    pad = merged.get("pad_token_id")
-    stop = merged.get("early_stopping", False)
-    penalty = merged.get("length_penalty", 1.0)
-    if stop is None:
-        stop = False
-    if penalty is None:
-        penalty = 1.0
-    if stop not in (True, False, "never") or not isinstance(penalty, (int, float)) \
-            or isinstance(penalty, bool):
-        raise load_error(f"unsupported generation settings: early_stopping {stop!r}, "
-                         f"length_penalty {penalty!r}", path=str(folder),
-                         help="early_stopping is true, false or \"never\"; length_penalty "
-                         "a number")
-    start = merged.get("decoder_start_token_id")
+    pad = source.get("pad_token_id")
+    stop = source.get("early_stopping")
+    penalty = source.get("length_penalty")
+    if stop is not None and stop not in (True, False, "never"):
+        raise refuse("early_stopping", "true, false or \"never\"")
+    if penalty is not None and not finite(penalty):
+        raise refuse("length_penalty", "a finite number")
+    start = source.get("decoder_start_token_id")
     return {"eos_token_id": ids or None,
             "pad_token_id": int(pad) if isinstance(pad, int) and not isinstance(pad, bool)
-            else None,
-            "length_penalty": float(penalty), "early_stopping": stop,
+            and 0 <= pad < 2 ** 63 else None,
+            "length_penalty": 1.0 if penalty is None else float(penalty),
+            "early_stopping": False if stop is None else stop,
             "decoder_start_token_id": start if isinstance(start, int)
             and not isinstance(start, bool) else None, **chosen}
 
@@ -245,17 +250,40 @@ def _pick(scores: torch.Tensor, sample: bool, generator: torch.Generator | None,
           n: int = 1) -> torch.Tensor:
     """The next tokens ``[rows, n]``: the best scores, or (``sample``) drawn without
     replacement from ``softmax(scores)`` as transformers draws them (``torch.multinomial``,
-    the global generator unless ``generator`` is given)."""
+    the global generator unless ``generator`` is given; when fewer than n tokens have a
+    probability above 0, as in beam-search sampling's first step, torch fills the draw with
+    tokens of probability 0, as it does for transformers)."""
     if not sample:
         return scores.topk(n, -1).indices if n > 1 else scores.argmax(-1, keepdim=True)
     probs = torch.softmax(scores, -1)
-    bad = ~torch.isfinite(probs).all(-1) | ((probs > 0).sum(-1) < n)
+    bad = ~torch.isfinite(probs).all(-1) | ~(probs > 0).any(-1)
     if bool(bad.any()):
         row = int(bad.nonzero()[0, 0])
         raise argument_error("GT3001", f"decoding cannot sample: the settings leave row {row} "
-                             f"fewer than {n} tokens with a probability above 0",
+                             "no token with a probability above 0",
                              "loosen top_k, top_p, no_repeat_ngram_size or min_new_tokens")
     return torch.multinomial(probs, n, generator=generator)
+
+
+def _length_norm(length: int, penalty: float) -> float:
+    """``length ** penalty``, the divisor of a hypothesis's score (inf where a float
+    overflows: a penalty of 1e300 ranks every length alike)."""
+    try:
+        return float(length) ** penalty
+    except OverflowError:
+        return math.inf
+
+
+def _stuck(total: torch.Tensor, beams: int) -> None:
+    """Refuse a beam-search step whose settings leave a prompt fewer candidates than beams
+    (every token of every beam banned: no n-gram left, no token before the minimum length)."""
+    short = torch.isfinite(total).sum(-1) < beams
+    if bool(short.any()):
+        row = int(short.nonzero()[0, 0])
+        raise argument_error("GT3001", f"beam search cannot go on: the settings leave prompt "
+                             f"{row} fewer than {beams} candidate tokens",
+                             "loosen no_repeat_ngram_size or min_new_tokens, or use fewer "
+                             "beams")
 
 
 @torch.no_grad()
@@ -382,6 +410,8 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
         if process is not None:
             logp = process(run_seq[:, :, :cur].reshape(batch * beams, cur), logp)
         total = (logp.view(batch, beams, vocab) + run_score[:, :, None]).view(batch, -1)
+        if process is not None:
+            _stuck(total, beams)
         if sample:
             drawn = _pick(total, True, generator, keep)
             top_score, order = total.gather(1, drawn).sort(-1, descending=True)
@@ -410,7 +440,7 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
             cand = torch.take_along_dim(run_seq, src[:, :, None], 1)
             cand[:, :, cur] = token
             run_seq = torch.take_along_dim(cand, pick[:, :, None], 1)
-            norm = top_score / float(cur + 1 - start) ** length_penalty
+            norm = top_score / _length_norm(cur + 1 - start, length_penalty)
             full = fin_done.all(-1, keepdim=True) & (early_stopping is True)
             norm = norm + full.float() * _NEG
             norm = norm + (~improvable).float() * _NEG
@@ -433,7 +463,7 @@ def beam_search(first_logits: torch.Tensor, prompt: torch.Tensor, advance: Advan
                 best_length = max_len - start
             else:
                 best_length = cur - start
-            best_running = run_score[:, :1] / float(best_length) ** length_penalty
+            best_running = run_score[:, :1] / _length_norm(best_length, length_penalty)
             worst_kept = torch.where(fin_done, fin_score.min(1, keepdim=True).values,
                                      torch.full_like(fin_score, _NEG))
             improvable = improvable & (best_running > worst_kept).any(-1, keepdim=True)
@@ -574,13 +604,16 @@ def check_count(function: str, name: str, value: Any, least: int = 1) -> int:
     return value
 
 
-def _check_tokens(function: str, name: str, value: Any, many: bool) -> None:
-    ok = value is None or (isinstance(value, int) and not isinstance(value, bool)) or \
-        (many and isinstance(value, (list, tuple)) and
-         all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+def _check_tokens(function: str, name: str, value: Any, many: bool, vocab: int) -> None:
+    """A token id (or, ``many``, a list of them) in ``[0, vocab)``, or None."""
+    def token(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < vocab
+    ok = value is None or token(value) or (
+        many and isinstance(value, (list, tuple)) and all(token(v) for v in value))
     if not ok:
         raise argument_error("GT3001", f"`{name}` of `{function}` does not match its declared "
-                             f"type: it must be a token id{' or a list of them' if many else ''}",
+                             f"type: it must be a token id in [0, {vocab})"
+                             f"{' or a list of them' if many else ''}",
                              "pass token ids as ints", _describe(value))
 
 
@@ -659,27 +692,28 @@ class Decoding(ABC):
         """Check every argument and merge the settings; returns what a decoding needs."""
         check_options(name, options, ACCEPTED)
         n = check_count(name, "max_new_tokens", max_new_tokens)
-        _check_tokens(name, "eos_token_id", eos_token_id, True)
-        _check_tokens(name, "pad_token_id", pad_token_id, False)
+        _check_tokens(name, "eos_token_id", eos_token_id, True, self._vocab)
+        _check_tokens(name, "pad_token_id", pad_token_id, False, self._vocab)
         for key, value in given.items():
             ok, what, _ = SETTINGS[key]
             if value is not None and not ok(value):
                 raise argument_error("GT3001", f"`{key}` of `{name}` does not match its "
                                      f"declared type: it must be {what}", f"pass {what}",
                                      _describe(value))
-        if length_penalty is not None and (isinstance(length_penalty, bool) or
-                                           not isinstance(length_penalty, (int, float))):
+        if length_penalty is not None and not finite(length_penalty):
             raise argument_error("GT3001", f"`length_penalty` of `{name}` does not match its "
-                                 "declared type: it must be a number", "pass a float",
+                                 "declared type: it must be a finite number", "pass a float",
                                  _describe(length_penalty))
         if early_stopping is not None and not (early_stopping is True or early_stopping is False
                                                or early_stopping == "never"):
             raise argument_error("GT3001", f"`early_stopping` of `{name}` does not match its "
                                  "declared type: it must be True, False or \"never\"",
                                  "pass True, False or \"never\"", _describe(early_stopping))
-        if generator is not None and not isinstance(generator, torch.Generator):
+        if generator is not None and (not isinstance(generator, torch.Generator)
+                                      or generator.device.type != "cpu"):
             raise argument_error("GT3001", f"`generator` of `{name}` does not match its "
-                                 "declared type: it must be a torch.Generator",
+                                 "declared type: it must be a CPU torch.Generator (the "
+                                 "model runs on the CPU)",
                                  "pass torch.Generator().manual_seed(seed)",
                                  _describe(generator))
         if streamer is not None and not (callable(streamer) or (
@@ -848,13 +882,21 @@ class Decoding(ABC):
         decoder-only model's answer starts with the prompt; special tokens are left out).
         ``stream`` (one answer, no beams) is called with each piece of text as soon as it is
         final: the pieces add up to the answer."""
+        name = f"{type(self).__name__}.generate_texts"
         if not isinstance(prompt, str):
-            raise argument_error("GT3001", "the prompt must be a string",
+            raise argument_error("GT3001", f"`prompt` of `{name}` must be a string",
                                  "pass the text to continue", _describe(prompt))
+        check_count(name, "max_new_tokens", max_new_tokens)
+        check_count(name, "beams", beams)
+        if stream is not None and not callable(stream):
+            raise argument_error("GT3001", f"`stream` of `{name}` must be a function of each "
+                                 "piece of text", "pass print, or a function of a str",
+                                 _describe(stream))
         tok = self.tokenizer()
         ids = torch.tensor([tok.encode(prompt).ids], dtype=torch.int64)
         if ids.shape[1] == 0:
-            raise load_error("the prompt is empty after tokenization", path=str(self.dir))
+            raise argument_error("GT3001", f"`prompt` of `{name}` is empty after "
+                                 "tokenization", "give a prompt with text in it")
         self._check_prompt(ids, max_new_tokens)
         streamer = None
         if stream is not None:

@@ -61,33 +61,50 @@ class Card:
     tags: list[str] = field(default_factory=list)
 
 
+LOADED = (*TOKENIZER_FILES, "modules.json", "1_Pooling", "2_Normalize")
+"""The files and folders a loader reads beside the weights: a save into a folder that holds
+one of them and does not write it is refused (it would load as part of this model)."""
+
+
 def save_folder(source: Path, directory: str | os.PathLike[str],
                 tensors: dict[str, torch.Tensor], config: dict[str, Any], card: Card,
                 generative: bool = False, sentence: dict[str, Any] | None = None) -> Path:
     """Write a model folder in the Hugging Face layout (see the module's docstring).
-    ``generative``: write a ``generation_config.json`` when ``source`` has none;
-    ``sentence``: the sentence-transformers settings (``max_seq_length``,
-    ``do_lower_case``, ``hidden``) of a sentence-embedding model."""
-    d = Path(directory)
+    ``generative``: write a ``generation_config.json`` (the source's, else one from
+    ``config.json``); ``sentence``: the sentence-transformers settings (``max_seq_length``,
+    ``do_lower_case``, ``hidden``) of a sentence-embedding model. Files this save writes
+    are replaced; a folder holding another model's tokenizer, generation or
+    sentence-transformers files is refused (GT0909)."""
+    d = target(directory)
     try:
         if d.exists() and not d.is_dir():
             raise load_error(f"`{d}` exists and is not a folder", path=str(d),
                              help="give a new or existing folder to save into")
+        same = d.exists() and source.resolve() == d.resolve()
+        copied = [n for n in TOKENIZER_FILES if (source / n).is_file()]  # links followed
+        writes = set(copied) | ({"generation_config.json"} if generative else set()) | (
+            {"modules.json", "1_Pooling", "2_Normalize", "sentence_bert_config.json"}
+            if sentence is not None else set())
+        stale = [n for n in LOADED if n not in writes and os.path.lexists(d / n)]
+        if stale and not same:
+            raise load_error(f"`{d}` holds {', '.join(stale)} from another model, which would "
+                             "load as part of this one", path=str(d),
+                             help="save into a new or empty folder")
+        old_card = _read_card(source / "README.md")
         d.mkdir(parents=True, exist_ok=True)
-        same = source.resolve() == d.resolve()
         from gtdsl.runtime.tensorfile import write_safetensors
 
         write_safetensors(d / "model.safetensors", {k: v.detach().contiguous()
                                                     for k, v in tensors.items()},
                           {"format": "pt"})
+        _public(d / "model.safetensors")
         config = dict(config)
         config.setdefault("architectures", [card.architecture])
         _write(d / "config.json", _json(config))
         if not same:
-            for name in TOKENIZER_FILES:
-                if (source / name).is_file() and not (source / name).is_symlink():
-                    _copy(source / name, d / name)
-        if generative and not (d / "generation_config.json").exists():
+            for name in copied:
+                _copy(source / name, d / name)
+        if generative and "generation_config.json" not in copied:
             from gtdsl.models.search import SETTINGS
 
             # as transformers' GenerationConfig.from_model_config: the token ids and any
@@ -97,41 +114,68 @@ def save_folder(source: Path, directory: str | os.PathLike[str],
                                           "early_stopping") if config.get(k) is not None}
             _write(d / "generation_config.json", _json({"_from_model_config": True, **gen}))
         if sentence is not None:
-            _sentence_layout(d, sentence)
-        _write(d / "README.md", model_card(card, tensors, source,
-                                           sentence is not None, d))
+            _sentence_layout(d, sentence, "sentence_bert_config.json" in copied or same)
+        _write(d / "README.md", model_card(card, tensors, source, sentence is not None, d,
+                                           old_card))
     except OSError as e:
         raise load_error(f"cannot save the model to `{d}`: {e.strerror or e}",
                          path=str(d), help="check that the folder can be written") from None
     return d
 
 
-def _sentence_layout(d: Path, sentence: dict[str, Any]) -> None:
-    """sentence-transformers' files: the transformer, mean pooling, normalization."""
+def target(directory: Any) -> Path:
+    """The folder to save into: a non-empty path (a str or os.PathLike)."""
+    try:
+        text = os.fspath(directory)
+    except TypeError:
+        text = None
+    if not isinstance(text, str) or not text.strip() or "\0" in text:
+        raise load_error(f"cannot save the model to {directory!r}: give the path of a folder"[:300],
+                         help="pass a folder path such as \"my-model\"")
+    return Path(text)
+
+
+def _read_card(path: Path) -> str | None:
+    """The source folder's model card (a regular file of at most 1 MiB), or None."""
+    try:
+        if not path.is_file() or path.stat().st_size > 1 << 20:
+            return None
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _sentence_layout(d: Path, sentence: dict[str, Any], keep_settings: bool) -> None:
+    """sentence-transformers' files: the transformer, mean pooling, normalization
+    (``sentence_bert_config.json`` unless the source's was copied: ``keep_settings``)."""
     _write(d / "modules.json", _json(MODULES))
     (d / "1_Pooling").mkdir(exist_ok=True)
     _write(d / "1_Pooling" / "config.json",
            _json({**POOLING, "word_embedding_dimension": sentence["hidden"]}))
     (d / "2_Normalize").mkdir(exist_ok=True)
-    if not (d / "sentence_bert_config.json").exists():
+    if not keep_settings:
         _write(d / "sentence_bert_config.json",
                _json({"max_seq_length": sentence["max_seq_length"],
                       "do_lower_case": sentence["do_lower_case"]}))
 
 
 def model_card(card: Card, tensors: dict[str, torch.Tensor], source: Path, sentence: bool,
-               d: Path) -> str:
+               d: Path, old: str | None = None) -> str:
     """``README.md``: YAML front matter as the Hub reads it, then the model's type, sizes,
-    parameter count and how the folder was produced and can be loaded."""
+    parameter count and how the folder was produced and can be loaded; the source folder's
+    own card (``old``) follows, its front matter's other keys (a licence, languages,
+    datasets) kept in ours."""
     from gtdsl._version import __version__
 
     params = sum(t.numel() for t in tensors.values())
     library = "sentence-transformers" if sentence else "transformers"
     tags = ["gtdsl", card.kind.lower().replace("-", ""), *card.tags] + \
         (["sentence-transformers", "sentence-similarity"] if sentence else [])
+    kept, body, old_tags = _split_card(old)
+    tags += old_tags
     lines = ["---", f"library_name: {library}",
              f"pipeline_tag: {'sentence-similarity' if sentence else card.pipeline_tag}",
-             "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], "---", "",
+             "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], *kept, "---", "",
              f"# {d.resolve().name}", "",
              f"A {card.kind} model (`{card.architecture}`) saved by gtdsl {__version__} with "
              f"`{card.saved_by}.save`, from the folder `{source.resolve().name}`.", "",
@@ -147,11 +191,44 @@ def model_card(card: Card, tensors: dict[str, torch.Tensor], source: Path, sente
     lines += ["With transformers:", "", "```python",
               f"from transformers import {card.architecture}", "",
               f"model = {card.architecture}.from_pretrained(\"{d.resolve().name}\")", "```", ""]
+    if body.strip():
+        lines += ["## The source folder's model card", "", body.strip(), ""]
     return "\n".join(lines)
+
+
+OURS = ("library_name", "pipeline_tag", "tags")
+
+
+def _split_card(card: str | None) -> tuple[list[str], str, list[str]]:
+    """A model card's front matter entries other than ``OURS`` (as lines), its body, and its
+    tags (a YAML list of ``- tag`` lines)."""
+    if not card:
+        return [], "", []
+    if not card.startswith("---\n") or "\n---" not in card[4:]:
+        return [], card, []
+    head, _, body = card[4:].partition("\n---")
+    kept: list[str] = []
+    tags: list[str] = []
+    key = ""
+    for line in head.splitlines():
+        if line and not line.startswith((" ", "-", "\t")):
+            key = line.split(":", 1)[0].strip()
+        if key == "tags" and line.startswith("- "):
+            tags.append(line[2:].strip())
+        elif key not in OURS:
+            kept.append(line)
+    return kept, body.lstrip("-").lstrip("\n"), tags
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def _public(path: Path) -> None:
+    """The mode a new file gets (0666 less the umask): a temporary file is created 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _write(path: Path, text: str) -> None:
@@ -160,6 +237,7 @@ def _write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        _public(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -172,6 +250,7 @@ def _copy(src: Path, dst: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        _public(Path(tmp))
         os.replace(tmp, dst)
     except BaseException:
         if os.path.exists(tmp):
@@ -179,4 +258,4 @@ def _copy(src: Path, dst: Path) -> None:
         raise
 
 
-__all__ = ["Card", "TOKENIZER_FILES", "model_card", "save_folder"]
+__all__ = ["Card", "TOKENIZER_FILES", "model_card", "save_folder", "target"]

@@ -28,7 +28,7 @@ import torch
 from gtdsl.models import search
 from gtdsl.models.config import ACTIVATION_CODES as ACTIVATIONS, t5_activation
 from gtdsl.models.structs import Stacked, Weights, f32, flatten
-from gtdsl.models.sharing import Card, save_folder
+from gtdsl.models.sharing import Card, save_folder, target
 from gtdsl.models.weights import load_error, read_weights
 from gtdsl.driver import load
 from gtdsl.types import TList
@@ -185,7 +185,7 @@ class T5(search.Decoding):
         tensor, ``config.json``, the tokenizer files, ``generation_config.json`` and a model
         card; each file is written whole, then renamed."""
         mt5 = self.raw_config.get("model_type") == "mt5"
-        name = Path(directory).resolve().name
+        name = target(directory).resolve().name
         card = Card("MT5ForConditionalGeneration" if mt5 else "T5ForConditionalGeneration",
                     "mT5" if mt5 else "T5", "text2text-generation",
                     {"encoder layers": self.n_enc, "decoder layers": self.n_dec,

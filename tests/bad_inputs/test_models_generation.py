@@ -168,6 +168,22 @@ CALL_ROWS: list[tuple[str, Call, str, str]] = [
      "`streamer`"),
     ("streaming beams", lambda m: m.beam_search(IDS, 3, 2, streamer=print), "GT2013",
      "cannot stream beam search"),
+    ("length penalty nan", lambda m: m.beam_search(IDS, 3, 2, length_penalty=float("nan")),
+     "GT3001", "a finite number"),
+    ("length penalty past a float", lambda m: m.beam_search(IDS, 3, 2, length_penalty=10**400),
+     "GT3001", "a finite number"),
+    ("end token past int64", lambda m: m.generate(IDS, 3, eos_token_id=10**30), "GT3001",
+     "[0, 31)"),
+    ("end token past the vocabulary", lambda m: m.generate(IDS, 3, eos_token_id=[2, 99]),
+     "GT3001", "[0, 31)"),
+    ("pad token negative", lambda m: m.generate(IDS, 3, pad_token_id=-1), "GT3001",
+     "`pad_token_id`"),
+    ("a generator that is not one", lambda m: m.generate(IDS, 3, do_sample=True,
+                                                         generator="cpu"), "GT3001",
+     "CPU torch.Generator"),
+    ("every token an end before the minimum, beams",
+     lambda m: m.beam_search(IDS, 3, 2, min_new_tokens=5, eos_token_id=list(range(31))),
+     "GT3001", "fewer than 2 candidate tokens"),
     ("a typical_p filter", lambda m: m.generate(IDS, 3, do_sample=True, typical_p=0.5),
      "GT2013", "`typical_p=0.5`"),
     ("beam groups", lambda m: m.beam_search(IDS, 3, 2, num_beam_groups=2,
@@ -458,6 +474,13 @@ def test_a_prompt_longer_than_the_positions_says_the_limit(tmp_path: Path) -> No
         assert info.value.diagnostic.location
     for text, n in ((long_text, 2), ("w5 w6 w7", 20)):
         out, err = io.StringIO(), io.StringIO()
-        assert main(["generate", str(folder), text, "--max-new-tokens", str(n)], out, err) == 2
+        assert main(["generate", str(folder), text, "--max-new-tokens", str(n)], out, err) == 1
         assert "16 positions" in err.getvalue() and "Traceback" not in err.getvalue()
         assert out.getvalue() == ""
+    for call, fragment in ((lambda: model.generate_texts("w5", "3"), "`max_new_tokens`"),
+                           (lambda: model.generate_texts("w5", 3, stream=5), "`stream`"),
+                           (lambda: model.generate_texts("", 3), "empty"),
+                           (lambda: model.generate_text(["w5"], 3), "`prompt`")):
+        with pytest.raises(GtdslError) as info:
+            call()
+        assert info.value.diagnostic.code == "GT3001" and fragment in str(info.value)

@@ -158,6 +158,8 @@ GRID: list[dict[str, Any]] = [
     dict(num_beams=3, num_return_sequences=3, length_penalty=0.5),
     dict(num_beams=3, do_sample=True, temperature=1.5, num_return_sequences=3),
     dict(num_beams=2, min_new_tokens=5, do_sample=True, top_k=5),
+    dict(num_beams=3, do_sample=True, top_k=4),  # fewer tokens than candidates at first
+    dict(num_beams=3, do_sample=True, top_p=0.9, temperature=1.5, eos_token_id=[3, 8, 20]),
 ]
 
 
@@ -210,6 +212,14 @@ def test_top_k_1_is_greedy(models: dict[str, Any], kind: str) -> None:
         assert torch.equal(got, greedy)
 
 
+def _first_logits(kind: str, hf: Any, ids: torch.Tensor) -> torch.Tensor:
+    """transformers' next-token logits after ``ids`` (a T5: the decoder's first token's)."""
+    with torch.no_grad():
+        out = hf(ids) if kind == "GPT2" else hf(
+            input_ids=ids, decoder_input_ids=torch.zeros(1, 1, dtype=torch.int64))
+    return out.logits[0, -1]
+
+
 def _chi_square_p(counts: torch.Tensor, probs: torch.Tensor) -> float:
     """The p-value of Pearson's chi-square test of ``counts`` against ``probs`` (cells with
     an expected count under 5 pooled into one)."""
@@ -234,10 +244,7 @@ def test_first_token_distribution_is_softmax_over_temperature(models: dict[str, 
     softmax(logits / T): a chi-square test, and the same test rejects softmax(logits)."""
     ours, hf = models[kind]
     ids = torch.tensor([[7, 9, 11, 13]])
-    with torch.no_grad():
-        logits = (hf(ids).logits if kind == "GPT2" else
-                  hf(input_ids=ids, decoder_input_ids=torch.zeros(1, 1, dtype=torch.int64)
-                     ).logits)[0, -1]
+    logits = _first_logits(kind, hf, ids)
     logits = logits * 4  # a peaked distribution, so that the temperature shows
     ours_scaled = _Scaled(ours, 4.0)
     draws = ours_scaled.first_tokens(ids, t, 6000, seed=11)
@@ -278,10 +285,7 @@ def test_top_p_never_leaves_the_nucleus(models: dict[str, Any], kind: str, p: fl
     probabilities first add up to p (computed here from the logits, in float64)."""
     ours, hf = models[kind]
     ids = torch.tensor([[7, 9, 11, 13]])
-    with torch.no_grad():
-        logits = (hf(ids).logits if kind == "GPT2" else
-                  hf(input_ids=ids, decoder_input_ids=torch.zeros(1, 1, dtype=torch.int64)
-                     ).logits)[0, -1]
+    logits = _first_logits(kind, hf, ids)
     probs = torch.softmax(logits.double(), -1)
     order = probs.argsort(descending=True)
     mass = probs[order].cumsum(0)
@@ -345,6 +349,32 @@ def test_generation_config_settings_apply_as_in_transformers(tmp_path: Path) -> 
     assert torch.equal(GPT2(folder).generate(ids, 9), want)
     assert not torch.equal(want, hf.generate(ids, attention_mask=torch.ones_like(ids),
                                              max_new_tokens=9, do_sample=False))
+
+
+def test_config_json_is_not_read_beside_a_generation_config(tmp_path: Path) -> None:
+    """With a ``generation_config.json``, transformers reads no generation setting from
+    config.json (not its end token, length penalty, early stopping, nor a setting gtdsl
+    would refuse): neither does gtdsl, and the tokens are transformers'."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=61, n_positions=64, n_embd=32, n_layer=2,
+                                    n_head=2, bos_token_id=0, eos_token_id=3)).eval()
+    folder = tmp_path / "model"
+    hf.save_pretrained(folder)
+    ids = torch.tensor([[5, 7, 9, 11]])
+    greedy = GPT2(folder).generate(ids, 6, num_beams=3)
+    config = json.loads((folder / "config.json").read_text())
+    word = int(greedy[0, 5])  # a token the beams emit: as an end token it would stop them
+    (folder / "config.json").write_text(json.dumps({
+        **config, "eos_token_id": word, "length_penalty": -5.0, "early_stopping": True,
+        "bad_words_ids": [[word]]}))
+    (folder / "generation_config.json").write_text(json.dumps({"bos_token_id": 0}))
+    back = GPT2LMHeadModel.from_pretrained(folder).eval()
+    want = back.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6,
+                         num_beams=3)
+    got = GPT2(folder).generate(ids, 6, num_beams=3)
+    assert torch.equal(got, want) and word in got[0, 4:].tolist()
 
 
 def test_warpers_without_sampling_warn_and_do_nothing(models: dict[str, Any]) -> None:

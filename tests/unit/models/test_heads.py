@@ -123,6 +123,7 @@ def test_classify_equals_the_text_classification_pipeline(tmp_path: Path, name: 
         warnings.simplefilter("ignore")
         want = pipeline("text-classification", model=hf, tokenizer=fast)(texts)
     got = cls(folder).classify(texts)
+    assert cls(folder).classify(texts[0]) == got[:1]  # a string is one text
     assert [g["label"] for g in got] == [w["label"] for w in want]
     assert all(abs(g["score"] - w["score"]) < 1e-5 for g, w in zip(got, want))
     assert len({round(g["score"], 6) for g in got}) == len(texts)  # the texts matter
@@ -182,6 +183,9 @@ def test_gpt2_classification_equals_transformers(tmp_path: Path, pad: int | None
         assert err.value.diagnostic.code == "GT3001"
     with pytest.raises(GtdslError, match="classifies"):
         ours.generate(ids, 2)
+    with pytest.raises(GtdslError, match="`position_ids`") as err:
+        ours.logits(ids, position_ids=torch.zeros(rows, 2, dtype=torch.int64))
+    assert err.value.diagnostic.code == "GT3001"
     # the base model loads the folder (the head kept and saved back)
     base = GPT2(folder)
     assert set(base.head_tensors) == {"score.weight"}

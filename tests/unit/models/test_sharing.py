@@ -156,3 +156,68 @@ def test_saving_onto_a_file_is_a_diagnostic(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a folder") as err:
         Bert(tmp_path / "src").save(target)
     assert err.value.diagnostic.code == "GT0909" and target.read_text() == "keep me"
+
+
+def test_saving_replaces_what_it_writes_and_refuses_another_models_files(tmp_path: Path
+                                                                         ) -> None:
+    """A second save into the same folder replaces the generation settings it writes; a
+    folder holding another model's loader files is refused; a folder whose files are
+    symbolic links (a hub cache's snapshot) is saved with their contents; files get the
+    umask's mode; the source card's licence is kept."""
+    import os
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tests.unit.models.hf import save_folder
+
+    def gpt2(name: str, eos: int) -> Path:
+        torch.manual_seed(0)
+        hf = GPT2LMHeadModel(GPT2Config(vocab_size=61, n_positions=32, n_embd=16, n_layer=1,
+                                        n_head=2, bos_token_id=0, eos_token_id=eos)).eval()
+        return save_folder(hf, tmp_path / name)
+
+    a, b = gpt2("a", 3), gpt2("b", 8)
+    (a / "README.md").write_text("---\nlicense: mit\ntags:\n- demo\n---\n# A card\nText.\n")
+    out = GPT2(a).save(tmp_path / "out")
+    assert GPT2(out).settings()["eos_token_id"] == [3]
+    GPT2(b).save(tmp_path / "out")
+    assert GPT2(out).settings()["eos_token_id"] == [8]
+    card = (GPT2(a).save(tmp_path / "carded") / "README.md").read_text()
+    assert "license: mit" in card and "- demo" in card and "# A card" in card
+    mask = os.umask(0o022)
+    try:
+        fresh = GPT2(a).save(tmp_path / "modes")
+    finally:
+        os.umask(mask)
+    assert {oct(p.stat().st_mode & 0o777) for p in fresh.iterdir()} == {"0o644"}
+    # another model's files in the target: refused, nothing written
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "tokenizer.json").write_text("{}")
+    (other / "modules.json").write_text("[]")
+    with pytest.raises(ModelLoadError, match="modules.json") as err:
+        GPT2(a).save(other)
+    assert err.value.diagnostic.code == "GT0909"
+    assert sorted(p.name for p in other.iterdir()) == ["modules.json", "tokenizer.json"]
+    # a snapshot of links: the files they point to are saved
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    blobs, snap = tmp_path / "blobs", tmp_path / "snap"
+    blobs.mkdir()
+    snap.mkdir()
+    from tokenizers.pre_tokenizers import Whitespace
+
+    tok = Tokenizer(WordLevel({f"w{i}": i for i in range(61)}, unk_token="w0"))
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(blobs / "tok"))
+    for name in ("config.json", "model.safetensors"):
+        (blobs / name).write_bytes((a / name).read_bytes())
+        (snap / name).symlink_to(blobs / name)
+    (snap / "tokenizer.json").symlink_to(blobs / "tok")
+    saved = GPT2(snap).save(tmp_path / "from-links")
+    assert (saved / "tokenizer.json").is_file() and not (saved / "tokenizer.json").is_symlink()
+    assert GPT2(saved).generate_text("w5 w7", 3).startswith("w5 w7")
+    for bad in ("", "   ", "a\0b", None, 5):
+        with pytest.raises(ModelLoadError, match="cannot save"):
+            GPT2(a).save(bad)  # type: ignore[arg-type]
