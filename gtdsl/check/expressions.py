@@ -339,7 +339,12 @@ class ExprChecker(CallChecker):
         t = v.type
         if isinstance(t, TList):
             et: Type = t.elem
-            idx: Any = i.value if isinstance(i.value, int) else None
+            idx: Any = i.value if isinstance(i.value, int) and not isinstance(
+                i.value, bool) else None
+            if idx is not None and isinstance(v.value, tuple) and not \
+                    -len(v.value) <= idx < len(v.value):
+                return self.error("GT2010", f"list index {idx} is out of range: the list has "
+                                  f"{len(v.value)} elements here", i.span, "here")
         else:
             assert isinstance(t, TTuple)
             k = i.value if isinstance(i.value, int) and not isinstance(i.value, bool) else None
@@ -538,8 +543,14 @@ class ExprChecker(CallChecker):
             return self.list_cat(left, right, span)
         if isinstance(left.type, TList) or isinstance(right.type, TList):
             lst, other = (left, right) if isinstance(left.type, TList) else (right, left)
-            return self.error("GT2016", f"`{SYMBOLS.get(name, name)}` on a list takes a list "
-                              f"on both sides, got {left.type} and {right.type}", other.span,
+            symbol = SYMBOLS.get(name, name)
+            if name != "add":
+                return self.error("GT2016", f"`{symbol}` is not defined on lists, got "
+                                  f"{left.type} and {right.type}", lst.span,
+                                  f"this has type {lst.type}",
+                                  help="lists support `+` (concatenation), indexing and `for`")
+            return self.error("GT2016", f"`{symbol}` on a list takes a list on both sides, got "
+                              f"{left.type} and {right.type}", other.span,
                               f"this has type {other.type}",
                               help="lists are concatenated: to add an element `x`, write "
                               "`xs + [x]`")

@@ -270,7 +270,7 @@ class StmtChecker(ExprChecker):
         self.emit(Op.FOR, (source.atom, *(env[n].atom for n in carried)), outs,
                   (("binders", tuple(binders)),), (Block(tuple(block)),), st.span)
         for n, o in zip(carried, outs):
-            env[n] = env[n].but(atom=o)
+            env[n] = env[n].but(atom=o, value=UNKNOWN)
 
 
 def _assigned_names(body: tuple[ast.Stmt, ...]) -> list[str]:

@@ -126,3 +126,69 @@ def test_a_counter_carried_by_a_loop_counts(tmp_path, backend: str) -> None:
     x = torch.ones(2)
     for k in (0, 1, 3, 5):
         assert m.count([x] * k, x).tolist() == [1.0 * k + 0.5 * k] * 2
+
+
+AFTER_LOOP = '''
+def count(xs: list[f32[n]]) -> int:
+    i: int = 0
+    for x in xs:
+        i = i + 1
+    return i + 1
+
+
+def doubled(xs: list[f32[n]]) -> int:
+    i: int = 0
+    for x in xs:
+        i = i + 1
+    j: int = i * 2
+    return j
+
+
+def pairs(xs: list[f32[n]]) -> int:
+    t: tuple[int, int] = (0, 0)
+    for x in xs:
+        t = (t[0] + 1, t[1] + 2)
+    return t[1] + 0
+
+
+def first(xs: list[f32[n]]) -> int:
+    ns: list[int] = []
+    for x in xs:
+        ns = ns + [7]
+    return ns[0]
+
+
+def sized(xs: list[f32[n]]) -> f32[?]:
+    k: int = 2
+    for x in xs:
+        k = k + 1
+    return zeros(k)
+'''
+
+
+@pytest.mark.parametrize("backend", ["torch", "interpret", "triton"])
+def test_a_loop_carried_value_after_the_loop_is_its_last(tmp_path, backend: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the loop, a carried variable holds what the last trip gave it, not its value
+    before the loop: nothing is folded from the start value."""
+    if backend == "triton":
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    path = tmp_path / "after.gt"
+    path.write_text(AFTER_LOOP)
+    assert gtdsl.check(path) == []
+    m = gtdsl.load(path, backend=backend)
+    xs = [torch.ones(2)] * 3
+    assert m.count(xs) == 4 and m.doubled(xs) == 6 and m.pairs(xs) == 6 and m.first(xs) == 7
+    assert m.sized(xs).shape == (5,)
+
+
+def test_list_misuse_is_a_located_diagnostic(tmp_path) -> None:
+    path = tmp_path / "misuse.gt"
+    path.write_text("def f(xs: list[f32[n]]) -> list[f32[n]]:\n"
+                    "    return xs * 2\n\n\n"
+                    "def g(x: f32[n]) -> f32[n]:\n"
+                    "    ys: list[f32[n]] = [x, x] + [x]\n"
+                    "    return ys[5]\n")
+    found = [(d.code, d.message) for d in gtdsl.check(path)]
+    assert any(c == "GT2016" and "`*` is not defined on lists" in m for c, m in found), found
+    assert any(c == "GT2010" and "list index 5 is out of range" in m for c, m in found), found
