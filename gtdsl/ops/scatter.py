@@ -163,6 +163,32 @@ def _index_copy(rel: Rel, a: dict[str, Arg]) -> Type:
 _MODES = ("constant", "reflect", "replicate", "circular")
 
 
+def _pad_fits(mode: str, i: int, w: int, left: int, right: int) -> None:
+    """torch's rules for padding dim ``i`` of size ``w`` by ``left`` and ``right`` (negative:
+    cropping) in a mode that reads the input, found by enumerating torch: reflect pads less
+    than the dim's size, circular at most its size (and crops no more than the dim of 3 or
+    more, where torch's kernel fails), and the result has at least one element (circular:
+    may be empty). (A circular pad larger than what cropping leaves fails in torch's kernel
+    on a batched input only, as an internal-overlap error: gtdsl accepts it.)"""
+    out = w + left + right
+    cropped = w + min(left, 0) + min(right, 0)
+    for p in (left, right):
+        if p <= 0:
+            continue
+        if mode == "reflect" and p >= w:
+            raise OpError("GT2004", f"`pad` reflect: padding {p} of dim {i} must be less "
+                          f"than its size {w}", "pad")
+        if mode == "circular" and p > w:
+            raise OpError("GT2004", f"`pad` circular: padding {p} of dim {i} must be at most "
+                          f"its size {w}", "pad")
+    if mode == "circular" and cropped < 0 and w >= 3:
+        raise OpError("GT2004", f"`pad` circular: cropping dim {i} (size {w}) by "
+                      f"{-(min(left, 0) + min(right, 0))}", "pad")
+    if out < (0 if mode == "circular" else 1):
+        raise OpError("GT2004", f"`pad` {mode}: dim {i} (size {w}) would have size {out}",
+                      "pad", "reflect and replicate padding leave at least one element")
+
+
 @define("pad", "input, pad, mode='constant', value=None", "torch.nn.functional.pad", "shape",
         method=False)
 def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
@@ -206,20 +232,13 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
         left, right = amounts[2 * j], amounts[2 * j + 1]
         d = dims[i]
         if isinstance(mode, str) and mode != "constant":
-            for side in (left, right):
-                if side is None or d.size is None or left is None or right is None:
-                    rel.check(f"`pad` {mode}: the padding fits dim {i}")
-                    continue
-                sc = side.constant()
-                # what a pad may wrap or mirror: the dim after the cropping of the other side
-                dc = (d.size + min(left.constant() or 0, 0) + min(right.constant() or 0, 0)
-                      ).constant()
-                if mode == "reflect" and sc is not None and dc is not None and sc >= dc:
-                    raise OpError("GT2004", f"`pad` reflect: padding {sc} of dim {i} must be "
-                                  f"less than its size {dc}", "pad")
-                if mode == "circular" and sc is not None and dc is not None and sc > dc:
-                    raise OpError("GT2004", f"`pad` circular: padding {sc} of dim {i} must be "
-                                  f"at most its size {dc}", "pad")
+            w = d.size.constant() if d.size is not None else None
+            lc = left.constant() if left is not None else None
+            rc = right.constant() if right is not None else None
+            if w is None or lc is None or rc is None:
+                rel.check(f"`pad` {mode}: the padding fits dim {i}")
+            else:
+                _pad_fits(mode, i, w, lc, rc)
         size = d.size + left + right if d.size is not None and left is not None and \
             right is not None else None
         if d.size is not None and left is not None and right is not None:

@@ -325,7 +325,7 @@ def check(name: str, case: Case) -> None:
             assert None in _sizes_of(ours) or rel.residuals, (
                 f"{name}{case}: no size left unknown, though one depends on the data: {o_val}")
     elif o_ok:
-        if verdict == "error" and _c32_kernel_missing(t_val):
+        if verdict == "error" and (_c32_kernel_missing(t_val) or _overlap_bug(t_val)):
             return
         # a value error (an index out of range) is torch's to raise when the op runs, and
         # one that depends on the data (how many elements a mask selects) a runtime check
@@ -363,6 +363,13 @@ EMPTY_SKIPS: dict[str, tuple[str, ...]] = {
     **{op: ("GT2002", "GT2004", "GT2005", "GT2006", "GT2010", "GT2027") for op in (
         "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "pad")},
 }
+
+
+def _overlap_bug(e: BaseException) -> bool:
+    """torch's circular pad with a negative pad on one side, on a batched input, writes into
+    memory it reads (an internal-overlap error) where the same pad of an unbatched input
+    gives the result: a gap of torch's kernel, not a rule of the op (gtdsl accepts it)."""
+    return "refer to a single memory location" in str(e)
 
 
 def _c32_kernel_missing(e: BaseException) -> bool:
