@@ -26,6 +26,7 @@ __all__ = [
     "__version__",
     "TypeCheckError",
     "check",
+    "export",
     "jit",
     "load",
     "load_source",
@@ -44,6 +45,11 @@ if "torch" in _sys.modules:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "export":  # torch.export: loaded on first use
+        from gtdsl.exporting import export
+
+        globals()["export"] = export
+        return export
     if name in _RUNTIME_NAMES:
         import gtdsl.runtime
 

@@ -108,6 +108,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0909", "model files do not match the model"),
     ("GT0910", "file too large"),
     ("GT0911", "bad argument for gtdsl compile --emit cubin"),
+    ("GT0912", "function cannot be exported with its declared dims"),
     # --- bugs in gtdsl itself
     ("GT9001", "internal error in gtdsl"),
 )
