@@ -206,12 +206,7 @@ class GPT2(search.Decoding):
         ids = search.check_ids(name, ids, self.sizes["V"])
         mask = None if attention_mask is None else search.check_mask(name, attention_mask, ids)
         if position_ids is not None:
-            position_ids = search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
-            if position_ids.shape != ids.shape:
-                raise search.argument_error(
-                    "GT3001", f"`position_ids` of `{name}` does not match its declared type: "
-                    f"it must be shaped like `ids`, {tuple(ids.shape)}",
-                    "pass one position per token", f"shape {tuple(position_ids.shape)}")
+            position_ids = self._positions(name, position_ids, ids)
         else:
             real = ids.shape[1] if mask is None else int(mask.sum(1).max())
             if real > self.sizes["P"]:
@@ -219,6 +214,16 @@ class GPT2(search.Decoding):
                     "GT3001", f"`ids` of `{name}` has {real} tokens, more than the model's "
                     f"{self.sizes['P']} positions", "pass fewer tokens")
         return self.step(ids, self.empty_cache(ids.shape[0]), mask, position_ids)[0]
+
+    def _positions(self, name: str, position_ids: Any, ids: torch.Tensor) -> torch.Tensor:
+        """``position_ids`` checked: ids of the position table, one per token of ``ids``."""
+        positions = search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
+        if positions.shape != ids.shape:
+            raise search.argument_error(
+                "GT3001", f"`position_ids` of `{name}` does not match its declared type: "
+                f"it must be shaped like `ids`, {tuple(ids.shape)}",
+                "pass one position per token", f"shape {tuple(positions.shape)}")
+        return positions
 
     @property
     def _vocab(self) -> int:
@@ -329,14 +334,8 @@ class GPT2ForSequenceClassification(GPT2):
                 "GT3001", f"`ids` of `{name}` has {ids.shape[1]} tokens, more than the "
                 f"model's {self.sizes['P']} positions", "pass fewer tokens")
         b, s = ids.shape
-        positions = torch.arange(s).expand(b, s)
-        if position_ids is not None:
-            positions = search.check_ids(name, position_ids, self.sizes["P"], "position_ids")
-            if positions.shape != ids.shape:
-                raise search.argument_error(
-                    "GT3001", f"`position_ids` of `{name}` does not match its declared type: "
-                    f"it must be shaped like `ids`, {tuple(ids.shape)}",
-                    "pass one position per token", f"shape {tuple(positions.shape)}")
+        positions = torch.arange(s).expand(b, s) if position_ids is None else \
+            self._positions(name, position_ids, ids)
         empty = [k for k, _ in self.empty_cache(b)]
         with torch.no_grad():
             x, _, _ = self._run(ids, positions, torch.ones(b, s, dtype=torch.int64)

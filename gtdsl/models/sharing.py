@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,10 +93,7 @@ def save_folder(source: Path, directory: str | os.PathLike[str],
         d.mkdir(parents=True, exist_ok=True)
         from gtdsl.runtime.tensorfile import write_safetensors
 
-        write_safetensors(d / "model.safetensors", {k: v.detach().contiguous()
-                                                    for k, v in tensors.items()},
-                          {"format": "pt"})
-        _public(d / "model.safetensors")
+        write_safetensors(d / "model.safetensors", tensors, {"format": "pt"})
         config = dict(config)
         config.setdefault("architectures", [card.architecture])
         _write(d / "config.json", _json(config))
@@ -224,38 +220,19 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
-def _public(path: Path) -> None:
-    """The mode a new file gets (0666 less the umask): a temporary file is created 0600."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def _write(path: Path, text: str) -> None:
-    """``text`` written whole under a temporary name beside ``path``, then renamed to it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        _public(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``text`` written whole (``write_whole``: a temporary file renamed into place)."""
+    from gtdsl.runtime.tensorfile import write_whole
+
+    write_whole(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def _copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-", suffix=dst.suffix)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        _public(Path(tmp))
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``src``'s bytes written whole to ``dst``."""
+    from gtdsl.runtime.tensorfile import write_whole
+
+    with open(src, "rb") as f:
+        write_whole(dst, lambda fh: shutil.copyfileobj(f, fh))
 
 
 __all__ = ["Card", "TOKENIZER_FILES", "model_card", "save_folder", "target"]

@@ -174,6 +174,16 @@ def as_size(v: int | Size | None) -> Size | None:
     return Size.of(v) if isinstance(v, int) else v
 
 
+def choice(arg: Arg, name: str, op: str, choices: Sequence[str]) -> Any:
+    """The value of a string argument that must be one of ``choices`` (GT2027 when it is a
+    string that is not; an unknown value passes, for the runtime to see)."""
+    value = arg.value
+    if isinstance(value, str) and value not in choices:
+        raise OpError("GT2027", f"`{op}` {name} must be one of {', '.join(choices)}, got "
+                      f"{value!r}", name)
+    return value
+
+
 def seq_elems(arg: Arg) -> tuple[Arg, ...] | None:
     """The elements of a tuple/list literal argument, or of a value of a tuple type (each
     element's value unknown: ``self.normalized_shape``)."""

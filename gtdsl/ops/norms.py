@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from gtdsl.ops.base import (
-    DT, Arg, OpError, Rel, Size, TDim, TOther, TShape, TTensor, as_size, require_float,
+    DT, Arg, OpError, Rel, Size, TDim, TOther, TShape, TTensor, as_size, choice, require_float,
     same_device, seq_elems, static_int, tensor_of,
 )
 from gtdsl.ops.table import define
@@ -162,10 +162,7 @@ _MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bi
         "torch.nn.functional.interpolate", "normalisation", method=False)
 def _interpolate(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
-    mode = a["mode"].value
-    if isinstance(mode, str) and mode not in _MODES:
-        raise OpError("GT2027", f"`interpolate` mode must be one of {', '.join(_MODES)}, "
-                      f"got {mode!r}", "mode")
+    mode = choice(a["mode"], "mode", "interpolate", tuple(_MODES))
     if x.shape.row is not None:
         return TTensor(x.dtype, TShape(x.shape.row, tuple(TDim() for _ in x.shape.dims)),
                        x.device)

@@ -11,7 +11,8 @@ otherwise. Whether index *values* are in range is data, checked by torch when it
 from __future__ import annotations
 
 from gtdsl.ops.base import (
-    DT, Arg, OpError, Rel, Size, TDim, TDyn, TScalar, TShape, TTensor, as_size, resolve_dim,
+    DT, Arg, OpError, Rel, Size, TDim, TDyn, TScalar, TShape, TTensor, as_size, choice,
+    resolve_dim,
     same_device, seq_elems, static_int, tensor_of,
 )
 from gtdsl.ops.table import define
@@ -96,10 +97,7 @@ _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin", "max", "min")  # (max, min
 @define("scatter_reduce", "input, dim, index, src, reduce, *, include_self=True",
         "torch.scatter_reduce", "scatter")
 def _scatter_reduce(rel: Rel, a: dict[str, Arg]) -> Type:
-    reduce = a["reduce"].value
-    if isinstance(reduce, str) and reduce not in _REDUCTIONS:
-        raise OpError("GT2027", f"`scatter_reduce` reduce must be one of "
-                      f"{', '.join(_REDUCTIONS)}, got {reduce!r}", "reduce")
+    reduce = choice(a["reduce"], "reduce", "scatter_reduce", _REDUCTIONS)
     x = _scatter_common(rel, a, "scatter_reduce")
     if reduce == "mean" and x.dtype is DT.BOOL:
         raise OpError("GT2002", "`scatter_reduce` mean is not defined on bool tensors",
@@ -193,10 +191,7 @@ def _pad_fits(mode: str, i: int, w: int, left: int, right: int) -> None:
         method=False)
 def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
-    mode = a["mode"].value
-    if isinstance(mode, str) and mode not in _MODES:
-        raise OpError("GT2027", f"`pad` mode must be one of {', '.join(_MODES)}, got "
-                      f"{mode!r}", "mode")
+    mode = choice(a["mode"], "mode", "pad", _MODES)
     elems = seq_elems(a["pad"])
     if elems is None:
         raise OpError("GT2016", "`pad` takes a tuple of sizes: (left, right, top, bottom, ...)",

@@ -33,7 +33,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import torch
 
@@ -261,15 +261,27 @@ def write_safetensors(path: str | os.PathLike[str], tensors: Mapping[str, torch.
         offset += len(raw)
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=p.parent or ".", prefix=".tmp-", suffix=".safetensors")
+
+    def fill(fh: BinaryIO) -> None:
+        fh.write(struct.pack("<Q", len(head)))
+        fh.write(head)
+        for chunk in chunks:
+            fh.write(chunk)
+    write_whole(Path(path), fill)
+
+
+def write_whole(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` whole: ``fill`` writes a temporary file beside it, which gets the mode a
+    new file gets (0666 less the umask) and is then renamed to ``path``; on any failure the
+    temporary file is removed and ``path`` is as it was."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(struct.pack("<Q", len(head)))
-            fh.write(head)
-            for chunk in chunks:
-                fh.write(chunk)
-        os.replace(tmp, p)
+            fill(fh)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -398,4 +410,4 @@ def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 __all__ = ["SUFFIXES", "TensorFileError", "memory_bytes", "read_safetensors", "read_tensors",
-           "write_safetensors"]
+           "write_safetensors", "write_whole"]
