@@ -113,6 +113,40 @@ def _build_parser() -> _Parser:
     run.add_argument("--allow-python", action="append", default=[], metavar="NAME",
                      help="also let the file use this Python function or value, by full "
                      "dotted name (operator.neg); whole modules cannot be allowed")
+    exp = sub.add_parser("export", help="write one function of a .gt file as a torch.export "
+                         "program, its dims dynamic where its types have size variables")
+    exp.add_argument("file", metavar="FILE")
+    exp.add_argument("--fn", required=True, metavar="NAME", help="the function to export")
+    exp.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                     help="an example argument, as gtdsl run takes it (a type, a tensor file "
+                     "or a number); tensors are the program's inputs, structs and numbers "
+                     "its constants")
+    exp.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                     help="the example value of a size variable (default 4)")
+    exp.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    exp.add_argument("--allow-python", action="append", default=[], metavar="NAME",
+                     help="also let the file use this Python function or value")
+    exp.add_argument("-o", "--output", required=True, metavar="OUT.pt2",
+                     help="the file to write (torch.export.save; torch.export.load reads it)")
+    exp.add_argument("--aoti", action="store_true",
+                     help="write an AOTInductor package instead "
+                     "(torch._inductor.aoti_load_package loads it; needs a C++ compiler)")
+    srv = sub.add_parser("serve", help="serve a model folder over HTTP with OpenAI's API "
+                         "(/v1/embeddings, /v1/completions); needs gtdsl[serve]")
+    srv.add_argument("model", metavar="MODEL_DIR",
+                     help="a BERT or RoBERTa folder (embeddings), a GPT-2 or T5 folder "
+                     "(completions), or all-MiniLM-L6-v2")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                     "(default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--max-batch", type=int, default=32, metavar="N",
+                     help="texts or prompts per model call (default 32)")
+    srv.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+                     help="how long a batch waits for more requests (default 5)")
+    srv.add_argument("--max-queue", type=int, default=256, metavar="N",
+                     help="queued requests before the server answers 503 (default 256)")
+    srv.add_argument("--max-request-bytes", type=int, default=1_000_000, metavar="N",
+                     help="largest request body (default 1000000; larger ones get 413)")
     embed = sub.add_parser("embed", help="sentence embeddings from a BERT model folder")
     embed.add_argument("model", metavar="MODEL_DIR",
                        help="a Hugging Face-layout folder, or all-MiniLM-L6-v2 (the installed "
@@ -263,6 +297,45 @@ def run_embed(model: str, texts: Sequence[str], fmt: str, out: TextIO, err: Text
         for text, v in zip(texts, vectors.tolist()):
             head = ", ".join(f"{x:.4f}" for x in v[:6])
             out.write(f"{text[:40]!r}: [{head}, ...] ({len(v)} dims)\n")
+    return EXIT_OK
+
+
+def run_serve(args: Any, err: TextIO) -> int:
+    from gtdsl.diagnostics import GtdslError
+
+    if not 0 <= args.port < 65536:
+        return _usage("--port must be from 0 to 65535", err)
+    if args.max_batch < 1 or args.max_queue < 1 or args.max_request_bytes < 1 or \
+            not 0 <= args.max_wait_ms <= 10_000:
+        return _usage("--max-batch, --max-queue and --max-request-bytes must be at least 1, "
+                      "and --max-wait-ms from 0 to 10000", err)
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return _usage("`gtdsl serve` needs Starlette and uvicorn: pip install 'gtdsl[serve]'",
+                      err)
+    from gtdsl.serving import Limits, create_app
+
+    limits = Limits(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                    max_queue=args.max_queue, max_request_bytes=args.max_request_bytes)
+    try:
+        app = create_app(args.model, limits)
+    except GtdslError as e:
+        for d in e.diagnostics:
+            err.write(render_text(d) + "\n")
+        return EXIT_USAGE if all(d.code.startswith("GT09") for d in e.diagnostics) else \
+            EXIT_ERRORS
+    err.write(f"serving {app.state.served.name} ({app.state.served.task}) on "
+              f"http://{args.host}:{args.port}\n")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                    limit_concurrency=args.max_queue + 64)
+    except OSError as e:  # the port is taken, the address is not this machine's
+        return _usage(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}", err)
+    except SystemExit as e:  # uvicorn exits 1 when it cannot bind
+        if e.code:
+            return _usage(f"cannot listen on {args.host}:{args.port}", err)
     return EXIT_OK
 
 
@@ -460,6 +533,13 @@ def _dispatch(parser: _Parser, argv: list[str], out: TextIO, err: TextIO) -> int
                             err, settings, args.seed, args.stream)
     if args.command == "embed":
         return run_embed(args.model, args.texts, args.format, out, err)
+    if args.command == "serve":
+        return run_serve(args, err)
+    if args.command == "export":
+        from gtdsl.cli.export import export_function
+
+        return export_function(args.file, args.fn, args.arg, args.size, args.seed,
+                               args.allow_python, args.output, args.aoti, out, err)
     if args.command == "run":
         from gtdsl.cli.run import run_function
 

@@ -207,6 +207,9 @@ class GPT2(search.Decoding):
         mask = None if attention_mask is None else search.check_mask(name, attention_mask, ids)
         if position_ids is not None:
             position_ids = self._positions(name, position_ids, ids)
+        elif mask is not None and search.exporting():
+            search.holds(mask.sum(1).max() <= self.sizes["P"], f"GT3001: `ids` of `{name}` "
+                         f"has more tokens than the model's {self.sizes['P']} positions")
         else:
             real = ids.shape[1] if mask is None else int(mask.sum(1).max())
             if real > self.sizes["P"]:

@@ -539,6 +539,23 @@ def _describe(v: Any) -> str:
     return f"a Python {type(v).__name__} ({v!r})"[:200]
 
 
+def exporting() -> bool:
+    """Whether torch.export (or torch.compile) is tracing: values are symbolic then."""
+    compiler = getattr(torch, "compiler", None)
+    is_compiling = getattr(compiler, "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
+
+
+def holds(cond: torch.Tensor, message: str) -> bool:
+    """Whether the boolean tensor ``cond`` is true: read now, or, while torch.export traces
+    (the value unknown until the program runs), an assert of the exported program with
+    ``message``, which fails when the program runs on a value that breaks it."""
+    if exporting():
+        torch._assert_async(cond, message)
+        return True
+    return bool(cond)
+
+
 def check_ids(function: str, ids: Any, vocab: int, name: str = "ids") -> torch.Tensor:
     """``ids``: a ``[b, s]`` integer tensor of token ids in ``[0, vocab)``, b and s at least 1."""
     bad = None
@@ -547,7 +564,8 @@ def check_ids(function: str, ids: Any, vocab: int, name: str = "ids") -> torch.T
         bad = "it must be an integer tensor"
     elif ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
         bad = "it must be a 2-D tensor [batch, tokens] with at least one row and one token"
-    elif bool((ids < 0).any()) or bool((ids >= vocab).any()):
+    elif not holds(~((ids < 0) | (ids >= vocab)).any(), f"GT3001: `{name}` of `{function}`: "
+                   f"its values must lie in [0, {vocab})"):
         bad = f"its values must lie in [0, {vocab})"
     if bad is not None:
         raise argument_error("GT3001", f"`{name}` of `{function}` does not match its declared "
@@ -568,9 +586,11 @@ def check_mask(function: str, mask: Any, ids: torch.Tensor, inferred: bool = Fal
         bad = "it must be an integer or bool tensor of 0s and 1s"
     elif tuple(mask.shape) != tuple(ids.shape):
         bad = f"it must have the shape of `ids`, {tuple(ids.shape)}"
-    elif not bool(((mask == 0) | (mask == 1)).all()):
+    elif not holds(((mask == 0) | (mask == 1)).all(), f"GT3001: {shown}: it must hold 0 "
+                   "(padding) or 1 (a real token) in every place"):
         bad = "it must hold 0 (padding) or 1 (a real token) in every place"
-    elif not bool((mask != 0).any(1).all()):
+    elif not holds((mask != 0).any(1).all(), f"GT3001: {shown}: every row needs a real "
+                   "token"):
         row = int((mask == 0).all(1).nonzero()[0, 0])
         bad = f"every row needs a real token (row {row} is all padding)"
     if bad is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from types import MethodType
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,10 @@ class CacheInfo:
 
 _PASS = (GtdslError, InternalError)  # what a compiled body's caller lets through untouched
 
+# every gtdsl function alive: `gtdsl.export` of a model's method records which of them the
+# method calls, and with what
+LIVE: weakref.WeakSet[JitFunction] = weakref.WeakSet()
+
 
 class JitFunction:
     """A checked gtdsl function, compiled per specialization key on first use."""
@@ -101,6 +106,7 @@ class JitFunction:
         self._grad_calls = [0]
         self._lock = threading.Lock()
         self._entry = self._make_entry()
+        LIVE.add(self)
         if REGISTRY[backend if backend in REGISTRY else "torch"].compiled:
             # the generated entry is this object's __call__: no Python-level forwarding (a
             # staticmethod: the entry has the user's parameters only, so a wrong call gets

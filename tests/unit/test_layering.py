@@ -10,7 +10,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "gtdsl"
 # Stages in pipeline order; a module may import its own stage and earlier ones only.
 ORDER = ["diagnostics", "syntax", "types", "ops", "ir", "check", "lower", "runtime",
-         "instances", "driver", "pyfile", "exporting", "models", "cli"]
+         "instances", "driver", "pyfile", "exporting", "models", "distributed", "serving", "cli"]
 # The typed IR is the boundary between checking and execution: what runs reads no syntax
 # trees and no checker state.
 FORBIDDEN = {"lower": ("syntax", "check"), "runtime": ("syntax", "check")}

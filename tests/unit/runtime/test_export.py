@@ -26,6 +26,31 @@ def fixed(x: f32[n, 4], w: f32[4, 4]) -> f32[n, 4]:
 
 def heads(x: f32[b, H*K], h: int[H]) -> f32[b, H, K]:
     return x.unflatten(-1, (h, -1))
+
+
+def heads_kw(x: f32[b, H*K]) -> f32[b, H, K]:
+    return x.unflatten(-1, (H, -1))
+
+
+def product(x: f32[n, m], y: f32[n*m]) -> f32[n*m]:
+    return x.flatten() + y
+
+
+struct P[D, F]:
+    w: f32[F, D]
+    v: f32[D, F]
+
+
+def struct_mlp(p: P[D, F], x: f32[b, D]) -> f32[b, D]:
+    return linear(gelu(linear(x, p.w)), p.v)
+
+
+def total(xs: list[f32[n, d]], y: f32[n, d]) -> f32[n, d]:
+    return xs[0] + xs[1] + y
+
+
+def rows(x: f32[*b, d], w: f32[d, d]) -> f32[*b, d]:
+    return x @ w
 '''
 
 
@@ -61,16 +86,89 @@ def test_the_program_runs_at_other_sizes_as_gtdsl(module) -> None:
 
 
 def test_what_torch_cannot_state_is_gt0912(module) -> None:
-    with pytest.raises(ExportError, match="H\\*K") as err:
-        gtdsl.export(module.heads, torch.randn(2, 12), 3)
+    with pytest.raises(ExportError, match=r"m\*n") as err:  # two dynamic variables
+        gtdsl.export(module.product, torch.randn(2, 3), torch.randn(6))
     assert err.value.diagnostic.code == "GT0912"
-    with pytest.raises(ExportError, match="example") as err:  # a size of 1 specializes
+    with pytest.raises(ExportError, match="example size 1") as err:  # 1 specializes
         gtdsl.export(module.mlp, torch.randn(1, 3, 4), torch.randn(8, 4), torch.randn(4, 8))
     assert err.value.diagnostic.code == "GT0912"
-    with pytest.raises(ExportError, match="takes 3 arguments"):
+    with pytest.raises(ExportError, match="missing 2 required positional"):
         gtdsl.export(module.mlp, torch.randn(2, 3, 4))
-    with pytest.raises(ExportError, match="gtdsl function"):
+    with pytest.raises(ExportError, match="called no gtdsl function"):
         gtdsl.export(torch.sin, torch.randn(2))
+    with pytest.raises(ExportError, match="not int"):
+        gtdsl.export(3, torch.randn(2))
+
+
+def test_an_int_argument_fixes_its_size_and_relates_the_rest(module) -> None:
+    # heads(x: f32[b, H*K], h: int[H]): H = 3 is a constant, so dim 1 is 3*K
+    shapes = dynamic_shapes(module.heads, (torch.randn(2, 12), 3))
+    assert shapes[0][0].__name__ == "b" and shapes[0][1].root.__name__ == "K"
+    ep = gtdsl.export(module.heads, torch.randn(2, 12), 3)
+    g = torch.Generator().manual_seed(1)
+    for b, k in ((5, 7), (2, 2), (9, 4)):
+        x = torch.randn(b, 3 * k, generator=g)
+        torch.testing.assert_close(ep.module()(x, 3), module.heads(x, 3))
+    with pytest.raises(Exception, match="Guard failed"):  # not a multiple of H = 3
+        ep.module()(torch.randn(5, 10), 3)
+    ep = gtdsl.export(module.heads_kw, torch.randn(2, 8), H=2)  # a size keyword, too
+    assert ep.module()(torch.randn(4, 10)).shape == (4, 2, 5)
+
+
+def test_structs_lists_and_rows_are_exported(module) -> None:
+    g = torch.Generator().manual_seed(2)
+    p = module.P(w=torch.randn(8, 4), v=torch.randn(4, 8))
+    shapes = dynamic_shapes(module.struct_mlp, (p, torch.randn(3, 4)))
+    assert [{i: d.__name__ for i, d in s.items()} for s in shapes[0]] == [
+        {0: "F", 1: "D"}, {0: "D", 1: "F"}]
+    ep = gtdsl.export(module.struct_mlp, p, torch.randn(3, 4))
+    for b, d, f in ((7, 5, 6), (2, 3, 9), (4, 4, 8)):
+        q = module.P(w=torch.randn(f, d, generator=g), v=torch.randn(d, f, generator=g))
+        x = torch.randn(b, d, generator=g)
+        torch.testing.assert_close(ep.module()(q, x), module.struct_mlp(q, x))
+    ep = gtdsl.export(module.total, [torch.randn(3, 4), torch.randn(3, 4)], torch.randn(3, 4))
+    xs = [torch.randn(5, 6, generator=g) for _ in range(2)]
+    y = torch.randn(5, 6, generator=g)
+    torch.testing.assert_close(ep.module()(xs, y), module.total(xs, y))
+    ep = gtdsl.export(module.rows, torch.randn(2, 3, 4), torch.randn(4, 4))  # *b: torch's
+    x, w = torch.randn(5, 6, 3, generator=g), torch.randn(3, 3, generator=g)
+    torch.testing.assert_close(ep.module()(x, w), module.rows(x, w))
+
+
+def test_a_callable_holding_weights_keeps_them_constant(module) -> None:
+    p = module.P(w=torch.randn(8, 4), v=torch.randn(4, 8))
+    shapes = dynamic_shapes(lambda x: module.struct_mlp(p, x), (torch.randn(3, 4),))
+    assert {i: d.__name__ for i, d in shapes[0].items()} == {0: "b"}  # D: fixed by p
+    ep = gtdsl.export(lambda x: module.struct_mlp(p, x), torch.randn(3, 4))
+    x = torch.randn(9, 4)
+    torch.testing.assert_close(ep.module()(x), module.struct_mlp(p, x))
+    with pytest.raises(Exception, match="Guard failed"):
+        ep.module()(torch.randn(9, 5))
+
+
+def test_a_saved_program_loads_and_runs_at_other_sizes(module, tmp_path) -> None:
+    ep = gtdsl.export(module.mlp, torch.randn(2, 3, 4), torch.randn(8, 4), torch.randn(4, 8))
+    torch.export.save(ep, tmp_path / "mlp.pt2")
+    loaded = torch.export.load(tmp_path / "mlp.pt2")
+    args = (torch.randn(3, 5, 6), torch.randn(2, 6), torch.randn(6, 2))
+    torch.testing.assert_close(loaded.module()(*args), module.mlp(*args))
+    with pytest.raises(Exception, match="Guard failed"):
+        loaded.module()(torch.randn(2, 3, 4), torch.randn(8, 5), torch.randn(4, 8))
+
+
+@pytest.mark.slow
+def test_the_program_compiles_with_aot_inductor(module, tmp_path) -> None:
+    compile_package = getattr(torch._inductor, "aoti_compile_and_package", None)
+    if compile_package is None:  # torch older than 2.6
+        pytest.skip("this torch has no AOTInductor packages")
+    ep = gtdsl.export(module.mlp, torch.randn(2, 3, 4), torch.randn(8, 4), torch.randn(4, 8))
+    path = compile_package(ep, package_path=str(tmp_path / "mlp.pt2"))
+    runner = torch._inductor.aoti_load_package(path)
+    g = torch.Generator().manual_seed(3)
+    for b, s, d, f in ((3, 5, 4, 6), (7, 2, 6, 3), (2, 9, 2, 2)):
+        args = (torch.randn(b, s, d, generator=g), torch.randn(f, d, generator=g),
+                torch.randn(d, f, generator=g))
+        torch.testing.assert_close(runner(*args), module.mlp(*args))
 
 
 def test_the_docs_example_runs(tmp_path) -> None:
@@ -80,3 +178,30 @@ def test_the_docs_example_runs(tmp_path) -> None:
                              "export_example")
     args = (torch.randn(4, 2, 6), torch.randn(5, 6), torch.randn(6, 5))
     torch.testing.assert_close(ex.ep.module()(*args), ex.m.mlp(*args))
+
+
+def test_the_docs_model_and_command_examples(tmp_path, monkeypatch) -> None:
+    import doctest
+    import io
+    import re
+
+    from gtdsl.cli.main import main
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "runtime.md").read_text(encoding="utf-8")
+    section = text.split("### Exporting with `torch.export`", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```pycon\n(.*?)```", section, re.S).group(1)
+    test = doctest.DocTestParser().get_doctest(block, {"torch": torch, "gtdsl": gtdsl},
+                                               "runtime.md", None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 4
+    command = re.search(r"```sh\n\$ gtdsl (.*?)\n(.*?)```", section, re.S)
+    argv, shown = command.group(1).split(), command.group(2)
+    monkeypatch.chdir(tmp_path)
+    import shutil
+
+    shutil.copytree(REPO / "docs" / "examples" / "bert", tmp_path / "docs/examples/bert")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(argv, out, err) == 0, err.getvalue()
+    assert out.getvalue() == shown
