@@ -95,8 +95,10 @@ class _Made(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (),
                            kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
-        for t in _leaves(out, ""):
-            self.made[id(t[0])] = t[0]  # kept alive: ids stay unique while recording
+        given = {id(t) for t, _ in _leaves([args, kwargs or {}], "")}
+        for t, _ in _leaves(out, ""):
+            if id(t) not in given:  # `w.contiguous()` may give `w` itself: still held
+                self.made[id(t)] = t  # kept alive: ids stay unique while recording
         return out
 
 
@@ -435,7 +437,7 @@ def export(fn: Any, *args: Any, **constants: Any) -> Any:
             # forward(*args): one entry, the shapes of the args tuple
             ep = torch.export.export(_Module(call), tuple(args), dynamic_shapes=(shapes,),
                                      strict=False)
-            _NAMES[id(ep)] = _symbol_names(ep, shapes)
+            _NAMES[ep] = _symbol_names(ep, shapes)
             return ep
         except GtdslError:
             raise
@@ -456,7 +458,8 @@ def export(fn: Any, *args: Any, **constants: Any) -> Any:
                  help="export at fixed sizes")
 
 
-_NAMES: dict[int, dict[str, str]] = {}  # program id -> its symbols' names (b, s, K)
+# each exported program's symbols' names (b, s, K), for as long as the program lives
+_NAMES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def _symbol_names(ep: Any, shapes: tuple[Any, ...]) -> dict[str, str]:
@@ -486,7 +489,7 @@ def describe(ep: Any, names: list[str]) -> list[str]:
     variable's range."""
     from gtdsl.runtime.values import dtype_of
 
-    rename = _NAMES.get(id(ep), {})
+    rename = _NAMES.get(ep, {})
 
     def show(expr: Any) -> str:
         text = str(expr)

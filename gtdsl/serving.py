@@ -600,6 +600,41 @@ async def _events(served: Served, ids: list[int], max_tokens: int, temperature: 
     yield b"data: [DONE]\n\n"
 
 
+class LocalServer:
+    """An ASGI app served by uvicorn on a free port of 127.0.0.1, in a thread of this process,
+    for tests and benchmarks: ``with LocalServer(create_app(folder)) as s: httpx.get(s.url
+    + "/health")``."""
+
+    def __init__(self, app: Any, start_timeout: float = 30.0) -> None:
+        import socket
+
+        import uvicorn
+
+        self.app = app
+        self.start_timeout = start_timeout
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> LocalServer:
+        self.thread.start()
+        deadline = time.monotonic() + self.start_timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.__exit__()
+                raise serve_error("the local server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
 def serve(folder: str, host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, log_level: str = "info") -> None:
     """Serve ``folder`` until interrupted (uvicorn)."""
@@ -610,5 +645,5 @@ def serve(folder: str, host: str = "127.0.0.1", port: int = 8000,
                 limit_concurrency=(limits or Limits()).max_queue + 64)
 
 
-__all__ = ["Batcher", "Limits", "RequestError", "Served", "completion_settings",
+__all__ = ["Batcher", "Limits", "LocalServer", "RequestError", "Served", "completion_settings",
            "create_app", "serve"]

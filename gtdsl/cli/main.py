@@ -99,33 +99,17 @@ def _build_parser() -> _Parser:
                       help="with --emit cubin: also the kernels a training step adds (the "
                       "backward kernels, the forward that saves for them)")
     run = sub.add_parser("run", help="run one function of a .gt file and summarize its result")
-    run.add_argument("file", metavar="FILE")
-    run.add_argument("--fn", required=True, metavar="NAME", help="the function to run")
-    run.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                     help="a parameter: a type (f32[4,10]: random values), a tensor file "
-                     "(.safetensors[:KEY], .pt, .npy) or a number; others are drawn from "
-                     "their declared types")
-    run.add_argument("--size", action="append", default=[], metavar="NAME=N",
-                     help="the value of a size variable (default 4)")
+    _function_arguments(run, "run", "a parameter: a type (f32[4,10]: random values), a tensor "
+                        "file (.safetensors[:KEY], .pt, .npy) or a number; others are drawn "
+                        "from their declared types", "the value of a size variable (default 4)")
     run.add_argument("--backend", choices=("auto", "torch", "triton", "interpret"),
                      default="auto")
-    run.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
-    run.add_argument("--allow-python", action="append", default=[], metavar="NAME",
-                     help="also let the file use this Python function or value, by full "
-                     "dotted name (operator.neg); whole modules cannot be allowed")
     exp = sub.add_parser("export", help="write one function of a .gt file as a torch.export "
                          "program, its dims dynamic where its types have size variables")
-    exp.add_argument("file", metavar="FILE")
-    exp.add_argument("--fn", required=True, metavar="NAME", help="the function to export")
-    exp.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                     help="an example argument, as gtdsl run takes it (a type, a tensor file "
-                     "or a number); tensors are the program's inputs, structs and numbers "
-                     "its constants")
-    exp.add_argument("--size", action="append", default=[], metavar="NAME=N",
-                     help="the example value of a size variable (default 4)")
-    exp.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
-    exp.add_argument("--allow-python", action="append", default=[], metavar="NAME",
-                     help="also let the file use this Python function or value")
+    _function_arguments(exp, "export", "an example argument, as gtdsl run takes it (a type, a "
+                        "tensor file or a number); tensors are the program's inputs, structs "
+                        "and numbers its constants",
+                        "the example value of a size variable (default 4)")
     exp.add_argument("-o", "--output", required=True, metavar="OUT.pt2",
                      help="the file to write (torch.export.save; torch.export.load reads it)")
     exp.add_argument("--aoti", action="store_true",
@@ -189,6 +173,19 @@ def _build_parser() -> _Parser:
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. GT0003")
     explain.add_argument("code", metavar="CODE")
     return parser
+
+
+def _function_arguments(p: argparse.ArgumentParser, verb: str, arg_help: str,
+                        size_help: str) -> None:
+    """The file, function and argument flags ``gtdsl run`` and ``gtdsl export`` share."""
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--fn", required=True, metavar="NAME", help=f"the function to {verb}")
+    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help=arg_help)
+    p.add_argument("--size", action="append", default=[], metavar="NAME=N", help=size_help)
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    p.add_argument("--allow-python", action="append", default=[], metavar="NAME",
+                   help="also let the file use this Python function or value, by full "
+                   "dotted name (operator.neg); whole modules cannot be allowed")
 
 
 def _usage(message: str, out: TextIO) -> int:

@@ -13,7 +13,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,34 +23,8 @@ pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from gtdsl.serving import Limits, completion_settings, create_app  # noqa: E402
+from gtdsl.serving import Limits, LocalServer as Server, completion_settings, create_app  # noqa: E402,E501
 from tests.conftest import REPO  # noqa: E402
-
-
-class Server:
-    """An app served by uvicorn on a free port of 127.0.0.1, in a thread."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run,
-                                       kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        for _ in range(400):
-            if self.server.started:
-                return self
-            time.sleep(0.025)
-        raise RuntimeError("the server did not start")
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 def _tiny(name: str, folder: Path, **kw) -> Path:

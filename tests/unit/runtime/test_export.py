@@ -144,6 +144,10 @@ def test_a_callable_holding_weights_keeps_them_constant(module) -> None:
     torch.testing.assert_close(ep.module()(x), module.struct_mlp(p, x))
     with pytest.raises(Exception, match="Guard failed"):
         ep.module()(torch.randn(9, 5))
+    # a weight passed through an op that returns it as it is (`contiguous`) is still held
+    ep = gtdsl.export(lambda x: module.struct_mlp(module.P(w=p.w.contiguous(), v=p.v), x),
+                      torch.randn(3, 4))
+    torch.testing.assert_close(ep.module()(x), module.struct_mlp(p, x))
 
 
 def test_a_saved_program_loads_and_runs_at_other_sizes(module, tmp_path) -> None:
