@@ -109,6 +109,8 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT0910", "file too large"),
     ("GT0911", "bad argument for gtdsl compile --emit cubin"),
     ("GT0912", "function cannot be exported with its declared dims"),
+    ("GT0913", "ranks do not agree"),
+    ("GT0914", "bad sharding or struct module"),
     # --- bugs in gtdsl itself
     ("GT9001", "internal error in gtdsl"),
 )
