@@ -246,6 +246,8 @@ def _dim(size: Size | None, fixed: dict[str, int], dims: dict[str, Any], where: 
                      f"a*{v} + b", help="give this dim a size variable of its own")
     a = form[0]
     v = bounds.get("=" + v, (v, None))[0]
+    if "#" + v in bounds:  # torch found the callable needs v constant
+        return None
     if v not in dims:
         low, high = bounds.get(v, (None, None))
         dims[v] = Dim(v, **({"min": low} if low is not None else {}),
@@ -326,6 +328,7 @@ def _shapes(calls: list[_Call], args: tuple[Any, ...], names: list[str], made: s
         for tensor, tt in found:
             if id(tensor) in inputs and id(tensor) not in typed:
                 typed[id(tensor)] = (tt, fixed)
+    bounds = _least(leaves, typed, bounds)
     dims: dict[str, Any] = {}
     specs: dict[int, Any] = {}
     for tensor, path in leaves:
@@ -336,11 +339,60 @@ def _shapes(calls: list[_Call], args: tuple[Any, ...], names: list[str], made: s
     return tuple(_tree(a, specs) for a in args)
 
 
+def _least(leaves: list[tuple[torch.Tensor, str]],
+           typed: dict[int, tuple[TTensor | None, dict[str, int]]], bounds: Bounds) -> Bounds:
+    """``bounds`` with each variable's least value where a dim is it less a constant
+    (``n - 1``: torch wants every derived dim's range at or above 0, so ``n >= 1``)."""
+    out = dict(bounds)
+    for tensor, _ in leaves:
+        tt, fixed = typed.get(id(tensor), (None, {}))
+        for d in tt.shape.dims if tt is not None else ():
+            if d.size is None:
+                continue
+            size = d.size.substitute(lambda v: Size.of(fixed[v]) if v in fixed else None)
+            v = size.single_variable() or next(iter(size.variables()), None)
+            form = size.linear_coefficient(v) if v is not None and len(
+                size.variables()) == 1 else None
+            b = form[1].constant() if form is not None else None
+            if v is None or form is None or b is None or b >= 0 or form[0] < 1:
+                continue
+            need = -(b // form[0])  # ceil(-b / a)
+            low, high = out.get(v, (None, None))
+            if low is None or low < need:  # with a max: torch fails to word a violation of
+                out[v] = (need, high if high is not None else 2 ** 62)  # an unbounded one
+    return out
+
+
 def dynamic_shapes(fn: Any, args: tuple[Any, ...], **constants: Any) -> tuple[Any, ...]:
     """The ``dynamic_shapes`` of ``torch.export.export`` for ``fn`` at ``args``: one entry
     per argument (a dict dim index -> Dim for a tensor, the same structure for lists,
     tuples and structs, None for the others)."""
-    return _plan(fn, args, constants)[1]({})
+    return _plan(fn, _distinct(args), constants)[1]({})
+
+
+def _distinct(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` with a tensor passed in several places cloned after its first: each place
+    takes the dims of its own parameter (torch.export would tie the places' dims)."""
+    seen: set[int] = set()
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            if id(v) in seen:
+                return v.clone()
+            seen.add(id(v))
+            return v
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, tuple):
+            return tuple(walk(x) for x in v)
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return dataclasses.replace(v, **{f.name: walk(getattr(v, f.name))
+                                              for f in dataclasses.fields(v)})
+        return v
+
+    return tuple(walk(a) for a in args)
 
 
 def _plan(fn: Any, args: tuple[Any, ...], constants: dict[str, Any]
@@ -363,6 +415,8 @@ def _plan(fn: Any, args: tuple[Any, ...], constants: dict[str, Any]
                      f"gtdsl functions, not {type(fn).__name__}",
                      help="pass a function of gtdsl.load(...), an @gtdsl.jit function, or "
                      "a model's method such as bert.hidden_states")
+    with torch.no_grad():  # once first: what compiles on its first call (a @jit function
+        fn(*args, **constants)  # defined before the ones it calls) exists when recorded
     calls: list[_Call] = []
     made = _Made()
     with _recording(calls, made), torch.no_grad():
@@ -417,7 +471,28 @@ class _Module(torch.nn.Module):
         self.fn = fn
 
     def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
+        return self.fn(*(_pinned(a) for a in args))
+
+
+def _pinned(v: Any) -> Any:
+    """``v`` with each tensor checked, in the traced program, to have the example's dtype and
+    rank: torch.export's guards check the sizes of the dims a program has, not their number
+    nor the dtype, and the program is the function at the example's dtypes and ranks. The
+    dtype is an assert (``_assert_tensor_metadata``); the rank is the tensor expanded to its
+    own sizes, which fails for another number of dims."""
+    if isinstance(v, torch.Tensor):
+        torch.ops.aten._assert_tensor_metadata.default(v, None, None, v.dtype)
+        return v.expand(v.shape)
+    if isinstance(v, list):
+        return [_pinned(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_pinned(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _pinned(x) for k, x in v.items()}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return dataclasses.replace(v, **{f.name: _pinned(getattr(v, f.name))
+                                          for f in dataclasses.fields(v)})
+    return v
 
 
 def export(fn: Any, *args: Any, **constants: Any) -> Any:
@@ -426,10 +501,13 @@ def export(fn: Any, *args: Any, **constants: Any) -> Any:
 
     A bound the code puts on a dynamic dim (a model's ``s <= 512`` positions) is kept: the
     dim stays dynamic within it, and the program's guard refuses sizes outside it."""
+    args = _distinct(args)
     target, shapes_for = _plan(fn, args, constants)
     _register_structs(args)
     call = functools.partial(target, **constants) if constants else target
-    name = getattr(target, "qualname", None) or getattr(fn, "__qualname__", "the function")
+    typed = _runtime_function(fn) is not None
+    name = getattr(target, "qualname", None) or getattr(fn, "__qualname__", None) or \
+        type(fn).__name__
     bounds: Bounds = {}
     for _ in range(4):
         shapes = shapes_for(bounds)
@@ -443,15 +521,17 @@ def export(fn: Any, *args: Any, **constants: Any) -> Any:
             raise
         except Exception as e:  # torch.export's own errors: constraint violations, guards
             text = str(e)
-            more = _range_fixes(text, _names(shapes))
+            more = _range_fixes(text, _names(shapes), constants=not typed)
             if more and any(bounds.get(k) != v for k, v in more.items()):
                 bounds.update(more)
                 continue
             first = text.strip().splitlines()
             raise _error(f"`{name}` cannot be exported with the dims its types declare: "
                          f"{type(e).__name__}: {first[0] if first else ''}"[:400],
-                         help="an example size of 0 or 1 is specialized by torch.export: "
-                         "give every dynamic dim an example size of 2 or more",
+                         help="the function needs a dim its type leaves open to be a "
+                         "constant: give that dim a fixed size in the type, or export at "
+                         "fixed sizes" if "specialized" in text else
+                         "the notes give torch.export's reason",
                          notes=tuple(line.strip() for line in first[1:6] if line.strip())) \
                 from None
     raise _error(f"`{name}`: torch.export kept refining the dims' ranges",
@@ -509,21 +589,25 @@ def describe(ep: Any, names: list[str]) -> list[str]:
     for sym, r in sorted(ep.range_constraints.items(), key=lambda kv: show(kv[0])):
         if not getattr(sym, "is_Symbol", False):
             continue  # a derived dim's range follows its root's
-        upper = "inf" if str(r.upper) in ("int_oo", "oo") else str(r.upper)
+        upper = "inf" if str(r.upper) in ("int_oo", "oo") or int(r.upper) >= 2 ** 62 - 1 \
+            else str(r.upper)
         lines.append(f"{show(sym)}: {r.lower} .. {upper}")
     return lines
 
 
 _FIX = re.compile(r"^\s*(\w+) = Dim\('(\w+)'(?:, min=(\d+))?(?:, max=(\d+))?\)\s*$")
 _SAME = re.compile(r"^\s*(\w+) = (\w+)\s*$")
+_CONST = re.compile(r"^\s*(\w+) = (\d+)\s*$")
 
 
-def _range_fixes(text: str, names: set[str]) -> Bounds:
+def _range_fixes(text: str, names: set[str], constants: bool = False) -> Bounds:
     """The fixes torch suggests after a constraint violation, where each only bounds one of
     our dims (``s = Dim('s', max=512)``) or finds two of them equal (``t = s``: the code
     makes them so, a cache of length 0 before ``s`` tokens); empty where any fix would make
     a dim a constant or relate dims otherwise (the types say the dim is dynamic).
-    Equalities are kept under the key ``"=t"``."""
+    Equalities are kept under the key ``"=t"``. With ``constants`` (a callable's dims,
+    which weights it holds outside any type may fix: a module's ``self.w``), a dim torch
+    finds constant (``d = 4``) is made static, under the key ``"#d"``."""
     if "Suggested fixes:" not in text:
         return {}
     out: Bounds = {}
@@ -531,6 +615,10 @@ def _range_fixes(text: str, names: set[str]) -> Bounds:
         if not line.strip():
             if out:
                 break
+            continue
+        const = _CONST.match(line)
+        if constants and const is not None and const.group(1) in names:
+            out["#" + const.group(1)] = (int(const.group(2)), None)
             continue
         same = _SAME.match(line)
         if same is not None and same.group(1) in names and same.group(2) in names:

@@ -44,11 +44,14 @@ from gtdsl.diagnostics import Diagnostic, GtdslError
 
 @dataclass(frozen=True)
 class Limits:
-    """What one server accepts: request body bytes, inputs per request, tokens, answers;
-    and how it batches: texts or prompts per model call, the wait for more, queued items."""
+    """What one server accepts: request body bytes, texts per embedding request, tokens per
+    prompt (a T5 prompt's attention grows with the square of its length), new tokens,
+    answers; and how it batches: texts or prompts per model call (also the most prompts one
+    completion request takes), the wait for more, queued items."""
 
     max_request_bytes: int = 1_000_000
     max_inputs: int = 256
+    max_prompt_tokens: int = 512
     max_tokens: int = 512
     max_n: int = 8
     max_batch: int = 32
@@ -127,10 +130,12 @@ class Served:
         return ids
 
     def complete(self, prompts: list[list[int]], max_tokens: int, n: int,
-                 settings: dict[str, Any], stream: Callable[[str], Any] | None = None
+                 settings: dict[str, Any], stream: Callable[[str], Any] | None = None,
+                 cancelled: threading.Event | None = None
                  ) -> list[list[tuple[str, str, int]]]:
         """Each prompt's ``n`` answers as (text, finish reason, new tokens); all prompts are
-        one length. ``stream`` gets the one answer's text as it becomes final."""
+        one length. ``stream`` gets the one answer's text as it becomes final; setting
+        ``cancelled`` stops the generation at its next token (``Cancelled``)."""
         from gtdsl.models.search import TextStream
 
         ids = torch.tensor(prompts, dtype=torch.int64)
@@ -143,7 +148,8 @@ class Served:
         streamer = None
         if stream is not None:
             first = prompts[0]
-            streamer = _NewTokens(TextStream(lambda row: self.text(first, row), stream))
+            streamer = _NewTokens(TextStream(lambda row: self.text(first, row), stream),
+                                  cancelled)
         with torch.no_grad():
             out = self.model.generate(ids, max_tokens, streamer=streamer, **settings)
         start = ids.shape[1] if self.kind == "gpt2" else 1  # T5's rows start with its start
@@ -173,14 +179,20 @@ class Served:
         return str(whole[len(before):] if whole.startswith(before) else decode(new))
 
 
+class Cancelled(Exception):
+    """A stream's client went away: its generation stops."""
+
+
 class _NewTokens:
     """A streamer that drops the first ``put`` (the prompt, or T5's start token): the text
-    sent is the completion's alone."""
+    sent is the completion's alone. Each token first checks ``cancelled``."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.started = inner, False
+    def __init__(self, inner: Any, cancelled: threading.Event | None = None) -> None:
+        self.inner, self.started, self.cancelled = inner, False, cancelled
 
     def put(self, tokens: torch.Tensor) -> None:
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise Cancelled()
         if not self.started:
             self.started = True
             return
@@ -194,11 +206,12 @@ def completion_settings(temperature: float, top_p: float, seed: int | None
                         ) -> dict[str, Any]:
     """The ``generate`` settings of an OpenAI completion request: temperature 0 is greedy
     decoding; otherwise sampling with ``temperature`` and ``top_p``, top-k off (OpenAI has
-    none), drawn from ``torch.Generator().manual_seed(seed)`` when a seed is given."""
+    none), drawn from ``torch.Generator().manual_seed(seed)`` when a seed is given; one beam
+    whatever the folder's generation settings say (OpenAI has no beams)."""
     if temperature == 0:
-        return {"do_sample": False}
+        return {"do_sample": False, "num_beams": 1}
     out: dict[str, Any] = {"do_sample": True, "temperature": float(temperature),
-                           "top_p": float(top_p), "top_k": 0}
+                           "top_p": float(top_p), "top_k": 0, "num_beams": 1}
     if seed is not None:
         out["generator"] = torch.Generator().manual_seed(seed)
     return out
@@ -224,7 +237,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _texts(body: dict[str, Any], name: str, limits: Limits) -> list[str]:
+def _texts(body: dict[str, Any], name: str, most: int) -> list[str]:
     if name not in body:
         raise RequestError(400, f"`{name}` is required", name)
     value = body[name]
@@ -234,16 +247,23 @@ def _texts(body: dict[str, Any], name: str, limits: Limits) -> list[str]:
                            "arrays are not taken)", name)
     if not texts:
         raise RequestError(400, f"`{name}` is an empty list", name)
-    if len(texts) > limits.max_inputs:
-        raise RequestError(400, f"`{name}` has {len(texts)} items; at most "
-                           f"{limits.max_inputs} are taken per request", name)
+    if len(texts) > most:
+        raise RequestError(400, f"`{name}` has {len(texts)} items; at most {most} are taken "
+                           "per request", name)
+    for t in texts:
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (`\ud800`): JSON, but no text
+            raise RequestError(400, f"`{name}` holds a lone surrogate (\\ud800-\\udfff), "
+                               "which is not text", name) from None
     return texts
 
 
 def _known(body: dict[str, Any], allowed: set[str], defaults: dict[str, Any]) -> None:
     for key, value in body.items():
         if key in defaults:
-            if value not in defaults[key]:
+            if not any(value is d or type(value) is type(d) and value == d
+                       for d in defaults[key]):
                 raise RequestError(400, f"`{key}` = {_shown(value)} is not supported by this "
                                    "server", key)
         elif key not in allowed:
@@ -313,18 +333,28 @@ class Batcher:
             live = [i for i in batch if not i.future.done()]
             if not live:
                 continue
-            self.calls += 1
-            try:
-                results = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, self.run, first.key, [i.payload for i in live])
-            except Exception as e:  # noqa: BLE001 - each request gets the error
-                for i in live:
-                    if not i.future.done():
-                        i.future.set_exception(e)
-                continue
-            for i, r in zip(live, results):
+            await self._run(first.key, live, alone=len(live) == 1)
+
+    async def _run(self, key: Any, items: list[_Item], alone: bool) -> None:
+        """One model call for ``items``; when it fails and they were several, each runs
+        alone, so a request that breaks the call fails only itself."""
+        loop = asyncio.get_running_loop()
+        self.calls += 1
+        try:
+            results = await loop.run_in_executor(self.executor, self.run, key,
+                                                 [i.payload for i in items])
+        except Exception as e:  # noqa: BLE001 - the requests get the error
+            if not alone:
+                for i in items:
+                    await self._run(key, [i], alone=True)
+                return
+            for i in items:
                 if not i.future.done():
-                    i.future.set_result(r)
+                    i.future.set_exception(e)
+            return
+        for i, r in zip(items, results):
+            if not i.future.done():
+                i.future.set_result(r)
 
 
 # ---------------------------------------------------------------------- the app
@@ -422,7 +452,7 @@ def create_app(folder: str, limits: Limits | None = None, name: str | None = Non
         body = await read_json(request)
         _known(body, {"input", "model", "encoding_format", "user"},
                {"dimensions": (None,)})
-        texts = _texts(body, "input", limits)
+        texts = _texts(body, "input", limits.max_inputs)
         fmt = _field(body, "encoding_format", (str,), "float", "\"float\" or \"base64\"")
         if fmt not in ("float", "base64"):
             raise RequestError(400, "`encoding_format` must be \"float\" or \"base64\"",
@@ -446,7 +476,7 @@ def create_app(folder: str, limits: Limits | None = None, name: str | None = Non
                 "presence_penalty": (0, None), "frequency_penalty": (0, None),
                 "logit_bias": (None, {}), "stop": (None,), "suffix": (None,),
                 "stream_options": (None,)})
-        prompts = _texts(body, "prompt", limits)
+        prompts = _texts(body, "prompt", limits.max_batch)
         max_tokens = _field(body, "max_tokens", (int,), 16, "an integer")
         temperature = _field(body, "temperature", (int, float), 1, "a number")
         top_p = _field(body, "top_p", (int, float), 1, "a number")
@@ -467,6 +497,10 @@ def create_app(folder: str, limits: Limits | None = None, name: str | None = Non
         if len(prompts) * n > limits.max_batch * limits.max_n:
             raise RequestError(400, "too many answers asked for in one request", "n")
         ids = [served.prompt_ids(p) for p in prompts]
+        for p in ids:
+            if len(p) > limits.max_prompt_tokens:
+                raise RequestError(400, f"the prompt has {len(p)} tokens; at most "
+                                   f"{limits.max_prompt_tokens} are taken", "prompt")
         if served.positions is not None:
             for p in ids:
                 if len(p) + max_tokens > served.positions:
@@ -480,23 +514,22 @@ def create_app(folder: str, limits: Limits | None = None, name: str | None = Non
             if streams[0] >= limits.max_queue:  # streams wait for the model, as queued items
                 raise RequestError(503, "the server is busy: too many streams wait; retry "
                                    "later", code="server_busy")
-            streams[0] += 1
             return StreamingResponse(_stream(served, ids[0], max_tokens, temperature, top_p,
                                              seed, executor, lock, streams),
                                      media_type="text/event-stream")
         answers: list[list[tuple[str, str, int]]] = []
-        by_length: dict[int, list[int]] = {}
-        for i, p in enumerate(ids):
-            by_length.setdefault(len(p), []).append(i)
+        by_length: dict[Any, list[int]] = {}
+        for i, p in enumerate(ids):  # seeded prompts each alone: their draws are their own
+            by_length.setdefault((len(p), i if seed is not None else None), []).append(i)
         results: dict[int, Any] = {}
         waits = []
-        for length, rows in by_length.items():  # one submission per prompt length
+        for (length, _), rows in by_length.items():  # one submission per prompt length
             unique = uuid.uuid4().hex if seed is not None else None  # seeded: alone
             key = (max_tokens, n, temperature, top_p, seed, length, unique)
-            waits.append((rows, state["completions"].submit(key, [ids[r] for r in rows],
-                                                           len(rows) * n)))
-        for rows, wait in waits:
-            for r, a in zip(rows, await wait):
+            waits.append(state["completions"].submit(key, [ids[r] for r in rows],
+                                                     len(rows) * n))
+        for rows, got in zip(by_length.values(), await asyncio.gather(*waits)):
+            for r, a in zip(rows, got):
                 results[r] = a
         answers = [results[i] for i in range(len(ids))]
         choices = []
@@ -543,6 +576,7 @@ def create_app(folder: str, limits: Limits | None = None, name: str | None = Non
         Exception: server_error})
     app.state.served = served
     app.state.batchers = state
+    app.state.streams = streams
     return app
 
 
@@ -550,20 +584,12 @@ async def _stream(served: Served, ids: list[int], max_tokens: int, temperature: 
                   top_p: float, seed: int | None, executor: ThreadPoolExecutor,
                   lock: threading.Lock, streams: list[int]) -> AsyncIterator[bytes]:
     """Server-sent events: one chunk per piece of text as it becomes final, a last chunk
-    with the finish reason, then ``[DONE]``."""
-    try:
-        async for event in _events(served, ids, max_tokens, temperature, top_p, seed,
-                                   executor, lock):
-            yield event
-    finally:
-        streams[0] -= 1
-
-
-async def _events(served: Served, ids: list[int], max_tokens: int, temperature: float,
-                  top_p: float, seed: int | None, executor: ThreadPoolExecutor,
-                  lock: threading.Lock) -> AsyncIterator[bytes]:
+    with the finish reason, then ``[DONE]``; an error as an error event. ``streams`` counts
+    this stream until its generation ends: a client that goes away stops the generation at
+    its next token, and its slot is free once the model is."""
     loop = asyncio.get_running_loop()
     pieces: asyncio.Queue[str | None] = asyncio.Queue()
+    cancelled = threading.Event()
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(text: str, reason: str | None) -> bytes:
@@ -572,32 +598,51 @@ async def _events(served: Served, ids: list[int], max_tokens: int, temperature: 
             "model": served.name, "choices": [{"text": text, "index": 0, "logprobs": None,
                                                "finish_reason": reason}]}) + "\n\n").encode()
 
+    def error(status: int, message: str, code: str) -> bytes:
+        return ("data: " + json.dumps(RequestError(status, message, code=code).body())
+                + "\n\n").encode()
+
     def work() -> Any:
         try:
             with lock:
                 return served.complete([ids], max_tokens, 1,
                                        completion_settings(temperature, top_p, seed),
                                        lambda piece: loop.call_soon_threadsafe(
-                                           pieces.put_nowait, piece))[0][0]
+                                           pieces.put_nowait, piece), cancelled)[0][0]
         finally:
             loop.call_soon_threadsafe(pieces.put_nowait, None)
 
-    done = loop.run_in_executor(executor, work)
-    while True:
-        piece = await pieces.get()
-        if piece is None:
-            break
-        if piece:
-            yield chunk(piece, None)
+    def release(done: Any) -> None:
+        streams[0] -= 1
+        if not done.cancelled():
+            done.exception()  # read here: a stream whose client went away does not await it
+
+    streams[0] += 1  # counted from here (a response never sent never started its work)
     try:
-        _, reason, _ = await done
-    except GtdslError as e:
-        yield ("data: " + json.dumps(RequestError(400, e.diagnostics[0].message,
-                                                  code=e.diagnostics[0].code).body())
-               + "\n\n").encode()
-        return
-    yield chunk("", reason)
-    yield b"data: [DONE]\n\n"
+        done = loop.run_in_executor(executor, work)
+    except BaseException:
+        streams[0] -= 1
+        raise
+    done.add_done_callback(release)
+    try:
+        while True:
+            piece = await pieces.get()
+            if piece is None:
+                break
+            if piece:
+                yield chunk(piece, None)
+        try:
+            _, reason, _ = await done
+        except GtdslError as e:
+            yield error(400, e.diagnostics[0].message, e.diagnostics[0].code)
+            return
+        except Exception as e:  # noqa: BLE001 - the client hears of it, the server goes on
+            yield error(500, f"internal error: {type(e).__name__}", "internal_error")
+            return
+        yield chunk("", reason)
+        yield b"data: [DONE]\n\n"
+    finally:
+        cancelled.set()  # the client went away (or all was sent): stop generating
 
 
 class LocalServer:

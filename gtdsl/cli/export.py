@@ -61,12 +61,20 @@ def export_function(path: str, fn_name: str, args: list[str], sizes: list[str], 
                                          "see `gtdsl export --help`", path=path)) + "\n")
         return EXIT_USAGE
 
-    target = Path(output)
-    if not output or target.is_dir():
+    target = Path(os.path.realpath(output)) if output else Path()
+    if not output or target.is_dir() or output.endswith(("/", os.sep)):
         return usage(f"`-o {output}` is a folder, not a file to write the program to",
                      "give a file name, e.g. -o model.pt2")
-    if not target.parent.resolve().is_dir():
+    if not target.parent.is_dir():
         return usage(f"the folder of `-o {output}` does not exist", "create it first")
+    if target.exists() and not target.is_file():
+        return usage(f"`-o {output}` is not a regular file (a device, a pipe, a socket): "
+                     "the program replaces what it writes to", "give a file name")
+    files = [path] + [a.partition("=")[2].partition(":")[0] for a in args]
+    if target.exists() and any(os.path.exists(f) and os.path.samefile(f, target)
+                               for f in files if f):
+        return usage(f"`-o {output}` is one of the command's own input files",
+                     "write the program to a file of its own, e.g. -o model.pt2")
     try:
         module = load(path, backend="torch", allow_python=tuple(allow_python))
     except GtdslError as e:
@@ -80,9 +88,12 @@ def export_function(path: str, fn_name: str, args: list[str], sizes: list[str], 
         return usage(f"`{path}` has no function `{fn_name}`",
                      f"its functions are: {', '.join(names) or 'none'}")
     try:
-        values, given_sizes = _arguments(module, fn, args, sizes, seed)
+        values, drawn_sizes = _arguments(module, fn, args, sizes, seed)
     except (RunError, InputError, TensorFileError) as e:
         return usage(str(e), getattr(e, "help", None))
+    # the sizes given with --size are constants; one the arguments determine stays theirs
+    named = {s.partition("=")[0].strip() for s in sizes}
+    given_sizes = {k: v for k, v in drawn_sizes.items() if k in named}
     inputs = [i for i, v in enumerate(values) if _is_input(v)]
     if not inputs:
         return usage(f"`{fn_name}` takes no tensor: a program of constants has nothing to "
@@ -101,7 +112,9 @@ def export_function(path: str, fn_name: str, args: list[str], sizes: list[str], 
         return EXIT_ERRORS
     finally:
         CALLER.reset(token)
-    names = [fn._params[i][0] for i in inputs]
+    from gtdsl.exporting import _leaves
+
+    names = [p for i in inputs for _, p in _leaves(values[i], fn._params[i][0])]
     try:
         _write(target, ep, aoti)
     except ExportError as e:

@@ -131,6 +131,8 @@ def _build_parser() -> _Parser:
                      help="queued requests before the server answers 503 (default 256)")
     srv.add_argument("--max-request-bytes", type=int, default=1_000_000, metavar="N",
                      help="largest request body (default 1000000; larger ones get 413)")
+    srv.add_argument("--max-prompt-tokens", type=int, default=512, metavar="N",
+                     help="longest completion prompt, in tokens (default 512)")
     embed = sub.add_parser("embed", help="sentence embeddings from a BERT model folder")
     embed.add_argument("model", metavar="MODEL_DIR",
                        help="a Hugging Face-layout folder, or all-MiniLM-L6-v2 (the installed "
@@ -303,9 +305,9 @@ def run_serve(args: Any, err: TextIO) -> int:
     if not 0 <= args.port < 65536:
         return _usage("--port must be from 0 to 65535", err)
     if args.max_batch < 1 or args.max_queue < 1 or args.max_request_bytes < 1 or \
-            not 0 <= args.max_wait_ms <= 10_000:
-        return _usage("--max-batch, --max-queue and --max-request-bytes must be at least 1, "
-                      "and --max-wait-ms from 0 to 10000", err)
+            args.max_prompt_tokens < 1 or not 0 <= args.max_wait_ms <= 10_000:
+        return _usage("--max-batch, --max-queue, --max-request-bytes and --max-prompt-tokens "
+                      "must be at least 1, and --max-wait-ms from 0 to 10000", err)
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
@@ -315,7 +317,8 @@ def run_serve(args: Any, err: TextIO) -> int:
     from gtdsl.serving import Limits, create_app
 
     limits = Limits(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                    max_queue=args.max_queue, max_request_bytes=args.max_request_bytes)
+                    max_queue=args.max_queue, max_request_bytes=args.max_request_bytes,
+                    max_prompt_tokens=args.max_prompt_tokens)
     try:
         app = create_app(args.model, limits)
     except GtdslError as e:

@@ -104,8 +104,38 @@ def test_bad_input_is_a_diagnostic_and_nothing_is_written(files, tmp_path: Path)
         code, out, err = run(*argv)
         assert code == want, (argv, out, err)
         assert text in err and "Traceback" not in err, (argv, err)
+    import os
+
+    os.mkfifo(tmp_path / "pipe.pt2")
+    for argv, text in [
+            (["-o", str(tmp_path / "newdir") + "/"], "is a folder"),
+            (["-o", str(tmp_path / "pipe.pt2")], "not a regular file"),
+            (["-o", str(src)], "own input files"),
+            (["-o", str(weights)], "own input files")]:
+        code, out, err = run(*base, "--arg", "x=f32[2, 3, 4]", *argv)
+        assert code == 2 and text in err, (argv, err)
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["lin.gt", "w.safetensors", "x.pt2"]  # the one good export; no temporaries
+    assert left == ["lin.gt", "pipe.pt2", "w.safetensors", "x.pt2"]  # no temporaries
+    assert (tmp_path / "lin.gt").read_text() == SOURCE
+
+
+def test_sizes_and_list_inputs(tmp_path: Path) -> None:
+    src = tmp_path / "f.gt"
+    src.write_text("def heads(x: f32[b, H*K]) -> f32[b, H, K]:\n"
+                   "    return x.unflatten(-1, (H, -1))\n\n"
+                   "def f(xs: list[f32[n]], y: f32[m, 3]) -> f32[m, 3]:\n"
+                   "    return y + xs[0].sum() + xs[1].sum()\n")
+    # H given: a constant; K, which the example's width determines, stays dynamic
+    code, out, err = run("export", str(src), "--fn", "heads", "--size", "H=4", "--arg",
+                         "x=f32[3, 8]", "-o", str(tmp_path / "h.pt2"))
+    assert code == 0 and "input x: f32[b, 4*K]" in out, err
+    ep = torch.export.load(tmp_path / "h.pt2")
+    assert ep.module()(torch.randn(5, 12)).shape == (5, 4, 3)
+    code, out, err = run("export", str(src), "--fn", "f", "--arg", "y=f32[2, 3]", "-o",
+                         str(tmp_path / "f.pt2"))
+    assert code == 0, err
+    assert [line.strip() for line in out.splitlines() if line.startswith("  input")] == [
+        "input xs[0]: f32[n]", "input xs[1]: f32[n]", "input y: f32[m, 3]"]
 
 
 @pytest.mark.slow

@@ -221,6 +221,10 @@ BAD = [
     ("/v1/completions", {"prompt": "a", "seed": -1}, 400, "`seed`"),
     ("/v1/completions", {"prompt": "a", "stop": ["\n"]}, 400, "not supported"),
     ("/v1/completions", {"prompt": "a", "bogus": 1}, 400, "unrecognized request argument"),
+    ("/v1/completions", {"prompt": "a", "presence_penalty": False}, 400, "not supported"),
+    ("/v1/completions", {"prompt": "a", "best_of": 1.0}, 400, "not supported"),
+    ("/v1/completions", {"prompt": "a \ud800 b"}, 400, "lone surrogate"),
+    ("/v1/completions", {"prompt": ["a"] * 33}, 400, "at most 32"),
     ("/v1/completions", {"prompt": "a", "model": "gpt-4"}, 404, "not served"),
     ("/v1/completions", {"prompt": "a " * 200, "max_tokens": 50}, 400, "positions"),
     ("/v1/completions", {"prompt": ["a"] * 1000}, 400, "at most"),
@@ -247,7 +251,7 @@ def test_bad_embedding_requests(minilm) -> None:
     for body, text in [({"input": 5}, "string or a list"), ({"input": [1, 2]}, "token"),
                        ({"input": "a", "encoding_format": "int8"}, "encoding_format"),
                        ({"input": "a", "dimensions": 8}, "not supported"),
-                       ({"input": ["a"] * 300}, "at most 256")]:
+                       ({"input": ["a"] * 300}, "at most 256"), ({"input": ["ok", "a \ud800"]}, "surrogate")]:
         r = _post(minilm, "/v1/embeddings", body)
         assert r.status_code == 400 and text in r.json()["error"]["message"], (body, r.text)
     assert _post(minilm, "/v1/completions", {"prompt": "a"}).status_code == 404
@@ -318,3 +322,89 @@ def test_the_docs_requests_give_the_docs_answers(minilm, gpt2) -> None:
         for key in ("id", "created"):
             got.pop(key, None), want.pop(key, None)
         assert got == want
+
+
+def test_a_request_that_breaks_a_batched_call_fails_alone() -> None:
+    """A model call that raises for one request's payload: the batch runs again one request
+    at a time, so the others get their answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gtdsl.serving import Batcher
+
+    def run(key, payloads):
+        if "bad" in payloads:
+            raise RuntimeError("the model failed")
+        return [p.upper() for p in payloads]
+
+    async def main():
+        b = Batcher(run, Limits(max_wait_ms=50), ThreadPoolExecutor(1))
+        b.start()
+        got = await asyncio.gather(*(b.submit("k", p, 1) for p in ["a", "bad", "c"]),
+                                   return_exceptions=True)
+        b.task.cancel()
+        return got, b.calls
+
+    got, calls = asyncio.run(main())
+    assert got[0] == "A" and got[2] == "C" and isinstance(got[1], RuntimeError)
+    assert calls == 4  # the batch, then each alone
+
+
+def test_limits_seeds_and_settings_of_completions(tmp_path: Path) -> None:
+    folder = _tiny("translator", tmp_path / "translator", steps=10)
+    # a folder asking for beams: the server's completions still use one (OpenAI has none)
+    config = json.loads((folder / "generation_config.json").read_text()) if (
+        folder / "generation_config.json").is_file() else {}
+    (folder / "generation_config.json").write_text(json.dumps({**config, "num_beams": 4}))
+    with Server(create_app(str(folder), Limits(max_prompt_tokens=20))) as server:
+        served = server.app.state.served
+        r = _post(server, "/v1/completions", {"prompt": "house " * 30})
+        assert r.status_code == 400 and "at most 20" in r.json()["error"]["message"]
+        prompts = ["translate English to German: the house", "translate English to German: a"]
+        body = {"prompt": prompts, "max_tokens": 6, "temperature": 1.2, "seed": 5}
+        got = [c["text"] for c in _post(server, "/v1/completions", body).json()["choices"]]
+        want = [_python_answer(served, p, 6, **completion_settings(1.2, 1, 5))[0]
+                for p in prompts]
+        assert got == want  # each prompt's draws are its own, as alone
+        with httpx.stream("POST", server.url + "/v1/completions", timeout=60, json={
+                "prompt": prompts[0], "max_tokens": 6, "temperature": 0, "stream": True}) as s:
+            events = [line[6:] for line in s.iter_lines() if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        assert "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1]) == \
+            _python_answer(served, prompts[0], 6, **completion_settings(0, 1, None))[0]
+
+
+def test_a_stream_stops_when_its_client_goes_and_reports_errors(story) -> None:
+    app = create_app(str(story))
+    served = app.state.served
+    generate, outcomes = served.model.generate, []
+
+    def watched(*args, **kwargs):
+        try:
+            out = generate(*args, **kwargs)
+        except BaseException as e:
+            outcomes.append(type(e).__name__)
+            raise
+        outcomes.append("finished")
+        return out
+
+    served.model.generate = watched
+    with Server(app) as server:
+        body = {"prompt": "the", "max_tokens": 60, "temperature": 1.0, "stream": True}
+        with httpx.stream("POST", server.url + "/v1/completions", json=body, timeout=60) as s:
+            next(line for line in s.iter_lines() if line.startswith("data: "))
+        for _ in range(200):  # the slot is free once the generation has stopped
+            if app.state.streams[0] == 0 and outcomes:
+                break
+            time.sleep(0.05)
+        assert outcomes == ["Cancelled"] and app.state.streams[0] == 0
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("the model failed")
+
+        served.model.generate = broken
+        with httpx.stream("POST", server.url + "/v1/completions", json=body, timeout=60) as s:
+            events = [line[6:] for line in s.iter_lines() if line.startswith("data: ")]
+        assert json.loads(events[-1])["error"]["code"] == "internal_error"
+        served.model.generate = generate
+        assert _post(server, "/v1/completions", {"prompt": "the", "max_tokens": 2}
+                     ).status_code == 200

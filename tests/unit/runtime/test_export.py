@@ -209,3 +209,84 @@ def test_the_docs_model_and_command_examples(tmp_path, monkeypatch) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(argv, out, err) == 0, err.getvalue()
     assert out.getvalue() == shown
+
+
+def test_the_program_checks_dtype_and_rank(tmp_path) -> None:
+    # torch.export's guards check the sizes of the dims a program has, not their number or
+    # the dtype; the exported program is the function at the example's dtypes and ranks
+    m = gtdsl.load_source("def norm(x: f32[n]) -> f32[n]:\n    return x / x.sum()\n\n"
+                          "def double(x: float[n]) -> float[n]:\n    return x * 2.0\n")
+    ep = gtdsl.export(m.norm, torch.randn(3))
+    torch.export.save(ep, tmp_path / "norm.pt2")  # saved and loaded, it keeps the checks
+    for program in (ep.module(), torch.export.load(tmp_path / "norm.pt2").module()):
+        x = torch.rand(5) + 0.5
+        torch.testing.assert_close(program(x), m.norm(x))
+        with pytest.raises(RuntimeError, match="number of sizes"):
+            program(torch.ones(2, 2))
+        with pytest.raises(IndexError):
+            program(torch.tensor(2.0))
+        with pytest.raises(RuntimeError, match="dtype mismatch"):
+            program(torch.randn(4, dtype=torch.float64))
+    ep = gtdsl.export(m.double, torch.randn(3))  # a dtype-generic type: the example's dtype
+    with pytest.raises(RuntimeError, match="dtype mismatch"):
+        ep.module()(torch.arange(4))
+
+
+def test_each_place_of_a_tensor_passed_twice_has_its_own_dims() -> None:
+    m = gtdsl.load_source('''
+def attn(q: f32[b, s, d], k: f32[b, t, d], v: f32[b, t, d]) -> f32[b, s, d]:
+    return softmax(q @ k.transpose(1, 2), dim=-1) @ v
+''')
+    x = torch.randn(2, 3, 4)
+    ep = gtdsl.export(m.attn, x, x, x)
+    q, k = torch.randn(2, 3, 4), torch.randn(2, 7, 4)
+    torch.testing.assert_close(ep.module()(q, k, k), m.attn(q, k, k))
+
+
+def test_a_dim_less_a_constant() -> None:
+    m = gtdsl.load_source("def f(x: f32[n-1], y: f32[n]) -> f32[n]:\n"
+                          "    return y + x.sum()\n")
+    ep = gtdsl.export(m.f, torch.randn(2), torch.randn(3))
+    x, y = torch.randn(5), torch.randn(6)
+    torch.testing.assert_close(ep.module()(x, y), m.f(x, y))
+    with pytest.raises(Exception, match="Guard failed"):
+        ep.module()(torch.randn(5), torch.randn(5))
+
+
+def test_jit_methods_and_functions_compiled_on_first_call(tmp_path) -> None:
+    path = tmp_path / "jitted.py"  # @jit functions read their source from a file
+    path.write_text('''
+import torch
+import gtdsl
+
+
+class Scaled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(4, 4))
+
+    @gtdsl.jit
+    def forward(self, x: "f32[n, d]") -> "f32[n, d]":
+        return x @ self.w
+
+
+@gtdsl.jit
+def later(x: "f32[n, 4]") -> "f32[n, 4]":
+    return helper(x)
+
+
+@gtdsl.jit
+def helper(x: "f32[n, 4]") -> "f32[n, 4]":
+    return x + 1.0
+''')
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("jitted", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    scaled = mod.Scaled()
+    ep = gtdsl.export(scaled, torch.randn(3, 4))  # d: fixed by the weight the module holds
+    x = torch.randn(7, 4)
+    torch.testing.assert_close(ep.module()(x), scaled(x))
+    ep = gtdsl.export(lambda x: mod.later(x) * 2, torch.randn(3, 4))  # compiled when called
+    torch.testing.assert_close(ep.module()(x), (x + 1.0) * 2)
