@@ -375,24 +375,29 @@ def _distinct(args: tuple[Any, ...]) -> tuple[Any, ...]:
     takes the dims of its own parameter (torch.export would tie the places' dims)."""
     seen: set[int] = set()
 
-    def walk(v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            if id(v) in seen:
-                return v.clone()
-            seen.add(id(v))
-            return v
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if isinstance(v, tuple):
-            return tuple(walk(x) for x in v)
-        if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return dataclasses.replace(v, **{f.name: walk(getattr(v, f.name))
-                                              for f in dataclasses.fields(v)})
-        return v
+    def once(t: torch.Tensor) -> torch.Tensor:
+        if id(t) in seen:
+            return t.clone()
+        seen.add(id(t))
+        return t
 
-    return tuple(walk(a) for a in args)
+    return tuple(_map_tensors(a, once) for a in args)
+
+
+def _map_tensors(v: Any, f: Any) -> Any:
+    """``v`` rebuilt (lists, tuples, dicts, structs) with ``f`` of each tensor in it."""
+    if isinstance(v, torch.Tensor):
+        return f(v)
+    if isinstance(v, list):
+        return [_map_tensors(x, f) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_map_tensors(x, f) for x in v)
+    if isinstance(v, dict):
+        return {k: _map_tensors(x, f) for k, x in v.items()}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return dataclasses.replace(v, **{field.name: _map_tensors(getattr(v, field.name), f)
+                                          for field in dataclasses.fields(v)})
+    return v
 
 
 def _plan(fn: Any, args: tuple[Any, ...], constants: dict[str, Any]
@@ -471,28 +476,17 @@ class _Module(torch.nn.Module):
         self.fn = fn
 
     def forward(self, *args: Any) -> Any:
-        return self.fn(*(_pinned(a) for a in args))
+        return self.fn(*(_map_tensors(a, _pinned) for a in args))
 
 
-def _pinned(v: Any) -> Any:
-    """``v`` with each tensor checked, in the traced program, to have the example's dtype and
-    rank: torch.export's guards check the sizes of the dims a program has, not their number
-    nor the dtype, and the program is the function at the example's dtypes and ranks. The
-    dtype is an assert (``_assert_tensor_metadata``); the rank is the tensor expanded to its
-    own sizes, which fails for another number of dims."""
-    if isinstance(v, torch.Tensor):
-        torch.ops.aten._assert_tensor_metadata.default(v, None, None, v.dtype)
-        return v.expand(v.shape)
-    if isinstance(v, list):
-        return [_pinned(x) for x in v]
-    if isinstance(v, tuple):
-        return tuple(_pinned(x) for x in v)
-    if isinstance(v, dict):
-        return {k: _pinned(x) for k, x in v.items()}
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return dataclasses.replace(v, **{f.name: _pinned(getattr(v, f.name))
-                                          for f in dataclasses.fields(v)})
-    return v
+def _pinned(t: torch.Tensor) -> torch.Tensor:
+    """``t`` checked, in the traced program, to have the example's dtype and rank:
+    torch.export's guards check the sizes of the dims a program has, not their number nor the
+    dtype, and the program is the function at the example's dtypes and ranks. The dtype is an
+    assert (``_assert_tensor_metadata``); the rank is the tensor expanded to its own sizes,
+    which fails for another number of dims."""
+    torch.ops.aten._assert_tensor_metadata.default(t, None, None, t.dtype)
+    return t.expand(t.shape)
 
 
 def export(fn: Any, *args: Any, **constants: Any) -> Any:
