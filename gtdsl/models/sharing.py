@@ -60,6 +60,9 @@ class Card:
     tags: list[str] = field(default_factory=list)
 
 
+SENTENCE_FILES = ("sentence_bert_config.json", "config_sentence_transformers.json")
+"""What only a sentence-embedding folder keeps (a task model saved from one does not)."""
+
 LOADED = (*TOKENIZER_FILES, "modules.json", "1_Pooling", "2_Normalize")
 """The files and folders a loader reads beside the weights: a save into a folder that holds
 one of them and does not write it is refused (it would load as part of this model)."""
@@ -80,7 +83,8 @@ def save_folder(source: Path, directory: str | os.PathLike[str],
             raise load_error(f"`{d}` exists and is not a folder", path=str(d),
                              help="give a new or existing folder to save into")
         same = d.exists() and source.resolve() == d.resolve()
-        copied = [n for n in TOKENIZER_FILES if (source / n).is_file()]  # links followed
+        copied = [n for n in TOKENIZER_FILES if (source / n).is_file()  # links followed
+                  and (sentence is not None or n not in SENTENCE_FILES)]
         writes = set(copied) | ({"generation_config.json"} if generative else set()) | (
             {"modules.json", "1_Pooling", "2_Normalize", "sentence_bert_config.json"}
             if sentence is not None else set())
@@ -168,7 +172,8 @@ def model_card(card: Card, tensors: dict[str, torch.Tensor], source: Path, sente
     tags = ["gtdsl", card.kind.lower().replace("-", ""), *card.tags] + \
         (["sentence-transformers", "sentence-similarity"] if sentence else [])
     kept, body, old_tags = _split_card(old)
-    tags += old_tags
+    # a model saved for another task than its source's: not the source's pipeline's tags
+    tags += old_tags if sentence else [t for t in old_tags if t not in SENTENCE_TAGS]
     lines = ["---", f"library_name: {library}",
              f"pipeline_tag: {'sentence-similarity' if sentence else card.pipeline_tag}",
              "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], *kept, "---", "",
@@ -193,6 +198,7 @@ def model_card(card: Card, tensors: dict[str, torch.Tensor], source: Path, sente
 
 
 OURS = ("library_name", "pipeline_tag", "tags")
+SENTENCE_TAGS = ("sentence-transformers", "sentence-similarity", "feature-extraction")
 
 
 def _split_card(card: str | None) -> tuple[list[str], str, list[str]]:

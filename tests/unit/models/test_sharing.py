@@ -96,6 +96,25 @@ def test_a_plain_encoder_gets_no_sentence_layout(tmp_path: Path) -> None:
     assert not list(out.glob(".tmp-*"))  # nothing half-written left behind
 
 
+def test_a_task_model_saved_from_a_sentence_model_is_not_one(tmp_path: Path) -> None:
+    """A classifier saved from MiniLM's folder (the fine-tuning example's) keeps the
+    tokenizer but not the sentence-transformers files and tags of its source."""
+    from gtdsl.models.sharing import Card, save_folder
+
+    bert = Bert("all-MiniLM-L6-v2")
+    assert (bert.dir / "sentence_bert_config.json").is_file()  # the source is one
+    card = Card("BertForSequenceClassification", "BERT", "text-classification", {}, "x.y",
+                "...")
+    out = save_folder(bert.dir, tmp_path / "clf", bert.state_dict(), bert.raw_config, card)
+    names = {p.name for p in out.iterdir()}
+    assert "tokenizer.json" in names
+    assert not names & {"sentence_bert_config.json", "config_sentence_transformers.json",
+                        "modules.json"}
+    front = _front_matter((out / "README.md").read_text())
+    assert front["pipeline_tag"] == "text-classification"
+    assert "sentence-transformers" not in (out / "README.md").read_text().split("---")[1]
+
+
 def test_a_generative_folder_gets_a_generation_config(tmp_path: Path) -> None:
     """A GPT-2 folder without ``generation_config.json`` (its settings in config.json, as
     older checkpoints keep them) saves one, and transformers decodes the saved folder as
