@@ -6,18 +6,23 @@ every rank built the same parameters (two processes under torchrun, one of them 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 import gtdsl
 from gtdsl.distributed import (
-    RankMismatchError, StructModule, check_across_ranks, distribute, mismatches, placements,
-    signature,
+    ShardingError, StructModule, check_across_ranks, distribute, mismatches,
+    placements, signature, struct_tensors,
 )
 from tests.conftest import REPO, docs_python_example
 
@@ -93,6 +98,98 @@ def test_a_struct_module_refuses_what_is_not_a_struct() -> None:
         StructModule(None, net=net)(torch.zeros(1, 4))
 
 
+def _every_tensor_is_a_parameter(module: StructModule, value: object) -> bool:
+    mine = {id(p) for p in module.parameters()}
+    return all(id(t) in mine for _, t in struct_tensors(value))
+
+
+def test_tuples_and_lists_with_none_are_bound_and_what_cannot_be_is_refused() -> None:
+    """gtdsl functions take a tuple for `list[Dense]`: its structs' tensors are parameters;
+    a tuple of tensors is rebuilt in its field at each call (tuples cannot change); None in
+    a list holds nothing; a dict of tensors is refused, never left out of training."""
+    m, net = _net()
+    net.layers = tuple(net.layers)
+    net.layers[1].bias = None  # not a gtdsl value, but a struct may hold one
+    module = StructModule(lambda: None, net=net)
+    assert [n for n, _ in module.named_parameters()] == [
+        "net.layers.0.weight", "net.layers.0.bias", "net.layers.1.weight", "net.head.weight",
+        "net.head.bias"]
+    assert isinstance(net.layers, tuple) and _every_tensor_is_a_parameter(module, net)
+
+    m, net = _net()
+    net.layers = (net.layers[0], net.layers[1])
+    module = StructModule(lambda x: m.forward(net, x), net=net)
+    module(torch.randn(2, 4)).sum().backward()
+    assert len(list(module.parameters())) == 6 and _every_tensor_is_a_parameter(module, net)
+    assert all(p.grad is not None for p in module.parameters())
+
+    m, net = _net()
+    net.layers = [net.layers[0], None]
+    module = StructModule(None, net=net)
+    assert [n for n, _ in module.named_parameters()] == [
+        "net.layers.0.weight", "net.layers.0.bias", "net.head.weight", "net.head.bias"]
+    assert net.layers[1] is None and _every_tensor_is_a_parameter(module, net)
+
+    @dataclass
+    class Pair:
+        ws: tuple[torch.Tensor, ...]
+        nested: list[tuple[torch.Tensor, torch.Tensor]]
+
+    pair = Pair((torch.ones(2), torch.zeros(2)), [(torch.ones(1), torch.ones(1))])
+    module = StructModule(lambda: (pair.ws[0], pair.nested[0][1]), pair=pair)
+    assert [n for n, _ in module.named_parameters()] == [
+        "pair.ws.0", "pair.ws.1", "pair.nested.0.0", "pair.nested.0.1"]
+    assert isinstance(pair.ws, tuple) and _every_tensor_is_a_parameter(module, pair)
+    w, n = torch.nn.Parameter(torch.full((2,), 7.0)), torch.nn.Parameter(torch.full((1,), 3.0))
+    module.pair.ws._parameters["0"] = w  # as FSDP swaps parameters
+    module.pair.nested[0]._parameters["1"] = n
+    assert module() == (w, n)
+    assert pair.ws[0] is w and isinstance(pair.ws, tuple) and pair.nested[0][1] is n
+
+    @dataclass
+    class Table:
+        by_name: dict[str, torch.Tensor]
+
+    with pytest.raises(ShardingError, match="`t.by_name` is a dict holding tensors") as e:
+        StructModule(None, t=Table({"w": torch.ones(2)}))
+    assert e.value.diagnostic.code == "GT0914"
+    with pytest.raises(ShardingError, match="`layers` is a tuple"):
+        StructModule(None, layers=(net.head,))
+    # a dict without tensors is left as it is
+    StructModule(None, t=Table({}))
+
+
+def test_a_tensor_in_two_fields_is_one_parameter() -> None:
+    """Tied weights stay tied: one parameter registered in both places, updated once per
+    step, as a truly tied nn.Parameter is."""
+    m, net = _net()
+    net.layers[1].weight = net.layers[0].weight
+    start = {k: t.detach().clone() for k, t in struct_tensors(net)}
+    module = StructModule(lambda x: m.forward(net, x), net=net)
+
+    def train(params: list[torch.nn.Parameter], forward: Any) -> None:
+        opt = torch.optim.Adam(params, lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            forward(torch.linspace(-1, 1, 8).reshape(2, 4)).square().sum().backward()
+            opt.step()
+
+    train(list(module.parameters()), module)
+    # the reference: one nn.Parameter in both layers, each other tensor a parameter of its own
+    ref = {k: torch.nn.Parameter(v.clone()) for k, v in start.items()}
+    ref["layers.1.weight"] = ref["layers.0.weight"]
+    ref_net = m.Net(layers=[m.Dense(weight=ref[f"layers.{i}.weight"],
+                                    bias=ref[f"layers.{i}.bias"]) for i in range(2)],
+                    head=m.Dense(weight=ref["head.weight"], bias=ref["head.bias"]))
+    train(list({id(p): p for p in ref.values()}.values()), lambda x: m.forward(ref_net, x))
+    for k, t in struct_tensors(net):
+        torch.testing.assert_close(t, ref[k], rtol=0, atol=0, msg=k)
+    assert not torch.equal(net.layers[0].weight, start["layers.0.weight"])
+    assert net.layers[0].weight is net.layers[1].weight
+    assert module.net.layers[0].weight is module.net.layers[1].weight
+    assert len(list(module.parameters())) == 5
+    assert "net.layers.1.weight" in module.state_dict()
+
 def test_named_dims_give_dtensor_placements() -> None:
     from torch.distributed.tensor import Replicate, Shard
 
@@ -106,10 +203,23 @@ def test_named_dims_give_dtensor_placements() -> None:
     tp = {"out": "tp"}
     assert placements("f32[out=F, in=D]", mesh, tp) == (Replicate(), Shard(0))
     assert placements("f32[out=D, in=F]", mesh, {"in": "tp"}) == (Replicate(), Shard(1))
-    # behind a leading variadic part, positions count from the end, or from the rank given
-    assert placements("f32[*b, hidden=D]", mesh, {"hidden": "tp"}) == (Replicate(), Shard(-1))
+    # behind a leading variadic part, positions count from the tensor's rank, which is needed
     assert placements("f32[*b, hidden=D]", mesh, {"hidden": "tp"}, ndim=3) == (
         Replicate(), Shard(2))
+    assert placements("f32[*b, hidden=D]", mesh, {"hidden": "tp"}, ndim=1) == (
+        Replicate(), Shard(0))
+    with pytest.raises(ShardingError, match="`hidden` follows the variadic part"):
+        placements("f32[*b, hidden=D]", mesh, {"hidden": "tp"})
+    assert placements("f32[*b, hidden=D]", mesh, {"x": "tp"}) == (Replicate(), Replicate())
+    # a rank given is checked against the type
+    for spelling, ndim, want in [("f32[*b, hidden=D]", 0, "a variadic part and 1 dim"),
+                                 ("f32[*b, x, hidden=D]", 1, "a variadic part and 2 dims"),
+                                 ("f32[b, s]", 1, "2 dims"), ("f32[b]", 2, "1 dim")]:
+        with pytest.raises(ShardingError, match=f"rank {ndim} is not a .*: the type has {want}\n"):
+            placements(spelling, mesh, {"b": "dp"}, ndim=ndim)
+    # labels the type does not have are allowed: one map serves every tensor of a model
+    assert placements("f32[out=O]", mesh, {"b": "dp", "heads": "tp"}) == (
+        Replicate(), Replicate())
     # gtdsl's own (IR) types, as struct declarations give them, work the same
     m, _ = _net()
     weight = {f.name: f.type for f in m.program.struct("Dense").fields}["weight"]
@@ -147,24 +257,86 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_distribute_on_a_one_process_gloo_mesh() -> None:
+@contextmanager
+def _one_process_mesh() -> Iterator[Any]:
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0,
+                            world_size=1)
+    try:
+        yield init_device_mesh("cpu", (1,), mesh_dim_names=("dp",))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distribute_on_a_one_process_gloo_mesh() -> None:
     from torch.distributed.tensor import DTensor, Shard
 
     _, net = _net()
     check_across_ranks(net)  # no process group: nothing to compare
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0,
-                            world_size=1)
-    try:
-        mesh = init_device_mesh("cpu", (1,), mesh_dim_names=("dp",))
+    with _one_process_mesh() as mesh:
         x = torch.randn(6, 4)
         d = distribute(x, "f32[b, hidden=D]", mesh, {"b": "dp"})
         assert isinstance(d, DTensor) and d.placements == (Shard(0),)
         assert torch.equal(d.full_tensor(), x)
         check_across_ranks(net, {"D": 4}, values=True)  # one rank agrees with itself
-    finally:
-        dist.destroy_process_group()
+
+
+def test_distribute_checks_the_tensor_against_its_type() -> None:
+    from torch.distributed.tensor import Shard
+
+    with _one_process_mesh() as mesh:
+        for tensor, spelling, shard, message in [
+                (torch.zeros(4), "f32[b, s]", {"s": "dp"}, "rank 1 is not a `f32[b, s]`"),
+                (torch.zeros(4), "f32[*b, x, hidden=D]", {"x": "dp"},
+                 "rank 1 is not a `f32[*b, x, hidden=D]`"),
+                (torch.zeros(4, 2), "f32[b]", {"b": "dp"}, "rank 2 is not a `f32[b]`"),
+                (torch.zeros(4), "i64[b]", {"b": "dp"}, "a float32 tensor is not a `i64[b]`"),
+                (torch.zeros(4, dtype=torch.int64), "float[b]", {"b": "dp"},
+                 "a int64 tensor is not a `float[b]`")]:
+            with pytest.raises(ShardingError, match=re.escape(message)) as e:
+                distribute(tensor, spelling, mesh, shard)
+            assert e.value.diagnostic.code == "GT0914"
+        assert distribute(torch.zeros(3, 5, 4), "f32[*b, hidden=D]", mesh,
+                          {"hidden": "dp"}).placements == (Shard(2),)
+        assert distribute(torch.zeros(4, dtype=torch.float64), "float[b]", mesh,
+                          {"b": "dp"}).placements == (Shard(0),)
+        assert distribute(torch.zeros(4, dtype=torch.int32), "Tensor[b]", mesh,
+                          {"b": "dp"}).placements == (Shard(0),)
+
+
+def test_dtensors_are_compared_by_the_piece_each_rank_holds() -> None:
+    """FSDP's parameters are DTensors: compared by global shape and placements, and by the
+    bytes of the piece each rank holds (no collective; `.numpy()` refuses DTensors)."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import DTensor
+
+    m, net = _net()
+    with _one_process_mesh() as mesh:
+        d = distribute(torch.randn(6, 4), "f32[b, hidden=D]", mesh, {"b": "dp"})
+        sig = signature({"d": d}, values=True)
+        assert sig["parameter"]["d"] == "float32[6, 4] as (Shard(dim=0),) on mesh (1,)"
+        assert list(sig["shard of"]) == ["d [dp=0]"] and "d" not in sig["value of"]
+        module = StructModule(lambda x: m.forward(net, x), net=net)
+        fully_shard(module, mesh=mesh)
+        assert isinstance(module.net.head.weight, DTensor)
+        check_across_ranks(module, {"D": 4}, values=True)
+        module(torch.randn(2, 4)).sum().backward()
+
+
+def test_shards_are_compared_among_the_ranks_holding_the_same_piece() -> None:
+    def sig(shards: dict[str, str], value: str = "v") -> dict[str, dict[str, str]]:
+        return {"parameter": {"w": "float32[4] as (Shard(dim=0),) on mesh (2,)"},
+                "value of": {"b": value}, "shard of": shards}
+
+    # FSDP on 2 ranks: each holds its own piece, nothing to compare
+    assert mismatches([sig({"w [dp=0]": "a"}), sig({"w [dp=1]": "b"})]) == []
+    # HSDP (replicate over 2, shard over 2): ranks 0 and 2 hold the same piece
+    ranks = [sig({"w [shard=0]": "a"}), sig({"w [shard=1]": "b"}),
+             sig({"w [shard=0]": "c"}), sig({"w [shard=1]": "b"}, "x")]
+    assert mismatches(ranks) == ["value of `b`: rank 0 has v, rank 3 has x",
+                                 "shard of `w [shard=0]`: rank 0 has a, rank 2 has c"]
 
 
 DOC = REPO / "docs" / "scaling.md"

@@ -21,15 +21,19 @@ compiled gtdsl functions. The run writes, under ``--out``:
 - ``wandb/``: with ``--wandb``, an offline wandb run (``wandb sync`` uploads it).
 
 An ``--out`` that holds a run is refused unless ``--overwrite`` is given (which replaces the
-run's files; the TensorBoard runs, each in its own directory, are kept). Under ``torchrun``
-each process trains on its share of every global batch (``--batch-size`` examples, divided
-evenly) with DistributedDataParallel (gloo on the CPU, nccl on GPUs); the metrics equal those
-of one process with the same batch size and seed. docs/tracking.md, docs/scaling.md.
+run's files; the TensorBoard runs, each in its own directory, are kept); the output directory
+and the run's TensorBoard directory are made (or checked) before anything runs, so a path
+that cannot be written is refused at once. A run whose loss stops being finite stops there
+(exit status 1) and saves no model and no metrics. Under ``torchrun`` each process trains on
+its contiguous share of every global batch (``--batch-size`` examples; the shares differ by
+at most one) with DistributedDataParallel (gloo on the CPU, nccl on GPUs); the metrics equal
+those of one process with the same batch size and seed. docs/tracking.md, docs/scaling.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import math
@@ -37,6 +41,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +53,8 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "reviews.tsv"
 LABELS = ("negative", "positive")
 OUTPUTS = ("metrics.json", "model", "run.json", "dvclive")  # what --overwrite replaces
+SEED_MAX = 2**64 - 1  # torch.manual_seed takes seeds up to this
+LR_MAX = float(torch.finfo(torch.float32).max)  # the optimizer scales float32 tensors by it
 
 
 @dataclass
@@ -223,19 +230,28 @@ class Loggers:
 
     def __init__(self, out: Path, run: str, params: Params, world: World, use_wandb: bool,
                  log: Any) -> None:
+        """``out / "tensorboard" / run`` is the run's own TensorBoard directory, made by
+        ``fresh`` (``train`` and ``parse`` make it)."""
         self.tb: Any = None
         self.live: Any = None
         self.wandb: Any = None
         if not world.main:
             return
         hp = {**asdict(params), "world_size": world.size}
+        self.dvclive = out / "dvclive"
+        tb = out / "tensorboard" / run
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(fresh(out / "tensorboard" / run)))
+            self.tb = SummaryWriter(str(tb))
         except ImportError:
             log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
-        self.live = _dvclive(out / "dvclive", log)
+            for empty in (tb, tb.parent):  # made for nothing
+                try:
+                    empty.rmdir()
+                except OSError:
+                    pass
+        self.live = _dvclive(self.dvclive, log)
         if self.live is not None:
             self.live.log_params(hp)
         if use_wandb:
@@ -272,6 +288,17 @@ class Loggers:
             self.wandb.summary.update(metrics)
             self.wandb.finish()
 
+    def abort(self) -> None:
+        """A run that failed: TensorBoard keeps its steps (the run's own directory), wandb
+        marks the run failed, dvclive's rows go (``dvclive/`` is part of a finished run, and
+        would block the next run into ``--out``)."""
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish(exit_code=1)
+        if self.live is not None:
+            shutil.rmtree(self.dvclive, ignore_errors=True)
+
 
 def _dvclive(directory: Path, log: Any) -> Any:
     """A dvclive logger into ``directory``. Inside a DVC pipeline (``dvc repro``, ``dvc exp
@@ -301,11 +328,16 @@ def _dvclive(directory: Path, log: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- training
+class Diverged(Exception):
+    """The training loss, or the trained weights, stopped being finite."""
+
+
 def train(params: Params | None = None, out: Path | None = None, log: Any = print,
           world: World | None = None, use_wandb: bool = False, run: str | None = None,
           overwrite: bool = False) -> dict[str, float]:
     """Train; the metrics (every rank gets them). ``out``: where the run's files go (rank 0
-    writes them; None writes nothing)."""
+    writes them; None writes nothing). A loss that is not finite raises ``Diverged`` on every
+    rank, before that step's update; the model and metrics are then not written."""
     p = params or Params()
     world = world or World()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -326,11 +358,20 @@ def train(params: Params | None = None, out: Path | None = None, log: Any = prin
         out.mkdir(parents=True, exist_ok=True)
         if overwrite:
             remove_run(out)
+        tb = out / "tensorboard" / run
+        if not (tb.is_dir() and not tb.is_symlink() and not any(tb.iterdir())):
+            tb = fresh(tb)  # parse() made an empty one; else a run of its own
+        run = tb.name
         loggers = Loggers(out, run, p, world, use_wandb, log)
 
     def accuracy(data: list[tuple[str, int]]) -> float:
         right, count = world.total(model.correct(world.share(data)), len(world.share(data)))
         return right / count
+
+    def diverged(what: str) -> Diverged:
+        if loggers is not None:
+            loggers.abort()
+        return Diverged(f"{what}: training diverged; try a lower --lr than {p.lr:g}")
 
     losses: list[float] = []
     step = 0
@@ -346,11 +387,19 @@ def train(params: Params | None = None, out: Path | None = None, log: Any = prin
             texts, labels = ([t for t, _ in mine], [y for _, y in mine]) if mine else \
                 ([chunk[0][0]], [chunk[0][1]])
             loss, loss_sum, right = net(texts, labels, scale)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
             total, correct = world.total(float(loss_sum) if mine else 0.0,
                                          float(right) if mine else 0.0)
+            if not math.isfinite(total):  # the global loss: every rank stops here
+                raise diverged(f"the training loss is {total} at step {step} (epoch {epoch + 1})")
+            opt.zero_grad()
+            loss.backward()
+            try:
+                opt.step()
+            except RuntimeError as e:  # a step size float32 cannot hold (lr over 3.4e37)
+                if "overflow" not in str(e):
+                    raise
+                raise diverged(f"the update at step {step} (epoch {epoch + 1}) overflows "
+                               "float32") from None
             losses.append(total / len(chunk))
             values = {"train/loss": losses[-1], "train/accuracy": correct / len(chunk)}
             if i + p.batch_size >= len(train_set):
@@ -361,6 +410,8 @@ def train(params: Params | None = None, out: Path | None = None, log: Any = prin
             if loggers is not None:
                 loggers.step(step, values)
             step += 1
+    if not all(bool(torch.isfinite(t).all()) for t in model.parameters):
+        raise diverged(f"the weights are not finite after step {step - 1} (epoch {p.epochs})")
     metrics = {"loss_first": losses[0], "loss_last": losses[-1],
                "train_accuracy": accuracy(train_set), "test_accuracy": accuracy(test_set),
                "steps": step}
@@ -385,14 +436,50 @@ def run_name(p: Params) -> str:
             f"-seed{p.seed}")
 
 
-def fresh(path: Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``, ... when it exists: a run never writes into
-    another's directory."""
+def fresh(path: Path, made: list[Path] | None = None) -> Path:
+    """A new directory, made: ``path``, or ``path-2``, ``path-3``, ... when it exists (made
+    with ``os.mkdir``, which fails if another process made it first, so two runs started at
+    once never share one); its missing parents are made too. Each directory made is added to
+    ``made``. Raises OSError when it cannot be made."""
+    made = [] if made is None else made
+    makedirs(path.parent, made)
     n, candidate = 1, path
-    while os.path.lexists(candidate):
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
+    while True:
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            n += 1
+            candidate = path.with_name(f"{path.name}-{n}")
+            continue
+        made.append(candidate)
+        return candidate
+
+
+def makedirs(path: Path, made: list[Path]) -> None:
+    """``path`` and its missing parents, each directory made added to ``made``."""
+    missing = []
+    while not os.path.lexists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not d.is_dir():
+                raise
+            continue  # made by another process meanwhile
+        made.append(d)
+    if not path.is_dir() and not missing:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+
+
+def unmake(made: list[Path]) -> None:
+    """Remove the directories ``fresh`` and ``makedirs`` made, last first, if still empty."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 def held_run(out: Path) -> list[str]:
@@ -436,7 +523,7 @@ def read_params(path: str) -> dict[str, Any]:
     return dict(section)
 
 
-def _int(name: str, value: Any, low: int) -> int:
+def _int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"{name} must be an integer, not {value!r}")
     try:
@@ -445,6 +532,8 @@ def _int(name: str, value: Any, low: int) -> int:
         raise ValueError(f"{name} must be an integer, not {value!r}") from None
     if n < low:
         raise ValueError(f"{name} must be at least {low}, not {n}")
+    if high is not None and n > high:
+        raise ValueError(f"{name} must be at most {high}, not {n}")
     return n
 
 
@@ -458,12 +547,14 @@ def _lr(value: Any) -> float:
         raise ValueError(f"lr must be a number, not {value!r}") from None
     if not (math.isfinite(x) and x > 0):
         raise ValueError(f"lr must be a positive number, not {value!r}")
+    if x > LR_MAX:
+        raise ValueError(f"lr must be at most {LR_MAX:g} (the largest float32), not {value!r}")
     return x
 
 
 def checked(values: dict[str, Any]) -> Params:
     return Params(epochs=_int("epochs", values["epochs"], 1), lr=_lr(values["lr"]),
-                  seed=_int("seed", values["seed"], 0),
+                  seed=_int("seed", values["seed"], 0, SEED_MAX),
                   batch_size=_int("batch size", values["batch_size"], 1))
 
 
@@ -474,8 +565,8 @@ def parser() -> argparse.ArgumentParser:
                     "flags given as well win")
     ap.add_argument("--epochs", type=int, help=f"passes over the data ({Params.epochs})")
     ap.add_argument("--lr", type=float, help=f"AdamW's learning rate ({Params.lr})")
-    ap.add_argument("--seed", type=int, help=f"data order and head initialization "
-                    f"({Params.seed})")
+    ap.add_argument("--seed", type=int, help=f"data order and head initialization, 0 to "
+                    f"2**64 - 1 ({Params.seed})")
     ap.add_argument("--batch-size", type=int, dest="batch_size",
                     help=f"examples per step, over all processes ({Params.batch_size})")
     ap.add_argument("--out", metavar="DIR", help="where the run's files go (runs/RUN: a new "
@@ -492,7 +583,11 @@ def parser() -> argparse.ArgumentParser:
 def parse(argv: list[str] | None, world: World
           ) -> tuple[argparse.Namespace, Params, Path, str]:
     """The arguments, the settings, the output directory and the run's name; a bad
-    argument is an argparse error (a message and exit status 2)."""
+    argument is an argparse error (a message and exit status 2). On rank 0 the output
+    directory (without ``--out``: a new one under ``runs/``) and the run's TensorBoard
+    directory (``OUT/tensorboard/RUN``, ``RUN-2`` if taken: the name returned) are made here,
+    so that a path that cannot be written is refused before anything runs; what was made for
+    a refused run is removed."""
     ap = parser()
     a = ap.parse_args(argv)
     values: dict[str, Any] = asdict(Params())
@@ -503,25 +598,42 @@ def parse(argv: list[str] | None, world: World
         p = checked(values)
     except ValueError as e:
         ap.error(str(e))
-    if p.batch_size % world.size:
-        ap.error(f"the batch size {p.batch_size} does not divide among {world.size} "
-                 "processes: give a multiple of the process count")
     if a.run_name is not None and (not a.run_name.strip() or a.run_name in (".", "..") or
                                    Path(a.run_name).name != a.run_name):
         ap.error(f"--run-name {a.run_name!r} must be a plain name (no path)")
     run = a.run_name or run_name(p)
-    out = Path(a.out) if a.out else fresh(Path("runs") / run)
-    if out.exists() and not out.is_dir():
-        ap.error(f"--out {out} is a file, not a directory")
-    held = held_run(out)
-    if held and not a.overwrite:
-        ap.error(f"--out {out} already holds a run ({', '.join(held)}): give a new directory, "
-                 "or --overwrite to replace it")
+    out = Path(a.out) if a.out else Path("runs") / run
+    if a.out:
+        if out.is_symlink() and not out.exists():
+            ap.error(f"--out {out} is a symbolic link to nothing ({os.readlink(out)})")
+        if out.exists() and not out.is_dir():
+            ap.error(f"--out {out} is a file, not a directory")
+        held = held_run(out)
+        if held and not a.overwrite:
+            ap.error(f"--out {out} already holds a run ({', '.join(held)}): give a new "
+                     "directory, or --overwrite to replace it")
     if a.wandb:
         try:
             import wandb  # noqa: F401
         except ImportError:
             ap.error("--wandb needs the wandb package: pip install wandb")
+    if world.main:  # the other ranks write nothing
+        made: list[Path] = []
+        where = out
+        try:
+            if a.out:
+                makedirs(out, made)
+            else:
+                out = where = fresh(out, made)
+            where = out / "tensorboard" / run
+            run = fresh(where, made).name
+            where = out  # its files: metrics.json, run.json, model/, dvclive/
+            fd, probe = tempfile.mkstemp(dir=out, prefix=".finetune-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            unmake(made)
+            ap.error(f"cannot write the run's files to {where}: {e.strerror or e}")
     return a, p, out, run
 
 
@@ -534,6 +646,13 @@ def main(argv: list[str] | None = None) -> int:
         log = print if world.main else (lambda _: None)
         m = train(p, out, log, world, use_wandb=a.wandb, run=run,
                   overwrite=a.overwrite)
+    except Diverged as e:
+        if world.main:
+            tb = out / "tensorboard" / run
+            kept = f"; its steps' TensorBoard log is in {tb}" if tb.is_dir() else ""
+            print(f"finetune.py: error: {e}. No model or metrics were written{kept}",
+                  file=sys.stderr)
+        return 1
     finally:
         if world.size > 1:
             import torch.distributed as dist

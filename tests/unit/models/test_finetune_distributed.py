@@ -1,7 +1,8 @@
 """The fine-tuning example under torchrun (docs/scaling.md): two CPU processes on 127.0.0.1
-with DistributedDataParallel (gloo), each on half of every global batch, give the metrics and
-the per-step losses of one process with the same batch size and seed; only rank 0 writes. The
-page's commands are the example's."""
+with DistributedDataParallel (gloo), each on its share of every global batch (half of it, or
+one example more or less when the batch does not divide), give the metrics and the per-step
+losses of one process with the same batch size and seed; only rank 0 writes. The page's
+commands are the example's."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.conftest import REPO, docs_python_example
 
 PATH = REPO / "docs" / "examples" / "finetune" / "finetune.py"
 ARGS = ["--epochs", "2", "--lr", "3e-4", "--seed", "0", "--batch-size", "16"]
+ODD = ["--epochs", "1", "--lr", "3e-4", "--seed", "0", "--batch-size", "15"]  # 8 + 7 a step
 
 
 def _free_port() -> int:
@@ -32,25 +34,22 @@ def _losses(out: Path) -> list[float]:
         return [float(v) for _, v in list(csv.reader(f, delimiter="\t"))[1:]]
 
 
-@pytest.mark.slow
-def test_two_processes_give_the_metrics_of_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+def _one_and_two(args: list[str], single: Path, double: Path, cwd: Path
+                 ) -> tuple[dict[str, float], dict[str, float], str]:
+    """The metrics of one process and of two under torchrun, and the two's stdout."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    single, double = tmp_path / "runs" / "single", tmp_path / "runs" / "ddp"
-    one = subprocess.run([sys.executable, str(PATH), *ARGS, "--out", str(single)],
-                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    one = subprocess.run([sys.executable, str(PATH), *args, "--out", str(single)],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(PATH), *ARGS,
+         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(PATH), *args,
          "--out", str(double)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+        capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
-    assert two.stdout.count("epoch 2/2") == 1  # rank 0 reports, rank 1 is quiet
     a = json.loads((single / "metrics.json").read_text())
     b = json.loads((double / "metrics.json").read_text())
-    assert set(a) == set(b) and a["steps"] == b["steps"] == 6
+    assert set(a) == set(b) and a["steps"] == b["steps"]
     for k in ("train_accuracy", "test_accuracy"):
         assert a[k] == b[k], k
     for k in ("loss_first", "loss_last"):
@@ -59,10 +58,25 @@ def test_two_processes_give_the_metrics_of_one(
     assert _losses(double) == pytest.approx(_losses(single), rel=1e-4)
     run = json.loads((double / "run.json").read_text())
     assert (run["world_size"], run["backend"]) == (2, "gloo")
-    # rank 0 wrote the run; nothing else was written
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddp", "single"]
-    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
     assert len(list((double / "tensorboard").iterdir())) == 1
+    return a, b, two.stdout
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_metrics_of_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    single, double = runs / "single", runs / "ddp"
+    a, b, out = _one_and_two(ARGS, single, double, tmp_path)
+    assert out.count("epoch 2/2") == 1  # rank 0 reports, rank 1 is quiet
+    assert a["steps"] == 6
+    # a batch that does not divide: 15 = 8 + 7 a step, the epoch's last 3 = 2 + 1
+    odd, _, _ = _one_and_two(ODD, runs / "odd-single", runs / "odd", tmp_path)
+    assert odd["steps"] == 4
+    # rank 0 wrote the runs; nothing else was written
+    assert sorted(p.name for p in runs.iterdir()) == ["ddp", "odd", "odd-single", "single"]
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
     # docs/scaling.md's comparison of the two runs: the same keys, the differences it shows
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
@@ -77,7 +91,8 @@ def _page() -> str:
     return (REPO / "docs" / "scaling.md").read_text(encoding="utf-8")
 
 
-def test_the_pages_commands_are_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_pages_commands_are_the_examples(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
     import re
     import shlex
@@ -87,20 +102,17 @@ def test_the_pages_commands_are_the_examples(capsys: pytest.CaptureFixture[str])
     ex = importlib.util.module_from_spec(spec)
     sys.modules["finetune_scaling"] = ex
     spec.loader.exec_module(ex)
+    monkeypatch.chdir(tmp_path)  # rank 0's parse() makes the output directories
     page = _page()
     commands = re.findall(r"^\$ (torchrun .*)$", page, re.M)
     assert len(commands) == 2
-    for command in commands:
+    for command, args in zip(commands, (ARGS, ODD)):
         argv = shlex.split(command)
         assert argv[:6] == ["torchrun", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                             "--master-port"] and argv[7] == "finetune.py"
-        if "15" in argv:  # the refused one: the page shows the error each rank prints
-            with pytest.raises(SystemExit):
-                ex.parse(argv[8:], ex.World(0, 2))
-            err = capsys.readouterr().err.splitlines()[-1]
-            assert f"\n{err}\n" in page
-        else:
-            assert ex.parse(argv[8:], ex.World(0, 2))[1] == ex.Params(epochs=2)
+        assert argv[8:-2] == args and argv[-2] == "--out"  # what the test above runs
+        for rank in (0, 1):
+            assert ex.parse(argv[8:], ex.World(rank, 2))[1] == ex.parse(args, ex.World())[1]
     # the excerpt of finetune.py is finetune.py's
     excerpt = page.split("From the example's `finetune.py`:", 1)[1].split("```python\n")[1]
     source = PATH.read_text(encoding="utf-8")
