@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from importlib.abc import Traversable
+    if sys.version_info >= (3, 11):  # importlib.abc's is deprecated in 3.12, gone in 3.14
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 _CHECKOUT_DIRS = {"grammar": ("grammar",), "errors": ("docs", "errors"), "kernels": ("kernels",)}
 

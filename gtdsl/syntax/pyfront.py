@@ -9,8 +9,10 @@ values and columns are exactly those of the user's ``.py`` file.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from gtdsl._records import replace
 from gtdsl.diagnostics import Diagnostic, ParseError, SourceFile
 from gtdsl.syntax import ast
 from gtdsl.syntax.tokens import TAB_SIZE
@@ -63,4 +65,20 @@ def parse_function(fn: Any) -> ast.FunctionDef:
             path=fn.__code__.co_filename,
             help="define the function on its own with `def` (not inside an expression)",
         )])
-    return functions[0]
+    fn_def = functions[0]
+    if fn_def.docstring is not None and sys.version_info >= (3, 13):
+        # the docstring as this Python compiles it (``fn.__doc__``): 3.13 strips indentation
+        fn_def = replace(fn_def, docstring=compiled_docstring(fn_def.docstring))
+    return fn_def
+
+
+def compiled_docstring(doc: str) -> str:
+    """``doc`` as Python 3.13 and later compile a docstring (CPython's
+    ``_PyCompile_CleanDoc``): tabs expanded, the first line's leading spaces removed, and
+    from each later line the indentation that all later non-blank lines share; blank lines
+    at either end are kept (unlike ``inspect.cleandoc``)."""
+    lines = doc.expandtabs().split("\n")
+    indents = [len(line) - len(line.lstrip(" ")) for line in lines[1:] if line.strip(" ")]
+    margin = min(indents, default=0)
+    rest = [line[min(margin, len(line) - len(line.lstrip(" "))):] for line in lines[1:]]
+    return "\n".join([lines[0].lstrip(" "), *rest])
