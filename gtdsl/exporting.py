@@ -462,7 +462,7 @@ def _register_structs(args: Any) -> None:
             _register_structs(x)
     elif dataclasses.is_dataclass(args) and not isinstance(args, type):
         cls = type(args)
-        if cls.__module__ == "types" and cls not in _REGISTERED:
+        if getattr(cls, "__gtdsl_struct__", False) and cls not in _REGISTERED:
             torch.export.register_dataclass(
                 cls, serialized_type_name=f"gtdsl.struct.{cls.__name__}.{id(cls):x}")
             _REGISTERED.add(cls)

@@ -103,11 +103,19 @@ def _load() -> dict[str, PyFact]:
             data = json.loads(TABLE.read_text("utf-8"))
         except (OSError, ValueError):
             return _table
-        if data.get("format") == FORMAT and data.get("torch") == installed_torch_version():
+        if data.get("format") == FORMAT and same_release(data.get("torch"),
+                                                          installed_torch_version()):
             _table = {path: PyFact(f.get("error"), f.get("callable", False), f.get("value"),
                                    tuple(f.get("params", ()))) for path, f in
                       data["names"].items()}
     return _table
+
+
+def same_release(a: object, b: object) -> bool:
+    """Whether two torch versions are one release: the local label (``+cpu``, ``+cu130``)
+    names the build, whose Python functions are the release's (tests/unit/check/
+    test_pyfacts.py checks every fact against the installed build)."""
+    return isinstance(a, str) and isinstance(b, str) and a.split("+")[0] == b.split("+")[0]
 
 
 def shipped_fact(path: str) -> PyFact | None:

@@ -244,7 +244,7 @@ def _struct_class(info: ir.StructDecl) -> type:
         return f"{info.name}(" + ", ".join(f"{f}={_short(getattr(self, f))}" for f in names) + ")"
 
     return make_dataclass(info.name, [(f, Any) for f in names], kw_only=True, repr=False,
-                          namespace={"__repr__": __repr__})
+                          namespace={"__repr__": __repr__, "__gtdsl_struct__": True})
 
 
 def _short(v: Any) -> str:

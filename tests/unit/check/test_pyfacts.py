@@ -24,8 +24,9 @@ def _same(a: object, b: object) -> bool:
 def test_the_table_is_what_the_installed_torch_says() -> None:
     shipped = json.loads(pyfacts.TABLE.read_text("utf-8"))
     fresh = json.loads(pyfacts.dumps(pyfacts.generate()))  # as written: inf, nan round-trip
-    assert shipped["torch"] == fresh["torch"], (
+    assert pyfacts.same_release(shipped["torch"], fresh["torch"]), (
         "the table was made for another torch: regenerate it with python -m gtdsl.ops.pyfacts")
+    shipped["torch"] = fresh["torch"]  # a build of the release (+cpu, +cu130): the same facts
     assert pyfacts.dumps(shipped) == pyfacts.dumps(fresh), (
         "the table is stale: regenerate it with python -m gtdsl.ops.pyfacts")
     assert set(shipped["names"]) == {n for n in PYTHON_NAMES if n.startswith("torch.")}
