@@ -128,8 +128,9 @@ def compile_spec(spec: KernelSpec, arch: str) -> Compiled:
         if knobs is not None:
             knobs.nvidia.dump_ptxas_log = True
             # what a launch resolves when it asks for nothing (said here: no warning)
+            # (the force knob is newer than the knobs: Triton 3.7 has none)
             options["enable_fp_fusion"] = knobs.language.default_fp_fusion and \
-                not knobs.language.force_disable_fp_fusion
+                not getattr(knobs.language, "force_disable_fp_fusion", False)
         try:
             fn = _compile(spec.name, spec.source)
             # what a launch knows of its arguments: divisible by 16, 16-byte aligned
