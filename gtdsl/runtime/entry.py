@@ -22,6 +22,8 @@ nothing.
 
 from __future__ import annotations
 
+import sys
+
 import itertools
 import keyword
 from collections.abc import Mapping, Sequence
@@ -141,7 +143,10 @@ def named_as(fn: Any, name: str) -> Any:
     then name ``name``, not the generated function."""
     short = name.rsplit(".", 1)[-1]
     fn.__name__, fn.__qualname__ = short, name
-    fn.__code__ = fn.__code__.replace(co_name=short, co_qualname=name)
+    if sys.version_info >= (3, 11):  # code objects have a qualified name since 3.11
+        fn.__code__ = fn.__code__.replace(co_name=short, co_qualname=name)
+    else:
+        fn.__code__ = fn.__code__.replace(co_name=short)
     return fn
 
 
