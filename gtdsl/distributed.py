@@ -379,6 +379,8 @@ _EXACT = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32,
           "f64": torch.float64, "i8": torch.int8, "i16": torch.int16, "i32": torch.int32,
           "i64": torch.int64, "u8": torch.uint8, "bool": torch.bool, "c32": torch.complex32,
           "c64": torch.complex64, "c128": torch.complex128}
+if hasattr(torch, "bcomplex32"):  # torch 2.14
+    _EXACT["bc32"] = torch.bcomplex32
 _SIGNED = (torch.int8, torch.int16, torch.int32, torch.int64)
 
 

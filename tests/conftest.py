@@ -31,9 +31,17 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
-    """Compiled code and parser tables go to a fresh directory, not the user's cache."""
+    """Compiled code and parser tables go to a fresh directory, not the user's cache. The
+    tables of torch facts are made there first (under a torch gtdsl ships none for, the first
+    check imports torch to make them; the tests that a check does not import torch are about
+    a warm cache, and tests/unit/check/test_pyfacts.py covers the cold one)."""
     old = os.environ.get("GTDSL_CACHE_DIR")
     os.environ["GTDSL_CACHE_DIR"] = str(tmp_path_factory.mktemp("gtdsl-cache"))
+    from gtdsl.ops import pyfacts
+    from gtdsl.types import torchrules
+
+    pyfacts.shipped_fact("torch.pi")
+    torchrules.rules()
     yield
     if old is None:
         os.environ.pop("GTDSL_CACHE_DIR", None)

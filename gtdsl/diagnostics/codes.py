@@ -94,6 +94,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT4001", "kernel does not compile for the target"),
     ("GT4002", "kernel spills registers or exceeds the target's shared memory"),
     ("GT4003", "Triton unavailable for compiling ahead of time"),
+    ("GT4004", "Triton's interpreter computes wrong results"),
     # --- JIT
     ("GT5001", "bad JIT option"),
     # --- input and usage

@@ -498,7 +498,7 @@ def real_dtype(dt: DT) -> DT:
     return _REAL.get(dt, dt)
 
 
-_REAL = {DT.C32: DT.F16, DT.C64: DT.F32, DT.C128: DT.F64, DT.COMPLEX: DT.FLOAT}
+_REAL = {DT.C32: DT.F16, DT.BC32: DT.BF16, DT.C64: DT.F32, DT.C128: DT.F64, DT.COMPLEX: DT.FLOAT}
 
 
 def promote_types(a: DT, b: DT) -> DT:

@@ -26,6 +26,8 @@ DT_TORCH: dict[DT, torch.dtype] = {
     DT.I64: torch.int64, DT.U8: torch.uint8, DT.BOOL: torch.bool, DT.C32: torch.complex32,
     DT.C64: torch.complex64, DT.C128: torch.complex128,
 }
+if hasattr(torch, "bcomplex32"):  # torch 2.14: the complex of bf16
+    DT_TORCH[DT.BC32] = torch.bcomplex32
 
 
 # Where torch's keyword differs from the catalogue's parameter name.

@@ -14,6 +14,7 @@ from gtdsl.ops.base import (
 from gtdsl.ops.table import define
 from gtdsl.types import CPU, Dev, ScalarKind, TDyn, TList, Type
 from gtdsl.types.lattice import SCALAR_DTYPE
+from gtdsl.types.torchrules import probe
 
 
 def _dtype(arg: Arg, default: DT) -> DT:
@@ -135,17 +136,28 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
     if floats and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                       for v in numbers):
         # like torch: ceil((end - start) / step), computed in double precision, or for i64
-        # on the numbers truncated to integers
+        # before torch 2.14 on the numbers truncated to integers
         o0, o1, ost = numbers
-        if dtype is DT.I64:
+        if dtype is DT.I64 and not probe("arange_i64_in_double"):
             numbers = [int(v) for v in numbers]
         v0, v1, st = numbers
-        if st == 0:
-            raise OpError("GT2026", "arange step must not be 0", "step")
-        if (o1 - o0) / ost < 0:
-            raise OpError("GT2026", f"arange from {v0} to {v1} with step {st} goes the wrong "
-                          "way", "end", "the step's sign must take start towards end")
-        size = Size.of(math.ceil((v1 - v0) / st))
+        if dtype.category in (DT.INT, DT.UINT) and probe("arange_int_checks_truncated"):
+            # torch 2.4: the step and the direction are checked on the numbers as the dtype
+            c0, c1, cst = (int(v) for v in (o0, o1, ost))
+            if cst == 0:
+                raise OpError("GT2026", f"arange step {ost} is 0 as {dtype}", "step")
+            if (c1 - c0) * cst < 0:
+                raise OpError("GT2026", f"arange from {c0} to {c1} (as {dtype}) with step "
+                              f"{cst} goes the wrong way", "end",
+                              "the step's sign must take start towards end")
+            size = Size.of(max(0, math.ceil((v1 - v0) / st)))
+        else:
+            if st == 0:
+                raise OpError("GT2026", "arange step must not be 0", "step")
+            if (o1 - o0) / ost < 0:
+                raise OpError("GT2026", f"arange from {v0} to {v1} with step {st} goes the "
+                              "wrong way", "end", "the step's sign must take start towards end")
+            size = Size.of(math.ceil((v1 - v0) / st))
     if not floats:
         s0, s1, st = (as_size(static_int(x, n)) for x, n in zip(args, ("start", "end", "step")))
         if s0 is not None and s1 is not None and st is not None:
@@ -198,8 +210,10 @@ def _class_loss(rel: Rel, a: dict[str, Arg], op: str) -> Type:
         if rx is not None:
             expect = x.shape.dims[:1] + x.shape.dims[2:] if rx >= 2 else ()
             ry = rank_of(y.shape)
-            if rx == 1 and ry == 1:  # like torch, one unbatched target may come as (1,)
-                rel.equal(y.shape.dims[0].size, Size.of(1), f"`{op}` target of a 1-dim input",
+            if rx == 1 and ry == 1:
+                # like torch, one unbatched target may come as (1,) (torch 2.4: as (C,))
+                one = Size.of(1) if probe("nll_loss_target_of_one") else x.shape.dims[0].size
+                rel.equal(y.shape.dims[0].size, one, f"`{op}` target of a 1-dim input",
                           "target")
             elif ry is not None and ry != len(expect):
                 raise OpError("GT2005", f"`{op}` target must have rank {len(expect)} for an "

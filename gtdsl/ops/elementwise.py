@@ -16,6 +16,7 @@ from gtdsl.ops.operators import names
 from gtdsl.ops.table import define
 from gtdsl.types import DYN, TENSOR, ScalarKind, Size, Type
 from gtdsl.types.lattice import Dev
+from gtdsl.types.torchrules import probe
 
 FLOAT_MATH = ("exp", "exp2", "log", "log2", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
               "erf", "sigmoid")
@@ -96,9 +97,10 @@ def _dropout(rel: Rel, a: dict[str, Arg]) -> Type:
     if isinstance(p, (int, float)) and not isinstance(p, bool) and not 0 <= p <= 1:
         raise OpError("GT2027", f"dropout probability must be in [0, 1], got {p}", "p")
     # like torch, dropout that cannot change anything (p 0 or 1, or not training) takes any
-    # dtype; otherwise it draws random floats
+    # dtype; otherwise it draws random floats (and from torch 2.15 takes complex inputs)
     if not (a["training"].value is False or (isinstance(p, (int, float)) and p in (0, 1))):
-        require_float(x.dtype, "input", "dropout")
+        (require_inexact if probe("dropout_complex") else require_float)(
+            x.dtype, "input", "dropout")
     return x
 
 

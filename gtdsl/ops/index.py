@@ -16,6 +16,7 @@ from gtdsl.ops.base import (
 )
 from gtdsl.ops.table import define
 from gtdsl.types import Type
+from gtdsl.types.torchrules import probe
 from gtdsl.types.sizes import sign_forced
 
 
@@ -260,8 +261,10 @@ def _index_select(rel: Rel, a: dict[str, Arg]) -> Type:
 @define("gather", "input, dim, index", "torch.gather", "index")
 def _gather(rel: Rel, a: dict[str, Arg]) -> Type:
     x, idx = tensor_of(a["input"], "input"), tensor_of(a["index"], "index")
-    if idx.dtype not in (DT.I64, DT.I32, DT.ANY, DT.INT):
-        raise OpError("GT2002", f"gather needs an i64 or i32 index, got {idx.dtype}", "index")
+    i32 = probe("int32_index")  # not torch 2.4
+    if idx.dtype not in ((DT.I64, DT.I32, DT.ANY, DT.INT) if i32 else (DT.I64, DT.ANY, DT.INT)):
+        raise OpError("GT2002", f"gather needs an i64{' or i32' if i32 else ''} index, got "
+                      f"{idx.dtype}", "index")
     same_device([("input", x), ("index", idx)], "`gather`")
     p = resolve_dim(x.shape, a["dim"], "dim")
     rx, ri = rank_of(x.shape), rank_of(idx.shape)

@@ -13,12 +13,17 @@ from gtdsl.ops.base import (
 from gtdsl.ops.reduce import reduce_shape
 from gtdsl.ops.table import define
 from gtdsl.types import Type
+from gtdsl.types.torchrules import probe
 
 _INTEGRAL = (DT.BOOL, DT.INT, DT.UINT)
 
 
 def _is_integral(dt: DT) -> bool:
     return dt in _INTEGRAL or dt.category in (DT.INT, DT.UINT)
+
+
+def _zero_dim(x: TTensor) -> bool:
+    return x.shape.row is None and not x.shape.dims
 
 
 def _one_dim(x: TTensor, a: dict[str, Arg], op: str) -> None:
@@ -50,7 +55,8 @@ def _make_cum_extreme(op: str):
     def relation(rel: Rel, a: dict[str, Arg]) -> Type:
         x = tensor_of(a["input"], "input")
         reject_complex(x.dtype, "input", op)
-        _one_dim(x, a, op)
+        if not (_zero_dim(x) and probe("cum_extreme_0dim_any_dim")):  # torch 2.4: any dim
+            _one_dim(x, a, op)
         return TTuple((x, TTensor(DT.I64, x.shape, x.device)))
 
     return relation
@@ -71,7 +77,8 @@ def _logcumsumexp(rel: Rel, a: dict[str, Arg]) -> Type:
 @define("sort", "input, dim=-1, descending=False, *, stable=False", "torch.sort", "order")
 def _sort(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
-    reject_complex(x.dtype, "input", "sort")
+    if not (_zero_dim(x) and probe("sort_complex_0dim")):  # torch 2.4 returns a 0-dim one
+        reject_complex(x.dtype, "input", "sort")
     _one_dim(x, a, "sort")
     return TTuple((x, TTensor(DT.I64, x.shape, x.device)))
 
@@ -80,7 +87,8 @@ def _sort(rel: Rel, a: dict[str, Arg]) -> Type:
         "order")
 def _argsort(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
-    reject_complex(x.dtype, "input", "argsort")
+    if not (_zero_dim(x) and probe("sort_complex_0dim")):
+        reject_complex(x.dtype, "input", "argsort")
     _one_dim(x, a, "argsort")
     return TTensor(DT.I64, x.shape, x.device)
 

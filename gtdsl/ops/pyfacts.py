@@ -4,22 +4,21 @@ Checking a ``.gt`` file that names ``torch.nn.functional.gelu`` asks three thing
 whether the installed torch has it (else GT1012), whether it is a function or a value (and a
 number's value, ``torch.pi``), and its parameter names (``python_writes``: GT1012 for an
 argument that writes into a tensor). Importing torch to answer costs more than a second, many
-times the check. So the answers for every allowlisted ``torch.*`` name ship in
-``torch_names.json``, made from an installed torch by ``python -m gtdsl.ops.pyfacts`` and
-recording that torch's version; the table is used only when the installed torch has that same
-version (read from ``torch/version.py``, which does not import torch); otherwise, and for
-``math`` and a caller's own names, the facts come from the imported objects, as before.
-``tests/unit/check/test_pyfacts.py`` regenerates the table and compares.
+times the check. So the answers for every allowlisted ``torch.*`` name are a table made from
+an imported torch (``generate``): the one for the torch gtdsl pins ships as
+``torch_names.json`` (``python -m gtdsl.ops.pyfacts`` remakes it); for another installed torch
+(its version read from ``torch/version.py``, which does not import torch) it is made on first
+need and cached (``gtdsl._torchcache``). ``math`` and a caller's own names come from the
+imported objects. ``tests/unit/check/test_pyfacts.py`` compares the table in use with torch.
 """
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from gtdsl._records import record
+from gtdsl._torchcache import versioned_table
 
 TABLE = Path(__file__).with_name("torch_names.json")
 FORMAT = 1
@@ -56,70 +55,34 @@ def live_fact(resolve: Any, path: str) -> PyFact:
     return fact_of(obj)
 
 
-# ---------------------------------------------------------------------- the shipped table
-_VERSION = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]""", re.M)
+# ---------------------------------------------------------------------- the table
 _table: dict[str, PyFact] | None = None
 
 
-def installed_torch_version() -> str | None:
-    """The installed torch's version without importing it (None: no torch, or unreadable):
-    ``torch/version.py`` as its file says, else the distribution's metadata."""
-    loaded = sys.modules.get("torch")
-    if loaded is not None and getattr(loaded, "__version__", None):
-        return str(loaded.__version__)
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("torch")
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
-    for where in spec.submodule_search_locations or ():
-        try:
-            found = _VERSION.search((Path(where) / "version.py").read_text("utf-8"))
-        except OSError:
-            continue
-        if found:
-            return found.group(1)
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return version("torch")
-    except PackageNotFoundError:
-        return None
+def _valid(data: dict[str, Any]) -> bool:
+    names = data["names"]
+    return isinstance(names, dict) and all(
+        isinstance(p, str) and isinstance(f, dict) and isinstance(f.get("error", ""), str)
+        and isinstance(f.get("callable", False), bool)
+        and type(f.get("value")) in (bool, int, float, type(None))
+        and isinstance(f.get("params", []), list)
+        and all(isinstance(q, str) for q in f.get("params", [])) for p, f in names.items())
 
 
 def _load() -> dict[str, PyFact]:
-    """The shipped facts, or {} when they do not describe the installed torch."""
+    """The facts of the installed torch: shipped, cached or made now (``gtdsl._torchcache``);
+    {} when no table describes it (each name is then looked up in torch itself)."""
     global _table
     if _table is None:
-        _table = {}
-        import json
-
-        try:
-            data = json.loads(TABLE.read_text("utf-8"))
-        except (OSError, ValueError):
-            return _table
-        if data.get("format") == FORMAT and same_release(data.get("torch"),
-                                                          installed_torch_version()):
-            _table = {path: PyFact(f.get("error"), f.get("callable", False), f.get("value"),
-                                   tuple(f.get("params", ()))) for path, f in
-                      data["names"].items()}
+        data = versioned_table("names", TABLE, FORMAT, generate, _valid)
+        _table = {} if data is None else {
+            path: PyFact(f.get("error"), f.get("callable", False), f.get("value"),
+                         tuple(f.get("params", ()))) for path, f in data["names"].items()}
     return _table
 
 
-def same_release(a: object, b: object) -> bool:
-    """Whether two torch versions are one release: the local label (``+cpu``, ``+cu130``)
-    names the build, whose Python functions are the release's (tests/unit/check/
-    test_pyfacts.py checks every fact against the installed build)."""
-    return isinstance(a, str) and isinstance(b, str) and a.split("+")[0] == b.split("+")[0]
-
-
 def shipped_fact(path: str) -> PyFact | None:
-    """``path``'s facts from the table, or None (not in it, or made for another torch)."""
+    """``path``'s facts from the installed torch's table, or None (not in it)."""
     return _load().get(path)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 
 from gtdsl.ops.base import (
-    DOTS, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, TTuple, real_dtype,
+    DOTS, DT, Arg, OpError, Rel, TDim, TOther, TShape, TTensor, TTuple, promote_types, real_dtype,
     reject_complex, require_float, require_inexact, resolve_dim, resolve_dims, same_device,
     seq_elems, static_int, tensor_of,
 )
 from gtdsl.ops.table import OPS, OpDef, define, parse_params
 from gtdsl.types import Size, Type
+from gtdsl.types.torchrules import probe
 
 
 def _all_dims(arg: Arg) -> Arg:
@@ -102,7 +103,7 @@ def _make_reduce(op: str):
         x = tensor_of(a["input"], "input")
         if op == "mean":
             require_inexact(x.dtype, "input", op)
-        if op in ("amax", "amin"):
+        if op in ("amax", "amin") or (op == "logsumexp" and not probe("logsumexp_complex")):
             reject_complex(x.dtype, "input", op)
         if op == "logsumexp" and (a["dim"].value is None and a["dim"].label is None):
             raise OpError("GT2013", "`logsumexp` needs `dim`", "dim",
@@ -124,13 +125,29 @@ def _make_reduce(op: str):
     return relation
 
 
+def _dim_of_size_one(x: TTensor, a: dict[str, Arg]) -> bool:
+    """``a["dim"]`` names one dim of ``x`` whose size is known to be 1."""
+    if a["dim"].value is None and a["dim"].label is None or x.shape.row is not None:
+        return False
+    try:
+        pos = resolve_dim(x.shape, a["dim"], "dim")
+    except OpError:
+        return False
+    if pos.index is None or not 0 <= pos.index < len(x.shape.dims):
+        return False
+    size = x.shape.dims[pos.index].size
+    return size is not None and size.constant() == 1
+
+
 def _make_arg_reduce(op: str):
     def relation(rel: Rel, a: dict[str, Arg]) -> Type:
         x = tensor_of(a["input"], "input")
         if seq_elems(a["dim"]) is not None:
             raise OpError("GT2016", f"`{op}` takes one dim, not a tuple", "dim")
-        reject_complex(x.dtype, "input", op)
-        if x.dtype is DT.BOOL:
+        trivial = probe("arg_extreme_trivial_dim") and _dim_of_size_one(x, a)  # torch 2.4
+        if not trivial:
+            reject_complex(x.dtype, "input", op)
+        if x.dtype is DT.BOOL and not trivial:
             raise OpError("GT2002", f"`{op}` is not defined on bool tensors", "input",
                           "convert first: x.to(u8)")
         _nonempty(rel, x.shape, a["dim"], op)
@@ -270,4 +287,7 @@ def _rms_norm(rel: Rel, a: dict[str, Arg]) -> Type:
     require_inexact(x.dtype, "input", "rms_norm")
     a = dict(a, bias=Arg(TOther("none"), None))
     normalized_tail(rel, x, a, "rms_norm")
+    w = a["weight"]
+    if isinstance(w.type, TTensor) and probe("rms_norm_promotes_weight"):  # torch 2.4
+        return TTensor(promote_types(x.dtype, w.type.dtype), x.shape, x.device)
     return x

@@ -17,6 +17,7 @@ from gtdsl.ops.base import (
 )
 from gtdsl.ops.table import define
 from gtdsl.types import Type
+from gtdsl.types.torchrules import probe
 
 
 def _not_larger(rel: Rel, small: Size | None, big: Size | None, what: str, arg: str) -> None:
@@ -36,9 +37,10 @@ def _scatter_common(rel: Rel, a: dict[str, Arg], op: str, src_name: str = "src",
                     src_number: bool = False) -> TTensor:
     x = tensor_of(a["input"], "input")
     index = tensor_of(a["index"], "index")
-    if index.dtype.is_concrete and index.dtype not in (DT.I64, DT.I32):
-        raise OpError("GT2002", f"`{op}` index must be i64 or i32, got {index.dtype}", "index",
-                      "convert first: index.long()")
+    i32 = probe("int32_index")  # not torch 2.4
+    if index.dtype.is_concrete and index.dtype not in ((DT.I64, DT.I32) if i32 else (DT.I64,)):
+        raise OpError("GT2002", f"`{op}` index must be i64{' or i32' if i32 else ''}, got "
+                      f"{index.dtype}", "index", "convert first: index.long()")
     pos = resolve_dim(x.shape, a["dim"], "dim")
     tensors = [("input", x), ("index", index)]
     src_arg = a[src_name]
@@ -161,12 +163,13 @@ def _index_copy(rel: Rel, a: dict[str, Arg]) -> Type:
 _MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def _pad_fits(mode: str, i: int, w: int, left: int, right: int) -> None:
+def _pad_fits(mode: str, i: int, w: int, left: int, right: int, least: int = 1) -> None:
     """torch's rules for padding dim ``i`` of size ``w`` by ``left`` and ``right`` (negative:
     cropping) in a mode that reads the input, found by enumerating torch: reflect pads less
     than the dim's size, circular at most its size (and crops no more than the dim of 3 or
-    more, where torch's kernel fails), and the result has at least one element (circular:
-    may be empty). (A circular pad larger than what cropping leaves fails in torch's kernel
+    more, where torch's kernel fails), and the result has at least ``least`` elements
+    (circular: may be empty; replicate of 2 or 3 dims: one dim may be empty, as long as one
+    is not, which the caller checks). (A circular pad larger than what cropping leaves fails in torch's kernel
     on a batched input only, as an internal-overlap error: gtdsl accepts it.)"""
     out = w + left + right
     cropped = w + min(left, 0) + min(right, 0)
@@ -182,7 +185,7 @@ def _pad_fits(mode: str, i: int, w: int, left: int, right: int) -> None:
     if mode == "circular" and cropped < 0 and w >= 3:
         raise OpError("GT2004", f"`pad` circular: cropping dim {i} (size {w}) by "
                       f"{-(min(left, 0) + min(right, 0))}", "pad")
-    if out < (0 if mode == "circular" else 1):
+    if out < (0 if mode == "circular" else least):
         raise OpError("GT2004", f"`pad` {mode}: dim {i} (size {w}) would have size {out}",
                       "pad", "reflect and replicate padding leave at least one element")
 
@@ -222,6 +225,9 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
             raise OpError("GT2002", f"`pad` mode {mode!r} is not defined on bool tensors",
                           "input")
     dims = list(x.shape.dims)
+    # torch 2.4: once any constant padding is positive, no padded dim may end up empty
+    least = 0 if probe("pad_empty_output_dim") or (isinstance(mode, str) and mode != "constant") \
+        or not any(p is not None and (p.constant() or 0) > 0 for p in amounts) else 1
     for j in range(k):
         i = rank - 1 - j
         left, right = amounts[2 * j], amounts[2 * j + 1]
@@ -233,7 +239,7 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
             if w is None or lc is None or rc is None:
                 rel.check(f"`pad` {mode}: the padding fits dim {i}")
             else:
-                _pad_fits(mode, i, w, lc, rc)
+                _pad_fits(mode, i, w, lc, rc, 0 if mode == "replicate" and k > 1 else 1)
         size = d.size + left + right if d.size is not None and left is not None and \
             right is not None else None
         if d.size is not None and left is not None and right is not None:
@@ -243,12 +249,17 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
                 raise OpError("GT2004", f"`pad`: cropping dim {i} by more than its size "
                               f"{d.size.constant()}", "pad")
         total = size.constant() if size is not None else None
-        if total is not None and total < 0:
+        if total is not None and total < least:
             raise OpError("GT2004", f"`pad`: dim {i} would have size {total}",
                           "pad", "negative padding crops: at most the dim's size")
         keep = left is not None and right is not None and left.constant() == 0 and \
             right.constant() == 0
         dims[i] = d if keep else TDim(None, size)
+    if mode == "replicate" and k > 1:  # like torch: not every padded dim empty
+        outs = [dims[rank - 1 - j].size for j in range(k)]
+        if all(s is not None and s.constant() == 0 for s in outs):
+            raise OpError("GT2004", f"`pad` replicate: every padded dim would be empty",
+                          "pad", "replicate padding leaves at least one element")
     return TTensor(x.dtype, TShape(None, tuple(dims)), x.device)
 
 

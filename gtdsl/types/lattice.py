@@ -2,8 +2,9 @@
 
 Both are tree lattices: ``a ⊑ b`` iff ``b`` is an ancestor-or-self of ``a``; consistent iff
 comparable; meet is the lower one; join the lowest common ancestor. Promotion is an op rule,
-not a lattice rule: on concrete dtypes it is torch's ``result_type`` algorithm, and on
-categories it is the join of the promotions of every member (so ``promote(?, x) = ?``).
+not a lattice rule: on concrete dtypes it is torch's ``result_type`` algorithm over the
+installed torch's tables (``gtdsl.types.torchrules``), and on categories it is the join of
+the promotions of every member (so ``promote(?, x) = ?``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DT(enum.Enum):
     BOOL = "bool"
     COMPLEX = "complex"
     C32 = "c32"  # torch's complex32 (ComplexHalf): only ever a promotion result
+    BC32 = "bc32"  # torch 2.14's bcomplex32 (complex of bf16): likewise, where torch has it
     C64 = "c64"
     C128 = "c128"
 
@@ -60,7 +62,8 @@ _DT_PARENT: dict[DT, DT] = {
     DT.FLOAT: DT.ANY, DT.INT: DT.ANY, DT.UINT: DT.ANY, DT.BOOL: DT.ANY, DT.COMPLEX: DT.ANY,
     DT.F16: DT.FLOAT, DT.BF16: DT.FLOAT, DT.F32: DT.FLOAT, DT.F64: DT.FLOAT,
     DT.I8: DT.INT, DT.I16: DT.INT, DT.I32: DT.INT, DT.I64: DT.INT,
-    DT.U8: DT.UINT, DT.C32: DT.COMPLEX, DT.C64: DT.COMPLEX, DT.C128: DT.COMPLEX,
+    DT.U8: DT.UINT, DT.C32: DT.COMPLEX, DT.BC32: DT.COMPLEX, DT.C64: DT.COMPLEX,
+    DT.C128: DT.COMPLEX,
 }
 _DT_LEAVES = frozenset(d for d in DT if d not in set(_DT_PARENT.values()))
 
@@ -112,20 +115,29 @@ _JOINS: dict[tuple[DT, DT], DT] = {}
 
 
 def dt_members(a: DT) -> tuple[DT, ...]:
-    """γ(a): the concrete dtypes below ``a``."""
+    """γ(a): the concrete dtypes below ``a`` that the installed torch has (bc32 only from
+    torch 2.14)."""
+    if not _MEMBERS:
+        from gtdsl.types.torchrules import rules
+
+        have = {DT(n) for n in rules().dtypes}
+        _MEMBERS.update({b: tuple(d for d in CONCRETE_DTYPES if dt_leq(d, b) and d in have)
+                         for b in DT})
     return _MEMBERS[a]
 
 
-_MEMBERS: dict[DT, tuple[DT, ...]] = {
-    a: tuple(d for d in CONCRETE_DTYPES if dt_leq(d, a)) for a in DT}
+_MEMBERS: dict[DT, tuple[DT, ...]] = {}
+
+
+def torch_dtypes() -> tuple[DT, ...]:
+    """The concrete dtypes the installed torch has."""
+    return dt_members(DT.ANY)
 
 
 # ============================================================================ promotion
 
 _FLOATS = (DT.F16, DT.BF16, DT.F32, DT.F64)
 _INTS = (DT.U8, DT.I8, DT.I16, DT.I32, DT.I64)
-_COMPLEX = (DT.C32, DT.C64, DT.C128)
-_COMPLEX_VALUE = {DT.C32: DT.F16, DT.C64: DT.F32, DT.C128: DT.F64}
 
 
 def _kind(d: DT) -> int:
@@ -140,29 +152,37 @@ def _kind(d: DT) -> int:
 
 
 def _promote_pair(a: DT, b: DT) -> DT:
-    """torch.promote_types on concrete dtypes."""
+    """torch.promote_types on concrete dtypes: the installed torch's table."""
     if a is b:
         return a
-    ka, kb = _kind(a), _kind(b)
-    if ka != kb:
-        hi, lo = (a, b) if ka > kb else (b, a)
-        if _kind(hi) == 3 and _kind(lo) == 2:
-            return _to_complex(_promote_pair(_COMPLEX_VALUE[hi], lo))
-        return hi
-    if ka == 1:
-        if DT.U8 in (a, b):
-            other = b if a is DT.U8 else a
-            return {DT.I8: DT.I16, DT.I16: DT.I16, DT.I32: DT.I32, DT.I64: DT.I64}[other]
-        return max(a, b, key=_INTS.index)
-    if ka == 2:
-        if {a, b} == {DT.F16, DT.BF16}:
-            return DT.F32
-        return max(a, b, key=_FLOATS.index)
-    return max(a, b, key=_COMPLEX.index)
+    found = _PAIRS.get((a, b))
+    if found is None:
+        from gtdsl.types.torchrules import rules
+
+        found = _PAIRS[a, b] = _from_table(rules().promote.get((a.value, b.value)),
+                                           f"promote_types({a}, {b})")
+    return found
 
 
 def _to_complex(d: DT) -> DT:
-    return {DT.F64: DT.C128, DT.F16: DT.C32}.get(d, DT.C64)
+    """The complex dtype of floating dtype ``d`` (torch's toComplexType)."""
+    found = _COMPLEX_OF.get(d)
+    if found is None:
+        from gtdsl.types.torchrules import rules
+
+        found = _COMPLEX_OF[d] = _from_table(rules().complex_of.get(d.value),
+                                             f"the complex dtype of {d}")
+    return found
+
+
+def _from_table(name: str | None, what: str) -> DT:
+    if name is None:  # torch answers with a dtype gtdsl does not type
+        raise ValueError(f"the installed torch gives no dtype gtdsl types for {what}")
+    return DT(name)
+
+
+_PAIRS: dict[tuple[DT, DT], DT] = {}
+_COMPLEX_OF: dict[DT, DT] = {}
 
 
 def _combine(higher: DT | None, lower: DT | None) -> DT | None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import pytest
+import torch
 from hypothesis import given, settings, strategies as st
 
 from gtdsl.types.core import (
@@ -42,14 +43,16 @@ from gtdsl.types.sizes import Size
 # ============================================================================ the oracle
 
 # γ of every dtype node, written out from the tree of docs/language.md, "Dtypes" (plus
-# torch's complex32, a leaf).
+# torch's complex32 and, from torch 2.14, bcomplex32, leaves).
 # The runtime dtypes are gtdsl's concrete dtypes plus one witness, U_OTHER, standing for
 # torch's uint16/uint32/uint64, which gtdsl has no node for: without it γ(uint) = γ(u8) and
 # the tree order could not be inclusion (see test_uint_category_has_one_member).
 U_OTHER = "u16|u32|u64"
 _FLOAT = {DT.F16, DT.BF16, DT.F32, DT.F64}
 _INT = {DT.I8, DT.I16, DT.I32, DT.I64}
-_COMPLEX = {DT.C32, DT.C64, DT.C128}
+_COMPLEX = {DT.C32, DT.BC32, DT.C64, DT.C128}
+# the members a node has under the installed torch (dt_members): bc32 only from torch 2.14
+_ABSENT = frozenset() if hasattr(torch, "bcomplex32") else frozenset({DT.BC32})
 _LEAVES = _FLOAT | _INT | _COMPLEX | {DT.U8, DT.BOOL}
 _UINT = {DT.U8, U_OTHER}
 GAMMA_DT: dict[DT, frozenset] = {
@@ -339,7 +342,7 @@ def test_uint_stands_for_every_unsigned_dtype() -> None:
     name yet), so it is strictly above u8: the oracle's witness U_OTHER is in γ(uint) only."""
     assert dt_leq(DT.U8, DT.UINT) and not dt_leq(DT.UINT, DT.U8)
     assert U_OTHER in GAMMA_DT[DT.UINT] and U_OTHER not in GAMMA_DT[DT.U8]
-    assert set(dt_members(DT.UINT)) == GAMMA_DT[DT.UINT] - {U_OTHER}
+    assert set(dt_members(DT.UINT)) == GAMMA_DT[DT.UINT] - {U_OTHER} - _ABSENT
 
 
 def test_dtype_tree() -> None:
@@ -355,7 +358,7 @@ def test_dtype_tree() -> None:
         uppers = [c for c in DT if ga | gb <= GAMMA_DT[c]]
         assert j in uppers and all(GAMMA_DT[j] <= GAMMA_DT[c] for c in uppers), (a, b, j)
     for a in DT:
-        assert set(dt_members(a)) == GAMMA_DT[a] - {U_OTHER}
+        assert set(dt_members(a)) == GAMMA_DT[a] - {U_OTHER} - _ABSENT
 
 
 def test_device_tree() -> None:

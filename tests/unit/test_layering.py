@@ -15,7 +15,7 @@ ORDER = ["diagnostics", "syntax", "types", "ops", "ir", "check", "lower", "runti
 # trees and no checker state.
 FORBIDDEN = {"lower": ("syntax", "check"), "runtime": ("syntax", "check")}
 # Leaves import nothing from gtdsl but other leaves; every stage may use them.
-LEAVES = {"_version", "_resources", "_config", "_records", "_record_templates"}
+LEAVES = {"_version", "_resources", "_config", "_records", "_record_templates", "_torchcache"}
 TRITON_ALLOWED = ("lower/triton", "runtime")
 
 

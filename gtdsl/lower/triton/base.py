@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -71,15 +72,62 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def _compile(name: str, source: str) -> Any:
+_SELF_CHECK = """@triton.jit
+def gtdsl_interpreter_check(src, dst, n, k, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(dst + offs, tl.load(src + offs, mask=mask) * k, mask=mask)
+"""
+_checked: list[str] = []  # the interpreter passed its check in this process ("ok")
+
+
+def check_interpreter() -> None:
+    """Under ``TRITON_INTERPRET=1``, run one tiny kernel once per process and compare: Triton
+    3.0's interpreter with NumPy 2 stores nothing (its outputs keep whatever memory held),
+    which would make every Triton-backed call on the CPU return garbage without an error.
+    Raises ``GtdslError`` GT4004 naming the installed versions."""
+    if _checked or not interpreting():
+        return
+    triton, _ = triton_modules()
+    kernel = _compile("gtdsl_interpreter_check", _SELF_CHECK, check=False)
+    src = torch.arange(1.0, 6.0)
+    dst = torch.full((5,), float("nan"))
+    try:
+        kernel[(1,)](src, dst, 5, 2.0, BLOCK=8)
+        good = torch.equal(dst, src * 2.0)
+    except Exception as e:  # the interpreter itself fails
+        good, why = False, f"{type(e).__name__}: {e}"
+    else:
+        why = f"a kernel computing x * 2 of {src.tolist()} stored {dst.tolist()}"
+    if not good:
+        import numpy
+
+        from gtdsl.diagnostics.diagnostic import Diagnostic, GtdslError
+
+        raise GtdslError([Diagnostic(
+            "GT4004", f"Triton's CPU interpreter (Triton {triton.__version__}, NumPy "
+            f"{numpy.__version__}) computes wrong results: {why}",
+            notes=("the Triton backend on a machine without CUDA runs kernels in this "
+                   "interpreter, so every call would return wrong numbers",),
+            help="install a NumPy the Triton release supports (Triton 3.0: `pip install "
+                 "'numpy<2'`), or a newer torch with its Triton; or use `backend=\"torch\"`",
+            path=getattr(sys.modules.get("triton.runtime.interpreter"), "__file__", "triton"))])
+    _checked.append("ok")
+
+
+def _compile(name: str, source: str, check: bool = True) -> Any:
     """``source`` defines ``name``, decorated with ``@triton.jit``: register it where
     ``inspect`` finds it (Triton reads a kernel's source) and execute it."""
+    if check:
+        check_interpreter()
     triton, tl = triton_modules()
     filename = f"<gtdsl-triton {name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     # a module name: Triton reads the ``__module__`` of jit functions a kernel calls
     ns: dict[str, Any] = {"triton": triton, "tl": tl, "__name__": f"gtdsl_triton.{name}"}
-    exec(compile(source, filename, "exec"), ns)  # noqa: S102 - generated from the IR
+    # dont_inherit: not this module's ``from __future__ import annotations``, which would make
+    # ``BLOCK: tl.constexpr`` a string (Triton 3.0's interpreter then takes it for a tensor)
+    exec(compile(source, filename, "exec", dont_inherit=True), ns)  # noqa: S102 - from the IR
     return ns[name]
 
 
