@@ -42,7 +42,8 @@ def _probe_ok(fn: Any) -> bool:
 
 def _probes(torch: Any) -> dict[str, bool]:
     """Op behaviours that differ between torch releases, each probed on a tiny CPU tensor
-    (releases named as seen: "2.6" is the oldest the package declares, "2.13" the pinned one).
+    (releases named as seen: 2.6 and 2.9 are older than the range the package declares,
+    2.10 its lower bound, 2.13 the pinned one).
 
     - ``dropout_complex``: ``F.dropout`` accepts a complex input (2.15).
     - ``arange_i64_in_double``: ``arange`` of i64 with a float step counts its elements in
@@ -56,8 +57,8 @@ def _probes(torch: Any) -> dict[str, bool]:
       whatever the dtype (2.6: bool and complex too; 2.13 refuses both).
     - ``batch_norm_stats_together``: ``batch_norm`` refuses one of running_mean and
       running_var without the other (2.13; 2.6 takes either alone in training).
-    - ``pad_empty_output_dim``: a constant ``pad`` may leave a padded dim of size 0 (2.13;
-      2.6 refuses it once any padding is positive).
+    - ``pad_empty_output_dim``: a constant ``pad`` may leave a padded dim of size 0 (2.10;
+      2.9 and 2.6 refuse it once any padding is positive).
     - ``logsumexp_complex``: ``logsumexp`` takes complex tensors (2.6; not 2.4).
     - ``sort_complex_0dim``: ``sort``/``argsort`` of a 0-dim complex tensor return it (2.6),
       where 2.13 refuses complex tensors of any rank.
