@@ -27,6 +27,7 @@ import ctypes
 import io
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -325,7 +326,8 @@ def _read_pt(p: Path) -> dict[str, torch.Tensor]:
         try:
             obj = torch.load(fh, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises many kinds for a bad file
-            text = str(e).strip()
+            # (torch's messages may hold terminal escapes: bold text in torch 2.15)
+            text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]", "", str(e)).strip()
             raise TensorFileError(f"`{p}`: not a loadable tensor file ({type(e).__name__}: "
                                   f"{_short(text.splitlines()[0], 200) if text else ''})"
                                   ) from None

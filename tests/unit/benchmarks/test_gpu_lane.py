@@ -24,6 +24,8 @@ ONLY = ("softmax", "linear_gelu")
 def test_the_rehearsal_runs_every_step_and_writes_every_file(tmp_path: Path) -> None:
     out = tmp_path / "lane"
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    # the lane runs `python`: this interpreter's, activated or not
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     run = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_lane.sh"), "--rehearse",
                           "--out", str(out), *(f"--only={w}" for w in ONLY)],
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
