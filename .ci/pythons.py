@@ -1,6 +1,7 @@
-"""Print the fast lanes' Pythons, one "3.N PATH" a line: the oldest and the newest Python 3.10
-or newer present on this machine (``python3.N`` on the PATH, else pyenv's build of it), less
-the Python running this script (the default lane's). Each candidate must run and report its
+"""Print the fast lanes' Pythons, one "3.N PATH" a line: the oldest and the newest of the
+Pythons the package supports (3.10 to 3.13, the noxfile's) present on this machine
+(``python3.N`` on the PATH, else pyenv's build of it), less the Python running this script
+(the default lane's). Each candidate must run and report its
 own version; a pyenv shim that answers for another version does not count."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def works(exe: str, minor: int) -> bool:
 
 def main() -> None:
     present: dict[int, str] = {}
-    for minor in range(10, 30):
+    for minor in range(10, 14):
         for exe in candidates(minor):
             if works(exe, minor):
                 present[minor] = exe

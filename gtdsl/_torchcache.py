@@ -62,6 +62,13 @@ def installed_torch_version() -> str | None:
         return None
 
 
+def table_key(*parts: object) -> str:
+    """A digest of what a table must describe (its names, its probes)."""
+    import hashlib
+
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
 def same_release(a: object, b: object) -> bool:
     """Whether two torch versions are one release: the local label (``+cpu``, ``+cu130``)
     names the build, whose Python functions and dtype rules are the release's (the tests
@@ -69,9 +76,10 @@ def same_release(a: object, b: object) -> bool:
     return isinstance(a, str) and isinstance(b, str) and a.split("+")[0] == b.split("+")[0]
 
 
-def cache_name(kind: str, version: str) -> str:
-    """The cache file of table ``kind`` for torch ``version``."""
-    return f"{kind}-{re.sub(r'[^A-Za-z0-9._+-]', '_', version)[:100]}.json"
+def cache_name(kind: str, version: str, key: str = "") -> str:
+    """The cache file of table ``kind`` for torch ``version`` and table ``key`` (what the
+    table must cover: a gtdsl release with other names or probes has its own file)."""
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9._+-]', '_', version)[:100]}-{key[:16]}.json"
 
 
 def _parse(raw: bytes | str | None, fmt: int, valid: Callable[[dict[str, Any]], bool]
@@ -96,11 +104,11 @@ SOURCES: dict[str, str] = {}
 
 def versioned_table(kind: str, shipped: Path, fmt: int,
                     generate: Callable[[], dict[str, Any]],
-                    valid: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+                    valid: Callable[[dict[str, Any]], bool], key: str = "") -> dict[str, Any] | None:
     """Table ``kind`` for the installed torch: the shipped one if made for its release, else
-    the cached one made for this exact version, else one made now (importing torch) and
-    cached. None when no table can describe it (torch cannot be imported, or makes an
-    invalid table): the callers then ask torch itself, or refuse."""
+    the cached one made for this exact version and ``key``, else one made now (importing
+    torch) and cached. None when no table can describe it (torch cannot be imported, or makes
+    an invalid table): the callers then ask torch itself, or say so."""
     version = installed_torch_version()
     try:
         text: str | None = shipped.read_text("utf-8")
@@ -113,16 +121,16 @@ def versioned_table(kind: str, shipped: Path, fmt: int,
     if version is None:
         return None
     cache_dir = load_config().cache_dir
-    name = cache_name(kind, version)
+    name = cache_name(kind, version, key)
     found = _parse(read_private_file(cache_dir, (SUBDIR,), name, LIMIT), fmt, valid)
-    if found is not None and found["torch"] == version:
+    if found is not None and found["torch"] == version and found.get("key", "") == key:
         SOURCES[kind] = "cache"
         return found
     try:
         made = generate()
     except Exception:  # noqa: BLE001 - a torch that cannot be imported: no table
         return None
-    text = json.dumps(made, indent=1, sort_keys=True) + "\n"
+    text = json.dumps(dict(made, key=key), indent=1, sort_keys=True) + "\n"
     found = _parse(text, fmt, valid)  # as it will read back: inf and nan round-trip
     if found is None or found["torch"] != version:
         return None

@@ -142,7 +142,7 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
             numbers = [int(v) for v in numbers]
         v0, v1, st = numbers
         if dtype.category in (DT.INT, DT.UINT) and probe("arange_int_checks_truncated"):
-            # torch 2.4: the step and the direction are checked on the numbers as the dtype
+            # torch 2.6: the step and the direction are checked on the numbers as the dtype
             c0, c1, cst = (int(v) for v in (o0, o1, ost))
             if cst == 0:
                 raise OpError("GT2026", f"arange step {ost} is 0 as {dtype}", "step")
@@ -150,7 +150,11 @@ def _arange(rel: Rel, a: dict[str, Arg]) -> Type:
                 raise OpError("GT2026", f"arange from {c0} to {c1} (as {dtype}) with step "
                               f"{cst} goes the wrong way", "end",
                               "the step's sign must take start towards end")
-            size = Size.of(max(0, math.ceil((v1 - v0) / st)))
+            n = math.ceil((v1 - v0) / st)
+            if n < 0:  # torch: an invalid size
+                raise OpError("GT2026", f"arange from {o0} to {o1} with step {ost} has "
+                              f"{n} elements", "end")
+            size = Size.of(n)
         else:
             if st == 0:
                 raise OpError("GT2026", "arange step must not be 0", "step")
@@ -211,7 +215,7 @@ def _class_loss(rel: Rel, a: dict[str, Arg], op: str) -> Type:
             expect = x.shape.dims[:1] + x.shape.dims[2:] if rx >= 2 else ()
             ry = rank_of(y.shape)
             if rx == 1 and ry == 1:
-                # like torch, one unbatched target may come as (1,) (torch 2.4: as (C,))
+                # like torch, one unbatched target may come as (1,) (torch 2.6: as (C,))
                 one = Size.of(1) if probe("nll_loss_target_of_one") else x.shape.dims[0].size
                 rel.equal(y.shape.dims[0].size, one, f"`{op}` target of a 1-dim input",
                           "target")

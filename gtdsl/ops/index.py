@@ -261,7 +261,7 @@ def _index_select(rel: Rel, a: dict[str, Arg]) -> Type:
 @define("gather", "input, dim, index", "torch.gather", "index")
 def _gather(rel: Rel, a: dict[str, Arg]) -> Type:
     x, idx = tensor_of(a["input"], "input"), tensor_of(a["index"], "index")
-    i32 = probe("int32_index")  # not torch 2.4
+    i32 = probe("int32_index")  # not torch 2.6
     if idx.dtype not in ((DT.I64, DT.I32, DT.ANY, DT.INT) if i32 else (DT.I64, DT.ANY, DT.INT)):
         raise OpError("GT2002", f"gather needs an i64{' or i32' if i32 else ''} index, got "
                       f"{idx.dtype}", "index")

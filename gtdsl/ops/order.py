@@ -55,7 +55,7 @@ def _make_cum_extreme(op: str):
     def relation(rel: Rel, a: dict[str, Arg]) -> Type:
         x = tensor_of(a["input"], "input")
         reject_complex(x.dtype, "input", op)
-        if not (_zero_dim(x) and probe("cum_extreme_0dim_any_dim")):  # torch 2.4: any dim
+        if not (_zero_dim(x) and probe("cum_extreme_0dim_any_dim")):  # torch 2.6: any dim
             _one_dim(x, a, op)
         return TTuple((x, TTensor(DT.I64, x.shape, x.device)))
 
@@ -77,7 +77,7 @@ def _logcumsumexp(rel: Rel, a: dict[str, Arg]) -> Type:
 @define("sort", "input, dim=-1, descending=False, *, stable=False", "torch.sort", "order")
 def _sort(rel: Rel, a: dict[str, Arg]) -> Type:
     x = tensor_of(a["input"], "input")
-    if not (_zero_dim(x) and probe("sort_complex_0dim")):  # torch 2.4 returns a 0-dim one
+    if not (_zero_dim(x) and probe("sort_complex_0dim")):  # torch 2.6 returns a 0-dim one
         reject_complex(x.dtype, "input", "sort")
     _one_dim(x, a, "sort")
     return TTuple((x, TTensor(DT.I64, x.shape, x.device)))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gtdsl._records import record
-from gtdsl._torchcache import versioned_table
+from gtdsl._torchcache import table_key, versioned_table
 
 TABLE = Path(__file__).with_name("torch_names.json")
 FORMAT = 1
@@ -74,7 +74,12 @@ def _load() -> dict[str, PyFact]:
     {} when no table describes it (each name is then looked up in torch itself)."""
     global _table
     if _table is None:
-        data = versioned_table("names", TABLE, FORMAT, generate, _valid)
+        from gtdsl.ops.pyallow import PYTHON_NAMES
+
+        wanted = sorted(n for n in PYTHON_NAMES if n.split(".")[0] == "torch")
+        data = versioned_table("names", TABLE, FORMAT, generate,
+                               lambda d: _valid(d) and sorted(d["names"]) == wanted,
+                               table_key(FORMAT, wanted))
         _table = {} if data is None else {
             path: PyFact(f.get("error"), f.get("callable", False), f.get("value"),
                          tuple(f.get("params", ()))) for path, f in data["names"].items()}

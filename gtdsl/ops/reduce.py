@@ -144,7 +144,7 @@ def _make_arg_reduce(op: str):
         x = tensor_of(a["input"], "input")
         if seq_elems(a["dim"]) is not None:
             raise OpError("GT2016", f"`{op}` takes one dim, not a tuple", "dim")
-        trivial = probe("arg_extreme_trivial_dim") and _dim_of_size_one(x, a)  # torch 2.4
+        trivial = probe("arg_extreme_trivial_dim") and _dim_of_size_one(x, a)  # torch 2.6
         if not trivial:
             reject_complex(x.dtype, "input", op)
         if x.dtype is DT.BOOL and not trivial:
@@ -288,6 +288,6 @@ def _rms_norm(rel: Rel, a: dict[str, Arg]) -> Type:
     a = dict(a, bias=Arg(TOther("none"), None))
     normalized_tail(rel, x, a, "rms_norm")
     w = a["weight"]
-    if isinstance(w.type, TTensor) and probe("rms_norm_promotes_weight"):  # torch 2.4
+    if isinstance(w.type, TTensor) and probe("rms_norm_promotes_weight"):  # torch 2.6
         return TTensor(promote_types(x.dtype, w.type.dtype), x.shape, x.device)
     return x

@@ -37,7 +37,7 @@ def _scatter_common(rel: Rel, a: dict[str, Arg], op: str, src_name: str = "src",
                     src_number: bool = False) -> TTensor:
     x = tensor_of(a["input"], "input")
     index = tensor_of(a["index"], "index")
-    i32 = probe("int32_index")  # not torch 2.4
+    i32 = probe("int32_index")  # not torch 2.6
     if index.dtype.is_concrete and index.dtype not in ((DT.I64, DT.I32) if i32 else (DT.I64,)):
         raise OpError("GT2002", f"`{op}` index must be i64{' or i32' if i32 else ''}, got "
                       f"{index.dtype}", "index", "convert first: index.long()")
@@ -225,7 +225,7 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
             raise OpError("GT2002", f"`pad` mode {mode!r} is not defined on bool tensors",
                           "input")
     dims = list(x.shape.dims)
-    # torch 2.4: once any constant padding is positive, no padded dim may end up empty
+    # torch 2.9 and older: once any constant padding is positive, no padded dim may end up empty
     least = 0 if probe("pad_empty_output_dim") or (isinstance(mode, str) and mode != "constant") \
         or not any(p is not None and (p.constant() or 0) > 0 for p in amounts) else 1
     for j in range(k):
@@ -251,7 +251,9 @@ def _pad(rel: Rel, a: dict[str, Arg]) -> Type:
         total = size.constant() if size is not None else None
         if total is not None and total < least:
             raise OpError("GT2004", f"`pad`: dim {i} would have size {total}",
-                          "pad", "negative padding crops: at most the dim's size")
+                          "pad", "negative padding crops: at most the dim's size" if least == 0
+                          else "with positive padding, this torch keeps every padded dim "
+                          "non-empty")
         keep = left is not None and right is not None and left.constant() == 0 and \
             right.constant() == 0
         dims[i] = d if keep else TDim(None, size)

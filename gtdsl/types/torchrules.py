@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gtdsl._records import record
-from gtdsl._torchcache import versioned_table
+from gtdsl._torchcache import table_key, versioned_table
 
 TABLE = Path(__file__).with_name("torch_rules.json")
 FORMAT = 1
@@ -33,11 +33,12 @@ FLOAT_NAMES = ("f16", "bf16", "f32", "f64")
 
 
 def _probe_ok(fn: Any) -> bool:
+    """Whether ``fn`` runs and does not return False (torch refuses: the behaviour is
+    absent)."""
     try:
-        fn()
-    except Exception:  # noqa: BLE001 - torch refuses: the behaviour is absent
+        return fn() is not False
+    except Exception:  # noqa: BLE001
         return False
-    return True
 
 
 def _probes(torch: Any) -> dict[str, bool]:
@@ -79,7 +80,8 @@ def _probes(torch: Any) -> dict[str, bool]:
     one = torch.ones(())
     return {
         "dropout_complex": _probe_ok(dropout_complex),
-        "arange_i64_in_double": torch.arange(0, 3, 1.5, dtype=torch.int64).numel() == 2,
+        "arange_i64_in_double": _probe_ok(
+            lambda: torch.arange(0, 3, 1.5, dtype=torch.int64).numel() == 2),
         "arange_int_checks_truncated": not _probe_ok(
             lambda: torch.arange(0, 2, 0.5, dtype=torch.int8)),
         "arg_extreme_trivial_dim": _probe_ok(
@@ -95,8 +97,8 @@ def _probes(torch: Any) -> dict[str, bool]:
             torch.zeros(2), torch.zeros(1, dtype=torch.int64))),
         "int32_index": _probe_ok(lambda: torch.gather(
             torch.ones(3), 0, torch.zeros(2, dtype=torch.int32))),
-        "rms_norm_promotes_weight": F.rms_norm(
-            torch.ones(2, dtype=torch.float16), (2,), weight=torch.ones(2)).dtype == torch.float32,
+        "rms_norm_promotes_weight": _probe_ok(lambda: F.rms_norm(
+            torch.ones(2, dtype=torch.float16), (2,), weight=torch.ones(2)).dtype == torch.float32),
     }
 
 
@@ -166,11 +168,16 @@ def rules() -> Rules:
         return _rules[0]
     with _lock:
         if not _rules:
-            data = versioned_table("rules", TABLE, FORMAT, generate, _valid)
-            if data is None:  # no torch to ask: the rules of the torch gtdsl pins
+            data = versioned_table("rules", TABLE, FORMAT, generate, _valid,
+                                   table_key(FORMAT, PROBES, TORCH_NAMES, FLOAT_NAMES))
+            if data is None:  # torch cannot be asked: the rules of the torch gtdsl pins
                 import json
+                import warnings
 
                 data = json.loads(TABLE.read_text("utf-8"))
+                warnings.warn(f"gtdsl could not read torch's dtype rules from the installed "
+                              f"torch; checking with torch {data['torch']}'s", RuntimeWarning,
+                              stacklevel=2)
             _rules.append(Rules(
                 data["torch"], tuple(data["dtypes"]),
                 {(k.split(",")[0], k.split(",")[1]): v for k, v in data["promote"].items()},
