@@ -54,4 +54,4 @@ def tests(session: nox.Session, torch: str) -> None:
     session.run("python", "-c", "import sys, torch; print('Python', sys.version.split()[0], "
                 "'torch', torch.__version__)")
     session.run("python", "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider",
-                *session.posargs)
+                "--durations=40", *session.posargs)
