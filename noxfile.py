@@ -36,6 +36,8 @@ for _bin in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-9]*/bin
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 # the oldest torch the package declares (pyproject.toml), for each Python
 OLDEST = {"3.10": "2.10.0", "3.11": "2.10.0", "3.12": "2.10.0", "3.13": "2.10.0"}
+# what the oldest torch needs beside it: Triton 3.6's interpreter fails with NumPy 2.4 (GT4004)
+OLDEST_WITH = {"2.10.0": ["numpy<2.4"]}
 # the declared range, as pyproject.toml states it
 TORCH_RANGE = "torch>=2.10,<2.16"
 
@@ -48,7 +50,8 @@ nox.options.error_on_missing_interpreters = True  # a missing Python fails, neve
 @nox.parametrize("torch", ["oldest", "newest"])
 def tests(session: nox.Session, torch: str) -> None:
     python = str(session.python)
-    pins = [f"torch=={OLDEST[python]}"] if torch == "oldest" else [TORCH_RANGE]
+    pins = [f"torch=={OLDEST[python]}", *OLDEST_WITH.get(OLDEST[python], [])] \
+        if torch == "oldest" else [TORCH_RANGE]
     session.install("--upgrade", *pins)
     session.install("-e", ".[dev]", *pins)
     session.run("python", "-c", "import sys, torch; print('Python', sys.version.split()[0], "

@@ -40,6 +40,10 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
     from gtdsl.ops import pyfacts
     from gtdsl.types import torchrules
 
+    # (test modules may have read the tables while being collected, before this directory
+    # was set: read them again, so that any table made goes to this cache)
+    pyfacts._table = None
+    torchrules._rules.clear()
     pyfacts.shipped_fact("torch.pi")
     torchrules.rules()
     yield

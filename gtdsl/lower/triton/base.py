@@ -74,9 +74,10 @@ def interpreting() -> bool:
 
 _SELF_CHECK = """@triton.jit
 def gtdsl_interpreter_check(src, dst, n, k, BLOCK: tl.constexpr):
-    offs = tl.arange(0, BLOCK)
-    mask = offs < n
-    tl.store(dst + offs, tl.load(src + offs, mask=mask) * k, mask=mask)
+    for start in range(0, n, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < n
+        tl.store(dst + offs, tl.load(src + offs, mask=mask) * k, mask=mask)
 """
 _checked: list[str] = []  # the interpreter passed its check in this process ("ok")
 
@@ -84,7 +85,8 @@ _checked: list[str] = []  # the interpreter passed its check in this process ("o
 def check_interpreter() -> None:
     """Under ``TRITON_INTERPRET=1``, run one tiny kernel once per process and compare: Triton
     3.0's interpreter with NumPy 2 stores nothing (its outputs keep whatever memory held),
-    which would make every Triton-backed call on the CPU return garbage without an error.
+    which would make every Triton-backed call on the CPU return garbage without an error;
+    Triton 3.6's fails on a loop bound with NumPy 2.4 (a one-element array's ``int()``).
     Raises ``GtdslError`` GT4004 naming the installed versions."""
     if _checked or not interpreting():
         return
@@ -110,7 +112,8 @@ def check_interpreter() -> None:
             notes=("the Triton backend on a machine without CUDA runs kernels in this "
                    "interpreter, so every call would return wrong numbers",),
             help="install a NumPy the Triton release supports (Triton 3.0: `pip install "
-                 "'numpy<2'`), or a newer torch with its Triton; or use `backend=\"torch\"`",
+                 "'numpy<2'`; Triton 3.6: 'numpy<2.4'), or a newer torch with its Triton; or "
+                 "use `backend=\"torch\"`",
             path=getattr(sys.modules.get("triton.runtime.interpreter"), "__file__", "triton"))])
     _checked.append("ok")
 
