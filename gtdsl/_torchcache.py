@@ -104,11 +104,13 @@ SOURCES: dict[str, str] = {}
 
 def versioned_table(kind: str, shipped: Path, fmt: int,
                     generate: Callable[[], dict[str, Any]],
-                    valid: Callable[[dict[str, Any]], bool], key: str = "") -> dict[str, Any] | None:
+                    valid: Callable[[dict[str, Any]], bool],
+                    key: str | Callable[[], str] = "") -> dict[str, Any] | None:
     """Table ``kind`` for the installed torch: the shipped one if made for its release, else
-    the cached one made for this exact version and ``key``, else one made now (importing
-    torch) and cached. None when no table can describe it (torch cannot be imported, or makes
-    an invalid table): the callers then ask torch itself, or say so."""
+    the cached one made for this exact version and ``key`` (a callable is asked only then:
+    hashing imports hashlib, which the shipped path need not pay), else one made now
+    (importing torch) and cached. None when no table can describe it (torch cannot be
+    imported, or makes an invalid table): the callers then ask torch itself, or say so."""
     version = installed_torch_version()
     try:
         text: str | None = shipped.read_text("utf-8")
@@ -120,6 +122,8 @@ def versioned_table(kind: str, shipped: Path, fmt: int,
         return found
     if version is None:
         return None
+    if callable(key):
+        key = key()
     cache_dir = load_config().cache_dir
     name = cache_name(kind, version, key)
     found = _parse(read_private_file(cache_dir, (SUBDIR,), name, LIMIT), fmt, valid)

@@ -79,7 +79,7 @@ def _load() -> dict[str, PyFact]:
         wanted = sorted(n for n in PYTHON_NAMES if n.split(".")[0] == "torch")
         data = versioned_table("names", TABLE, FORMAT, generate,
                                lambda d: _valid(d) and sorted(d["names"]) == wanted,
-                               table_key(FORMAT, wanted))
+                               lambda: table_key(FORMAT, wanted))
         _table = {} if data is None else {
             path: PyFact(f.get("error"), f.get("callable", False), f.get("value"),
                          tuple(f.get("params", ()))) for path, f in data["names"].items()}

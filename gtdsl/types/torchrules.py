@@ -169,7 +169,7 @@ def rules() -> Rules:
     with _lock:
         if not _rules:
             data = versioned_table("rules", TABLE, FORMAT, generate, _valid,
-                                   table_key(FORMAT, PROBES, TORCH_NAMES, FLOAT_NAMES))
+                                   lambda: table_key(FORMAT, PROBES, TORCH_NAMES, FLOAT_NAMES))
             if data is None:  # torch cannot be asked: the rules of the torch gtdsl pins
                 import json
                 import warnings

@@ -84,3 +84,29 @@ def test_a_checked_signature_promotes_as_the_installed_torch() -> None:
                              torch.empty((), dtype=torch.complex64, device="meta"))
     name = next(d.value for d, t in DT_TORCH.items() if t == want)
     assert str(m.rotate.signature).endswith(f"-> {name}[n]")
+
+
+def test_shipped_tables_are_read_without_hashing() -> None:
+    """Under the torch release the tables were shipped for, reading both costs no hashlib
+    import (the cache key is computed only when a cache entry is looked up); under another
+    release the tables come from the cache or are made."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import json, sys\n"
+            "from gtdsl.types.torchrules import rules\n"
+            "from gtdsl.ops.pyfacts import shipped_fact\n"
+            "from gtdsl._torchcache import SOURCES\n"
+            "rules(); shipped_fact('torch.matmul')\n"
+            "print(json.dumps({'sources': SOURCES, 'hashlib': 'hashlib' in sys.modules}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300, check=True)
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert set(got["sources"]) == {"rules", "names"}
+    if set(got["sources"].values()) == {"shipped"}:
+        assert not got["hashlib"]
+    else:  # another release: its tables are keyed, so hashed
+        assert got["hashlib"] and set(got["sources"].values()) <= {"cache", "made"}
