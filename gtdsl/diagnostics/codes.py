@@ -84,6 +84,7 @@ CODES: dict[str, CodeInfo] = _table(
     ("GT2026", "invalid size, count or step"),
     ("GT2027", "argument value not allowed"),
     ("GT2028", "parameter default is not a literal"),
+    ("GT2029", "the installed torch promotes to a dtype gtdsl does not type"),
     # --- runtime casts and checks
     ("GT3001", "value does not match its declared type"),
     ("GT3002", "op arguments fail a check at run time"),

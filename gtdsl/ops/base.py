@@ -12,6 +12,7 @@ the interpreter.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from gtdsl.types import (
     ANY_DEVICE, ANY_SHAPE, DOTS, DT, TENSOR, Dev, Priority, ScalarKind, Size, TDim, TDyn,
     TOther, TScalar, TShape, TTensor, TTuple, TList, Type, Verdict, decide, result_type,
 )
-from gtdsl.types.lattice import CPU, SCALAR_DTYPE, dev_meet, dt_join
+from gtdsl.types.lattice import CPU, SCALAR_DTYPE, NoGtdslDtype, dev_meet, dt_join
 from gtdsl.types.sizes import size_str
 
 
@@ -401,7 +402,10 @@ def promote(args: Sequence[Type]) -> DT:
         else:
             break
     else:
-        return result_type(operands)
+        try:
+            return result_type(operands)
+        except NoGtdslDtype as err:
+            raise _no_gtdsl_dtype(err) from None
     options: list[list[tuple[DT, Priority]]] = []
     for t in args:
         if isinstance(t, TScalar):
@@ -412,10 +416,32 @@ def promote(args: Sequence[Type]) -> DT:
             options.append([(DT.ANY, Priority.TENSOR), (DT.ANY, Priority.ZERO_DIM)])
     out: DT | None = None
     for combo in itertools.product(*options):
-        r = result_type(list(combo))
+        try:
+            r = result_type(list(combo))
+        except NoGtdslDtype:  # one of the possible ranks gives no gtdsl dtype: unknown
+            return DT.ANY
         out = r if out is None else dt_join(out, r)
     assert out is not None
     return out
+
+
+def _no_gtdsl_dtype(err: NoGtdslDtype) -> OpError:
+    from gtdsl._torchcache import installed_torch_version
+
+    try:
+        from importlib.metadata import requires
+
+        declared = next((r.split(";")[0].replace(" ", "") for r in requires("gtdsl") or ()
+                         if re.match(r"torch\b", r)), None)
+    except Exception:  # noqa: BLE001 - no metadata (a source tree): the range goes unnamed
+        declared = None
+    supported = f"the torch this gtdsl supports ({declared})" if declared else \
+        "a torch release this gtdsl supports"
+    return OpError(
+        "GT2029", f"the installed torch ({installed_torch_version()}) promotes to a dtype "
+        f"gtdsl does not type: {err.what}",
+        help=f"install {supported}, or convert an operand with `.to(...)` so that torch "
+             "promotes to a dtype gtdsl types")
 
 
 def same_device(tensors: Sequence[tuple[str, TTensor]], what: str) -> Dev:
@@ -503,7 +529,10 @@ _REAL = {DT.C32: DT.F16, DT.BC32: DT.BF16, DT.C64: DT.F32, DT.C128: DT.F64, DT.C
 
 def promote_types(a: DT, b: DT) -> DT:
     """torch.promote_types: two dtypes, without the priority of dims over 0-dim tensors."""
-    return result_type([(a, Priority.TENSOR), (b, Priority.TENSOR)])
+    try:
+        return result_type([(a, Priority.TENSOR), (b, Priority.TENSOR)])
+    except NoGtdslDtype as err:
+        raise _no_gtdsl_dtype(err) from None
 
 
 def tensor(dtype: DT, dims: Sequence[TDim] | TShape, device: Dev) -> TTensor:

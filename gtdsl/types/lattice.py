@@ -175,9 +175,18 @@ def _to_complex(d: DT) -> DT:
     return found
 
 
+class NoGtdslDtype(ValueError):
+    """The installed torch promotes to a dtype gtdsl has no node for (a torch release newer
+    than gtdsl knows, as torch 2.14's ``bcomplex32`` once was); ``what`` names the rule."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the installed torch gives no dtype gtdsl types for {what}")
+        self.what = what
+
+
 def _from_table(name: str | None, what: str) -> DT:
     if name is None:  # torch answers with a dtype gtdsl does not type
-        raise ValueError(f"the installed torch gives no dtype gtdsl types for {what}")
+        raise NoGtdslDtype(what)
     return DT(name)
 
 
@@ -243,7 +252,10 @@ def _result_type(operands: list[tuple[DT, Priority]]) -> DT:
         return result_type_concrete([c[0] for c in choices])
     out: DT | None = None
     for combo in itertools.product(*choices):
-        r = result_type_concrete(list(combo))
+        try:
+            r = result_type_concrete(list(combo))
+        except NoGtdslDtype:  # one concretisation has no gtdsl dtype: the join is unknown
+            return DT.ANY
         out = r if out is None else dt_join(out, r)
         if out is DT.ANY:
             break

@@ -110,3 +110,40 @@ def test_shipped_tables_are_read_without_hashing() -> None:
         assert not got["hashlib"]
     else:  # another release: its tables are keyed, so hashed
         assert got["hashlib"] and set(got["sources"].values()) <= {"cache", "made"}
+
+
+@pytest.fixture
+def f32_f64_untyped(monkeypatch):
+    """The rules of a torch that promotes f32 with f64 to a dtype gtdsl has no node for."""
+    from gtdsl.types import lattice, torchrules
+
+    r = torchrules.rules()
+    promote = dict(r.promote)
+    promote["f32", "f64"] = promote["f64", "f32"] = None
+    monkeypatch.setattr(torchrules, "_rules", [torchrules.Rules(
+        r.torch, r.dtypes, promote, r.complex_of, r.probes)])
+    for memo in ("_PAIRS", "_COMPLEX_OF", "_RESULT_TYPES"):
+        monkeypatch.setattr(lattice, memo, {})
+
+
+def test_a_promotion_to_a_dtype_gtdsl_lacks_is_a_diagnostic(f32_f64_untyped, tmp_path,
+                                                            capsys) -> None:
+    """A torch outside the supported range may promote to a dtype gtdsl has no node for
+    (as 2.14's bcomplex32 once did): a concrete promotion is GT2029 at the op, where an
+    unknown dtype leaves the result unknown, and the command line says the same."""
+    import gtdsl
+    from gtdsl.cli.main import main
+
+    src = "def mix(x: f32[n], y: f64[n]):\n    return x + y\n"
+    with pytest.raises(GtdslError) as info:
+        gtdsl.load_source(src, "mix.gt")
+    d = info.value.diagnostic
+    assert d.code == "GT2029" and "promote_types(f32, f64)" in d.message
+    assert d.primary is not None and d.primary.span.line == 2
+    # float[n] is f16, bf16, f32 or f64: one of them has no gtdsl dtype with f32
+    m = gtdsl.load_source("def loose(x: f32[n], y: float[n]):\n    return x + y\n", "loose.gt")
+    assert str(m.loose.signature).endswith("-> Tensor[n]"), m.loose.signature
+    path = tmp_path / "mix.gt"
+    path.write_text(src)
+    assert main(["check", str(path)]) == 1
+    assert "error[GT2029]" in capsys.readouterr().err
