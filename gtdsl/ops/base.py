@@ -428,20 +428,20 @@ def promote(args: Sequence[Type]) -> DT:
 def _no_gtdsl_dtype(err: NoGtdslDtype) -> OpError:
     from gtdsl._torchcache import installed_torch_version
 
-    try:
-        from importlib.metadata import requires
+    from importlib.metadata import PackageNotFoundError, requires
 
+    try:
         declared = next((r.split(";")[0].replace(" ", "") for r in requires("gtdsl") or ()
                          if re.match(r"torch\b", r)), None)
-    except Exception:  # noqa: BLE001 - no metadata (a source tree): the range goes unnamed
+    except PackageNotFoundError:  # a source tree without metadata: the range goes unnamed
         declared = None
-    supported = f"the torch this gtdsl supports ({declared})" if declared else \
-        "a torch release this gtdsl supports"
+    supported = f"the torch releases it declares ({declared})" if declared else \
+        "the torch releases it declares"
     return OpError(
         "GT2029", f"the installed torch ({installed_torch_version()}) promotes to a dtype "
         f"gtdsl does not type: {err.what}",
-        help=f"install {supported}, or convert an operand with `.to(...)` so that torch "
-             "promotes to a dtype gtdsl types")
+        help=f"gtdsl types {supported}: install one of them, or convert an operand with "
+             "`.to(...)` so that torch promotes to a dtype gtdsl types")
 
 
 def same_device(tensors: Sequence[tuple[str, TTensor]], what: str) -> Dev:

@@ -94,4 +94,6 @@ def test_type_error_is_located(path: Path, update_golden: bool) -> None:
 def test_check_cases_cover_every_type_code() -> None:
     codes = {HEADER.match(p.read_text().splitlines()[0]).group(2) for p in CHECK_CASES}
     type_codes = {c for c in gtdsl.diagnostics.CODES if c[2] in "12"}
-    assert type_codes == codes
+    # GT2029 (torch promotes to a dtype gtdsl lacks) needs another torch's rules:
+    # tests/unit/test_torch_versions.py plants them and covers it.
+    assert type_codes - codes == {"GT2029"} and codes <= type_codes

@@ -143,6 +143,9 @@ def test_a_promotion_to_a_dtype_gtdsl_lacks_is_a_diagnostic(f32_f64_untyped, tmp
     # float[n] is f16, bf16, f32 or f64: one of them has no gtdsl dtype with f32
     m = gtdsl.load_source("def loose(x: f32[n], y: float[n]):\n    return x + y\n", "loose.gt")
     assert str(m.loose.signature).endswith("-> Tensor[n]"), m.loose.signature
+    # dtypes known, ranks not (a 0-dim f64 would not win over f32): unknown too
+    m = gtdsl.load_source("def ranks(x: f32, y: f64):\n    return x + y\n", "ranks.gt")
+    assert str(m.ranks.signature).endswith("-> Tensor"), m.ranks.signature
     path = tmp_path / "mix.gt"
     path.write_text(src)
     assert main(["check", str(path)]) == 1
