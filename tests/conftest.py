@@ -89,3 +89,21 @@ def docs_python_example(doc: str, heading: str, tmp_path: Path, name: str) -> An
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def plant_untyped_promotion(monkeypatch: pytest.MonkeyPatch, version: str | None = None) -> None:
+    """Rules of a torch that promotes f32 with f64 to a dtype gtdsl has no node for (what a
+    torch newer than gtdsl may do: GT2029); ``version`` is the torch version gtdsl then
+    reports as installed."""
+    from gtdsl import _torchcache
+    from gtdsl.types import lattice, torchrules
+
+    r = torchrules.rules()
+    promote = dict(r.promote)
+    promote["f32", "f64"] = promote["f64", "f32"] = None
+    monkeypatch.setattr(torchrules, "_rules", [torchrules.Rules(
+        version or r.torch, r.dtypes, promote, r.complex_of, r.probes)])
+    for memo in ("_PAIRS", "_COMPLEX_OF", "_RESULT_TYPES"):
+        monkeypatch.setattr(lattice, memo, {})
+    if version is not None:
+        monkeypatch.setattr(_torchcache, "installed_torch_version", lambda: version)

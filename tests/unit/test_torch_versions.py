@@ -115,15 +115,9 @@ def test_shipped_tables_are_read_without_hashing() -> None:
 @pytest.fixture
 def f32_f64_untyped(monkeypatch):
     """The rules of a torch that promotes f32 with f64 to a dtype gtdsl has no node for."""
-    from gtdsl.types import lattice, torchrules
+    from tests.conftest import plant_untyped_promotion
 
-    r = torchrules.rules()
-    promote = dict(r.promote)
-    promote["f32", "f64"] = promote["f64", "f32"] = None
-    monkeypatch.setattr(torchrules, "_rules", [torchrules.Rules(
-        r.torch, r.dtypes, promote, r.complex_of, r.probes)])
-    for memo in ("_PAIRS", "_COMPLEX_OF", "_RESULT_TYPES"):
-        monkeypatch.setattr(lattice, memo, {})
+    plant_untyped_promotion(monkeypatch)
 
 
 def test_a_promotion_to_a_dtype_gtdsl_lacks_is_a_diagnostic(f32_f64_untyped, tmp_path,
