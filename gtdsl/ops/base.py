@@ -426,9 +426,9 @@ def promote(args: Sequence[Type]) -> DT:
 
 
 def _no_gtdsl_dtype(err: NoGtdslDtype) -> OpError:
-    from gtdsl._torchcache import installed_torch_version
-
     from importlib.metadata import PackageNotFoundError, requires
+
+    from gtdsl._torchcache import installed_torch_version
 
     try:
         declared = next((r.split(";")[0].replace(" ", "") for r in requires("gtdsl") or ()
